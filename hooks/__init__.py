@@ -1,0 +1,1 @@
+"""One module per CDS hook; each exports SERVICE and handle()."""

@@ -1,0 +1,1 @@
+"""BME CDS Hooks service: Flask app and the pure decision-support core."""
