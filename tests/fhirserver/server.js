@@ -164,8 +164,12 @@ async function handleFhir(req, res, url, base) {
 async function handleAdmin(req, res, url) {
   const text = await readBody(req);
   if (req.method === 'GET' && url.pathname === '/__admin/requests') return send(res, 200, received, 'application/json');
+  // reset and clear are separate so a test can keep a loaded patient and still count its own requests.
   if (req.method === 'POST' && url.pathname === '/__admin/reset') {
     received = [];
+    return send(res, 200, { ok: true }, 'application/json');
+  }
+  if (req.method === 'POST' && url.pathname === '/__admin/clear') {
     repo.clear();
     return send(res, 200, { ok: true }, 'application/json');
   }
