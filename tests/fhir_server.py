@@ -24,6 +24,8 @@ FHIR_JSON = "application/fhir+json"
 NODE_FLAGS = ("--experimental-websocket",)
 READY_TIMEOUT_S = 30.0
 HTTP_TIMEOUT_S = 60.0
+# CI sets this to 1 so that a missing Node install fails the run instead of skipping the tests.
+REQUIRE_ENV = "BME_TEST_REQUIRE_FHIRSERVER"
 STOP_TIMEOUT_S = 5.0
 
 # Loopback only: never route test traffic through a proxy taken from the environment.
@@ -47,6 +49,11 @@ def node_available() -> str | None:
     return None
 
 
+def fhir_server_required() -> bool:
+    """True when the environment demands the FHIR server tests run (missing Node is then a failure)."""
+    return os.environ.get(REQUIRE_ENV) == "1"
+
+
 class FhirTestServer:
     """One Medplum in-memory FHIR server on a free loopback port, owned by the test that started it."""
 
@@ -67,6 +74,11 @@ class FhirTestServer:
         if self._port is None:
             raise FhirServerError("FHIR test server is not started")
         return self._port
+
+    @property
+    def pid(self) -> int | None:
+        """The node process id while started, else None."""
+        return self._proc.pid if self._proc is not None else None
 
     @property
     def base_url(self) -> str:
