@@ -1,0 +1,125 @@
+"""API: the CDS Hooks 2.0 endpoints. Views are thin: parse, call the pipeline or the store, answer JSON."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import g
+from flask import request
+
+from service import pipeline
+from service import schemas
+from service.db import ping
+from service.errors import InvalidRequestError
+from service.errors import ServiceUnavailableError
+from service.errors import UnsupportedMediaTypeError
+from service.feedback import store_feedback
+from service.state import AppState
+
+bp = Blueprint("cds", __name__)
+ops = Blueprint("ops", __name__)  # health probes: no client JWT, for load balancers and orchestrators
+log = logging.getLogger(__name__)
+
+
+def state() -> AppState:
+    """The collaborators built once by create_app."""
+    return current_app.extensions["bme"]  # type: ignore[no-any-return]
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    """A compact JSON response (CDS Hooks: application/json)."""
+    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status=status,
+                    mimetype="application/json")
+
+
+def read_json() -> Any:
+    """The request body as JSON.
+
+    :raises UnsupportedMediaTypeError: the body is not declared as JSON (415).
+    :raises InvalidRequestError: the body is not valid JSON (400).
+    """
+    if not request.is_json:
+        raise UnsupportedMediaTypeError("send the body as application/json")
+    try:
+        return json.loads(request.get_data(cache=False))
+    except (ValueError, RecursionError):
+        raise InvalidRequestError("the body is not valid JSON") from None
+
+
+@bp.before_request
+def authenticate() -> None:
+    """Every CDS Hooks call carries the CDS client's JWT (CDS Hooks 2.0, Trusting CDS Clients)."""
+    if request.method == "OPTIONS":
+        return  # CORS preflight carries no credentials by design
+    app_state = state()
+    g.bme_client = None
+    if app_state.authenticator is None:
+        return
+    audience = app_state.settings.public_base_url + request.path
+    g.bme_client = app_state.authenticator.authenticate(request.headers.get("Authorization"), audience)
+
+
+@bp.get("/cds-services")
+def discovery() -> Response:
+    """GET {base}/cds-services: the services, generated from the registry."""
+    app_state = state()
+    return json_response(app_state.registry.discovery("2.0" if app_state.settings.emit_spec_version else None))
+
+
+@bp.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Response:
+    """POST {base}/cds-services/{id}: run the hook and answer with cards."""
+    app_state = state()
+    app_state.registry.get(service_id)  # 404 before reading a body for an unknown service
+    body = read_json()
+    log_fields: dict[str, Any] = getattr(g, "bme_log", {})
+    log_fields.update(service=service_id)
+    if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
+        log_fields["hookInstance"] = body["hookInstance"][:128]
+    g.bme_log = log_fields
+    app_state.check_fhir_server(getattr(g, "bme_client", None), body)
+    outcome = pipeline.evaluate(service_id, body, app_state.deps, datetime.now(UTC))
+    log_fields["rules"] = list(outcome.rule_ids)
+    if outcome.fetched:
+        log_fields["fetched"] = list(outcome.fetched)
+    if outcome.omitted:
+        log_fields["omitted"] = sorted(outcome.omitted)
+    return json_response(outcome.body)
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    """POST {base}/cds-services/{id}/feedback: store each item once."""
+    app_state = state()
+    app_state.registry.get(service_id)
+    body = read_json()
+    problems = schemas.errors("feedback", body)
+    if problems:
+        raise InvalidRequestError("the feedback does not follow CDS Hooks 2.0", details=tuple(problems))
+    result = store_feedback(app_state.engine, service_id, body["feedback"], datetime.now(UTC))
+    g.bme_log = {**getattr(g, "bme_log", {}), "service": service_id, "feedback": result.stored}
+    return json_response({"stored": result.stored, "duplicates": result.duplicates})
+
+
+@ops.get("/healthz")
+def healthz() -> Response:
+    """Liveness: the process answers."""
+    return json_response({"status": "ok"})
+
+
+@ops.get("/readyz")
+def readyz() -> Response:
+    """Readiness: the database answers too."""
+    try:
+        ping(state().engine)
+    except Exception as exc:  # any driver error means "not ready"; the reason is logged, not returned
+        log.warning("readiness: database unavailable: %s", type(exc).__name__)
+        raise ServiceUnavailableError("the database is not reachable") from None
+    return json_response({"status": "ready"})

@@ -1,0 +1,97 @@
+"""The Flask application factory: read config once, build every collaborator once, register the API."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from flask import Response
+from flask_cors import CORS
+from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import InternalServerError
+
+from hooks import SERVICES
+from service.api import bp
+from service.api import json_response
+from service.api import ops
+from service.config import Settings
+from service.config import load_settings
+from service.db import make_engine
+from service.errors import CdsError
+from service.errors import operation_outcome
+from service.pipeline import Deps
+from service.policy import load_policy
+from service.prefetch import FhirPool
+from service.prefetch import check_fhir_server_url
+from service.registry import Registry
+from service.state import AppState
+from service.valuesets import ValueSetIndex
+
+log = logging.getLogger(__name__)
+
+# HTTP status -> OperationOutcome issue code, for errors Werkzeug raises itself (routing, methods).
+_HTTP_ISSUE = {400: "invalid", 404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}
+
+
+def create_app(settings: Settings | None = None, *, test_config: Mapping[str, Any] | None = None,
+               uuid_factory: Callable[[], str] | None = None) -> Flask:
+    """Create the app; `test_config` overrides Settings fields, `uuid_factory` pins card uuids in tests."""
+    if settings is None:
+        settings = load_settings(**dict(test_config or {}))
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.compact = True  # type: ignore[attr-defined]
+
+    registry = Registry(SERVICES)
+    valuesets = ValueSetIndex.load(settings.valuesets_dir)  # a broken value set stops start-up here
+    policy = load_policy(settings.policy_file)
+    engine = make_engine(settings.effective_database_url)
+    pool = FhirPool(timeout=settings.fhir_timeout_seconds, total_timeout=settings.fhir_total_timeout_seconds,
+                    max_pages=settings.fhir_max_pages, pool_size=settings.fhir_pool_size,
+                    allow_http_hosts=settings.allow_http_fhir_hosts)
+    from service.feedback import record_cards
+
+    deps = Deps(settings=settings, registry=registry, valuesets=valuesets, policy=policy,
+                uuid_factory=uuid_factory or (lambda: str(uuid.uuid4())), pool=pool,
+                recorder=record_cards(engine))
+    app.extensions["bme"] = AppState(
+        settings=settings, registry=registry, deps=deps, engine=engine, pool=pool, authenticator=None,
+        fhir_server_check=lambda _client, url: check_fhir_server_url(url, settings.allow_http_fhir_hosts),
+    )
+    # The sandbox and browser-based clients send a preflight with Authorization (cds-hooks/docs#1).
+    CORS(app, origins=list(settings.cors_origins), allow_headers=["Authorization", "Content-Type"],
+         methods=["GET", "POST", "OPTIONS"], max_age=86400)
+    app.register_blueprint(bp)
+    app.register_blueprint(ops)
+    _register_error_handlers(app)
+    return app
+
+
+def _register_error_handlers(app: Flask) -> None:
+    """Every error becomes a JSON OperationOutcome: never HTML, never a stack trace."""
+
+    @app.errorhandler(CdsError)
+    def cds_error(error: CdsError) -> Response:
+        log.info("request refused: %s %s", error.status, error.message)
+        response = json_response(error.to_outcome(), error.status)
+        response.headers.update(error.headers())
+        return response
+
+    @app.errorhandler(InternalServerError)
+    def internal_error(error: InternalServerError) -> Response:
+        original = getattr(error, "original_exception", None)
+        log.error("unhandled error: %s", type(original or error).__name__, exc_info=original)
+        return json_response(operation_outcome("exception", "BME-0500: internal error; it has been logged"), 500)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        code = _HTTP_ISSUE.get(status, "processing")
+        response = json_response(operation_outcome(code, f"BME-0{status}: {error.name}"), status)
+        if status == 405 and error.get_response().headers.get("Allow"):
+            response.headers["Allow"] = error.get_response().headers["Allow"]
+        return response

@@ -1,0 +1,100 @@
+"""Database: the SQLAlchemy engine and the tables for issued cards, feedback and seen JWT ids.
+
+SQLite by default (a file in the data folder), PostgreSQL by URL. No patient data is ever stored here:
+cards are recorded by uuid, service and rule id only, so feedback can be attributed to the rule.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import DateTime
+from sqlalchemy import Engine
+from sqlalchemy import Index
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy import UniqueConstraint
+from sqlalchemy import create_engine
+from sqlalchemy import event
+from sqlalchemy import text
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by every table of the service."""
+
+
+class IssuedCard(Base):
+    """A card the service returned: enough to attribute feedback to its rule, nothing about the patient."""
+
+    __tablename__ = "issued_card"
+
+    uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    service_id: Mapped[str] = mapped_column(String(64))
+    rule_id: Mapped[str] = mapped_column(String(16))
+    hook_instance: Mapped[str] = mapped_column(String(128))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FeedbackItem(Base):
+    """One feedback item as the CDS client sent it (stored once, however often it is resent)."""
+
+    __tablename__ = "feedback_item"
+    __table_args__ = (
+        UniqueConstraint("service_id", "card_uuid", "outcome", "outcome_timestamp", "accepted_suggestions",
+                         "override_code", name="uq_feedback_item"),
+        Index("ix_feedback_card", "card_uuid"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    service_id: Mapped[str] = mapped_column(String(64))
+    card_uuid: Mapped[str] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(16))
+    outcome_timestamp: Mapped[str] = mapped_column(String(40))
+    accepted_suggestions: Mapped[str] = mapped_column(String(1024), default="")  # comma-joined suggestion uuids
+    override_system: Mapped[str] = mapped_column(String(256), default="")
+    override_code: Mapped[str] = mapped_column(String(128), default="")
+    override_display: Mapped[str] = mapped_column(String(512), default="")
+    override_comment: Mapped[str] = mapped_column(Text, default="")
+    rule_id: Mapped[str] = mapped_column(String(16), default="")  # from issued_card, when the card is known
+    hook_instance: Mapped[str] = mapped_column(String(128), default="")
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SeenJwt(Base):
+    """A client JWT id seen until its expiry, so a replay is refused by every worker and replica."""
+
+    __tablename__ = "seen_jwt"
+
+    issuer: Mapped[str] = mapped_column(String(512), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(256), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    """WAL and a busy timeout let several gunicorn workers share one SQLite file safely."""
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine (creating the SQLite folder if needed) and the tables."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    Base.metadata.create_all(engine)
+    return engine
+
+
+def ping(engine: Engine) -> None:
+    """Run a trivial query; raises if the database cannot be reached (readiness)."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))

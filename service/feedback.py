@@ -1,0 +1,138 @@
+"""Feedback: store what clinicians did with our cards, attributed to the rule that produced each card.
+
+Also records each issued card (uuid, service, rule id, time; never patient data) so that feedback can be
+joined to its rule. Uses SQLAlchemy only; no Flask.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections import defaultdict
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from service.db import FeedbackItem
+from service.db import IssuedCard
+
+
+def record_cards(engine: Engine) -> Any:
+    """A pipeline CardRecorder that writes issued cards in one transaction."""
+
+    def record(service_id: str, hook_instance: str, issued: Sequence[tuple[str, str]], now: datetime) -> None:
+        with Session(engine) as session, session.begin():
+            for card_uuid, rule_id in issued:
+                session.merge(IssuedCard(uuid=card_uuid, service_id=service_id, rule_id=rule_id,
+                                         hook_instance=hook_instance[:128], issued_at=now))
+
+    return record
+
+
+def _override(item: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The override reason under the spec's name, or Epic's plural spelling (object or list of one)."""
+    value = item.get("overrideReason", item.get("overrideReasons"))
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value if isinstance(value, dict) else {}
+
+
+def _row(service_id: str, item: Mapping[str, Any], now: datetime) -> FeedbackItem:
+    override = _override(item)
+    reason = override.get("reason") if isinstance(override.get("reason"), dict) else {}
+    accepted = item.get("acceptedSuggestions") or []
+    accepted_ids = sorted(str(s.get("id")) for s in accepted if isinstance(s, dict) and s.get("id"))
+    return FeedbackItem(
+        service_id=service_id,
+        card_uuid=str(item["card"])[:128],
+        outcome=str(item["outcome"]),
+        outcome_timestamp=str(item["outcomeTimestamp"])[:40],
+        accepted_suggestions=",".join(accepted_ids)[:1024],
+        override_system=str(reason.get("system", ""))[:256],
+        override_code=str(reason.get("code", ""))[:128],
+        override_display=str(reason.get("display", ""))[:512],
+        override_comment=str(override.get("userComment", ""))[:4000],
+        received_at=now,
+    )
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    """How many items were new and how many had been stored before."""
+
+    stored: int
+    duplicates: int
+
+
+def store_feedback(engine: Engine, service_id: str, items: Iterable[Mapping[str, Any]], now: datetime) -> StoreResult:
+    """Store each feedback item once; the same item sent again is recognised and skipped."""
+    stored = duplicates = 0
+    for item in items:
+        row = _row(service_id, item, now)
+        with Session(engine) as session:
+            issued = session.get(IssuedCard, row.card_uuid)
+            if issued is not None:
+                row.rule_id, row.hook_instance = issued.rule_id, issued.hook_instance
+            session.add(row)
+            try:
+                session.commit()
+                stored += 1
+            except IntegrityError:
+                # The unique constraint, not a prior read, decides: concurrent workers cannot both insert.
+                session.rollback()
+                duplicates += 1
+    return StoreResult(stored, duplicates)
+
+
+@dataclass
+class TopicReport:
+    """Feedback counts for one card topic (rule id)."""
+
+    rule_id: str
+    issued: int = 0
+    accepted: int = 0
+    overridden: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+
+def feedback_report(engine: Engine) -> list[TopicReport]:
+    """Per rule id: cards issued, accepted and overridden, with the override reasons."""
+    topics: dict[str, TopicReport] = defaultdict(lambda: TopicReport(rule_id=""))
+    with Session(engine) as session:
+        for (rule_id,) in session.execute(select(IssuedCard.rule_id)):
+            topic = topics[rule_id]
+            topic.rule_id = rule_id
+            topic.issued += 1
+        for row in session.scalars(select(FeedbackItem)):
+            rule_id = row.rule_id or "(unknown card)"
+            topic = topics[rule_id]
+            topic.rule_id = rule_id
+            if row.outcome == "accepted":
+                topic.accepted += 1
+            elif row.outcome == "overridden":
+                topic.overridden += 1
+                reason = row.override_display or row.override_code or "(no reason given)"
+                if row.override_comment:
+                    reason = f"{reason}: {row.override_comment[:80]}"
+                topic.reasons[reason] += 1
+    return sorted(topics.values(), key=lambda t: t.rule_id)
+
+
+def format_report(report: Sequence[TopicReport]) -> str:
+    """The report as plain text, one block per rule id."""
+    if not report:
+        return "No cards issued and no feedback received yet.\n"
+    lines = [f"{'rule':<16}{'issued':>8}{'accepted':>10}{'overridden':>12}"]
+    for topic in report:
+        lines.append(f"{topic.rule_id:<16}{topic.issued:>8}{topic.accepted:>10}{topic.overridden:>12}")
+        for reason, count in topic.reasons.most_common():
+            lines.append(f"    override: {reason} ({count})")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,115 @@
+"""Pipeline: one CDS Hooks call from request JSON to response JSON, the same for HTTP and `bme-cds evaluate`.
+
+look up the service -> validate the request -> resolve prefetch -> features -> rules and gates -> cards.
+Each step is one named call; nothing here knows about Flask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from service import cards
+from service import features
+from service import prefetch
+from service import rules
+from service import schemas
+from service.config import Settings
+from service.errors import InvalidRequestError
+from service.policy import Policy
+from service.registry import Registry
+from service.registry import ServiceDefinition
+from service.valuesets import ValueSetIndex
+
+# (service id, hookInstance, [(card uuid, rule id)], time) -> None; records issued cards for feedback attribution.
+CardRecorder = Callable[[str, str, Sequence[tuple[str, str]], datetime], None]
+
+
+@dataclass(frozen=True)
+class Deps:
+    """Everything the pipeline needs, built once at start (create_app or the CLI)."""
+
+    settings: Settings
+    registry: Registry
+    valuesets: ValueSetIndex
+    policy: Policy
+    uuid_factory: Callable[[], str]
+    pool: prefetch.FhirPool | None = None  # None: offline, never call a FHIR server
+    recorder: CardRecorder | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The response body plus what the access log needs (rule ids, keys fetched or omitted)."""
+
+    body: dict[str, Any]
+    rule_ids: tuple[str, ...]
+    fetched: tuple[str, ...] = ()
+    omitted: Mapping[str, str] | None = None
+
+
+def validate_request(service: ServiceDefinition, body: Any) -> Mapping[str, Any]:
+    """The request, checked against our CDS Hooks 2.0 request schema and against the service's hook.
+
+    :raises InvalidRequestError: with one detail per schema violation (400).
+    """
+    problems = schemas.errors("request", body)
+    if problems:
+        raise InvalidRequestError("the request does not follow CDS Hooks 2.0", details=tuple(problems))
+    if body["hook"] != service.hook:
+        raise InvalidRequestError(f"service {service.id!r} answers hook {service.hook!r}, not {body['hook']!r}")
+    return body  # type: ignore[no-any-return]
+
+
+def draft_order_resources(context: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The resources in context.draftOrders (a Bundle; a bare list is tolerated)."""
+    drafts = context.get("draftOrders")
+    entries: Any = drafts.get("entry") if isinstance(drafts, dict) else drafts
+    if not isinstance(entries, list):
+        return []
+    out: list[Mapping[str, Any]] = []
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) and "resource" in entry else entry
+        if isinstance(resource, dict):
+            out.append(resource)
+    return out
+
+
+def evaluate(service_id: str, body: Any, deps: Deps, now: datetime) -> Outcome:
+    """Run one CDS Hooks call and return the response body.
+
+    :raises CdsError: 400 invalid request, 404 unknown service, 412 required data unavailable.
+    """
+    service = deps.registry.get(service_id)
+    request = validate_request(service, body)
+    resolved = prefetch.resolve(service, request, deps.pool)
+    context: Mapping[str, Any] = request["context"]
+    patient_id = str(context.get("patientId", ""))
+    selections = context.get("selections")
+    patient_features = features.extract(
+        prefetch.flatten(resolved.values),
+        today=now.date(),
+        valuesets=deps.valuesets,
+        policy=deps.policy,
+        patient_id=patient_id,
+        draft_orders=draft_order_resources(context),
+        selections=[s for s in selections if isinstance(s, str)] if isinstance(selections, list) else (),
+    )
+    findings = rules.evaluate(patient_features, service.hook, deps.policy)
+    rendered = cards.render(
+        findings,
+        uuid_factory=deps.uuid_factory,
+        source_label=deps.settings.card_source_label,
+        topic_system=deps.settings.topic_system,
+        patient_id=patient_id,
+        smart_launch_url=deps.settings.smart_launch_url or None,
+    )
+    issued = [(card["uuid"], card["source"]["topic"]["code"]) for card in rendered]
+    if deps.recorder is not None and issued:
+        deps.recorder(service.id, str(request["hookInstance"]), issued, now)
+    return Outcome(body={"cards": rendered}, rule_ids=tuple(rule for _, rule in issued),
+                   fetched=resolved.fetched, omitted=resolved.omitted)
