@@ -1,0 +1,313 @@
+"""Radiology-report text detection: bone marrow edema and the findings around it (clinical-rules §1.2-§1.4).
+
+No code exists for bone marrow edema (codes.md A1), so free text is a real source. This module turns one
+report's text into `TextFinding`s, sentence by sentence, with negation ("no marrow edema") and request wording
+("evaluate for BME") handled per clause. Pure module: only `re`, no FHIR, no flask, no requests.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Site values (same strings as service.features SITE_*; repeated here so this module stays import-free).
+SITE_VERTEBRA = "vertebra"
+SITE_HIP = "hip_femoral_head"
+SITE_KNEE = "knee"
+SITE_FOOT_ANKLE = "foot_ankle"
+SITE_SACROILIAC = "sacroiliac"
+
+EXTENT_LIMITED = "limited"
+EXTENT_EXTENSIVE = "extensive_full_vertebral_body"
+
+MAX_TEXT_CHARS = 100_000  # a radiology report is a few kB; cap what we scan so a huge blob costs little
+QUOTE_CHARS = 120  # Source.via quotes at most this much of the sentence
+
+# clinical-rules.md §1.2 (d): the BME patterns.
+_BME = re.compile(
+    r"\bbone\s+marrow\s+o?edema\b|\bmarrow\s+o?edema\b|\bBME\b|\bbone\s+marrow\s+lesions?\b", re.I)
+# Sentence ends at . ; ! ? or a line break, but not at a decimal point ("1.5 cm").
+_SENTENCE_END = re.compile(r"\.(?!\d)|(?<!\d)\.|[;!?\n\r]+")
+# A clause boundary stops a negation from reaching across: "No fracture, but marrow edema at L2". A bare comma
+# is not one, because "no fracture, dislocation or marrow edema" is the commonest negated list in reports.
+_CLAUSE_BREAK = re.compile(
+    r"\bbut\b|\bhowever\b|\balthough\b|\bthough\b|\bwhereas\b|\bwhile\b|\bexcept\b|\band\s+there\s+(?:is|are)\b"
+    r"|\bwith\s+(?:new|associated|surrounding|adjacent)\b|:",
+    re.I,
+)
+NEGATION_WINDOW = 8  # words from cue to finding: "no evidence of acute fracture, dislocation or BME"
+_WORD = re.compile(r"[A-Za-z0-9]+")
+# Negation cues before the finding ("no", "without", "negative for", "no evidence of" ...).
+_NEG_BEFORE = re.compile(
+    r"\bno\b|\bnot\b|\bwithout\b|\bnegative\s+for\b|\babsence\s+of\b|\bfree\s+of\b|\bresolved\b|\bresolution\s+of\b"
+    r"|\bno\s+longer\b|\bnor\b|\bdenies\b",
+    re.I,
+)
+# Negation cues after the finding ("marrow edema has resolved", "... is not seen").
+_NEG_AFTER = re.compile(
+    r"\b(?:has|have)\s+resolved\b|\bresolved\b|\bnot\s+(?:seen|present|identified|evident|visible|demonstrated)\b"
+    r"|\bis\s+absent\b|\bno\s+longer\b|\bis\s+excluded\b",
+    re.I,
+)
+# Wording of a request or question, not a finding ("evaluate for BME", "r/o marrow edema").
+_REQUEST = re.compile(
+    r"\bevaluat(?:e|ion)\s+(?:for|of)\b|\brule\s+out\b|\br/o\b|\bassess(?:ment)?\s+(?:for|of)\b|\bquery\b"
+    r"|\bto\s+exclude\b|\?|\bindication\b|\bclinical\s+(?:history|question)\b|\bhistory\s+of\b",
+    re.I,
+)
+# Uncertainty: enough for a red-flag suspicion (cord compression), not enough to assert BME.
+_UNCERTAIN = re.compile(
+    r"\bpossible\b|\bpossibly\b|\bprobable\b|\bsuspect(?:ed)?\b|\bsuspicious\s+for\b|\bconcern(?:ing)?\s+for\b"
+    r"|\bcannot\s+be\s+excluded\b|\bcannot\s+exclude\b|\bmay\s+represent\b|\bequivocal\b|\bquestionable\b",
+    re.I,
+)
+
+# Vertebral levels; T1/T2 are also MRI sequence names ("T2 hyperintense"), excluded by what follows them.
+_LEVEL = re.compile(
+    r"\b(C[1-7]|T1[0-2]|T[1-9]|L[1-5]|S1)\b(?!\s*[-/]?\s*(?:weighted|w\b|wi\b|hyper|hypo|signal|"
+    r"sequence|image|imaging|stir|fat|fs\b|bright|dark|map|relax|\*|flair))", re.I)
+_VERTEBRA = re.compile(
+    r"\bvertebra(?:e|l)?\b|\bvertebral\s+bod(?:y|ies)\b|\b(?:lumbar|thoracic|cervical)\s+spine\b"
+    r"|\bendplates?\b|\bspinous\b|\bpedicles?\b", re.I)
+_HIP = re.compile(r"\bhips?\b|\bfemoral\s+(?:head|neck)\b|\bacetabul\w*|\bproximal\s+femur\b", re.I)
+_KNEE = re.compile(
+    r"\bknees?\b|\btibial\s+plateau\b|\bfemoral\s+condyles?\b|\bpatell\w*|\bproximal\s+tibia\b", re.I)
+_FOOT = re.compile(
+    r"\bfoot\b|\bfeet\b|\bankles?\b|\btal(?:us|ar)\b|\bcalcane(?:us|al)\b|\bmetatars\w*|\bnavicular\b"
+    r"|\bcuboid\b|\bcuneiform\b|\btarsal\b|\bmidfoot\b|\bhindfoot\b", re.I)
+_SI = re.compile(r"\bsacroiliac\b|\bSI\s+joints?\b|\bsacr(?:um|al)\b", re.I)
+
+_EXTENSIVE = re.compile(
+    r"\b(?:entire|whole|full|complete|throughout\s+the)\b[^.;]{0,40}?\bvertebral\s+bod(?:y|ies)\b"
+    r"|\bdiffuse\b", re.I)
+_LIMITED = re.compile(r"\bfocal\b|\blimited\b|\bpartial\b|\bendplates?\b", re.I)
+_DEEP_WORD = re.compile(r"\bdeep\b[^.;]{0,40}?(?:>|greater\s+than|more\s+than|over)\s*1(?:\.0)?\s*cm\b", re.I)
+_DEPTH = re.compile(r"(\d+(?:\.\d+)?)\s*(cm|mm)\b[^.;]{0,30}?\b(?:from|beneath|below|deep\s+to)\b[^.;]{0,20}?"
+                    r"\b(?:articular|joint|subchondral|cortex|cortical|surface)", re.I)
+_ON = re.compile(
+    r"\brim\s+sign\b|\bdouble[-\s]line\b|\bcrescent\b|\bserpiginous\b|\b(?:sclerotic|low[-\s]signal)\s+rim\b",
+    re.I)
+_ISCHEMIC = re.compile(r"\bisch(?:a)?emi(?:a|c)\b|\binfarct\w*|\bavascular\b", re.I)
+_NUM = r"(\d{1,3}(?:\.\d+)?)\s*%"
+_KYPHOSIS = re.compile(
+    rf"\bkyphos(?:is|otic)\b[^.;%]{{0,40}}?{_NUM}|{_NUM}\s*(?:of\s+)?(?:kyphosis|kyphotic)", re.I)
+_HEIGHT_LOSS = re.compile(
+    rf"\bheight\s+loss\b[^.;%]{{0,30}}?{_NUM}|{_NUM}\s*(?:vertebral\s+)?(?:body\s+)?height\s+loss"
+    rf"|\bloss\s+of\s+{_NUM}\s*(?:of\s+)?(?:the\s+)?(?:vertebral\s+)?(?:body\s+)?height|{_NUM}\s*loss\s+of\s+"
+    rf"(?:the\s+)?(?:vertebral\s+)?(?:body\s+)?height",
+    re.I,
+)
+_RETROPULSION = re.compile(r"\bretropuls(?:ion|ed)\b", re.I)
+_CORD = re.compile(
+    r"\b(?:spinal\s+)?cord\s+compression\b|\bcompress(?:ion|ing)\s+(?:of\s+)?the\s+(?:spinal\s+)?cord\b"
+    r"|\bcauda\s+equina\s+compression\b|\bcompression\s+of\s+the\s+cauda\s+equina\b", re.I)
+_ANKYLOSIS = re.compile(r"\bankylos(?:is|ed)\b|\bbamboo\s+spine\b", re.I)
+_SPECT = re.compile(r"\bSPECT(?:/CT|-CT)?\b", re.I)
+_DECT = re.compile(r"\bdual[-\s]energy\s+CT\b|\bDECT\b", re.I)
+
+
+@dataclass(frozen=True)
+class TextFinding:
+    """What one report said, with the sentence that said it (quoted in Source.via)."""
+
+    kind: str  # one of the KIND_* values
+    value: object  # True/False for flags, str for site/level/extent, float for percentages
+    quote: str  # the sentence, trimmed to QUOTE_CHARS
+
+
+KIND_BME = "bme"  # value True (asserted) or False (explicitly negated)
+KIND_SITE = "site"
+KIND_LEVEL = "level"
+KIND_EXTENT = "extent"
+KIND_DEEP = "deep_gt_1cm"
+KIND_ON = "on_features"
+KIND_ISCHEMIC = "ischemic"
+KIND_KYPHOSIS = "kyphosis_pct"
+KIND_HEIGHT_LOSS = "height_loss_pct"
+KIND_RETROPULSION = "retropulsion"
+KIND_CORD = "cord_compression"
+KIND_ANKYLOSIS = "ankylosis"
+KIND_SPECT = "spect_ct"
+KIND_DECT = "dual_energy_ct"
+
+
+def quote(sentence: str) -> str:
+    """The sentence, whitespace-collapsed and trimmed to QUOTE_CHARS for a Source.via."""
+    text = " ".join(sentence.split())
+    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 3].rstrip() + "..."
+
+
+def sentences(text: str) -> list[str]:
+    """Split report text into sentences (not at decimal points), dropping empty pieces."""
+    return [s.strip() for s in _SENTENCE_END.split(text[:MAX_TEXT_CHARS]) if s.strip()]
+
+
+def _clause_start(sentence: str, pos: int) -> int:
+    """Start of the clause containing `pos`: after the last clause break before it."""
+    start = 0
+    for m in _CLAUSE_BREAK.finditer(sentence, 0, pos):
+        start = m.end()
+    return start
+
+
+def _clause_end(sentence: str, pos: int) -> int:
+    """End of the clause containing `pos`: the next clause break after it."""
+    m = _CLAUSE_BREAK.search(sentence, pos)
+    return m.start() if m else len(sentence)
+
+
+def _negated_before(before: str) -> bool:
+    """True when a negation cue sits within NEGATION_WINDOW words before the finding (NegEx-style scope)."""
+    last: re.Match[str] | None = None
+    for m in _NEG_BEFORE.finditer(before):
+        last = m
+    if last is None:
+        return False
+    return len(_WORD.findall(before[last.end():])) <= NEGATION_WINDOW
+
+
+def polarity(sentence: str, match: re.Match[str]) -> str:
+    """'negated', 'request', 'uncertain' or 'asserted' for one match, judged within its clause."""
+    start = _clause_start(sentence, match.start())
+    end = _clause_end(sentence, match.end())
+    before = sentence[start:match.start()]
+    after = sentence[match.end():end]
+    if _negated_before(before) or _NEG_AFTER.search(after):
+        return "negated"
+    # A request ("evaluate for BME") can sit anywhere in the sentence, typically an indication line.
+    if _REQUEST.search(sentence[: match.start()]) or _REQUEST.search(after):
+        return "request"
+    if _UNCERTAIN.search(before) or _UNCERTAIN.search(after):
+        return "uncertain"
+    return "asserted"
+
+
+def _first_polarity(sentence: str, pattern: re.Pattern[str]) -> str | None:
+    """Polarity of the strongest mention of `pattern` in the sentence (asserted beats the rest), or None."""
+    best: str | None = None
+    rank = {"asserted": 3, "uncertain": 2, "request": 1, "negated": 0}
+    for m in pattern.finditer(sentence):
+        p = polarity(sentence, m)
+        if best is None or rank[p] > rank[best]:
+            best = p
+    return best
+
+
+def sites_in(text: str) -> list[str]:
+    """Body sites named in a piece of text, in a fixed order."""
+    found: list[str] = []
+    if _LEVEL.search(text) or _VERTEBRA.search(text):
+        found.append(SITE_VERTEBRA)
+    if _SI.search(text):
+        found.append(SITE_SACROILIAC)
+    if _HIP.search(text):
+        found.append(SITE_HIP)
+    if _KNEE.search(text):
+        found.append(SITE_KNEE)
+    if _FOOT.search(text):
+        found.append(SITE_FOOT_ANKLE)
+    return found
+
+
+def levels_in(text: str) -> list[str]:
+    """Vertebral levels named in the text ("L1", "T12"), upper-cased, in order, without repeats."""
+    out: list[str] = []
+    for m in _LEVEL.finditer(text):
+        level = m.group(1).upper()
+        if level not in out:
+            out.append(level)
+    return out
+
+
+def _percent(pattern: re.Pattern[str], sentence: str) -> float | None:
+    """The first percentage the pattern captures in the sentence, or None."""
+    m = pattern.search(sentence)
+    if not m:
+        return None
+    for g in m.groups():
+        if g is not None:
+            return float(g)
+    return None
+
+
+def _depth(sentence: str) -> bool | None:
+    """True when BME is described deeper than 1 cm from the articular surface, False when shallower."""
+    if _DEEP_WORD.search(sentence):
+        return True
+    m = _DEPTH.search(sentence)
+    if not m:
+        return None
+    value = float(m.group(1)) / (10.0 if m.group(2).lower() == "mm" else 1.0)
+    return value > 1.0
+
+
+def find(text: str) -> list[TextFinding]:
+    """All findings in one report's text; BME facts only from sentences that assert BME."""
+    found: list[TextFinding] = []
+    all_sentences = sentences(text)
+    bme_asserted = False
+    for sentence in all_sentences:
+        q = quote(sentence)
+        bme = _first_polarity(sentence, _BME)
+        if bme == "asserted":
+            bme_asserted = True
+            found.append(TextFinding(KIND_BME, True, q))
+            for site in sites_in(sentence):
+                found.append(TextFinding(KIND_SITE, site, q))
+            levels = levels_in(sentence)
+            if levels:
+                found.append(TextFinding(KIND_LEVEL, ", ".join(levels), q))
+            # "Diffuse" means the whole vertebral body only when the sentence is about a vertebra.
+            if _EXTENSIVE.search(sentence) and SITE_VERTEBRA in sites_in(sentence):
+                found.append(TextFinding(KIND_EXTENT, EXTENT_EXTENSIVE, q))
+            elif _LIMITED.search(sentence):
+                found.append(TextFinding(KIND_EXTENT, EXTENT_LIMITED, q))
+            deep = _depth(sentence)
+            if deep is not None:
+                found.append(TextFinding(KIND_DEEP, deep, q))
+            if _ISCHEMIC.search(sentence):
+                found.append(TextFinding(KIND_ISCHEMIC, True, q))
+        elif bme == "negated":
+            found.append(TextFinding(KIND_BME, False, q))
+        on = _first_polarity(sentence, _ON)
+        if on in ("asserted", "uncertain"):
+            found.append(TextFinding(KIND_ON, True, q))
+        kyphosis = _percent(_KYPHOSIS, sentence)
+        if kyphosis is not None:
+            found.append(TextFinding(KIND_KYPHOSIS, kyphosis, q))
+        height = _percent(_HEIGHT_LOSS, sentence)
+        if height is not None:
+            found.append(TextFinding(KIND_HEIGHT_LOSS, height, q))
+        retro = _first_polarity(sentence, _RETROPULSION)
+        if retro == "asserted":
+            found.append(TextFinding(KIND_RETROPULSION, True, q))
+        elif retro == "negated":
+            found.append(TextFinding(KIND_RETROPULSION, False, q))
+        cord = _first_polarity(sentence, _CORD)
+        # A red flag needs suspicion only (clinical-rules §1.4): "possible cord compression" counts.
+        if cord in ("asserted", "uncertain"):
+            found.append(TextFinding(KIND_CORD, True, q))
+        elif cord == "negated":
+            found.append(TextFinding(KIND_CORD, False, q))
+        if _first_polarity(sentence, _ANKYLOSIS) == "asserted":
+            found.append(TextFinding(KIND_ANKYLOSIS, True, q))
+        if _SPECT.search(sentence):
+            found.append(TextFinding(KIND_SPECT, True, q))
+        if _DECT.search(sentence):
+            found.append(TextFinding(KIND_DECT, True, q))
+    if bme_asserted and not any(f.kind == KIND_SITE for f in found):
+        # No site in the BME sentence: fall back to sites named elsewhere in the same report.
+        for sentence in all_sentences:
+            if _first_polarity(sentence, _BME) in ("negated", "request"):
+                continue
+            for site in sites_in(sentence):
+                found.append(TextFinding(KIND_SITE, site, quote(sentence)))
+            levels = levels_in(sentence)
+            if levels and not any(f.kind == KIND_LEVEL for f in found):
+                found.append(TextFinding(KIND_LEVEL, ", ".join(levels), quote(sentence)))
+    return found
+
+
+def has_bme_mention(text: str) -> bool:
+    """Cheap pre-check: does the text mention any BME-related or deformity wording at all."""
+    return bool(_BME.search(text[:MAX_TEXT_CHARS]))
