@@ -174,8 +174,13 @@ async function handleAdmin(req, res, url) {
     return send(res, 200, { ok: true }, 'application/json');
   }
   if (req.method === 'POST' && url.pathname === '/__admin/delay') {
-    const ms = Number(JSON.parse(text || '{}').ms);
-    if (!Number.isFinite(ms) || ms < 0) return send(res, 400, badRequest('ms must be a number >= 0'));
+    let ms;
+    try {
+      ms = Number(JSON.parse(text || '{}').ms);
+    } catch {
+      ms = NaN;
+    }
+    if (!Number.isFinite(ms) || ms < 0) return send(res, 400, badRequest('body must be {"ms": N}, N >= 0'));
     delayMs = ms;
     return send(res, 200, { ms }, 'application/json');
   }
