@@ -69,7 +69,8 @@ def validate(kind: str, instance: object) -> None:
 def errors(kind: str, instance: object) -> list[str]:
     """Return readable messages ("context.patientId: is a required property"), at most MAX_MESSAGES."""
     found = sorted(_validator(kind).iter_errors(instance), key=_sort_key)
-    messages = [_message(error) for error in found]
+    # dict.fromkeys drops repeats (a pattern and its format, or a type checked by two subschemas).
+    messages = list(dict.fromkeys(_message(error) for error in found))
     if len(messages) > MAX_MESSAGES:
         hidden = len(messages) - (MAX_MESSAGES - 1)
         messages = messages[: MAX_MESSAGES - 1] + [f"... and {hidden} more errors"]
@@ -137,9 +138,18 @@ def _is_uri(value: object) -> bool:
     return bool(value[len(parts.scheme) + 1 :])
 
 
-def _sort_key(error: ValidationError) -> tuple[str, str]:
-    """Order messages by JSON path so related problems sit together."""
-    return (_path(error.absolute_path), error.message)
+def _sort_key(error: ValidationError) -> tuple[tuple[tuple[int, int, str], ...], str]:
+    """Order messages by JSON path (array indexes numerically) so related problems sit together."""
+    steps = tuple((0, part, "") if isinstance(part, int) else (1, 0, part) for part in _full_path(error))
+    return (steps, str(error.message))
+
+
+def _full_path(error: ValidationError) -> list[str | int]:
+    """Path of the offending value; for a missing property, the path it should have had."""
+    parts: list[str | int] = list(error.absolute_path)
+    if error.validator == "required":
+        parts.append(_missing_property(error))
+    return parts
 
 
 def _path(parts: Iterable[str | int]) -> str:
@@ -157,12 +167,10 @@ def _path(parts: Iterable[str | int]) -> str:
 
 def _message(error: ValidationError) -> str:
     """One readable line for one error: `<path>: <what is wrong>`."""
-    parts: list[str | int] = list(error.absolute_path)
-    keyword = error.validator
-    if keyword == "required":
-        parts.append(_missing_property(error))
-        return f"{_path(parts)}: is a required property"
-    return f"{_path(parts)}: {_explain(error)}"
+    where = _path(_full_path(error))
+    if error.validator == "required":
+        return f"{where}: is a required property"
+    return f"{where}: {_explain(error)}"
 
 
 def _missing_property(error: ValidationError) -> str:
@@ -197,7 +205,7 @@ def _explain(error: ValidationError) -> str:
     if keyword == "maxLength":
         return f"is {len(instance)} characters long; at most {value} allowed"
     if keyword in ("minItems", "minProperties") and not instance:
-        return "must not be empty (omit an optional field rather than send it empty)"
+        return "must not be empty (omit it instead)"
     declared_format = error.schema.get("format") if isinstance(error.schema, dict) else None
     if keyword in ("format", "pattern") and declared_format:
         # Our patterns back up a format (so the schema works without a format checker): say which format.
