@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,9 +35,8 @@ log = logging.getLogger(__name__)
 _HTTP_ISSUE = {400: "invalid", 404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}
 
 
-def create_app(settings: Settings | None = None, *, test_config: Mapping[str, Any] | None = None,
-               uuid_factory: Callable[[], str] | None = None) -> Flask:
-    """Create the app; `test_config` overrides Settings fields, `uuid_factory` pins card uuids in tests."""
+def create_app(settings: Settings | None = None, *, test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the app; `test_config` overrides Settings fields (tests, the CLI)."""
     if settings is None:
         settings = load_settings(**dict(test_config or {}))
     app = Flask(__name__)
@@ -56,7 +53,7 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
     from service.feedback import record_cards
 
     deps = Deps(settings=settings, registry=registry, valuesets=valuesets, policy=policy,
-                uuid_factory=uuid_factory or (lambda: str(uuid.uuid4())), pool=pool,
+                pool=pool,
                 recorder=record_cards(engine))
     app.extensions["bme"] = AppState(
         settings=settings, registry=registry, deps=deps, engine=engine, pool=pool, authenticator=None,

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
+import itertools
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +27,17 @@ from service.registry import Registry
 from service.registry import ServiceDefinition
 from service.valuesets import ValueSetIndex
 
+# Card and suggestion uuids are derived from the hookInstance, so a client that repeats a call (the sandbox does,
+# once per discovery URL) gets the very same response, and the issued-card record stays idempotent.
+_UUID_NAMESPACE = uuid.UUID("5f0d7c5e-2b1a-4f7e-9a43-8c1e2b7d9a10")
+
+
+def hook_instance_uuids(service_id: str, hook_instance: str) -> Callable[[], str]:
+    """A uuid factory that yields the same sequence for the same service and hookInstance."""
+    counter = itertools.count()
+    return lambda: str(uuid.uuid5(_UUID_NAMESPACE, f"{service_id}|{hook_instance}|{next(counter)}"))
+
+
 # (service id, hookInstance, [(card uuid, rule id)], time) -> None; records issued cards for feedback attribution.
 CardRecorder = Callable[[str, str, Sequence[tuple[str, str]], datetime], None]
 
@@ -37,7 +50,7 @@ class Deps:
     registry: Registry
     valuesets: ValueSetIndex
     policy: Policy
-    uuid_factory: Callable[[], str]
+    uuid_factory: Callable[[str, str], Callable[[], str]] = hook_instance_uuids  # (service, hookInstance)
     pool: prefetch.FhirPool | None = None  # None: offline, never call a FHIR server
     recorder: CardRecorder | None = None
 
@@ -102,7 +115,7 @@ def evaluate(service_id: str, body: Any, deps: Deps, now: datetime) -> Outcome:
     findings = rules.evaluate(patient_features, service.hook, deps.policy)
     rendered = cards.render(
         findings,
-        uuid_factory=deps.uuid_factory,
+        uuid_factory=deps.uuid_factory(service.id, str(request["hookInstance"])),
         source_label=deps.settings.card_source_label,
         topic_system=deps.settings.topic_system,
         patient_id=patient_id,

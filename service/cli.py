@@ -1,0 +1,139 @@
+"""bme-cds: serve the service under gunicorn, evaluate one request offline, or print the feedback report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from service.config import ConfigError
+from service.config import Settings
+from service.config import load_settings
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the app under gunicorn (never the Flask development server)."""
+    from gunicorn.app.base import BaseApplication
+
+    from service.prefetch import is_loopback_host
+
+    if settings.auth == "off" and not is_loopback_host(args.host):
+        print(f"bme-cds: BME_AUTH=off is allowed only on a loopback address, not {args.host}", file=sys.stderr)
+        return 2
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{args.host}:{args.port}")
+            self.cfg.set("workers", args.workers)
+            self.cfg.set("worker_class", "sync")
+            self.cfg.set("timeout", 30)
+            self.cfg.set("accesslog", None)  # the app writes its own structured access log
+            self.cfg.set("proc_name", "bme-cds")
+
+        def load(self) -> Any:
+            from service.app import create_app
+
+            return create_app(settings)
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    print(f"bme-cds: serving on http://{args.host}:{args.port}/cds-services with {args.workers} workers "
+          f"(auth {settings.auth}, database {settings.effective_database_url.split('@')[-1]})", file=sys.stderr)
+    Server().run()
+    return 0
+
+
+def _read_request(path: str) -> Any:
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    """Run one request through the same pipeline, offline, and print the response JSON."""
+    from hooks import SERVICES
+    from service.errors import CdsError
+    from service.pipeline import Deps
+    from service.pipeline import evaluate
+    from service.policy import load_policy
+    from service.registry import Registry
+    from service.valuesets import ValueSetIndex
+
+    try:
+        body = _read_request(args.request)
+    except (OSError, ValueError) as exc:
+        print(f"bme-cds evaluate: cannot read a JSON request from {args.request}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
+    except ValueError:
+        print(f"bme-cds evaluate: --now must be an ISO date-time, got {args.now!r}", file=sys.stderr)
+        return 2
+    now = now if now.tzinfo else now.replace(tzinfo=UTC)
+    registry = Registry(SERVICES)
+    service_id = args.service
+    if service_id is None:
+        hook = body.get("hook") if isinstance(body, dict) else None
+        matches = [s.id for s in registry if s.hook == hook]
+        if not matches:
+            print(f"bme-cds evaluate: no service answers hook {hook!r}; use --service", file=sys.stderr)
+            return 2
+        service_id = matches[0]
+    deps = Deps(settings=settings, registry=registry, valuesets=ValueSetIndex.load(settings.valuesets_dir),
+                policy=load_policy(settings.policy_file))
+    try:
+        outcome = evaluate(service_id, body, deps, now)
+    except CdsError as exc:
+        print(f"bme-cds evaluate: HTTP {exc.status} {exc.error_code}: {exc.message}", file=sys.stderr)
+        for detail in exc.details:
+            print(f"  - {detail}", file=sys.stderr)
+        return 2
+    json.dump(outcome.body, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _feedback_report(_args: argparse.Namespace, settings: Settings) -> int:
+    """Print accepted/overridden counts and override reasons per rule id."""
+    from service.db import make_engine
+    from service.feedback import feedback_report
+    from service.feedback import format_report
+
+    sys.stdout.write(format_report(feedback_report(make_engine(settings.effective_database_url))))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(prog="bme-cds", description="CDS Hooks 2.0 service for bone marrow edema")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the service under gunicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=max(2, os.cpu_count() or 1))
+    evaluate = commands.add_parser("evaluate", help="run one CDS Hooks request offline and print the response")
+    evaluate.add_argument("request", help="request JSON file, or - for standard input")
+    evaluate.add_argument("--now", help="pin the clock, e.g. 2026-11-21T09:00:00Z")
+    evaluate.add_argument("--service", help="service id (default: the one that answers the request's hook)")
+    commands.add_parser("feedback-report", help="print feedback per card topic (rule id)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the bme-cds console command."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"bme-cds: configuration error: {exc}", file=sys.stderr)
+        return 2
+    handler = {"serve": _serve, "evaluate": _evaluate, "feedback-report": _feedback_report}[args.command]
+    return handler(args, settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
