@@ -30,6 +30,8 @@ from tests.fhirserver_test.support import small_bundle
 SYNTHEA_DIR = Path(__file__).resolve().parent.parent / "data" / "synthea"
 CLEMENTE = SYNTHEA_DIR / "Clemente_Kreiger_1484a42d-0eaf-4654-9cbf-6b050a5cd73b.json"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# Registered in setup.cfg: lets CI select or deselect the tests that need Node.
+pytestmark = pytest.mark.fhirserver
 
 
 def fetch(url: str, headers: dict[str, str] | None = None, data: bytes | None = None) -> tuple[int, str, Any]:
