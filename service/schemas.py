@@ -77,6 +77,12 @@ def errors(kind: str, instance: object) -> list[str]:
     return messages
 
 
+def preload() -> None:
+    """Build every validator now (call at startup so a broken schema fails at boot, not on a request)."""
+    for kind in KINDS:
+        _validator(kind)
+
+
 def schema(kind: str) -> dict[str, Any]:
     """Return the parsed `kind` schema (shared; do not mutate)."""
     if kind not in KINDS:

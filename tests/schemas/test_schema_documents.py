@@ -34,6 +34,12 @@ def test_schema_is_loaded_once(kind: str) -> None:
     assert schemas.schema(kind) is schemas.schema(kind)
 
 
+def test_preload_builds_every_validator() -> None:
+    schemas._validator.cache_clear()
+    schemas.preload()
+    assert schemas._validator.cache_info().currsize == len(schemas.KINDS)
+
+
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown schema kind 'cards'"):
         schemas.errors("cards", {})

@@ -129,6 +129,14 @@ TOLERATED: list[tuple[str, str, str, Callable[[dict[str, Any]], dict[str, Any]]]
         lambda d: set_path(d, "hook", "order-sign"),
     ),
     (
+        # Spec-wise an empty array is not allowed, but rejecting a live order-select for it helps nobody:
+        # the hook handler simply finds no newly selected order.
+        "order-select with empty selections",
+        "epic-order-select.json",
+        schemas.REQUEST,
+        lambda d: set_path(d, "context/selections", []),
+    ),
+    (
         "draftOrders Bundle without type (hook library v1.0.1 examples)",
         "epic-order-select.json",
         schemas.REQUEST,
