@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Run the whole test suite on a fresh machine: installs what the tests need, then runs pytest.
+# Usage: tools/test.sh [pytest args...]     (CI runs exactly this through .ci/run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: headless Chromium and its driver for the SMART app's browser test.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "tools/test.sh: installing chromium and chromium-driver (Debian)" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "tools/test.sh: chromium/chromedriver missing and cannot be installed here; browser tests will skip" >&2
+  fi
+fi
+
+# Python packages: the service and its test extras.
+python3 -m pip install --quiet --disable-pip-version-check -e '.[test,postgres]'
+
+# npm packages: the Medplum FHIR search engine the integration tests start.
+.ci/install-node-deps
+# The script installed the FHIR engine, so a test that cannot start it is a failure, not a skip.
+export BME_TEST_REQUIRE_FHIRSERVER=1
+
+exec python3 -m pytest "$@"
