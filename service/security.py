@@ -1,0 +1,190 @@
+"""Request hardening: body size (413), content type (415), hostile JSON (400) and security headers.
+
+Cheap checks (declared size, content type) run before authentication in a before_request hook; the body is
+parsed only by `read_json()`, which the API calls after the client is authenticated, so an anonymous caller
+cannot make the service parse megabytes of JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from flask import Flask
+from flask import Response
+from flask import request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from service.config import Settings
+from service.errors import CdsError
+from service.errors import InvalidRequestError
+from service.errors import PayloadTooLargeError
+from service.errors import UnsupportedMediaTypeError
+
+MAX_DEPTH = 64  # FHIR resources nest about 10 deep inside a CDS Hooks request; 64 leaves ample room
+MAX_STRING_CHARS = 1024 * 1024  # one string (or key) above 1 MiB is an attack, not a clinical note
+BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
+JSON_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; sandbox"
+DEFAULT_CSP = ("default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+               "frame-ancestors 'none'")
+HSTS = "max-age=31536000"
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_DICT = dict
+_LIST = list
+_STR = str
+
+
+def is_json_content_type(mimetype: str) -> bool:
+    """application/json or any application/*+json (e.g. application/fhir+json)."""
+    mimetype = mimetype.lower()
+    if mimetype == "application/json":
+        return True
+    return mimetype.startswith("application/") and mimetype.endswith("+json")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_problem(value: Any, *, check_strings: bool = True) -> str | None:
+    """Why a parsed JSON value is hostile (too deep, a huge string or key), or None; iterative, one pass."""
+    level: list[Any] = [value] if value.__class__ in (_DICT, _LIST) else []
+    if check_strings and value.__class__ is _STR and len(value) > MAX_STRING_CHARS:
+        return "a string is too long"
+    depth = 0
+    while level:
+        depth += 1
+        if depth > MAX_DEPTH:
+            return f"nesting deeper than {MAX_DEPTH} levels"
+        following: list[Any] = []
+        append = following.append
+        for container in level:
+            if container.__class__ is _DICT:
+                if check_strings and any(len(key) > MAX_STRING_CHARS for key in container):
+                    return "a key is too long"
+                items = container.values()
+            else:
+                items = container
+            for item in items:
+                cls = item.__class__
+                if cls is _DICT or cls is _LIST:
+                    append(item)
+                elif check_strings and cls is _STR and len(item) > MAX_STRING_CHARS:
+                    return "a string is too long"
+        level = following
+    return None
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """True when some string holds an unpaired UTF-16 surrogate (it cannot be stored or re-encoded)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if item.__class__ is _DICT:
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif item.__class__ is _LIST:
+            stack.extend(item)
+        elif item.__class__ is _STR:
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
+
+
+def parse_json(raw: bytes) -> Any:
+    """Parse a request body strictly: valid UTF-8 JSON, no NaN/Infinity, bounded depth and string size.
+
+    :raises InvalidRequestError: with a reason that never quotes the body.
+    """
+    if not raw or raw.isspace():
+        raise InvalidRequestError("the body is empty; send a JSON object")
+    try:
+        value = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant)
+    except RecursionError:
+        raise InvalidRequestError(f"the body nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError:  # includes UnicodeDecodeError and json.JSONDecodeError
+        raise InvalidRequestError("the body is not valid UTF-8 JSON") from None
+    # Strings can only exceed the limit when the body does: skip that part of the walk for usual bodies.
+    problem = json_problem(value, check_strings=len(raw) > MAX_STRING_CHARS)
+    if problem:
+        raise InvalidRequestError(f"the body is refused: {problem}")
+    if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(value):
+        raise InvalidRequestError("the body contains an unpaired UTF-16 surrogate escape")
+    return value
+
+
+def read_json() -> Any:
+    """The current request's body as checked JSON (call it after authentication).
+
+    :raises UnsupportedMediaTypeError: the body is not declared as JSON (415).
+    :raises PayloadTooLargeError: the body exceeds the configured maximum (413).
+    :raises InvalidRequestError: malformed, too deep, huge strings (400).
+    """
+    if not is_json_content_type(request.mimetype):
+        raise UnsupportedMediaTypeError("send the body as application/json")
+    try:
+        raw = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise PayloadTooLargeError("the body is larger than this service accepts") from None
+    return parse_json(raw)
+
+
+def error_response(error: CdsError) -> Response:
+    """An OperationOutcome response for an error raised by these hooks."""
+    response = Response(json.dumps(error.to_outcome(), separators=(",", ":")), status=error.status,
+                        mimetype="application/json")
+    response.headers.update(error.headers())
+    return response
+
+
+def check_request(max_body_bytes: int) -> CdsError | None:
+    """The cheap checks every request gets before authentication: declared size and content type."""
+    length = request.content_length
+    if length is not None and length > max_body_bytes:
+        return PayloadTooLargeError(f"the body is larger than {max_body_bytes} bytes")
+    if request.method in BODY_METHODS and not is_json_content_type(request.mimetype):
+        return UnsupportedMediaTypeError("send the body as application/json")
+    return None
+
+
+def add_security_headers(response: Response, *, https: bool) -> Response:
+    """Headers every response carries; a view may set its own CSP (e.g. a SMART page meant to be framed)."""
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Cache-Control", "no-store")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.mimetype and is_json_content_type(response.mimetype):
+        headers["Content-Security-Policy"] = JSON_CSP
+    else:
+        headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
+    # X-Frame-Options cannot express an allow-list; a page that sets its own frame-ancestors wins.
+    if "frame-ancestors 'none'" in headers.get("Content-Security-Policy", ""):
+        headers.setdefault("X-Frame-Options", "DENY")
+    if https:
+        headers.setdefault("Strict-Transport-Security", HSTS)
+    return response
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Install the size/content-type checks and the security headers on every response."""
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes  # bounds chunked bodies without a length
+    max_body = settings.max_body_bytes
+    https = settings.public_base_url.lower().startswith("https://")
+
+    @app.before_request
+    def _harden_request() -> Response | None:
+        if request.method == "OPTIONS":
+            return None  # CORS preflight: no body
+        error = check_request(max_body)
+        return error_response(error) if error is not None else None
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        return add_security_headers(response, https=https)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(_error: RequestEntityTooLarge) -> Response:
+        return error_response(PayloadTooLargeError(f"the body is larger than {max_body} bytes"))
