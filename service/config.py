@@ -46,7 +46,7 @@ class Settings:
     policy_file: Path | None = None  # institution policy overrides (JSON)
     smart_launch_url: str = ""  # SMART app launch URL put on pathway cards; "" = no link
     auth: str = "on"  # "on" | "off" (off only on loopback, for development)
-    trusted_clients_file: Path | None = None
+    trusted_clients: Path | None = None  # BME_TRUSTED_CLIENTS: the trusted CDS clients JSON file
     jwt_leeway_seconds: int = 5
     max_body_bytes: int = 16 * 1024 * 1024
     log_level: str = "INFO"
