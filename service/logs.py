@@ -1,0 +1,152 @@
+"""Structured JSON logging: one access line per request, and no patient data, tokens or bodies, ever.
+
+The access line carries only whitelisted fields the API puts in `flask.g.bme_log` (service, hookInstance,
+client issuer, rule ids, prefetch keys). A redacting filter and formatter remove anything that looks like a
+bearer token or JWT from every line, as a last line of defence against a careless log call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import traceback
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+from typing import TextIO
+
+from flask import Flask
+from flask import Response
+from flask import g
+from flask import request
+
+from service.config import Settings
+
+ACCESS_LOGGER = "bme.access"
+_HANDLER_NAME = "bme-json"
+# Only these g.bme_log keys reach the access line: each is an identifier, a code or a count, never PHI.
+ACCESS_FIELDS = ("service", "hookInstance", "client", "rules", "fetched", "omitted", "feedback", "error")
+_MAX_FIELD_CHARS = 200
+_MAX_LIST_ITEMS = 100
+
+_REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # A JWT or JWS/JWE in compact form: base64url JSON header starting with '{"' -> "eyJ".
+    (re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_.-]*"), "[redacted-jwt]"),
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*"), r"\1 [redacted]"),
+    (re.compile(r"(?i)(\b(?:access|refresh|id)_token\\?[\"']?\s*[:=]\s*\\?[\"']?)[^\"'\\\s,&}]+"),
+     r"\1[redacted]"),
+    (re.compile(r"(?i)(\bauthorization\\?[\"']?\s*[:=]\s*\\?[\"']?)[^\"'\\\n,}]+"), r"\1[redacted]"),
+)
+
+
+def redact(text: str) -> str:
+    """Replace bearer tokens, JWTs and token-valued fields in a log line."""
+    for pattern, replacement in _REDACTIONS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrite each record's message with tokens redacted (attach to handlers)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Always keep the record, but only after redacting its rendered message."""
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a malformed %-format: keep the raw template only
+            message = str(record.msg)
+        record.msg = redact(message)
+        record.args = None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, the `bme` extra fields, exception type and frames."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render the record as one redacted JSON line."""
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        extra = getattr(record, "bme", None)
+        if isinstance(extra, dict):
+            entry.update(extra)
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            # The exception message can quote data (a KeyError on a patient field): log type and frames only.
+            entry["exc_type"] = type(error).__name__
+            entry["exc_frames"] = "".join(traceback.format_tb(error.__traceback__))[-4000:]
+        return redact(json.dumps(entry, ensure_ascii=False, default=str))
+
+
+def configure_logging(level: str, *, stream: TextIO | None = None) -> None:
+    """Send all logging to one JSON-lines handler on stderr (idempotent: replaces our earlier handler)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if handler.get_name() == _HANDLER_NAME:
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactingFilter())
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+def _clean(value: Any) -> Any:
+    """Bound a whitelisted field: short strings, lists of short strings, numbers, booleans."""
+    if isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return value[:_MAX_FIELD_CHARS]
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value[:_MAX_LIST_ITEMS] if isinstance(v, str | int | float)]
+    return None
+
+
+def access_fields(status: int, latency_ms: float | None) -> dict[str, Any]:
+    """The access-line fields of the current request: route (never the raw path or query), status, timing."""
+    fields: dict[str, Any] = {
+        "event": "access",
+        "method": request.method,
+        "route": request.url_rule.rule if request.url_rule is not None else "(unmatched)",
+        "status": status,
+    }
+    if latency_ms is not None:
+        fields["latency_ms"] = round(latency_ms, 1)
+    supplied = getattr(g, "bme_log", None)
+    if isinstance(supplied, dict):
+        for key in ACCESS_FIELDS:
+            cleaned = _clean(supplied.get(key))
+            if cleaned is not None:
+                fields[key] = cleaned
+    issuer = getattr(getattr(g, "bme_client", None), "issuer", None)
+    if "client" not in fields and isinstance(issuer, str):
+        fields["client"] = issuer[:_MAX_FIELD_CHARS]
+    return fields
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Write one JSON access line per request to the `bme.access` logger."""
+    access = logging.getLogger(ACCESS_LOGGER)
+    access.setLevel(settings.log_level.upper())
+
+    def _start_timer() -> None:
+        g.bme_t0 = time.perf_counter()
+
+    # First in line, so requests refused by an earlier hook (413, 415, 401) are timed too.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start_timer)
+
+    @app.after_request
+    def _access_line(response: Response) -> Response:
+        started = getattr(g, "bme_t0", None)
+        latency = (time.perf_counter() - started) * 1000 if isinstance(started, float) else None
+        access.info("%s %s", request.method, response.status_code,
+                    extra={"bme": access_fields(response.status_code, latency)})
+        return response
