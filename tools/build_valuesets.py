@@ -21,7 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import simple_icd_10_cm as icd10  # noqa: E402
+import warnings  # noqa: E402
+
+with warnings.catch_warnings():
+    # simple-icd-10-cm 1.5.0 uses the deprecated importlib.resources.read_text when it loads its data.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import simple_icd_10_cm as icd10
 
 from service.valuesets import CPT  # noqa: E402
 from service.valuesets import DCM  # noqa: E402
