@@ -97,6 +97,8 @@ def configure_logging(level: str, *, stream: TextIO | None = None) -> None:
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # urllib3 logs every request line (FHIR search URLs carry patient ids) at DEBUG: never let it through.
+    logging.getLogger("urllib3").setLevel(max(logging.WARNING, root.level))
 
 
 def _clean(value: Any) -> Any:
@@ -134,6 +136,7 @@ def access_fields(status: int, latency_ms: float | None) -> dict[str, Any]:
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Write one JSON access line per request to the `bme.access` logger."""
+    app.extensions["bme_logs"] = True
     access = logging.getLogger(ACCESS_LOGGER)
     access.setLevel(settings.log_level.upper())
 

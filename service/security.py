@@ -170,6 +170,7 @@ def add_security_headers(response: Response, *, https: bool) -> Response:
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Install the size/content-type checks and the security headers on every response."""
+    app.extensions["bme_security"] = True
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes  # bounds chunked bodies without a length
     max_body = settings.max_body_bytes
     https = settings.public_base_url.lower().startswith("https://")
