@@ -69,7 +69,9 @@ def feat(**values: Any) -> Features:
         elif name in _LABS:
             kwargs[name] = lab(float(value), name=name)
         else:
-            kwargs[name] = Fact(value, (Source(f"Condition/{name}", f"{name}: {value}", LAB_DATE),), as_of=LAB_DATE)
+            kwargs[name] = Fact(
+                value, (Source(f"Condition/{name}", f"{name}: {value}", LAB_DATE),), as_of=LAB_DATE
+            )
     return Features(**kwargs)
 
 
@@ -105,7 +107,9 @@ def finding(*suggestions: SuggestionSpec, rule_id: str = "R22", **fields: Any) -
     return dataclasses.replace(base, **fields)
 
 
-def draft(*kinds: str, ref: str = "MedicationRequest/d1", display: str = "naproxen 500 MG Oral Tablet") -> DraftOrder:
+def draft(
+    *kinds: str, ref: str = "MedicationRequest/d1", display: str = "naproxen 500 MG Oral Tablet"
+) -> DraftOrder:
     """A classified draft order."""
     return DraftOrder(
         reference=ref,
@@ -117,5 +121,10 @@ def draft(*kinds: str, ref: str = "MedicationRequest/d1", display: str = "naprox
     )
 
 
-NAPROXEN = drug("nsaid", "Naproxen 375-1100 mg/day", code=Code(RXNORM, "7258", "naproxen"), text="naproxen",
-                dose_text="375-1100 mg/day in two divided doses")
+NAPROXEN = drug(
+    "nsaid",
+    "Naproxen 375-1100 mg/day",
+    code=Code(RXNORM, "7258", "naproxen"),
+    text="naproxen",
+    dose_text="375-1100 mg/day in two divided doses",
+)

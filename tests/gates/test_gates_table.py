@@ -24,8 +24,13 @@ SIGN = "order-sign"
 VIEW = "patient-view"
 
 
-def run(features: Features, *suggestions: SuggestionSpec, hook: str = SIGN, rule_id: str = "R22",
-        policy: Any = DEFAULT_POLICY) -> tuple[Finding, dict[str, Finding]]:
+def run(
+    features: Features,
+    *suggestions: SuggestionSpec,
+    hook: str = SIGN,
+    rule_id: str = "R22",
+    policy: Any = DEFAULT_POLICY,
+) -> tuple[Finding, dict[str, Finding]]:
     """Gate one finding; return it (gated) and the gate findings by id."""
     out = apply_gates((finding(*suggestions, rule_id=rule_id),), features, hook, policy)
     assert out[0].rule_id == rule_id
@@ -53,10 +58,8 @@ CASES: list[tuple[str, str, dict[str, Any], str | None, str]] = [
     ("S03-antiplatelet", "nsaid", {"antiplatelet_active": True}, "warning", "not-recommended"),
     ("S03-none", "nsaid", {}, None, "kept"),
     # S04: CABG within 14 days critical (day 14 included), day 15 nothing; heart failure warning
-    ("S04-cabg-10d", "nsaid", {"recent_cabg_date": TODAY - timedelta(days=10)},
-     "critical", "removed"),
-    ("S04-cabg-14d", "nsaid", {"recent_cabg_date": TODAY - timedelta(days=14)}, "critical",
-     "removed"),
+    ("S04-cabg-10d", "nsaid", {"recent_cabg_date": TODAY - timedelta(days=10)}, "critical", "removed"),
+    ("S04-cabg-14d", "nsaid", {"recent_cabg_date": TODAY - timedelta(days=14)}, "critical", "removed"),
     ("S04-cabg-15d", "nsaid", {"recent_cabg_date": TODAY - timedelta(days=15)}, None, "kept"),
     ("S04-heart-failure", "nsaid", {"heart_failure": True}, "warning", "not-recommended"),
     # S05: 19 nothing, 20 warning, 29 warning, 30 critical, unknown weeks warning
@@ -67,8 +70,13 @@ CASES: list[tuple[str, str, dict[str, Any], str | None, str]] = [
     ("S05-weeks-unknown", "nsaid", {"pregnant": True}, "warning", "not-recommended"),
     ("S05-not-pregnant", "nsaid", {"pregnant": False}, None, "kept"),
     # S06
-    ("S06-nsaid-active", "nsaid", {"nsaid_active": True, "nsaid_active_ingredients": frozenset({"ibuprofen"})},
-     "warning", "not-recommended"),
+    (
+        "S06-nsaid-active",
+        "nsaid",
+        {"nsaid_active": True, "nsaid_active_ingredients": frozenset({"ibuprofen"})},
+        "warning",
+        "not-recommended",
+    ),
     ("S06-no-nsaid", "nsaid", {"nsaid_active": False}, None, "kept"),
     # S07: indomethacin at 65 warning, 64 nothing
     ("S07-indomethacin-65", "indomethacin", {"age_years": 65}, "warning", "not-recommended"),
@@ -103,17 +111,24 @@ CASES: list[tuple[str, str, dict[str, Any], str | None, str]] = [
     # S14 (R10's dexamethasone is tested separately: info only, never blocked)
     ("S14-diabetes", "systemic_glucocorticoid", {"diabetes": True}, "warning", "not-recommended"),
     ("S14-infection", "systemic_glucocorticoid", {"active_infection": True}, "warning", "not-recommended"),
-    ("S14-bleed-with-nsaid", "systemic_glucocorticoid",
-     {"gi_bleed_or_pud_history": True, "nsaid_active": True}, "warning", "not-recommended"),
+    (
+        "S14-bleed-with-nsaid",
+        "systemic_glucocorticoid",
+        {"gi_bleed_or_pud_history": True, "nsaid_active": True},
+        "warning",
+        "not-recommended",
+    ),
     ("S14-bleed-without-nsaid", "systemic_glucocorticoid", {"gi_bleed_or_pud_history": True}, None, "kept"),
     ("S14-none", "systemic_glucocorticoid", {}, None, "kept"),
 ]
 
 
-@pytest.mark.parametrize(("case", "drug_class", "overrides", "indicator", "effect"), CASES,
-                         ids=[c[0] for c in CASES])
-def test_gate_scenario(case: str, drug_class: str, overrides: dict[str, Any], indicator: str | None,
-                       effect: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "drug_class", "overrides", "indicator", "effect"), CASES, ids=[c[0] for c in CASES]
+)
+def test_gate_scenario(
+    case: str, drug_class: str, overrides: dict[str, Any], indicator: str | None, effect: str
+) -> None:
     gate_id = case[:3]
     spec = drug(drug_class, is_recommended=True)
     gated, gates = run(safe(**overrides), spec)
@@ -154,9 +169,12 @@ def test_gate_table_is_complete_and_cites_non_seed_sources() -> None:
 
 def test_s05_and_s01_urls_are_the_ones_named_in_the_catalogue() -> None:
     by_id = {g.id: g for g in GATES}
-    assert by_id["S05"].evidence[0].source.startswith("https://www.fda.gov/drugs/drug-safety-and-availability/")
+    assert (
+        by_id["S05"].evidence[0].source.startswith("https://www.fda.gov/drugs/drug-safety-and-availability/")
+    )
     assert by_id["S08"].evidence[0].source == (
-        "https://www.gov.uk/drug-safety-update/intravenous-zoledronic-acid-adverse-effects-on-renal-function")
+        "https://www.gov.uk/drug-safety-update/intravenous-zoledronic-acid-adverse-effects-on-renal-function"
+    )
     assert "KDIGO 2012" in by_id["S01"].evidence[0].source
 
 
