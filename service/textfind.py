@@ -25,7 +25,8 @@ QUOTE_CHARS = 120  # Source.via quotes at most this much of the sentence
 
 # clinical-rules.md §1.2 (d): the BME patterns.
 _BME = re.compile(
-    r"\bbone\s+marrow\s+o?edema\b|\bmarrow\s+o?edema\b|\bBME\b|\bbone\s+marrow\s+lesions?\b", re.I)
+    r"\bbone\s+marrow\s+o?edema\b|\bmarrow\s+o?edema\b|\bBME\b|\bbone\s+marrow\s+lesions?\b", re.I
+)
 # Sentence ends at . ; ! ? or a line break, but not at a decimal point ("1.5 cm").
 _SENTENCE_END = re.compile(r"\.(?!\d)|(?<!\d)\.|[;!?\n\r]+")
 # A clause boundary stops a negation from reaching across: "No fracture, but marrow edema at L2". A bare comma
@@ -65,32 +66,46 @@ _UNCERTAIN = re.compile(
 # Vertebral levels; T1/T2 are also MRI sequence names ("T2 hyperintense"), excluded by what follows them.
 _LEVEL = re.compile(
     r"\b(C[1-7]|T1[0-2]|T[1-9]|L[1-5]|S1)\b(?!\s*[-/]?\s*(?:weighted|w\b|wi\b|hyper|hypo|signal|"
-    r"sequence|image|imaging|stir|fat|fs\b|bright|dark|map|relax|\*|flair))", re.I)
+    r"sequence|image|imaging|stir|fat|fs\b|bright|dark|map|relax|\*|flair))",
+    re.I,
+)
 _VERTEBRA = re.compile(
     r"\bvertebra(?:e|l)?\b|\bvertebral\s+bod(?:y|ies)\b|\b(?:lumbar|thoracic|cervical)\s+spine\b"
-    r"|\bendplates?\b|\bspinous\b|\bpedicles?\b", re.I)
+    r"|\bendplates?\b|\bspinous\b|\bpedicles?\b",
+    re.I,
+)
 _HIP = re.compile(r"\bhips?\b|\bfemoral\s+(?:head|neck)\b|\bacetabul\w*|\bproximal\s+femur\b", re.I)
 _KNEE = re.compile(
-    r"\bknees?\b|\btibial\s+plateau\b|\bfemoral\s+condyles?\b|\bpatell\w*|\bproximal\s+tibia\b", re.I)
+    r"\bknees?\b|\btibial\s+plateau\b|\bfemoral\s+condyles?\b|\bpatell\w*|\bproximal\s+tibia\b", re.I
+)
 _FOOT = re.compile(
     r"\bfoot\b|\bfeet\b|\bankles?\b|\btal(?:us|ar)\b|\bcalcane(?:us|al)\b|\bmetatars\w*|\bnavicular\b"
-    r"|\bcuboid\b|\bcuneiform\b|\btarsal\b|\bmidfoot\b|\bhindfoot\b", re.I)
+    r"|\bcuboid\b|\bcuneiform\b|\btarsal\b|\bmidfoot\b|\bhindfoot\b",
+    re.I,
+)
 _SI = re.compile(r"\bsacroiliac\b|\bSI\s+joints?\b|\bsacr(?:um|al)\b", re.I)
 
 _EXTENSIVE = re.compile(
     r"\b(?:entire|whole|full|complete|throughout\s+the)\b[^.;]{0,40}?\bvertebral\s+bod(?:y|ies)\b"
-    r"|\bdiffuse\b", re.I)
+    r"|\bdiffuse\b",
+    re.I,
+)
 _LIMITED = re.compile(r"\bfocal\b|\blimited\b|\bpartial\b|\bendplates?\b", re.I)
 _DEEP_WORD = re.compile(r"\bdeep\b[^.;]{0,40}?(?:>|greater\s+than|more\s+than|over)\s*1(?:\.0)?\s*cm\b", re.I)
-_DEPTH = re.compile(r"(\d+(?:\.\d+)?)\s*(cm|mm)\b[^.;]{0,30}?\b(?:from|beneath|below|deep\s+to)\b[^.;]{0,20}?"
-                    r"\b(?:articular|joint|subchondral|cortex|cortical|surface)", re.I)
+_DEPTH = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(cm|mm)\b[^.;]{0,30}?\b(?:from|beneath|below|deep\s+to)\b[^.;]{0,20}?"
+    r"\b(?:articular|joint|subchondral|cortex|cortical|surface)",
+    re.I,
+)
 _ON = re.compile(
     r"\brim\s+sign\b|\bdouble[-\s]line\b|\bcrescent\b|\bserpiginous\b|\b(?:sclerotic|low[-\s]signal)\s+rim\b",
-    re.I)
+    re.I,
+)
 _ISCHEMIC = re.compile(r"\bisch(?:a)?emi(?:a|c)\b|\binfarct\w*|\bavascular\b", re.I)
 _NUM = r"(\d{1,3}(?:\.\d+)?)\s*%"
 _KYPHOSIS = re.compile(
-    rf"\bkyphos(?:is|otic)\b[^.;%]{{0,40}}?{_NUM}|{_NUM}\s*(?:of\s+)?(?:kyphosis|kyphotic)", re.I)
+    rf"\bkyphos(?:is|otic)\b[^.;%]{{0,40}}?{_NUM}|{_NUM}\s*(?:of\s+)?(?:kyphosis|kyphotic)", re.I
+)
 _HEIGHT_LOSS = re.compile(
     rf"\bheight\s+loss\b[^.;%]{{0,30}}?{_NUM}|{_NUM}\s*(?:vertebral\s+)?(?:body\s+)?height\s+loss"
     rf"|\bloss\s+of\s+{_NUM}\s*(?:of\s+)?(?:the\s+)?(?:vertebral\s+)?(?:body\s+)?height|{_NUM}\s*loss\s+of\s+"
@@ -100,7 +115,9 @@ _HEIGHT_LOSS = re.compile(
 _RETROPULSION = re.compile(r"\bretropuls(?:ion|ed)\b", re.I)
 _CORD = re.compile(
     r"\b(?:spinal\s+)?cord\s+compression\b|\bcompress(?:ion|ing)\s+(?:of\s+)?the\s+(?:spinal\s+)?cord\b"
-    r"|\bcauda\s+equina\s+compression\b|\bcompression\s+of\s+the\s+cauda\s+equina\b", re.I)
+    r"|\bcauda\s+equina\s+compression\b|\bcompression\s+of\s+the\s+cauda\s+equina\b",
+    re.I,
+)
 _ANKYLOSIS = re.compile(r"\bankylos(?:is|ed)\b|\bbamboo\s+spine\b", re.I)
 _SPECT = re.compile(r"\bSPECT(?:/CT|-CT)?\b", re.I)
 _DECT = re.compile(r"\bdual[-\s]energy\s+CT\b|\bDECT\b", re.I)
@@ -163,15 +180,15 @@ def _negated_before(before: str) -> bool:
         last = m
     if last is None:
         return False
-    return len(_WORD.findall(before[last.end():])) <= NEGATION_WINDOW
+    return len(_WORD.findall(before[last.end() :])) <= NEGATION_WINDOW
 
 
 def polarity(sentence: str, match: re.Match[str]) -> str:
     """'negated', 'request', 'uncertain' or 'asserted' for one match, judged within its clause."""
     start = _clause_start(sentence, match.start())
     end = _clause_end(sentence, match.end())
-    before = sentence[start:match.start()]
-    after = sentence[match.end():end]
+    before = sentence[start : match.start()]
+    after = sentence[match.end() : end]
     if _negated_before(before) or _NEG_AFTER.search(after):
         return "negated"
     # A request ("evaluate for BME") can sit anywhere in the sentence, typically an indication line.
@@ -311,3 +328,13 @@ def find(text: str) -> list[TextFinding]:
 def has_bme_mention(text: str) -> bool:
     """Cheap pre-check: does the text mention any BME-related or deformity wording at all."""
     return bool(_BME.search(text[:MAX_TEXT_CHARS]))
+
+
+def has_spect(text: str) -> bool:
+    """True when the text names SPECT or SPECT/CT."""
+    return bool(_SPECT.search(text[:MAX_TEXT_CHARS]))
+
+
+def has_dect(text: str) -> bool:
+    """True when the text names dual-energy CT."""
+    return bool(_DECT.search(text[:MAX_TEXT_CHARS]))
