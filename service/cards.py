@@ -1,0 +1,264 @@
+"""Render Findings as CDS Hooks 2.0 cards, with draft FHIR R4B resources in the suggestions.
+
+Owns the card shape: summary, indicator, detail (plain GitHub Markdown showing the basis), source with a
+stable topic per rule, suggestions with validated draft MedicationRequest/ServiceRequest/DeviceRequest
+resources, override reasons and the SMART app link. Never emits an empty string, array or object, nor null.
+Pure module: no flask, no requests; the uuid factory is passed in. fhir.resources models are built only for
+the few draft resources we emit, never for request data.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Sequence
+from typing import Any
+from typing import Final
+
+from fhir.resources.R4B.devicerequest import DeviceRequest
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.servicerequest import ServiceRequest
+
+from service.facts import Source
+from service.findings import INDICATOR_ORDER
+from service.findings import Evidence
+from service.findings import Finding
+from service.findings import SuggestionSpec
+
+# CDS Hooks 2.0 Card: "One-sentence, <140-character summary"; Inferno rejects length >= 140.
+MAX_SUMMARY: Final = 139
+OVERRIDE_REASON_SYSTEM: Final = "https://bme-cds.example.org/fhir/CodeSystem/override-reason"
+# Project-local codes: the CDS Hooks 2.0 spec defines none, and no published code system could be confirmed.
+OVERRIDE_REASONS: Final[tuple[tuple[str, str], ...]] = (
+    ("not-applicable", "Not applicable to this patient"),
+    ("already-addressed", "Already addressed"),
+    ("patient-declined", "Patient declined"),
+    ("clinical-judgement", "Clinical judgement"),
+)
+SMART_LINK_LABEL: Final = "Open the BME pathway app (basis, data, follow-up)"
+FOOTER: Final = "Decision support only: review the basis and decide with the patient."
+NO_DOSE: Final = "The seeds give no dose"
+
+# Characters that Markdown (GFM) would interpret, and HTML-special characters: patient data and rule text are
+# escaped so that a value such as "<script>" or "*L1*" is shown literally and cannot inject markup.
+_MD_SPECIAL: Final = re.compile(r"([\\`*_{}\[\]#|~])")
+_RULE_ID: Final = re.compile(r"^([A-Za-z]*)(\d*)(.*)$")
+_RELATIVE_REFERENCE: Final = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
+_SAFE_URL: Final = re.compile(r"^https?://[^\s()<>\[\]]+$")
+
+
+def escape(text: str) -> str:
+    """Escape Markdown and HTML-special characters, and fold line breaks, so text shows literally."""
+    text = " ".join(text.split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def render(
+    findings: Iterable[Finding],
+    *,
+    uuid_factory: Callable[[], str],
+    source_label: str,
+    topic_system: str,
+    patient_id: str,
+    smart_launch_url: str | None = None,
+    seed_url_base: str | None = None,
+) -> list[dict[str, Any]]:
+    """Render findings as CDS Hooks cards: critical, warning, info, then by rule id.
+
+    :raises ValueError: a finding breaks the card contract (summary length, at-most-one, delete reference):
+        a rule bug, surfaced rather than sent to a client.
+    """
+    if not source_label or not topic_system or not patient_id:
+        raise ValueError("source_label, topic_system and patient_id must be non-empty")
+    ordered = sorted(findings, key=lambda f: (INDICATOR_ORDER[f.indicator], _rule_key(f.rule_id)))
+    return [
+        _card(f, uuid_factory, source_label, topic_system, patient_id, smart_launch_url, seed_url_base)
+        for f in ordered
+    ]
+
+
+def _rule_key(rule_id: str) -> tuple[str, int, str]:
+    """Natural order: R2 before R10, R26a before R26b."""
+    match = _RULE_ID.match(rule_id)
+    if match is None:  # the pattern matches every string; kept for the type checker
+        return (rule_id, 0, "")
+    prefix, number, rest = match.groups()
+    return (prefix, int(number) if number else 0, rest)
+
+
+def _card(
+    finding: Finding,
+    uuid_factory: Callable[[], str],
+    source_label: str,
+    topic_system: str,
+    patient_id: str,
+    smart_launch_url: str | None,
+    seed_url_base: str | None,
+) -> dict[str, Any]:
+    summary = finding.summary.strip()
+    if not summary or len(summary) > MAX_SUMMARY:
+        raise ValueError(f"{finding.rule_id}: summary must be 1-{MAX_SUMMARY} characters, got {len(summary)}")
+    card: dict[str, Any] = {
+        "uuid": uuid_factory(),
+        "summary": summary,
+        "indicator": finding.indicator,
+        "detail": detail(finding, seed_url_base),
+        "source": {
+            "label": source_label,
+            "topic": {"system": topic_system, "code": finding.rule_id, "display": finding.title},
+        },
+    }
+    if finding.suggestions:
+        behavior = finding.selection_behavior or "at-most-one"
+        recommended = sum(1 for s in finding.suggestions if s.is_recommended)
+        if behavior == "at-most-one" and recommended > 1:
+            # CDS Hooks 3.0 invariant cds-resp-1; a client may pre-select every recommended suggestion.
+            raise ValueError(f"{finding.rule_id}: at-most-one card recommends {recommended} suggestions")
+        card["suggestions"] = [
+            _suggestion(s, uuid_factory, patient_id, finding.rule_id) for s in finding.suggestions
+        ]
+        card["selectionBehavior"] = behavior
+    card["overrideReasons"] = [
+        {"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": display}
+        for code, display in OVERRIDE_REASONS
+    ]
+    if finding.smart_link and smart_launch_url:
+        card["links"] = [
+            {
+                "label": SMART_LINK_LABEL,
+                "url": smart_launch_url,
+                "type": "smart",
+                # Opaque and free of patient data (ehr-and-smart.md §4.5): the app re-derives the rest.
+                "appContext": json.dumps({"rule": finding.rule_id}, separators=(",", ":")),
+            }
+        ]
+    return card
+
+
+def detail(finding: Finding, seed_url_base: str | None = None) -> str:
+    """The card detail in plain GitHub Markdown: option, data used, missing, rule, evidence, safety checks."""
+    lines: list[str] = [f"**Option:** {escape(finding.recommendation)}", "", "**Patient data used**"]
+    lines += [f"- {_source_line(s)}" for s in finding.data_used] or ["- none recorded"]
+    lines += ["", "**Missing or stale**"]
+    lines += [f"- {escape(m)}" for m in finding.missing] or ["- nothing missing"]
+    lines += ["", f"**Rule** ({escape(finding.rule_id)}): {escape(finding.rule_text)}", "", "**Evidence**"]
+    lines += [f"- {_evidence_line(e, seed_url_base)}" for e in finding.evidence] or ["- none cited"]
+    lines += ["", "**Safety checks**"]
+    lines += [f"- {escape(n)}" for n in finding.notes] or ["- none applied"]
+    lines += ["", FOOTER]
+    return "\n".join(lines)
+
+
+def _source_line(source: Source) -> str:
+    parts = [escape(source.display) or "(no description)"]
+    where = [source.date.isoformat() if source.date else "date unknown"]
+    if source.reference:
+        where.append(escape(source.reference))
+    if source.via:
+        where.append(f"via {escape(source.via)}")
+    return f"{parts[0]} ({'; '.join(where)})"
+
+
+def _evidence_line(evidence: Evidence, seed_url_base: str | None) -> str:
+    statement = f'"{escape(evidence.statement)}"'
+    if evidence.in_seeds:
+        name = escape(evidence.source)
+        if seed_url_base:
+            url = f"{seed_url_base.rstrip('/')}/{evidence.source}"
+            if _SAFE_URL.match(url):
+                name = f"[{name}]({url})"
+        return f"seed {name}: {statement}"
+    if _SAFE_URL.match(evidence.source):
+        where = f"[{escape(_short_url(evidence.source))}]({evidence.source})"
+    else:
+        where = escape(evidence.source)
+    return f"{where}: {statement} (not from the seeds)"
+
+
+def _short_url(url: str) -> str:
+    host_and_path = url.split("://", 1)[-1]
+    return host_and_path if len(host_and_path) <= 60 else host_and_path[:57] + "..."
+
+
+def _suggestion(
+    spec: SuggestionSpec, uuid_factory: Callable[[], str], patient_id: str, rule_id: str
+) -> dict[str, Any]:
+    suggestion: dict[str, Any] = {"uuid": uuid_factory(), "label": spec.label}
+    if spec.is_recommended is not None:
+        suggestion["isRecommended"] = spec.is_recommended
+    suggestion["actions"] = [_action(spec, patient_id, rule_id)]
+    return suggestion
+
+
+def _action(spec: SuggestionSpec, patient_id: str, rule_id: str) -> dict[str, Any]:
+    if spec.action == "delete":
+        reference = spec.delete_reference or ""
+        if not _RELATIVE_REFERENCE.match(reference):
+            raise ValueError(f"{rule_id}: delete suggestion needs a relative reference, got {reference!r}")
+        what = spec.text or spec.label
+        return {"type": "delete", "description": f"Remove the draft order: {what}", "resourceId": reference}
+    return {"type": "create", "description": _description(spec), "resource": draft_resource(spec, patient_id)}
+
+
+def _description(spec: SuggestionSpec) -> str:
+    """What is ordered, in words (Epic shows this as the primary text of the suggestion)."""
+    what = spec.text or spec.label
+    kind = {"MedicationRequest": "medication", "ServiceRequest": "order", "DeviceRequest": "device order"}
+    parts = [f"Draft {kind[spec.resource_type]}: {what}"]
+    if spec.resource_type == "MedicationRequest":
+        parts.append(f"dose: {spec.dose_text}" if spec.dose_text else NO_DOSE)
+    elif spec.dose_text:
+        parts.append(spec.dose_text)
+    if spec.priority:
+        parts.append(f"priority {spec.priority}")
+    return "; ".join(parts)
+
+
+def _concept(spec: SuggestionSpec) -> dict[str, Any]:
+    concept: dict[str, Any] = {"text": spec.text or spec.label}
+    if spec.code is not None:
+        concept["coding"] = [
+            {"system": spec.code.system, "code": spec.code.code, "display": spec.code.display}
+        ]
+    return concept
+
+
+def _notes(spec: SuggestionSpec) -> list[dict[str, str]]:
+    return [{"text": spec.note}] if spec.note else []
+
+
+def draft_resource(spec: SuggestionSpec, patient_id: str) -> dict[str, Any]:
+    """The draft FHIR R4B resource for a create suggestion, validated by fhir.resources."""
+    body: dict[str, Any] = {
+        "resourceType": spec.resource_type,
+        "status": "draft",
+        "intent": "proposal",
+        "subject": {"reference": f"Patient/{patient_id}"},
+    }
+    if spec.priority:
+        body["priority"] = spec.priority
+    notes = _notes(spec)
+    if notes:
+        body["note"] = notes
+    model: MedicationRequest | ServiceRequest | DeviceRequest
+    if spec.resource_type == "MedicationRequest":
+        body["medicationCodeableConcept"] = _concept(spec)
+        if spec.dose_text:
+            body["dosageInstruction"] = [{"text": spec.dose_text}]
+        model = MedicationRequest.model_validate(body)
+    elif spec.resource_type == "ServiceRequest":
+        body["code"] = _concept(spec)
+        model = ServiceRequest.model_validate(body)
+    else:
+        body["codeCodeableConcept"] = _concept(spec)
+        model = DeviceRequest.model_validate(body)
+    dumped: dict[str, Any] = model.model_dump(mode="json", exclude_none=True)
+    return dumped
+
+
+def summaries_too_long(findings: Sequence[Finding]) -> list[str]:
+    """Rule ids whose summary would break the < 140 character limit (for table tests)."""
+    return [f.rule_id for f in findings if not f.summary.strip() or len(f.summary.strip()) > MAX_SUMMARY]

@@ -1,0 +1,341 @@
+"""cards.render: CDS Hooks 2.0 card shape, Inferno checks, Markdown detail, draft FHIR resources."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import pytest
+from fhir.resources.R4B import get_fhir_model_class
+
+from service.cards import FOOTER
+from service.cards import NO_DOSE
+from service.cards import OVERRIDE_REASON_SYSTEM
+from service.cards import escape
+from service.cards import render
+from service.facts import Source
+from service.findings import Code
+from service.findings import Evidence
+from service.findings import Finding
+from service.findings import SuggestionSpec
+from service.schemas import validate
+from tests.cards.card_checks import empties
+from tests.cards.card_checks import inferno_errors
+from tests.cards.card_checks import markup_errors
+from tests.gates.gate_builders import NAPROXEN
+from tests.gates.gate_builders import drug
+from tests.gates.gate_builders import finding
+
+TOPIC = "https://bme-cds.example.org/fhir/CodeSystem/bme-rules"
+LABEL = "BME CDS rules 0.1.0"
+SMART = "https://bme-cds.example.org/smart/launch"
+LOINC = "http://loinc.org"
+
+
+def counter() -> Callable[[], str]:
+    numbers = itertools.count(1)
+    return lambda: f"uuid-{next(numbers)}"
+
+
+def cards_for(*findings: Finding, **kwargs: Any) -> list[dict[str, Any]]:
+    options: dict[str, Any] = {
+        "uuid_factory": counter(),
+        "source_label": LABEL,
+        "topic_system": TOPIC,
+        "patient_id": "p1",
+        **kwargs,
+    }
+    cards = render(findings, **options)
+    validate("response", {"cards": cards})
+    for card in cards:
+        assert inferno_errors(card) == []
+        assert empties(card) == []
+        assert markup_errors(card["detail"]) == []
+    return cards
+
+
+MRI = SuggestionSpec(
+    label="Order MRI spine",
+    resource_type="ServiceRequest",
+    code=Code(LOINC, "24967-6", "MR Lumbar spine"),
+    text="MRI lumbar spine",
+    priority="stat",
+    note="urgent",
+)
+DEXA = drug("dexamethasone", "Dexamethasone, high dose", text="dexamethasone")
+DELETE = SuggestionSpec(
+    label="Cancel bed rest", action="delete", text="bed rest", delete_reference="ServiceRequest/abc"
+)
+
+
+def test_card_fields_and_pinned_uuids() -> None:
+    (card,) = cards_for(finding(NAPROXEN, MRI))
+    assert card["uuid"] == "uuid-1"
+    assert [s["uuid"] for s in card["suggestions"]] == ["uuid-2", "uuid-3"]
+    assert card["source"] == {
+        "label": LABEL,
+        "topic": {"system": TOPIC, "code": "R22", "display": "Rule R22"},
+    }
+    assert card["selectionBehavior"] == "at-most-one"
+    assert card["indicator"] == "info"
+    assert "links" not in card
+
+
+def test_override_reasons_have_display() -> None:
+    (card,) = cards_for(finding())
+    reasons = card["overrideReasons"]
+    assert {r["code"] for r in reasons} == {
+        "not-applicable",
+        "already-addressed",
+        "patient-declined",
+        "clinical-judgement",
+    }
+    assert all(r["system"] == OVERRIDE_REASON_SYSTEM and r["display"] for r in reasons)
+
+
+def test_no_suggestions_means_no_selection_behavior() -> None:
+    (card,) = cards_for(finding())
+    assert "suggestions" not in card and "selectionBehavior" not in card
+
+
+def test_selection_behavior_from_finding() -> None:
+    (card,) = cards_for(finding(MRI, selection_behavior="any"))
+    assert card["selectionBehavior"] == "any"
+    (card,) = cards_for(finding(MRI, selection_behavior=None))
+    assert card["selectionBehavior"] == "at-most-one"
+
+
+def test_is_recommended_only_when_set() -> None:
+    (card,) = cards_for(finding(dataclasses.replace(NAPROXEN, is_recommended=False), MRI))
+    assert card["suggestions"][0]["isRecommended"] is False
+    assert "isRecommended" not in card["suggestions"][1]
+
+
+def test_two_recommended_with_at_most_one_is_a_rule_bug() -> None:
+    a = dataclasses.replace(NAPROXEN, is_recommended=True)
+    with pytest.raises(ValueError, match="at-most-one"):
+        cards_for(finding(a, dataclasses.replace(MRI, is_recommended=True)))
+
+
+@pytest.mark.parametrize("length", [140, 200])
+def test_summary_too_long_is_a_rule_bug(length: int) -> None:
+    with pytest.raises(ValueError, match="summary"):
+        cards_for(finding(summary="x" * length))
+
+
+def test_summary_of_139_is_fine() -> None:
+    (card,) = cards_for(finding(summary="x" * 139))
+    assert len(card["summary"]) == 139
+
+
+def test_smart_link_only_when_asked_and_configured() -> None:
+    (card,) = cards_for(finding(smart_link=True), smart_launch_url=SMART)
+    (link,) = card["links"]
+    assert link["type"] == "smart" and link["url"] == SMART
+    assert json.loads(link["appContext"]) == {"rule": "R22"}
+    assert "p1" not in link["appContext"]
+    assert "links" not in cards_for(finding(smart_link=True))[0]
+    assert "links" not in cards_for(finding(smart_link=False), smart_launch_url=SMART)[0]
+
+
+def test_medication_request_draft() -> None:
+    (card,) = cards_for(finding(NAPROXEN))
+    action = card["suggestions"][0]["actions"][0]
+    assert action["type"] == "create"
+    assert action["resource"] == {
+        "resourceType": "MedicationRequest",
+        "status": "draft",
+        "intent": "proposal",
+        "medicationCodeableConcept": {
+            "coding": [
+                {
+                    "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                    "code": "7258",
+                    "display": "naproxen",
+                }
+            ],
+            "text": "naproxen",
+        },
+        "subject": {"reference": "Patient/p1"},
+        "dosageInstruction": [{"text": "375-1100 mg/day in two divided doses"}],
+    }
+    assert "naproxen" in action["description"] and "375-1100 mg/day" in action["description"]
+
+
+def test_no_dose_means_no_dosage_and_says_so() -> None:
+    (card,) = cards_for(finding(DEXA, rule_id="R10"))
+    action = card["suggestions"][0]["actions"][0]
+    assert "dosageInstruction" not in action["resource"]
+    assert "coding" not in action["resource"]["medicationCodeableConcept"]
+    assert action["resource"]["medicationCodeableConcept"]["text"] == "dexamethasone"
+    assert NO_DOSE in action["description"]
+
+
+def test_service_request_draft_with_priority_and_note() -> None:
+    (card,) = cards_for(finding(MRI))
+    resource = card["suggestions"][0]["actions"][0]["resource"]
+    assert resource["resourceType"] == "ServiceRequest"
+    assert resource["priority"] == "stat"
+    assert resource["code"] == {
+        "coding": [{"system": LOINC, "code": "24967-6", "display": "MR Lumbar spine"}],
+        "text": "MRI lumbar spine",
+    }
+    assert resource["note"] == [{"text": "urgent"}]
+    assert resource["status"] == "draft" and resource["intent"] == "proposal"
+
+
+def test_text_only_service_request_and_device_request() -> None:
+    referral = SuggestionSpec(
+        label="Refer to spine surgery",
+        resource_type="ServiceRequest",
+        text="Urgent referral to spine surgery",
+    )
+    brace = SuggestionSpec(label="Brace", resource_type="DeviceRequest", text="Thoracolumbar brace")
+    (card,) = cards_for(finding(referral, brace, selection_behavior="any"))
+    resources = [s["actions"][0]["resource"] for s in card["suggestions"]]
+    assert resources[0]["code"] == {"text": "Urgent referral to spine surgery"}
+    assert resources[1]["codeCodeableConcept"] == {"text": "Thoracolumbar brace"}
+
+
+def test_every_draft_round_trips_through_fhir_resources() -> None:
+    referral = SuggestionSpec(label="Refer", resource_type="ServiceRequest", text="Referral")
+    (card,) = cards_for(finding(NAPROXEN, DEXA, MRI, referral, selection_behavior="any"))
+    for suggestion in card["suggestions"]:
+        resource = suggestion["actions"][0]["resource"]
+        model = get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+        assert model.model_dump(mode="json", exclude_none=True) == resource
+
+
+def test_delete_action_has_resource_id_and_no_resource() -> None:
+    (card,) = cards_for(finding(DELETE))
+    (action,) = card["suggestions"][0]["actions"]
+    assert action == {
+        "type": "delete",
+        "description": "Remove the draft order: bed rest",
+        "resourceId": "ServiceRequest/abc",
+    }
+
+
+@pytest.mark.parametrize("reference", [None, "", "abc", "ServiceRequest/"])
+def test_delete_without_relative_reference_is_a_rule_bug(reference: str | None) -> None:
+    with pytest.raises(ValueError, match="relative reference"):
+        cards_for(finding(dataclasses.replace(DELETE, delete_reference=reference)))
+
+
+def test_ordering_critical_warning_info_then_rule_id() -> None:
+    findings = [
+        finding(rule_id="R22"),
+        finding(rule_id="S01", indicator="warning"),
+        finding(rule_id="R10", indicator="critical"),
+        finding(rule_id="R2"),
+        finding(rule_id="R06", indicator="critical"),
+        finding(rule_id="R26b"),
+        finding(rule_id="R26a"),
+    ]
+    cards = cards_for(*findings)
+    assert [c["source"]["topic"]["code"] for c in cards] == ["R06", "R10", "S01", "R2", "R22", "R26a", "R26b"]
+    assert [c["uuid"] for c in cards] == [f"uuid-{n}" for n in range(1, 8)]
+
+
+def test_empty_input_gives_no_cards() -> None:
+    assert cards_for() == []
+
+
+@pytest.mark.parametrize("missing", ["source_label", "topic_system", "patient_id"])
+def test_required_settings_must_be_non_empty(missing: str) -> None:
+    options: dict[str, Any] = {
+        "uuid_factory": counter(),
+        "source_label": LABEL,
+        "topic_system": TOPIC,
+        "patient_id": "p1",
+        missing: "",
+    }
+    with pytest.raises(ValueError):
+        render([finding()], **options)
+
+
+BASIS = finding(
+    NAPROXEN,
+    recommendation="Consider an NSAID at the maximum tolerated dose for 2-4 weeks",
+    rule_text="Limited vertebral BME without red flags",
+    data_used=(
+        Source(
+            "DiagnosticReport/mri-1",
+            "MRI lumbar spine: bone marrow edema L2",
+            date(2026, 3, 2),
+            via="report text: 'marrow edema at L2'",
+        ),
+        Source("", "Age 58 years"),
+    ),
+    missing=("25-OH vitamin D: none on record",),
+    evidence=(
+        Evidence("002_a2231a674c43bc45.txt", "NSAIDs at maximum tolerated dose for 2-4 weeks"),
+        Evidence("https://www.fda.gov/drugs/x", "a non-seed statement", in_seeds=False),
+    ),
+    notes=("S01 passed: eGFR 72 on 2026-10-01",),
+)
+
+
+def test_detail_sections_show_the_basis() -> None:
+    (card,) = cards_for(BASIS)
+    detail = card["detail"]
+    headings = [
+        "**Option:**",
+        "**Patient data used**",
+        "**Missing or stale**",
+        "**Rule** (R22):",
+        "**Evidence**",
+        "**Safety checks**",
+    ]
+    positions = [detail.index(h) for h in headings]
+    assert positions == sorted(positions)
+    assert detail.endswith(FOOTER)
+    assert (
+        "- MRI lumbar spine: bone marrow edema L2 (2026-03-02; DiagnosticReport/mri-1; via report text: "
+        "'marrow edema at L2')" in detail
+    )
+    assert "- Age 58 years (date unknown)" in detail
+    assert "- 25-OH vitamin D: none on record" in detail
+    assert '- seed 002\\_a2231a674c43bc45.txt: "NSAIDs at maximum tolerated dose for 2-4 weeks"' in detail
+    assert (
+        '[www.fda.gov/drugs/x](https://www.fda.gov/drugs/x): "a non-seed statement" (not from the seeds)'
+        in detail
+    )
+    assert "- S01 passed: eGFR 72 on 2026-10-01" in detail
+
+
+def test_detail_when_nothing_is_missing_or_checked() -> None:
+    (card,) = cards_for(finding())
+    assert "- nothing missing" in card["detail"]
+    assert "- none recorded" in card["detail"]
+    assert "- none applied" in card["detail"]
+
+
+def test_seed_links_when_base_url_given() -> None:
+    (card,) = cards_for(BASIS, seed_url_base="https://bme-cds.example.org/seeds/")
+    assert (
+        "[002\\_a2231a674c43bc45.txt](https://bme-cds.example.org/seeds/002_a2231a674c43bc45.txt)"
+        in card["detail"]
+    )
+
+
+def test_patient_text_is_escaped() -> None:
+    hostile = finding(
+        data_used=(Source("Observation/x", "<script>alert(1)</script> *bold* _it_ [link](http://e)\n# h"),),
+        missing=("| a | b |",),
+    )
+    (card,) = cards_for(hostile)
+    detail = card["detail"]
+    assert "<script>" not in detail and "&lt;script&gt;" in detail
+    assert "\\*bold\\*" in detail and "\\_it\\_" in detail and "\\[link\\]" in detail
+    assert "\n# h" not in detail
+    assert "- \\| a \\| b \\|" in detail
+
+
+def test_escape_folds_whitespace_and_entities() -> None:
+    assert escape("a\n\nb  c & d") == "a b c &amp; d"
+    assert escape("`x`") == "\\`x\\`"
