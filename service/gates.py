@@ -549,7 +549,13 @@ def _known_false(*facts: Fact[bool]) -> bool:
 
 
 def _sources(*facts: Fact[Any]) -> tuple[Source, ...]:
-    return tuple(s for f in facts for s in f.sources)
+    """The sources of the facts that are known (a value of None has nothing to show)."""
+    return tuple(s for f in facts if f.value is not None for s in f.sources)
+
+
+def _true_sources(*facts: Fact[bool]) -> tuple[Source, ...]:
+    """The sources of the facts that are positively true: the data a concern rests on."""
+    return tuple(s for f in facts if f.true for s in f.sources)
 
 
 def _renal(ctx: _Context, gate_id: str, threshold: float, below: Level, drug: str) -> Verdict:
@@ -620,7 +626,9 @@ def _s02(ctx: _Context) -> Verdict:
             "S02",
             "relative",
             f"history of GI bleed or peptic ulcer{more}",
-            _sources(f.gi_bleed_or_pud_history, f.anticoagulant_active, f.systemic_glucocorticoid_active),
+            _true_sources(
+                f.gi_bleed_or_pud_history, f.anticoagulant_active, f.systemic_glucocorticoid_active
+            ),
         )
     if _known_false(f.gi_bleed_or_pud_history):
         return Verdict("S02", "pass", "S02 passed: no GI bleed or peptic ulcer on record")
@@ -641,7 +649,7 @@ def _s03(ctx: _Context) -> Verdict:
             "S03",
             level,
             f"active {which}{bleed}",
-            _sources(f.anticoagulant_active, f.antiplatelet_active, f.gi_bleed_active),
+            _true_sources(f.anticoagulant_active, f.antiplatelet_active, f.gi_bleed_active),
         )
     if _known_false(f.anticoagulant_active, f.antiplatelet_active):
         return Verdict("S03", "pass", "S03 passed: no anticoagulant or antiplatelet active")
@@ -797,7 +805,7 @@ def _s10(ctx: _Context) -> Verdict:
         if x.true
     ]
     if found:
-        return Verdict("S10", "relative", " and ".join(found), _sources(f.onj_history, f.dental_disease))
+        return Verdict("S10", "relative", " and ".join(found), _true_sources(f.onj_history, f.dental_disease))
     if _known_false(f.onj_history, f.dental_disease):
         return Verdict(
             "S10",
@@ -822,7 +830,7 @@ def _s11(ctx: _Context) -> Verdict:
             "S11",
             "absolute",
             v.text + "; calcium is already low",
-            v.sources + _sources(f.hypocalcemia, f.calcium_low),
+            v.sources + _true_sources(f.hypocalcemia, f.calcium_low),
         )
     return v
 
@@ -853,7 +861,10 @@ def _s13(ctx: _Context) -> Verdict:
     ]
     if found:
         return Verdict(
-            "S13", "relative", " and ".join(found), _sources(f.active_infection, f.tnfi_screening_concern)
+            "S13",
+            "relative",
+            " and ".join(found),
+            _true_sources(f.active_infection, f.tnfi_screening_concern),
         )
     if _known_false(f.active_infection, f.tnfi_screening_concern):
         return Verdict("S13", "pass", "S13 passed: no active infection or screening concern on record")
@@ -877,7 +888,7 @@ def _s14(ctx: _Context) -> Verdict:
                 "S14",
                 "relative",
                 "GI bleed or ulcer history with an NSAID at the same time",
-                _sources(f.gi_bleed_active, f.gi_bleed_or_pud_history, f.nsaid_active),
+                _true_sources(f.gi_bleed_active, f.gi_bleed_or_pud_history, f.nsaid_active),
             )
         )
     if not parts and not _known_false(f.diabetes, f.active_infection):
@@ -1004,6 +1015,10 @@ def _gate_finding(
         if worst >= _RANK["missing"]:
             deciding = [v for v in verdicts if _RANK[v.level] >= _RANK["missing"]]
             why = "; ".join(f"{v.gate_id}: {v.text}" for v in deciding)
+            also = [f"{v.gate_id}: {v.text}" for v in verdicts if v.level in ("relative", "info")]
+            if also:
+                # Shown so that the lesser concerns are not lost once the deciding one is resolved.
+                why += "; also " + "; ".join(also)
             if worst == _RANK["absolute"]:
                 withheld.append(f"Removed: {spec.label} ({why}; contraindicated)")
             else:
@@ -1133,7 +1148,8 @@ def _gate_findings(hits: dict[str, list[_Hit]], policy: Policy) -> tuple[Finding
                 indicator=indicator,
                 summary=summary.format(**words),
                 recommendation=gate.then_text.format(**words),
-                rule_text=f"When: {gate.when_text.format(**words)}. Then: {gate.then_text.format(**words)}",
+                # The recommendation already carries the "then" part; the rule line says when it fires.
+                rule_text=f"Fires when: {gate.when_text.format(**words)}.",
                 evidence=gate.evidence,
                 data_used=data_used,
                 missing=tuple(dict.fromkeys(m for h in carded for m in h.verdict.missing)),

@@ -214,3 +214,15 @@ def test_lab_orders_use_codes_md_loinc() -> None:
         "albumin": "1751-7",
         "vitd_25oh": "62292-8",
     }
+
+
+def test_gate_card_shows_only_the_data_behind_the_concern() -> None:
+    out = apply_gates((finding(NAPROXEN),), safe(gi_bleed_or_pud_history=True), SIGN, DEFAULT_POLICY)
+    s02 = {f.rule_id: f for f in out}["S02"]
+    assert [s.reference for s in s02.data_used] == ["Condition/gi_bleed_or_pud_history"]
+
+
+def test_withheld_line_keeps_the_lesser_concerns() -> None:
+    out = apply_gates((finding(NAPROXEN),), safe(egfr=None, heart_failure=True), VIEW, DEFAULT_POLICY)
+    (line,) = [n for n in out[0].notes if n.startswith("Withheld: ")]
+    assert "S01: no current eGFR" in line and "also S04: heart failure on record" in line
