@@ -1022,9 +1022,8 @@ def _gate_finding(
             if worst == _RANK["absolute"]:
                 withheld.append(f"Removed: {spec.label} ({why}; contraindicated)")
             else:
-                withheld.append(
-                    f"Withheld: {spec.label} ({why}; see the lab request on the {deciding[0].gate_id} card)"
-                )
+                # One card per lab offers the order (the first gate needing it): point at the gate cards.
+                withheld.append(f"Withheld: {spec.label} ({why}; the lab order is on the safety-check card)")
             for v in deciding:
                 # A removal needs a card only on order-sign; a missing lab always gets one (it offers the lab)
                 card: Indicator | None = (
