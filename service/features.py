@@ -1389,11 +1389,12 @@ class _Extractor:
         unresolved = [m for m in meds if not m.resolved]
         if unresolved:
             out["unresolved_medications"] = Fact(len(unresolved), tuple(m.source for m in unresolved))
-        elif meds:
+        elif self.pending_meds:
             out["unresolved_medications"] = Fact(0)
         # With an unidentified active drug we cannot say "not on an NSAID"; without any med data neither.
-        can_deny_active = bool(meds) and not any(not m.resolved and m.active for m in meds)
-        can_deny_given = bool(meds) and not unresolved
+        seen = bool(self.pending_meds)  # medication resources were supplied (even if all were excluded)
+        can_deny_active = seen and not any(not m.resolved and m.active for m in meds)
+        can_deny_given = seen and not unresolved
 
         def matching(classes: frozenset[str], *, active: bool, systemic: bool = False) -> list[_Med]:
             return [
