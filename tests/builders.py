@@ -67,8 +67,9 @@ def coding(system: str, code: str, display: str | None = None) -> dict[str, Any]
     return out
 
 
-def concept(system: str | None, code: str | None, display: str | None = None, text: str | None = None
-            ) -> dict[str, Any]:
+def concept(
+    system: str | None, code: str | None, display: str | None = None, text: str | None = None
+) -> dict[str, Any]:
     """A CodeableConcept with at most one coding and an optional text."""
     out: dict[str, Any] = {}
     if system and code:
@@ -82,7 +83,9 @@ def _subject(patient_id: str) -> dict[str, str]:
     return {"reference": f"Patient/{patient_id}"}
 
 
-def patient(birth_date: DateLike = "1960-05-01", gender: str | None = "female", id: str = "p1") -> dict[str, Any]:
+def patient(
+    birth_date: DateLike = "1960-05-01", gender: str | None = "female", id: str = "p1"
+) -> dict[str, Any]:
     """A Patient."""
     out: dict[str, Any] = {"resourceType": "Patient", "id": id}
     if birth_date is not None:
@@ -92,12 +95,25 @@ def patient(birth_date: DateLike = "1960-05-01", gender: str | None = "female", 
     return out
 
 
-def condition(code: str, system: str = ICD10CM, onset: DateLike = "2026-10-01", clinical_status: str | None = "active",
-              verification: str | None = "confirmed", id: str | None = None, display: str | None = None,
-              body_site: str | None = None, patient_id: str = "p1", recorded: DateLike = None) -> dict[str, Any]:
+def condition(
+    code: str,
+    system: str = ICD10CM,
+    onset: DateLike = "2026-10-01",
+    clinical_status: str | None = "active",
+    verification: str | None = "confirmed",
+    id: str | None = None,
+    display: str | None = None,
+    body_site: str | None = None,
+    patient_id: str = "p1",
+    recorded: DateLike = None,
+) -> dict[str, Any]:
     """A Condition (problem-list entry)."""
-    out: dict[str, Any] = {"resourceType": "Condition", "id": id or new_id("cond"),
-                           "code": concept(system, code, display), "subject": _subject(patient_id)}
+    out: dict[str, Any] = {
+        "resourceType": "Condition",
+        "id": id or new_id("cond"),
+        "code": concept(system, code, display),
+        "subject": _subject(patient_id),
+    }
     if clinical_status:
         out["clinicalStatus"] = {"coding": [coding(CLINICAL_STATUS, clinical_status)]}
     if verification:
@@ -111,15 +127,35 @@ def condition(code: str, system: str = ICD10CM, onset: DateLike = "2026-10-01", 
     return out
 
 
-def observation(loinc: str | None, value: float | None = None, unit: str | None = None,
-                effective: DateLike = "2026-11-01", *, system: str = LOINC, id: str | None = None,
-                status: str = "final", interpretation: str | None = None, ref_low: float | None = None,
-                ref_unit: str | None = None, value_string: str | None = None, value_boolean: bool | None = None,
-                value_code: str | None = None, value_integer: int | None = None, note: str | None = None,
-                body_site: str | None = None, patient_id: str = "p1", display: str | None = None) -> dict[str, Any]:
+def observation(
+    loinc: str | None,
+    value: float | None = None,
+    unit: str | None = None,
+    effective: DateLike = "2026-11-01",
+    *,
+    system: str = LOINC,
+    id: str | None = None,
+    status: str = "final",
+    interpretation: str | None = None,
+    ref_low: float | None = None,
+    ref_unit: str | None = None,
+    value_string: str | None = None,
+    value_boolean: bool | None = None,
+    value_code: str | None = None,
+    value_integer: int | None = None,
+    note: str | None = None,
+    body_site: str | None = None,
+    patient_id: str = "p1",
+    display: str | None = None,
+) -> dict[str, Any]:
     """An Observation: a lab or vital (valueQuantity), a score, a local-code finding or free text."""
-    out: dict[str, Any] = {"resourceType": "Observation", "id": id or new_id("obs"), "status": status,
-                           "code": concept(system, loinc, display), "subject": _subject(patient_id)}
+    out: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": id or new_id("obs"),
+        "status": status,
+        "code": concept(system, loinc, display),
+        "subject": _subject(patient_id),
+    }
     if effective is not None:
         out["effectiveDateTime"] = fhir_date(effective)
     if value is not None:
@@ -149,12 +185,29 @@ def observation(loinc: str | None, value: float | None = None, unit: str | None 
     return out
 
 
-def local_observation(code: str, *, value_boolean: bool | None = None, value_code: str | None = None,
-                      value: float | None = None, unit: str | None = None, effective: DateLike = "2026-11-01",
-                      body_site: str | None = None, id: str | None = None) -> dict[str, Any]:
+def local_observation(
+    code: str,
+    *,
+    value_boolean: bool | None = None,
+    value_code: str | None = None,
+    value: float | None = None,
+    unit: str | None = None,
+    effective: DateLike = "2026-11-01",
+    body_site: str | None = None,
+    id: str | None = None,
+) -> dict[str, Any]:
     """An Observation in the project-local code system (clinician input, structured BME findings)."""
-    return observation(code, value, unit, effective, system=LOCAL, value_boolean=value_boolean,
-                       value_code=value_code, body_site=body_site, id=id)
+    return observation(
+        code,
+        value,
+        unit,
+        effective,
+        system=LOCAL,
+        value_boolean=value_boolean,
+        value_code=value_code,
+        body_site=body_site,
+        id=id,
+    )
 
 
 def pain(score: int, effective: DateLike, id: str | None = None) -> dict[str, Any]:
@@ -162,14 +215,26 @@ def pain(score: int, effective: DateLike, id: str | None = None) -> dict[str, An
     return observation("72514-3", score, "{score}", effective, id=id)
 
 
-def report(text: str | None = None, code: str | None = MR_LUMBAR_SPINE, effective: DateLike = "2026-11-01",
-           conclusion_codes: Iterable[tuple[str, str]] = (), *, presented_text: str | None = None,
-           id: str | None = None, status: str = "final", patient_id: str = "p1",
-           code_display: str | None = None) -> dict[str, Any]:
+def report(
+    text: str | None = None,
+    code: str | None = MR_LUMBAR_SPINE,
+    effective: DateLike = "2026-11-01",
+    conclusion_codes: Iterable[tuple[str, str]] = (),
+    *,
+    presented_text: str | None = None,
+    id: str | None = None,
+    status: str = "final",
+    patient_id: str = "p1",
+    code_display: str | None = None,
+) -> dict[str, Any]:
     """A DiagnosticReport: conclusion text, optional presentedForm (base64 text/plain), conclusion codes."""
-    out: dict[str, Any] = {"resourceType": "DiagnosticReport", "id": id or new_id("rep"), "status": status,
-                           "code": concept(LOINC, code, code_display) if code else {"text": "Imaging report"},
-                           "subject": _subject(patient_id)}
+    out: dict[str, Any] = {
+        "resourceType": "DiagnosticReport",
+        "id": id or new_id("rep"),
+        "status": status,
+        "code": concept(LOINC, code, code_display) if code else {"text": "Imaging report"},
+        "subject": _subject(patient_id),
+    }
     if effective is not None:
         out["effectiveDateTime"] = fhir_date(effective)
     if text is not None:
@@ -183,15 +248,28 @@ def report(text: str | None = None, code: str | None = MR_LUMBAR_SPINE, effectiv
     return out
 
 
-def imaging_study(modality: str = "MR", started: DateLike = "2026-11-01", body_site: str | None = None, *,
-                  procedure_code: str | None = None, description: str | None = None, id: str | None = None,
-                  status: str = "available", patient_id: str = "p1") -> dict[str, Any]:
+def imaging_study(
+    modality: str = "MR",
+    started: DateLike = "2026-11-01",
+    body_site: str | None = None,
+    *,
+    procedure_code: str | None = None,
+    description: str | None = None,
+    id: str | None = None,
+    status: str = "available",
+    patient_id: str = "p1",
+) -> dict[str, Any]:
     """An ImagingStudy with one series."""
     series: dict[str, Any] = {"uid": f"1.2.3.{next(_ids)}", "modality": coding(DCM, modality)}
     if body_site:
         series["bodySite"] = {"display": body_site}
-    out: dict[str, Any] = {"resourceType": "ImagingStudy", "id": id or new_id("img"), "status": status,
-                           "subject": _subject(patient_id), "series": [series]}
+    out: dict[str, Any] = {
+        "resourceType": "ImagingStudy",
+        "id": id or new_id("img"),
+        "status": status,
+        "subject": _subject(patient_id),
+        "series": [series],
+    }
     if started is not None:
         out["started"] = fhir_date(started)
     if procedure_code:
@@ -203,18 +281,38 @@ def imaging_study(modality: str = "MR", started: DateLike = "2026-11-01", body_s
 
 def medication(rxnorm: str | None = None, text: str | None = None, id: str | None = None) -> dict[str, Any]:
     """A Medication resource (for medicationReference)."""
-    return {"resourceType": "Medication", "id": id or new_id("med"), "code": concept(RXNORM, rxnorm, text, text)}
+    return {
+        "resourceType": "Medication",
+        "id": id or new_id("med"),
+        "code": concept(RXNORM, rxnorm, text, text),
+    }
 
 
-def medication_request(rxnorm: str | None = None, text: str | None = None, authored: DateLike = "2026-11-01",
-                       status: str = "active", route: str | None = None, *, id: str | None = None,
-                       medication_reference: str | None = None, contained: Sequence[Mapping[str, Any]] = (),
-                       bounds_start: DateLike = None, validity_start: DateLike = None, intent: str = "order",
-                       patient_id: str = "p1", display: str | None = None,
-                       reference_display: str | None = None) -> dict[str, Any]:
+def medication_request(
+    rxnorm: str | None = None,
+    text: str | None = None,
+    authored: DateLike = "2026-11-01",
+    status: str = "active",
+    route: str | None = None,
+    *,
+    id: str | None = None,
+    medication_reference: str | None = None,
+    contained: Sequence[Mapping[str, Any]] = (),
+    bounds_start: DateLike = None,
+    validity_start: DateLike = None,
+    intent: str = "order",
+    patient_id: str = "p1",
+    display: str | None = None,
+    reference_display: str | None = None,
+) -> dict[str, Any]:
     """A MedicationRequest: inline code/text, or medicationReference to a contained/separate Medication."""
-    out: dict[str, Any] = {"resourceType": "MedicationRequest", "id": id or new_id("mr"), "status": status,
-                           "intent": intent, "subject": _subject(patient_id)}
+    out: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "id": id or new_id("mr"),
+        "status": status,
+        "intent": intent,
+        "subject": _subject(patient_id),
+    }
     if medication_reference is not None:
         ref: dict[str, Any] = {"reference": medication_reference}
         if reference_display:
@@ -238,29 +336,64 @@ def medication_request(rxnorm: str | None = None, text: str | None = None, autho
     return out
 
 
-def draft_medication_request(rxnorm: str | None = None, text: str | None = None, *, id: str | None = None,
-                             route: str | None = None, medication_reference: str | None = None,
-                             contained: Sequence[Mapping[str, Any]] = (), patient_id: str = "p1",
-                             no_medication: bool = False) -> dict[str, Any]:
+def draft_medication_request(
+    rxnorm: str | None = None,
+    text: str | None = None,
+    *,
+    id: str | None = None,
+    route: str | None = None,
+    medication_reference: str | None = None,
+    contained: Sequence[Mapping[str, Any]] = (),
+    patient_id: str = "p1",
+    no_medication: bool = False,
+) -> dict[str, Any]:
     """A draft MedicationRequest as an EHR sends it in context.draftOrders (status draft, intent order)."""
-    out = medication_request(rxnorm, text, None, "draft", route, id=id or new_id("draft-mr"),
-                             medication_reference=medication_reference, contained=contained, patient_id=patient_id)
+    out = medication_request(
+        rxnorm,
+        text,
+        None,
+        "draft",
+        route,
+        id=id or new_id("draft-mr"),
+        medication_reference=medication_reference,
+        contained=contained,
+        patient_id=patient_id,
+    )
     if no_medication:
         out.pop("medicationCodeableConcept", None)
         out.pop("medicationReference", None)
     return out
 
 
-def draft_service_request(code: str | None = None, system: str = LOINC, text: str | None = None, *,
-                          id: str | None = None, patient_id: str = "p1") -> dict[str, Any]:
+def draft_service_request(
+    code: str | None = None,
+    system: str = LOINC,
+    text: str | None = None,
+    *,
+    id: str | None = None,
+    patient_id: str = "p1",
+) -> dict[str, Any]:
     """A draft ServiceRequest (imaging, procedure referral, bed rest ...)."""
-    return {"resourceType": "ServiceRequest", "id": id or new_id("draft-sr"), "status": "draft", "intent": "order",
-            "code": concept(system, code, None, text), "subject": _subject(patient_id)}
+    return {
+        "resourceType": "ServiceRequest",
+        "id": id or new_id("draft-sr"),
+        "status": "draft",
+        "intent": "order",
+        "code": concept(system, code, None, text),
+        "subject": _subject(patient_id),
+    }
 
 
-def service_request(code: str | None = None, system: str = LOINC, text: str | None = None, *,
-                    status: str = "active", authored: DateLike = "2026-11-01", id: str | None = None,
-                    patient_id: str = "p1") -> dict[str, Any]:
+def service_request(
+    code: str | None = None,
+    system: str = LOINC,
+    text: str | None = None,
+    *,
+    status: str = "active",
+    authored: DateLike = "2026-11-01",
+    id: str | None = None,
+    patient_id: str = "p1",
+) -> dict[str, Any]:
     """A ServiceRequest in the record (e.g. an active bed-rest order)."""
     out = draft_service_request(code, system, text, id=id or new_id("sr"), patient_id=patient_id)
     out["status"] = status
@@ -269,22 +402,47 @@ def service_request(code: str | None = None, system: str = LOINC, text: str | No
     return out
 
 
-def procedure(code: str | None, system: str = CPT, performed: DateLike = "2026-10-15", *, status: str = "completed",
-              text: str | None = None, id: str | None = None, patient_id: str = "p1") -> dict[str, Any]:
+def procedure(
+    code: str | None,
+    system: str = CPT,
+    performed: DateLike = "2026-10-15",
+    *,
+    status: str = "completed",
+    text: str | None = None,
+    id: str | None = None,
+    patient_id: str = "p1",
+) -> dict[str, Any]:
     """A Procedure."""
-    out: dict[str, Any] = {"resourceType": "Procedure", "id": id or new_id("proc"), "status": status,
-                           "code": concept(system, code, None, text), "subject": _subject(patient_id)}
+    out: dict[str, Any] = {
+        "resourceType": "Procedure",
+        "id": id or new_id("proc"),
+        "status": status,
+        "code": concept(system, code, None, text),
+        "subject": _subject(patient_id),
+    }
     if performed is not None:
         out["performedDateTime"] = fhir_date(performed)
     return out
 
 
-def encounter(class_code: str = "IMP", reason_codes: Iterable[tuple[str, str]] = (), period_start: DateLike = None,
-              *, status: str = "finished", reason_text: str | None = None, id: str | None = None,
-              patient_id: str = "p1") -> dict[str, Any]:
+def encounter(
+    class_code: str = "IMP",
+    reason_codes: Iterable[tuple[str, str]] = (),
+    period_start: DateLike = None,
+    *,
+    status: str = "finished",
+    reason_text: str | None = None,
+    id: str | None = None,
+    patient_id: str = "p1",
+) -> dict[str, Any]:
     """An Encounter (class from v3 ActCode: IMP, EMER, AMB ...)."""
-    out: dict[str, Any] = {"resourceType": "Encounter", "id": id or new_id("enc"), "status": status,
-                           "class": coding(V3_ACT_CODE, class_code), "subject": _subject(patient_id)}
+    out: dict[str, Any] = {
+        "resourceType": "Encounter",
+        "id": id or new_id("enc"),
+        "status": status,
+        "class": coding(V3_ACT_CODE, class_code),
+        "subject": _subject(patient_id),
+    }
     reasons = [concept(s, c) for s, c in reason_codes]
     if reason_text:
         reasons.append({"text": reason_text})
@@ -298,9 +456,15 @@ def encounter(class_code: str = "IMP", reason_codes: Iterable[tuple[str, str]] =
 def bundle(resources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """A searchset Bundle of the resources."""
     items = [dict(r) for r in resources]
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(items),
-            "entry": [{"fullUrl": f"http://fhir.example.org/{r['resourceType']}/{r['id']}", "resource": r}
-                      for r in items]}
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(items),
+        "entry": [
+            {"fullUrl": f"http://fhir.example.org/{r['resourceType']}/{r['id']}", "resource": r}
+            for r in items
+        ],
+    }
 
 
 def prefetch(resources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -321,9 +485,17 @@ def prefetch(resources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def request(hook: str, resources: Iterable[Mapping[str, Any]], draft_orders: Sequence[Mapping[str, Any]] = (),
-            patient_id: str = "p1", *, selections: Sequence[str] = (), hook_instance: str | None = None,
-            user_id: str = "Practitioner/example", fhir_server: str | None = None) -> dict[str, Any]:
+def request(
+    hook: str,
+    resources: Iterable[Mapping[str, Any]],
+    draft_orders: Sequence[Mapping[str, Any]] = (),
+    patient_id: str = "p1",
+    *,
+    selections: Sequence[str] = (),
+    hook_instance: str | None = None,
+    user_id: str = "Practitioner/example",
+    fhir_server: str | None = None,
+) -> dict[str, Any]:
     """A complete CDS Hooks 2.0 request for `hook` with every resource prefetched."""
     context: dict[str, Any] = {"userId": user_id, "patientId": patient_id}
     if hook in ("order-select", "order-sign"):
@@ -344,5 +516,7 @@ def request(hook: str, resources: Iterable[Mapping[str, Any]], draft_orders: Seq
 def flatten(value: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every resource in a Bundle (or a single resource) as a flat list, as the pipeline hands them over."""
     if value.get("resourceType") == "Bundle":
-        return [dict(e["resource"]) for e in value.get("entry", []) if isinstance(e, dict) and "resource" in e]
+        return [
+            dict(e["resource"]) for e in value.get("entry", []) if isinstance(e, dict) and "resource" in e
+        ]
     return [dict(value)]

@@ -32,10 +32,22 @@ def valuesets() -> ValueSetIndex:
 def run(valuesets: ValueSetIndex) -> Run:
     """extract() over the given resources with today = builders.TODAY and the default policy."""
 
-    def _run(*resources: Mapping[str, Any], drafts: Sequence[Mapping[str, Any]] = (),
-             selections: Sequence[str] = (), policy: Policy = DEFAULT_POLICY, patient_id: str | None = None,
-             index: ValueSetIndex | None = None) -> Features:
-        return extract(list(resources), today=TODAY, valuesets=index or valuesets, policy=policy,
-                       patient_id=patient_id, draft_orders=drafts, selections=selections)
+    def _run(
+        *resources: Mapping[str, Any],
+        drafts: Sequence[Mapping[str, Any]] = (),
+        selections: Sequence[str] = (),
+        policy: Policy = DEFAULT_POLICY,
+        patient_id: str | None = None,
+        index: ValueSetIndex | None = None,
+    ) -> Features:
+        return extract(
+            list(resources),
+            today=TODAY,
+            valuesets=index or valuesets,
+            policy=policy,
+            patient_id=patient_id,
+            draft_orders=drafts,
+            selections=selections,
+        )
 
     return _run

@@ -91,8 +91,9 @@ CASES: list[tuple[dict[str, Any], str, object]] = [
 ]
 
 
-@pytest.mark.parametrize(("kwargs", "feature", "expected"), CASES,
-                         ids=[f"{c[0]['code']}-{c[1]}-{c[2]}" for c in CASES])
+@pytest.mark.parametrize(
+    ("kwargs", "feature", "expected"), CASES, ids=[f"{c[0]['code']}-{c[1]}-{c[2]}" for c in CASES]
+)
 def test_condition_feature(run: Run, kwargs: dict[str, Any], feature: str, expected: object) -> None:
     cond = b.condition(**kwargs)
     fact = getattr(run(b.patient(), cond), feature)
@@ -116,8 +117,11 @@ def test_condition_source_carries_onset_and_display(run: Run) -> None:
 
 
 def test_fracture_count_and_latest_onset(run: Run) -> None:
-    f = run(b.condition("S32.010A", onset="2026-09-01"), b.condition("S22.080A", onset="2026-10-20"),
-            b.condition("S32.010A", onset="2026-09-01", clinical_status="resolved"))
+    f = run(
+        b.condition("S32.010A", onset="2026-09-01"),
+        b.condition("S22.080A", onset="2026-10-20"),
+        b.condition("S32.010A", onset="2026-09-01", clinical_status="resolved"),
+    )
     assert f.vertebral_fracture_count.value == 2
     assert f.fracture_onset_date.value is not None and f.fracture_onset_date.value.isoformat() == "2026-10-20"
 

@@ -30,8 +30,9 @@ from tests.features.conftest import Run
         ("62292-8", 30, None, "vitd_25oh", None),  # no unit: never a guess
     ],
 )
-def test_lab_value_and_unit(run: Run, loinc: str, value: float, unit: str | None, feature: str,
-                            expected: float | None) -> None:
+def test_lab_value_and_unit(
+    run: Run, loinc: str, value: float, unit: str | None, feature: str, expected: float | None
+) -> None:
     obs = b.observation(loinc, value, unit, "2026-11-10")
     fact = getattr(run(obs), feature)
     assert fact.value == expected
@@ -56,7 +57,13 @@ def test_missing_lab_stays_unknown(run: Run) -> None:
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [("final", 25.0), ("amended", 25.0), ("preliminary", 25.0), ("cancelled", None), ("entered-in-error", None)],
+    [
+        ("final", 25.0),
+        ("amended", 25.0),
+        ("preliminary", 25.0),
+        ("cancelled", None),
+        ("entered-in-error", None),
+    ],
 )
 def test_observation_status(run: Run, status: str, expected: float | None) -> None:
     assert run(b.observation("98979-8", 25, "mL/min/{1.73_m2}", status=status)).egfr.value == expected
@@ -71,7 +78,10 @@ def test_observation_status(run: Run, status: str, expected: float | None) -> No
         ({"value": 9.0, "ref_low": 8.5}, False),
         ({"value": 9.0, "interpretation": "N"}, False),
         ({"value": 7.0}, None),  # no flag and no range: no invented threshold
-        ({"value": 2.0, "unit": "mmol/L", "ref_low": 8.5, "ref_unit": "mg/dL"}, None),  # ranges in another unit
+        (
+            {"value": 2.0, "unit": "mmol/L", "ref_low": 8.5, "ref_unit": "mg/dL"},
+            None,
+        ),  # ranges in another unit
     ],
 )
 def test_calcium_low(run: Run, kwargs: dict[str, object], expected: bool | None) -> None:

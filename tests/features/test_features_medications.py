@@ -15,7 +15,11 @@ from tests.features.conftest import Run
     ("kwargs", "feature", "expected"),
     [
         ({"rxnorm": "7258"}, "nsaid_active", True),  # ingredient code
-        ({"rxnorm": "198014", "display": "Naproxen 500 MG Oral Tablet"}, "nsaid_active", True),  # SCD + display
+        (
+            {"rxnorm": "198014", "display": "Naproxen 500 MG Oral Tablet"},
+            "nsaid_active",
+            True,
+        ),  # SCD + display
         ({"text": "Naproxen sodium 220 MG Oral Tablet"}, "nsaid_active", True),
         ({"text": "IBUPROFEN 200 MG Oral Tablet"}, "nsaid_active", True),
         ({"text": "Indomethacin 25 MG Oral Capsule"}, "nsaid_active", True),
@@ -26,8 +30,16 @@ from tests.features.conftest import Run
         ({"text": "Naproxen 500 MG Oral Tablet", "status": "on-hold"}, "nsaid_active", True),
         ({"text": "Naproxen 500 MG Oral Tablet", "status": "completed"}, "nsaid_active", False),
         ({"text": "Naproxen 500 MG Oral Tablet", "status": "stopped"}, "nsaid_active", False),
-        ({"text": "pamidronate disodium 30 MG Injection", "status": "completed"}, "iv_bisphosphonate_given", True),
-        ({"text": "pamidronate disodium 30 MG Injection", "status": "completed"}, "iv_bisphosphonate_active", False),
+        (
+            {"text": "pamidronate disodium 30 MG Injection", "status": "completed"},
+            "iv_bisphosphonate_given",
+            True,
+        ),
+        (
+            {"text": "pamidronate disodium 30 MG Injection", "status": "completed"},
+            "iv_bisphosphonate_active",
+            False,
+        ),
         ({"text": "zoledronic acid 5 MG/100ML Injection"}, "iv_bisphosphonate_active", True),
         ({"text": "Alendronic acid 10 MG Oral Tablet"}, "bisphosphonate_given", True),
         ({"text": "Alendronic acid 10 MG Oral Tablet"}, "iv_bisphosphonate_given", False),
@@ -60,7 +72,9 @@ def test_medication_request(run: Run, kwargs: dict[str, Any], feature: str, expe
 
 def test_text_match_is_recorded_as_via_medication_text(run: Run) -> None:
     coded = run(b.medication_request("7258")).nsaid_active.sources[0]
-    by_text = run(b.medication_request("198014", display="Naproxen 500 MG Oral Tablet")).nsaid_active.sources[0]
+    by_text = run(b.medication_request("198014", display="Naproxen 500 MG Oral Tablet")).nsaid_active.sources[
+        0
+    ]
     assert coded.via == ""
     assert by_text.via == "medication text"
 
@@ -71,8 +85,11 @@ def test_medication_reference_resolution(run: Run, variant: str) -> None:
     if variant == "contained":
         resources = [b.medication_request(medication_reference="#med-nap", contained=[med])]
     else:
-        ref = {"record": "Medication/med-nap", "urn": "urn:uuid:med-nap",
-               "absolute": "https://ehr.example.org/fhir/Medication/med-nap/_history/3"}[variant]
+        ref = {
+            "record": "Medication/med-nap",
+            "urn": "urn:uuid:med-nap",
+            "absolute": "https://ehr.example.org/fhir/Medication/med-nap/_history/3",
+        }[variant]
         # The Medication comes after the order: resolution must not depend on order.
         resources = [b.medication_request(medication_reference=ref), med]
     f = run(*resources)
@@ -104,9 +121,11 @@ def test_no_medication_data_is_unknown_not_false(run: Run) -> None:
 
 
 def test_duplicate_nsaids_list_both_ingredients(run: Run) -> None:
-    f = run(b.medication_request(text="Naproxen 500 MG Oral Tablet"),
-            b.medication_request(text="Ibuprofen 400 MG Oral Tablet"),
-            b.medication_request(text="Acetaminophen 325 MG / HYDROcodone 5 MG Oral Tablet"))
+    f = run(
+        b.medication_request(text="Naproxen 500 MG Oral Tablet"),
+        b.medication_request(text="Ibuprofen 400 MG Oral Tablet"),
+        b.medication_request(text="Acetaminophen 325 MG / HYDROcodone 5 MG Oral Tablet"),
+    )
     assert f.nsaid_active_ingredients.value == frozenset({"naproxen", "ibuprofen"})
 
 
@@ -126,8 +145,10 @@ def test_nsaid_start_and_days(run: Run, kwargs: dict[str, Any], start: date) -> 
 
 
 def test_opioid_and_glucocorticoid_days(run: Run) -> None:
-    f = run(b.medication_request(text="tramadol 50 MG Oral Tablet", authored="2026-10-01"),
-            b.medication_request(text="prednisone 5 MG Oral Tablet", authored="2026-05-01"))
+    f = run(
+        b.medication_request(text="tramadol 50 MG Oral Tablet", authored="2026-10-01"),
+        b.medication_request(text="prednisone 5 MG Oral Tablet", authored="2026-05-01"),
+    )
     assert f.opioid_days.value == (b.TODAY - date(2026, 10, 1)).days
     assert f.glucocorticoid_days.value == (b.TODAY - date(2026, 5, 1)).days
 
@@ -141,21 +162,56 @@ def test_duration_unknown_without_a_start_date(run: Run) -> None:
 @pytest.mark.parametrize(
     ("resource", "active", "given"),
     [
-        ({"resourceType": "MedicationStatement", "id": "ms1", "status": "active",
-          "medicationCodeableConcept": {"text": "pamidronate 30 MG"}, "subject": {"reference": "Patient/p1"}},
-         True, True),
-        ({"resourceType": "MedicationStatement", "id": "ms2", "status": "completed",
-          "medicationCodeableConcept": {"text": "pamidronate 30 MG"}, "subject": {"reference": "Patient/p1"}},
-         False, True),
-        ({"resourceType": "MedicationStatement", "id": "ms3", "status": "not-taken",
-          "medicationCodeableConcept": {"text": "pamidronate 30 MG"}, "subject": {"reference": "Patient/p1"}},
-         False, False),
-        ({"resourceType": "MedicationAdministration", "id": "ma1", "status": "completed",
-          "medicationCodeableConcept": {"text": "pamidronate 30 MG"}, "subject": {"reference": "Patient/p1"},
-          "effectiveDateTime": "2026-09-01"}, False, True),
+        (
+            {
+                "resourceType": "MedicationStatement",
+                "id": "ms1",
+                "status": "active",
+                "medicationCodeableConcept": {"text": "pamidronate 30 MG"},
+                "subject": {"reference": "Patient/p1"},
+            },
+            True,
+            True,
+        ),
+        (
+            {
+                "resourceType": "MedicationStatement",
+                "id": "ms2",
+                "status": "completed",
+                "medicationCodeableConcept": {"text": "pamidronate 30 MG"},
+                "subject": {"reference": "Patient/p1"},
+            },
+            False,
+            True,
+        ),
+        (
+            {
+                "resourceType": "MedicationStatement",
+                "id": "ms3",
+                "status": "not-taken",
+                "medicationCodeableConcept": {"text": "pamidronate 30 MG"},
+                "subject": {"reference": "Patient/p1"},
+            },
+            False,
+            False,
+        ),
+        (
+            {
+                "resourceType": "MedicationAdministration",
+                "id": "ma1",
+                "status": "completed",
+                "medicationCodeableConcept": {"text": "pamidronate 30 MG"},
+                "subject": {"reference": "Patient/p1"},
+                "effectiveDateTime": "2026-09-01",
+            },
+            False,
+            True,
+        ),
     ],
 )
-def test_statements_and_administrations(run: Run, resource: dict[str, Any], active: bool, given: bool) -> None:
+def test_statements_and_administrations(
+    run: Run, resource: dict[str, Any], active: bool, given: bool
+) -> None:
     f = run(resource)
     assert f.iv_bisphosphonate_active.value is active
     assert f.iv_bisphosphonate_given.value is given

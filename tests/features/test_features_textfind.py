@@ -78,7 +78,10 @@ def test_sites_and_levels(text: str, sites: list[str], level: list[str]) -> None
         ("Marrow edema limited to the superior endplate of L1.", [t.EXTENT_LIMITED]),
         ("Partial marrow edema of the T8 vertebral body.", [t.EXTENT_LIMITED]),
         ("Bone marrow edema at L1.", []),  # unknown stays unknown
-        ("Diffuse marrow edema of the talus.", []),  # "diffuse" is the whole vertebral body only at a vertebra
+        (
+            "Diffuse marrow edema of the talus.",
+            [],
+        ),  # "diffuse" is the whole vertebral body only at a vertebra
     ],
 )
 def test_extent(text: str, extent: list[str]) -> None:
