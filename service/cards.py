@@ -13,7 +13,6 @@ import json
 import re
 from collections.abc import Callable
 from collections.abc import Iterable
-from collections.abc import Sequence
 from typing import Any
 from typing import Final
 
@@ -257,8 +256,3 @@ def draft_resource(spec: SuggestionSpec, patient_id: str) -> dict[str, Any]:
         model = DeviceRequest.model_validate(body)
     dumped: dict[str, Any] = model.model_dump(mode="json", exclude_none=True)
     return dumped
-
-
-def summaries_too_long(findings: Sequence[Finding]) -> list[str]:
-    """Rule ids whose summary would break the < 140 character limit (for table tests)."""
-    return [f.rule_id for f in findings if not f.summary.strip() or len(f.summary.strip()) > MAX_SUMMARY]

@@ -789,7 +789,7 @@ def _s09(ctx: _Context) -> Verdict:
         )
     elif vitd.value < vitd_min:
         parts.append(
-            Verdict("S09", "relative", f"{vitd.words} ng/mL is below {_num(vitd_min)}", vitd.sources)
+            Verdict("S09", "relative", f"{vitd.words} is below {_num(vitd_min)} ng/mL", vitd.sources)
         )
     corrected = "" if albumin.value is not None else " (not corrected for albumin: no current albumin)"
     return _worst(

@@ -25,7 +25,9 @@ GOOD: dict[str, Any] = {
     "summary": "ok",
     "indicator": "info",
     "source": {"label": "x"},
-    "suggestions": [{"label": "s", "actions": [{"type": "delete", "description": "d", "resourceId": "ServiceRequest/b"}]}],
+    "suggestions": [
+        {"label": "s", "actions": [{"type": "delete", "description": "d", "resourceId": "ServiceRequest/b"}]}
+    ],
     "selectionBehavior": "any",
 }
 

@@ -220,3 +220,23 @@ def test_unknown_comorbidity_is_noted_not_passed() -> None:
 def test_pass_line_names_value_and_date() -> None:
     gated, _ = run(safe(egfr=lab(72.0, days_old=31, name="egfr")), drug("nsaid"))
     assert "S01 passed: eGFR 72 on 2026-10-01" in gated.notes
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [DEFAULT_POLICY, policy_from_mapping({"egfr.nsaid_avoid_below": 32.5, "egfr.nsaid_caution_below": 62.5})],
+)
+def test_every_gate_summary_fits_a_card(policy: Any) -> None:
+    from service.gates import _numbers
+
+    words = _numbers(policy)
+    for gate in GATES:
+        for level, text in gate.summaries.items():
+            summary = text.format(**words)
+            assert 0 < len(summary) < 140, (gate.id, level, summary)
+        assert gate.when_text.format(**words) and gate.then_text.format(**words)
+
+
+def test_vitamin_d_concern_names_value_date_and_unit() -> None:
+    gated, gates = run(safe(vitd_25oh=15.0), drug("denosumab"))
+    assert "25-OH vitamin D 15 on 2026-10-02 is below 20 ng/mL" in "\n".join(gates["S09"].notes)
