@@ -1031,7 +1031,7 @@ RULES: tuple[Rule, ...] = (
         when=(p.has_bme,),
         unless=(p.red_flag_fired,),
         card=CardSpec("info",
-                      "BME often resolves on its own: most within 3-6 months with treatment; fracture pain "
+                      "Consider explaining the expected course: BME often resolves in 3-6 months; fracture pain "
                       "often eases in 6-8 weeks",
                       "Explain the expected course to the patient and reassess if it deviates.",
                       "Fires when BME is documented and no red flag fired (explanatory text)."),
