@@ -1,0 +1,46 @@
+"""The SMART on FHIR app: from a card to the full picture, launched inside the EHR (issue 6).
+
+`init_app` registers the Blueprint under /smart/; create_app calls it once. The app reuses the hooks' core
+(prefetch, features, rules) and keeps its launches in the service's database.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from collections.abc import Mapping
+from datetime import datetime
+
+from flask import Flask
+
+from service.config import Settings
+from service.pipeline import Deps
+from service.smart.config import load_smart_config
+from service.smart.launch import SmartApp
+from service.smart.launch import utc_now
+from service.smart.oauth import SmartClient
+from service.smart.store import LaunchStore
+from service.smart.views import make_blueprint
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "bme_smart"
+
+
+def init_app(app: Flask, settings: Settings, deps: Deps, *, environ: Mapping[str, str] | None = None,
+             clock: Callable[[], datetime] = utc_now) -> None:
+    """Read BME_SMART_* once, create the launch table, and register the Blueprint under /smart/."""
+    config = load_smart_config(environ)
+    engine = app.extensions["bme"].engine
+    store = LaunchStore(engine, clock=lambda: clock().timestamp())
+    private_key = config.private_key_file.read_bytes() if config.private_key_file is not None else b""
+    client = SmartClient(config, allow_http_hosts=settings.allow_http_fhir_hosts, private_key=private_key,
+                         clock=time.time)
+    smart = SmartApp(config, settings, deps, store, client, clock)
+    app.extensions[EXTENSION] = smart
+    app.register_blueprint(make_blueprint(smart), url_prefix="/smart")
+    if not config.enabled:
+        log.info("smart: no BME_SMART_CLIENT_ID: the SMART app's pages explain that it is not set up")
+    elif not config.allowed_iss:
+        log.warning("smart: BME_SMART_ALLOWED_ISS is empty: every launch will be refused")

@@ -1,0 +1,207 @@
+"""The SMART app's page model: banner, features with their sources, recommendations with their checks.
+
+Pure module (no flask, no requests): it only rearranges what features.extract and rules.evaluate produced,
+so the app shows exactly what the cards are based on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import fields
+from datetime import date
+from typing import Any
+
+from service.facts import Fact
+from service.facts import Source
+from service.features import Features
+from service.findings import Finding
+
+# The feature groups of clinical-rules.md §1, by the first field of each group in the Features dataclass.
+GROUP_STARTS = {
+    "age_years": "Demographics and state",
+    "bme_present": "Bone marrow edema (imaging)",
+    "vertebral_fracture": "Vertebral fracture and deformity",
+    "neuro_deficit": "Neurological status",
+    "malignancy_active": "Cause and other conditions",
+    "pain_nrs_latest": "Pain, function, care setting",
+    "nsaid_active": "Treatments",
+    "egfr": "Labs",
+    "unresolved_medications": "Data quality",
+}
+UNITS = {"egfr": "mL/min/1.73m²", "creatinine": "mg/dL", "calcium": "mg/dL", "calcium_ionized": "mmol/L",
+         "albumin": "g/dL", "vitd_25oh": "ng/mL", "kyphosis_pct": "%", "height_loss_pct": "%",
+         "pain_nrs_latest": "/10", "pain_nrs_baseline": "/10", "age_years": "years"}
+WORDS = {"bme": "BME", "nrs": "NRS", "egfr": "eGFR", "iv": "IV", "mri": "MRI", "ckd": "CKD", "esrd": "ESRD",
+         "gi": "GI", "pud": "PUD", "onj": "ONJ", "cabg": "CABG", "tnfi": "TNF inhibitor", "dect": "DECT",
+         "ct": "CT", "spect": "SPECT", "wbc": "WBC", "cno": "CNO", "sapho": "SAPHO", "axspa": "axSpA",
+         "dmard": "DMARD", "vitd": "vitamin D", "25oh": "25-OH", "pct": "%", "gt": ">", "1cm": "1 cm",
+         "dx": "diagnosis", "ramris": "RAMRIS", "on": "osteonecrosis", "cns": "CNS", "nsaid": "NSAID"}
+LABELS = {"bme_present": "Bone marrow edema on imaging", "bme_extent": "Extent of the edema",
+          "bme_sites": "Sites of the edema", "bme_vertebral_level": "Vertebral level",
+          "bme_from_report_text": "Edema found in report text", "age_years": "Age",
+          "pain_nrs_latest": "Latest pain score (NRS)", "pain_nrs_baseline": "Pain score before the NSAID",
+          "on_features": "Osteonecrosis signs (rim, double line, crescent)", "egfr": "eGFR",
+          "vitd_25oh": "25-OH vitamin D"}
+# Gate texts that mean a suggestion was taken away or flagged (service/gates.py wording).
+_FAILED = re.compile(r"^(Withheld|Removed):")
+_CAUTION = re.compile(r"\bcaution:|No safety check in the catalogue")
+_SEED = re.compile(r"^[0-9]{3}_[0-9a-f]{16}\.txt$")
+_PAIN_SERIES = "pain_nrs_series"
+
+
+@dataclass(frozen=True)
+class Banner:
+    """Who the patient is (SMART need_patient_banner)."""
+
+    name: str
+    birth_date: str
+    sex: str
+    identifier: str
+    reference: str
+
+
+@dataclass(frozen=True)
+class FeatureRow:
+    """One known feature: value in words and the resources it came from."""
+
+    name: str
+    label: str
+    value: str
+    sources: tuple[Source, ...]
+
+
+@dataclass(frozen=True)
+class FeatureGroup:
+    """Features of one catalogue section."""
+
+    title: str
+    rows: tuple[FeatureRow, ...]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A safety-check or note line of a recommendation, classified for display."""
+
+    text: str
+    outcome: str  # "failed" | "caution" | "note"
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A finding as the app shows it."""
+
+    finding: Finding
+    checks: tuple[Check, ...]
+    from_card: bool  # the card the clinician clicked to open the app
+
+
+def label(name: str) -> str:
+    """A feature's name in words: bme_present -> 'BME present'."""
+    if name in LABELS:
+        return LABELS[name]
+    words = [WORDS.get(part, part) for part in name.split("_")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+def value_text(name: str, value: Any) -> str:
+    """A feature value in words, with its unit."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, frozenset | set | tuple | list):
+        return ", ".join(sorted(str(v).replace("_", " ") for v in value)) or "none"
+    if isinstance(value, float):
+        text = f"{value:g}"
+    else:
+        text = str(value).replace("_", " ")
+    unit = UNITS.get(name)
+    return f"{text} {unit}" if unit and unit != "/10" else (f"{text}/10" if unit == "/10" else text)
+
+
+def feature_groups(features: Features) -> tuple[tuple[FeatureGroup, ...], tuple[str, ...]]:
+    """(groups of known features in catalogue order, labels of the features the record said nothing about)."""
+    groups: list[FeatureGroup] = []
+    unknown: list[str] = []
+    title = "Other"
+    rows: list[FeatureRow] = []
+    for f in fields(features):
+        if f.name in GROUP_STARTS:
+            if rows:
+                groups.append(FeatureGroup(title, tuple(rows)))
+            title, rows = GROUP_STARTS[f.name], []
+        fact = getattr(features, f.name)
+        if not isinstance(fact, Fact):
+            continue
+        if fact.value is None:
+            unknown.append(label(f.name))
+            continue
+        rows.append(FeatureRow(f.name, label(f.name), value_text(f.name, fact.value), fact.sources))
+    if rows:
+        groups.append(FeatureGroup(title, tuple(rows)))
+    return tuple(groups), tuple(unknown)
+
+
+def classify(note: str) -> Check:
+    """Mark a note as a failed check, a caution, or a plain note (passed checks and explanations)."""
+    if _FAILED.search(note):
+        return Check(note, "failed")
+    if _CAUTION.search(note):
+        return Check(note, "caution")
+    return Check(note, "note")
+
+
+def recommendations(findings: Sequence[Finding], card_rule: str) -> tuple[Recommendation, ...]:
+    """Findings in the cards' order (critical first), each with its classified checks."""
+    order = {"critical": 0, "warning": 1, "info": 2}
+    ranked = sorted(findings, key=lambda f: (order.get(f.indicator, 3), f.rule_id))
+    return tuple(Recommendation(f, tuple(classify(n) for n in f.notes), f.rule_id == card_rule) for f in ranked)
+
+
+def seed_anchor(source: str) -> str:
+    """The About page anchor of a seed file, or "" for an evidence source that is not a seed."""
+    return f"seed-{source[:3]}" if _SEED.match(source) else ""
+
+
+def banner(patient: Mapping[str, Any] | None, reference: str) -> Banner:
+    """Name, birth date, administrative sex and first identifier, as the Patient resource states them."""
+    if not isinstance(patient, Mapping):
+        return Banner("Name not available", "unknown", "unknown", "", reference)
+    return Banner(name=_name(patient.get("name")), birth_date=str(patient.get("birthDate") or "unknown"),
+                  sex=str(patient.get("gender") or "unknown"), identifier=_identifier(patient.get("identifier")),
+                  reference=reference)
+
+
+def _name(names: Any) -> str:
+    if not isinstance(names, list):
+        return "Name not available"
+    ranked = sorted((n for n in names if isinstance(n, dict)), key=lambda n: n.get("use") != "official")
+    for name in ranked:
+        if isinstance(name.get("text"), str) and name["text"].strip():
+            return str(name["text"]).strip()
+        given = " ".join(g for g in name.get("given") or () if isinstance(g, str))
+        family = name.get("family") if isinstance(name.get("family"), str) else ""
+        text = f"{given} {family}".strip()
+        if text:
+            return text
+    return "Name not available"
+
+
+def _identifier(identifiers: Any) -> str:
+    for identifier in identifiers or ():
+        if isinstance(identifier, dict) and isinstance(identifier.get("value"), str):
+            kind = identifier.get("type", {}).get("text") if isinstance(identifier.get("type"), dict) else None
+            return f"{kind or 'ID'} {identifier['value']}"
+    return ""
+
+
+def find_patient(resources: Sequence[Mapping[str, Any]], patient_id: str) -> Mapping[str, Any] | None:
+    """The launch patient's Patient resource among the fetched resources."""
+    for resource in resources:
+        if resource.get("resourceType") == "Patient" and resource.get("id") == patient_id:
+            return resource
+    return None

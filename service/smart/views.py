@@ -1,0 +1,112 @@
+"""The SMART app's Blueprint: launch, callback, the patient page, About, and friendly error pages.
+
+Views stay thin: they read the cookie and the query, call SmartApp, and render a template. The browser gets
+only an opaque random key in an HttpOnly cookie; tokens stay in the server-side launch store.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from flask import Blueprint
+from flask import Response
+from flask import make_response
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from markupsafe import Markup
+
+from service.smart import about
+from service.smart.errors import SmartError
+from service.smart.launch import SmartApp
+from service.smart.report import seed_anchor
+from service.smart.store import new_secret
+
+log = logging.getLogger(__name__)
+
+COOKIE = "bme_smart"
+_KEY = re.compile(r"^[A-Za-z0-9_-]{43}$")  # what new_secret() makes; anything else is replaced
+STATIC = Path(__file__).resolve().parent.parent / "static" / "smart"
+
+
+def _csp(frame_ancestors: str) -> str:
+    # Server-rendered pages: own CSS only, no script needed, inline SVG is markup (not a resource).
+    return ("default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; base-uri 'none'; "
+            f"form-action 'self'; frame-ancestors {frame_ancestors}")
+
+
+def make_blueprint(smart: SmartApp) -> Blueprint:
+    """The Blueprint, bound to one SmartApp (no globals)."""
+    bp = Blueprint("smart", __name__, static_folder=str(STATIC), static_url_path="/static")
+    https = smart.settings.public_base_url.lower().startswith("https://")
+    csp = _csp(smart.config.frame_ancestors)
+
+    def browser_key() -> str | None:
+        value = request.cookies.get(COOKIE)
+        return value if value and _KEY.match(value) else None
+
+    def with_cookie(response: Response, key: str) -> Response:
+        secure = https or request.is_secure or smart.config.cookie_samesite == "None"
+        response.set_cookie(COOKIE, key, httponly=True, secure=secure, samesite=smart.config.cookie_samesite,
+                            path="/smart/", max_age=smart.config.session_seconds)
+        return response
+
+    @bp.after_request
+    def _headers(response: Response) -> Response:
+        if response.mimetype == "text/html":
+            response.headers["Content-Security-Policy"] = csp
+        response.headers["Cache-Control"] = "no-store"  # pages hold patient data
+        response.headers["Referrer-Policy"] = "no-referrer"  # the callback URL carries the code
+        return response
+
+    @bp.errorhandler(SmartError)
+    def _error(error: SmartError) -> Response:
+        log.info("smart: %s %s: %s", error.status, error.code, error.message)
+        body = render_template("smart/error.html", error=error)
+        response = make_response(body, error.status)
+        response.headers.update(error.headers())
+        return response
+
+    @bp.get("/")
+    def index() -> str:
+        return render_template("smart/index.html", configured=smart.config.enabled,
+                               standalone=bool(smart.config.default_standalone_iss))
+
+    @bp.get("/launch")
+    def launch() -> Response:
+        """EHR launch: ?iss=<FHIR base>&launch=<opaque>."""
+        key = browser_key() or new_secret()
+        target = smart.start(iss=request.args.get("iss", ""), launch=request.args.get("launch", ""),
+                             browser_key=key)
+        return with_cookie(redirect(target, 302), key)
+
+    @bp.get("/standalone")
+    def standalone() -> Response:
+        """Standalone launch from the configured FHIR server (or an allow-listed ?iss=)."""
+        key = browser_key() or new_secret()
+        target = smart.start_standalone(iss=request.args.get("iss") or None, browser_key=key)
+        return with_cookie(redirect(target, 302), key)
+
+    @bp.get("/callback")
+    def callback() -> Response:
+        """The authorization server's redirect: ?code&state, or ?error&state."""
+        launch_id = smart.finish(request.args.to_dict(flat=True), browser_key())
+        # A redirect drops the code from the address bar and from the page's history entry.
+        return redirect(url_for("smart.app_page", launch_id=launch_id), 303)
+
+    @bp.get("/app/<launch_id>")
+    def app_page(launch_id: str) -> str:
+        active = smart.launch(launch_id, browser_key())
+        page = smart.page(active)
+        return render_template("smart/app.html", page=page, svg=Markup(page.timeline_svg),
+                               seed_anchor=seed_anchor)
+
+    @bp.get("/about")
+    def about_page() -> str:
+        return render_template("smart/about.html", attributes=about.attributes(), seeds=about.SEEDS,
+                               ruleset_version=about.RULESET_VERSION, service_version=about.service_version())
+
+    return bp
