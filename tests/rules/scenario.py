@@ -1,4 +1,4 @@
-"""Builders for rule scenarios: Features from plain values, draft orders, and evaluation without/with gates."""
+"""Builders for rule scenarios: Features from plain values, draft orders, evaluation without gates."""
 
 from __future__ import annotations
 
@@ -57,22 +57,34 @@ def days_ago(days: int) -> date:
     return TODAY - timedelta(days=days)
 
 
-def draft(kind: str, reference: str = "ServiceRequest/draft-1", selected: bool = True,
-          display: str | None = None) -> DraftOrder:
+def draft(
+    kind: str, reference: str = "ServiceRequest/draft-1", selected: bool = True, display: str | None = None
+) -> DraftOrder:
     """A classified draft order of one kind."""
     resource_type = reference.split("/", 1)[0]
-    return DraftOrder(reference=reference, resource_type=resource_type, kinds=frozenset({kind}),
-                      display=display or f"{kind} draft", selected=selected,
-                      source=Source(reference, display or f"{kind} draft"))
+    return DraftOrder(
+        reference=reference,
+        resource_type=resource_type,
+        kinds=frozenset({kind}),
+        display=display or f"{kind} draft",
+        selected=selected,
+        source=Source(reference, display or f"{kind} draft"),
+    )
 
 
-def no_gates(findings: tuple[Finding, ...], features: Features, hook: str, policy: Policy) -> tuple[Finding, ...]:
+def no_gates(
+    findings: tuple[Finding, ...], features: Features, hook: str, policy: Policy
+) -> tuple[Finding, ...]:
     """Stage F left out, so rule findings are seen as the table produced them."""
     return findings
 
 
-def run(features: Features, hook: str = "patient-view", policy: Policy | None = None,
-        overrides: Mapping[str, Any] | None = None) -> dict[str, Finding]:
+def run(
+    features: Features,
+    hook: str = "patient-view",
+    policy: Policy | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Finding]:
     """Rule findings (no gates) by rule id."""
     chosen = policy or (policy_from_mapping(overrides) if overrides else DEFAULT_POLICY)
     return {f.rule_id: f for f in evaluate(features, hook, chosen, gates=no_gates)}

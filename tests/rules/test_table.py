@@ -1,4 +1,4 @@
-"""The rule table as data: ids and stages, card texts, seed quotes, seed doses, codes, feature names, policy keys."""
+"""The rule table as data: ids, stages, card texts, seed quotes and doses, codes, feature names, policy keys."""
 
 from __future__ import annotations
 
@@ -39,19 +39,71 @@ PATHWAY_RULES = {"R21", "R22", "R24", "R26", "R29"}
 
 # Codes the rules may put in a suggestion: codes.md V-A / V-B only (system, code).
 RXNORM, LOINC, CPT = orders.RXNORM, orders.LOINC, orders.CPT
-ALLOWED_CODES: frozenset[tuple[str, str]] = frozenset({
-    *((RXNORM, c) for c in ("7258", "3355", "5781", "140587", "11473", "77655", "993449", "40138", "191831",
-                            "214555", "327361", "3264")),
-    *((LOINC, c) for c in ("24968-0", "24980-5", "24935-9", "36067-7", "36059-4", "36031-3", "36013-1", "24802-1",
-                           "37222-7", "24967-2", "24981-3", "24937-5", "36400-0", "30688-6", "24803-9", "30682-9",
-                           "24963-1", "24978-9", "28566-8", "36014-9", "36037-0", "35991-9", "25032-4", "42700-5",
-                           "17861-6", "1751-7", "62292-8")),
-    *((CPT, c) for c in ("22510", "22511", "22512", "22513", "22514", "22515")),
-})
+ALLOWED_CODES: frozenset[tuple[str, str]] = frozenset(
+    {
+        *(
+            (RXNORM, c)
+            for c in (
+                "7258",
+                "3355",
+                "5781",
+                "140587",
+                "11473",
+                "77655",
+                "993449",
+                "40138",
+                "191831",
+                "214555",
+                "327361",
+                "3264",
+            )
+        ),
+        *(
+            (LOINC, c)
+            for c in (
+                "24968-0",
+                "24980-5",
+                "24935-9",
+                "36067-7",
+                "36059-4",
+                "36031-3",
+                "36013-1",
+                "24802-1",
+                "37222-7",
+                "24967-2",
+                "24981-3",
+                "24937-5",
+                "36400-0",
+                "30688-6",
+                "24803-9",
+                "30682-9",
+                "24963-1",
+                "24978-9",
+                "28566-8",
+                "36014-9",
+                "36037-0",
+                "35991-9",
+                "25032-4",
+                "42700-5",
+                "17861-6",
+                "1751-7",
+                "62292-8",
+            )
+        ),
+        *((CPT, c) for c in ("22510", "22511", "22512", "22513", "22514", "22515")),
+    }
+)
 # Policies that push every number to its widest plausible rendering.
-WIDE_POLICY = policy_from_mapping({"deformity.kyphosis_pct": 12.5, "deformity.height_loss_pct": 22.5,
-                                   "augmentation.consider_after_days": 210, "augmentation.offer_after_days": 365,
-                                   "reassess.first_days": 100, "followup.mri_after_days": 365})
+WIDE_POLICY = policy_from_mapping(
+    {
+        "deformity.kyphosis_pct": 12.5,
+        "deformity.height_loss_pct": 22.5,
+        "augmentation.consider_after_days": 210,
+        "augmentation.offer_after_days": 365,
+        "reassess.first_days": 100,
+        "followup.mri_after_days": 365,
+    }
+)
 FEATURE_FIELDS = {f.name for f in dataclasses.fields(Features)}
 
 
@@ -89,14 +141,23 @@ def test_summaries_are_under_140_characters_and_phrased_as_options(policy: Polic
         assert len(summary) < 140, (rule.id, summary)
         assert "{" not in summary
         text = summary.lower()
-        assert any(w in text for w in ("consider", "may", "advises", "avoid", "limit", "must")), (rule.id, summary)
+        assert any(w in text for w in ("consider", "may", "advises", "avoid", "limit", "must")), (
+            rule.id,
+            summary,
+        )
 
 
 def test_every_placeholder_names_a_policy_key() -> None:
     """Texts and predicate descriptions only name keys Policy has."""
     for rule in RULES:
-        texts = [rule.card.summary, rule.card.recommendation, rule.card.rule_text, *rule.notes,
-                 rule.offer.describe, *(p.describe for p in (*rule.when, *rule.unless))]
+        texts = [
+            rule.card.summary,
+            rule.card.recommendation,
+            rule.card.rule_text,
+            *rule.notes,
+            rule.offer.describe,
+            *(p.describe for p in (*rule.when, *rule.unless)),
+        ]
         for text in texts:
             for key in POLICY_PLACEHOLDER.findall(text):
                 assert key in SETTINGS, (rule.id, key)
@@ -133,19 +194,26 @@ def test_doses_are_the_seed_wording() -> None:
             assert f"{spec.text.capitalize()} {spec.dose_text}" in text, (rule_id, spec.dose_text)
 
 
-@pytest.mark.parametrize(("spec", "dose"), [
-    (orders.NAPROXEN, "375-1100 mg/day in two doses"),
-    (orders.DICLOFENAC, "75-150 mg/day in divided doses"),
-    (orders.INDOMETHACIN, "150 mg/day in divided doses"),
-    (orders.CELECOXIB, "200-400 mg/day"),
-    (orders.PAMIDRONATE_3_DAYS, "30 mg intravenously on 3 consecutive days, repeated every 3 months"),
-    (orders.PAMIDRONATE_MONTHLY, "45-90 mg (or 1 mg/kg) intravenously every month or every 3 months"),
-    (orders.INFLIXIMAB, "3-5 mg/kg IV at 0,2,6 weeks then every 6-8 weeks"),
-    (orders.ETANERCEPT, "50 mg/week subcutaneously"),
-    (orders.ADALIMUMAB, "40 mg every 2 weeks subcutaneously"),
-    (orders.DEXAMETHASONE, None), (orders.DENOSUMAB, None), (orders.ILOPROST, None), (orders.CALCITONIN, None),
-    (orders.ZOLEDRONIC_ACID, None),
-], ids=lambda v: v.text if isinstance(v, SuggestionSpec) else "")
+@pytest.mark.parametrize(
+    ("spec", "dose"),
+    [
+        (orders.NAPROXEN, "375-1100 mg/day in two doses"),
+        (orders.DICLOFENAC, "75-150 mg/day in divided doses"),
+        (orders.INDOMETHACIN, "150 mg/day in divided doses"),
+        (orders.CELECOXIB, "200-400 mg/day"),
+        (orders.PAMIDRONATE_3_DAYS, "30 mg intravenously on 3 consecutive days, repeated every 3 months"),
+        (orders.PAMIDRONATE_MONTHLY, "45-90 mg (or 1 mg/kg) intravenously every month or every 3 months"),
+        (orders.INFLIXIMAB, "3-5 mg/kg IV at 0,2,6 weeks then every 6-8 weeks"),
+        (orders.ETANERCEPT, "50 mg/week subcutaneously"),
+        (orders.ADALIMUMAB, "40 mg every 2 weeks subcutaneously"),
+        (orders.DEXAMETHASONE, None),
+        (orders.DENOSUMAB, None),
+        (orders.ILOPROST, None),
+        (orders.CALCITONIN, None),
+        (orders.ZOLEDRONIC_ACID, None),
+    ],
+    ids=lambda v: v.text if isinstance(v, SuggestionSpec) else "",
+)
 def test_named_doses(spec: SuggestionSpec, dose: str | None) -> None:
     """The doses the brief lists, exactly; the drugs the seeds give no dose for carry none."""
     assert spec.dose_text == dose
