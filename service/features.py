@@ -1234,6 +1234,12 @@ class _Extractor:
         out.update(self.lab_features(out))
         out.update(self.pain_features(out))
         out.update(self.episode_features(out))
+        # Flags set directly by a handler (procedures, orders, care plans) and not derived above.
+        for name in sorted(set(acc.true) | set(acc.false)):
+            if name in _FIELDS and name not in out:
+                out[name] = acc.flag(name)
+        if "augmentation_done" not in out and "Procedure" in acc.seen_types:
+            out["augmentation_done"] = Fact(False)
         out["draft_orders"] = tuple(
             self.draft_order(d, draft_meds, frozenset(selections))
             for d in drafts
@@ -1645,6 +1651,7 @@ class _Extractor:
         )
 
 
+_FIELDS = frozenset(Features.__dataclass_fields__)
 _NSAID_SETS = frozenset({VS.RX_NSAID, VS.RX_INDOMETHACIN})
 _IV_BP_SETS = frozenset({VS.RX_IV_BISPHOSPHONATE, VS.RX_ZOLEDRONIC_ACID, VS.RX_PAMIDRONATE})
 _BP_SETS = _IV_BP_SETS | {VS.RX_BISPHOSPHONATE}

@@ -1,4 +1,4 @@
-"""Labs (clinical-rules §1.8): newest by date, unit normalisation, unknown units, calcium low without guesses."""
+"""Labs (clinical-rules §1.8): newest by date, unit normalisation, unknown units, calcium low by lab flag."""
 
 from __future__ import annotations
 
