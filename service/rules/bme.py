@@ -1031,8 +1031,8 @@ RULES: tuple[Rule, ...] = (
         when=(p.has_bme,),
         unless=(p.red_flag_fired,),
         card=CardSpec("info",
-                      "Consider explaining the expected course: BME often resolves in 3-6 months; fracture pain "
-                      "often eases in 6-8 weeks",
+                      "Consider explaining the expected course: BME often resolves in 3-6 months; fracture "
+                      "pain often eases in 6-8 weeks",
                       "Explain the expected course to the patient and reassess if it deviates.",
                       "Fires when BME is documented and no red flag fired (explanatory text)."),
         evidence=(s000("Bone marrow edema typically resolves within 1-3 months in cases of compression "

@@ -1,4 +1,4 @@
-"""The rule table as data: ids, stages, card texts, seed quotes and doses, codes, feature names, policy keys."""
+"""The rule table as data: ids, stages, card texts, seed quotes and doses, codes, feature names."""
 
 from __future__ import annotations
 
