@@ -13,6 +13,8 @@ import json
 import re
 from collections.abc import Callable
 from collections.abc import Iterable
+from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 from typing import Final
 
@@ -55,6 +57,19 @@ def escape(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
+@dataclass(frozen=True)
+class _Options:
+    """Per-response rendering settings."""
+
+    uuid_factory: Callable[[], str]
+    source_label: str
+    topic_system: str
+    patient_id: str
+    smart_launch_url: str | None
+    seed_url_base: str | None
+    strict: bool
+
+
 def render(
     findings: Iterable[Finding],
     *,
@@ -64,19 +79,24 @@ def render(
     patient_id: str,
     smart_launch_url: str | None = None,
     seed_url_base: str | None = None,
+    strict: bool = True,
 ) -> list[dict[str, Any]]:
     """Render findings as CDS Hooks cards: critical, warning, info, then by rule id.
 
-    :raises ValueError: a finding breaks the card contract (summary length, at-most-one, delete reference):
-        a rule bug, surfaced rather than sent to a client.
+    A finding that breaks the card contract (summary length, two recommended suggestions on an at-most-one
+    card, a delete without a relative reference, an empty label) is a rule bug. With `strict` (tests, dev)
+    it raises ValueError; without it (production) the card is repaired conservatively: the summary is
+    shortened, only the first suggestion stays recommended, a malformed suggestion is dropped.
+
+    :raises ValueError: in strict mode, on a rule bug; always, on empty settings.
     """
     if not source_label or not topic_system or not patient_id:
         raise ValueError("source_label, topic_system and patient_id must be non-empty")
+    options = _Options(
+        uuid_factory, source_label, topic_system, patient_id, smart_launch_url, seed_url_base, strict
+    )
     ordered = sorted(findings, key=lambda f: (INDICATOR_ORDER[f.indicator], _rule_key(f.rule_id)))
-    return [
-        _card(f, uuid_factory, source_label, topic_system, patient_id, smart_launch_url, seed_url_base)
-        for f in ordered
-    ]
+    return [_card(f, options) for f in ordered]
 
 
 def _rule_key(rule_id: str) -> tuple[str, int, str]:
@@ -88,53 +108,77 @@ def _rule_key(rule_id: str) -> tuple[str, int, str]:
     return (prefix, int(number) if number else 0, rest)
 
 
-def _card(
-    finding: Finding,
-    uuid_factory: Callable[[], str],
-    source_label: str,
-    topic_system: str,
-    patient_id: str,
-    smart_launch_url: str | None,
-    seed_url_base: str | None,
-) -> dict[str, Any]:
-    summary = finding.summary.strip()
-    if not summary or len(summary) > MAX_SUMMARY:
-        raise ValueError(f"{finding.rule_id}: summary must be 1-{MAX_SUMMARY} characters, got {len(summary)}")
+def _rule_bug(options: _Options, message: str) -> None:
+    if options.strict:
+        raise ValueError(message)
+
+
+def _summary(finding: Finding, options: _Options) -> str:
+    summary = " ".join(finding.summary.split())
+    if summary and len(summary) <= MAX_SUMMARY:
+        return summary
+    _rule_bug(options, f"{finding.rule_id}: summary must be 1-{MAX_SUMMARY} characters, got {len(summary)}")
+    if not summary:
+        return finding.title or finding.rule_id
+    return summary[: MAX_SUMMARY - 3].rsplit(" ", 1)[0].rstrip(",;:") + "..."
+
+
+def _card(finding: Finding, options: _Options) -> dict[str, Any]:
+    topic = {"system": options.topic_system, "code": finding.rule_id}
+    if finding.title:
+        topic["display"] = finding.title
     card: dict[str, Any] = {
-        "uuid": uuid_factory(),
-        "summary": summary,
+        "uuid": options.uuid_factory(),
+        "summary": _summary(finding, options),
         "indicator": finding.indicator,
-        "detail": detail(finding, seed_url_base),
-        "source": {
-            "label": source_label,
-            "topic": {"system": topic_system, "code": finding.rule_id, "display": finding.title},
-        },
+        "detail": detail(finding, options.seed_url_base),
+        "source": {"label": options.source_label, "topic": topic},
     }
-    if finding.suggestions:
-        behavior = finding.selection_behavior or "at-most-one"
-        recommended = sum(1 for s in finding.suggestions if s.is_recommended)
-        if behavior == "at-most-one" and recommended > 1:
-            # CDS Hooks 3.0 invariant cds-resp-1; a client may pre-select every recommended suggestion.
-            raise ValueError(f"{finding.rule_id}: at-most-one card recommends {recommended} suggestions")
-        card["suggestions"] = [
-            _suggestion(s, uuid_factory, patient_id, finding.rule_id) for s in finding.suggestions
-        ]
-        card["selectionBehavior"] = behavior
+    suggestions = _suggestions(finding, options)
+    if suggestions:
+        card["suggestions"] = suggestions
+        card["selectionBehavior"] = finding.selection_behavior or "at-most-one"
     card["overrideReasons"] = [
         {"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": display}
         for code, display in OVERRIDE_REASONS
     ]
-    if finding.smart_link and smart_launch_url:
+    if finding.smart_link and options.smart_launch_url:
         card["links"] = [
             {
                 "label": SMART_LINK_LABEL,
-                "url": smart_launch_url,
+                "url": options.smart_launch_url,
                 "type": "smart",
                 # Opaque and free of patient data (ehr-and-smart.md §4.5): the app re-derives the rest.
                 "appContext": json.dumps({"rule": finding.rule_id}, separators=(",", ":")),
             }
         ]
     return card
+
+
+def _suggestions(finding: Finding, options: _Options) -> list[dict[str, Any]]:
+    behavior = finding.selection_behavior or "at-most-one"
+    recommended = sum(1 for s in finding.suggestions if s.is_recommended)
+    if behavior == "at-most-one" and recommended > 1:
+        # CDS Hooks 3.0 invariant cds-resp-1; a client may pre-select every recommended suggestion.
+        _rule_bug(options, f"{finding.rule_id}: at-most-one card recommends {recommended} suggestions")
+    out: list[dict[str, Any]] = []
+    seen_recommended = False
+    for spec in finding.suggestions:
+        if not spec.label.strip():
+            _rule_bug(options, f"{finding.rule_id}: a suggestion has an empty label")
+            continue
+        if spec.action == "delete" and not _RELATIVE_REFERENCE.match(spec.delete_reference or ""):
+            _rule_bug(
+                options,
+                f"{finding.rule_id}: delete suggestion needs a relative reference, "
+                f"got {spec.delete_reference!r}",
+            )
+            continue
+        if behavior == "at-most-one" and spec.is_recommended and seen_recommended:
+            spec = replace(spec, is_recommended=None)
+        seen_recommended = seen_recommended or bool(spec.is_recommended)
+        out.append(_suggestion(spec, options.uuid_factory, options.patient_id))
+    return out
 
 
 def detail(finding: Finding, seed_url_base: str | None = None) -> str:
@@ -182,23 +226,23 @@ def _short_url(url: str) -> str:
     return host_and_path if len(host_and_path) <= 60 else host_and_path[:57] + "..."
 
 
-def _suggestion(
-    spec: SuggestionSpec, uuid_factory: Callable[[], str], patient_id: str, rule_id: str
-) -> dict[str, Any]:
+def _suggestion(spec: SuggestionSpec, uuid_factory: Callable[[], str], patient_id: str) -> dict[str, Any]:
     suggestion: dict[str, Any] = {"uuid": uuid_factory(), "label": spec.label}
     if spec.is_recommended is not None:
         suggestion["isRecommended"] = spec.is_recommended
-    suggestion["actions"] = [_action(spec, patient_id, rule_id)]
+    suggestion["actions"] = [_action(spec, patient_id)]
     return suggestion
 
 
-def _action(spec: SuggestionSpec, patient_id: str, rule_id: str) -> dict[str, Any]:
+def _action(spec: SuggestionSpec, patient_id: str) -> dict[str, Any]:
     if spec.action == "delete":
-        reference = spec.delete_reference or ""
-        if not _RELATIVE_REFERENCE.match(reference):
-            raise ValueError(f"{rule_id}: delete suggestion needs a relative reference, got {reference!r}")
         what = spec.text or spec.label
-        return {"type": "delete", "description": f"Remove the draft order: {what}", "resourceId": reference}
+        # _suggestions() has checked the reference
+        return {
+            "type": "delete",
+            "description": f"Remove the draft order: {what}",
+            "resourceId": spec.delete_reference,
+        }
     return {"type": "create", "description": _description(spec), "resource": draft_resource(spec, patient_id)}
 
 
@@ -219,9 +263,10 @@ def _description(spec: SuggestionSpec) -> str:
 def _concept(spec: SuggestionSpec) -> dict[str, Any]:
     concept: dict[str, Any] = {"text": spec.text or spec.label}
     if spec.code is not None:
-        concept["coding"] = [
-            {"system": spec.code.system, "code": spec.code.code, "display": spec.code.display}
-        ]
+        coding = {"system": spec.code.system, "code": spec.code.code}
+        if spec.code.display:
+            coding["display"] = spec.code.display
+        concept["coding"] = [coding]
     return concept
 
 

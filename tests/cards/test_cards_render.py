@@ -339,3 +339,52 @@ def test_patient_text_is_escaped() -> None:
 def test_escape_folds_whitespace_and_entities() -> None:
     assert escape("a\n\nb  c & d") == "a b c &amp; d"
     assert escape("`x`") == "\\`x\\`"
+
+
+def lenient(*findings: Finding) -> list[dict[str, Any]]:
+    numbers = itertools.count(1)
+    cards = render(
+        findings,
+        uuid_factory=lambda: f"u{next(numbers)}",
+        source_label=LABEL,
+        topic_system=TOPIC,
+        patient_id="p1",
+        strict=False,
+    )
+    validate("response", {"cards": cards})
+    for card in cards:
+        assert inferno_errors(card) == [] and empties(card) == []
+    return cards
+
+
+def test_lenient_mode_shortens_a_long_summary_at_a_word() -> None:
+    (card,) = lenient(finding(summary="word " * 60))
+    assert len(card["summary"]) <= 139 and card["summary"].endswith("word...")
+
+
+def test_lenient_mode_keeps_only_the_first_recommendation() -> None:
+    a = dataclasses.replace(NAPROXEN, is_recommended=True)
+    (card,) = lenient(finding(a, dataclasses.replace(MRI, is_recommended=True)))
+    assert card["suggestions"][0]["isRecommended"] is True
+    assert "isRecommended" not in card["suggestions"][1]
+
+
+def test_lenient_mode_drops_malformed_suggestions() -> None:
+    (card,) = lenient(
+        finding(dataclasses.replace(DELETE, delete_reference="abc"), dataclasses.replace(MRI, label=" "))
+    )
+    assert "suggestions" not in card and "selectionBehavior" not in card
+
+
+def test_empty_label_is_a_rule_bug_in_strict_mode() -> None:
+    with pytest.raises(ValueError, match="empty label"):
+        cards_for(finding(dataclasses.replace(MRI, label="")))
+
+
+def test_empty_title_and_code_display_are_omitted() -> None:
+    spec = dataclasses.replace(MRI, code=Code(LOINC, "24967-6", ""))
+    (card,) = cards_for(finding(spec, title=""))
+    assert card["source"]["topic"] == {"system": TOPIC, "code": "R22"}
+    assert card["suggestions"][0]["actions"][0]["resource"]["code"]["coding"] == [
+        {"system": LOINC, "code": "24967-6"}
+    ]
