@@ -1,8 +1,8 @@
 """Request hardening: body size (413), content type (415), hostile JSON (400) and security headers.
 
-Cheap checks (declared size, content type) run before authentication in a before_request hook; the body is
-parsed only by `read_json()`, which the API calls after the client is authenticated, so an anonymous caller
-cannot make the service parse megabytes of JSON.
+Cheap checks (declared size, content type) run before authentication in a before_request hook. The body is
+parsed and checked after every before_request hook (so after authentication: an anonymous caller cannot make
+the service parse megabytes of JSON) and just before the view; the view gets it from `read_json()`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Flask
 from flask import Response
+from flask import g
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -116,20 +117,32 @@ def parse_json(raw: bytes) -> Any:
     return value
 
 
+_PARSED = "bme_json"  # flask.g attribute holding the body parsed before the view ran
+
+
+def _parse_current_body() -> Any:
+    """Read (bounded by MAX_CONTENT_LENGTH) and parse the current request body, caching the raw bytes."""
+    try:
+        raw = request.get_data(cache=True)  # cached so a view reading get_data() again gets the same bytes
+    except RequestEntityTooLarge:
+        raise PayloadTooLargeError("the body is larger than this service accepts") from None
+    return parse_json(raw)
+
+
 def read_json() -> Any:
-    """The current request's body as checked JSON (call it after authentication).
+    """The current request's body as checked JSON (parsed once, after authentication).
 
     :raises UnsupportedMediaTypeError: the body is not declared as JSON (415).
     :raises PayloadTooLargeError: the body exceeds the configured maximum (413).
     :raises InvalidRequestError: malformed, too deep, huge strings (400).
     """
+    if _PARSED in g:
+        return g.get(_PARSED)
     if not is_json_content_type(request.mimetype):
         raise UnsupportedMediaTypeError("send the body as application/json")
-    try:
-        raw = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        raise PayloadTooLargeError("the body is larger than this service accepts") from None
-    return parse_json(raw)
+    value = _parse_current_body()
+    setattr(g, _PARSED, value)
+    return value
 
 
 def error_response(error: CdsError) -> Response:
@@ -185,6 +198,20 @@ def init_app(app: Flask, settings: Settings) -> None:
     @app.after_request
     def _security_headers(response: Response) -> Response:
         return add_security_headers(response, https=https)
+
+    dispatch = app.dispatch_request
+
+    def _dispatch_with_checked_body() -> Any:
+        # Flask has no hook between the before_request functions (authentication) and the view; parsing here
+        # means an unauthenticated caller is refused before the service spends time on its body.
+        if request.method in BODY_METHODS and request.url_rule is not None and _PARSED not in g:
+            try:
+                setattr(g, _PARSED, _parse_current_body())
+            except CdsError as error:
+                return error_response(error)
+        return dispatch()
+
+    app.dispatch_request = _dispatch_with_checked_body  # type: ignore[method-assign]
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_error: RequestEntityTooLarge) -> Response:
