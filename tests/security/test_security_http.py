@@ -1,4 +1,4 @@
-"""End to end through the real app (create_app): authentication on every call, the open-proxy guard, hardening."""
+"""End to end through create_app: authentication on every call, the open-proxy guard, hardening."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def empty_bundle() -> dict[str, Any]:
 
 
 def patient_view(**overrides: Any) -> dict[str, Any]:
-    """A complete patient-view request for a patient with no relevant data (answers 200 without FHIR calls)."""
+    """A complete patient-view request, no relevant data: answers 200 without FHIR calls."""
     body: dict[str, Any] = {
         "hook": "patient-view",
         "hookInstance": str(uuid.uuid4()),
@@ -61,8 +61,13 @@ def patient_view(**overrides: Any) -> dict[str, Any]:
 
 def feedback_body() -> dict[str, Any]:
     """One valid feedback item (an accepted suggestion)."""
-    item = {"card": str(uuid.uuid4()), "outcome": "accepted", "acceptedSuggestions": [{"id": str(uuid.uuid4())}],
-            "outcomeTimestamp": "2026-11-21T05:00:00Z"}
+    suggestion = {"id": str(uuid.uuid4())}
+    item = {
+        "card": str(uuid.uuid4()),
+        "outcome": "accepted",
+        "acceptedSuggestions": [suggestion],
+        "outcomeTimestamp": "2026-11-21T05:00:00Z",
+    }
     return {"feedback": [item]}
 
 
@@ -279,7 +284,7 @@ class TestHardening:
         assert caller.post(SERVICE, body).status_code == 200
 
     def test_unauthenticated_body_is_not_parsed(self, caller: Caller) -> None:
-        """Malformed JSON without a token gets 401, not 400: the body is not looked at before authentication."""
+        """Malformed JSON without a token gets 401, not 400: the body is not read before authentication."""
         response = caller.client.post(SERVICE, data=b"{", content_type="application/json")
         assert_outcome(response, 401)
 
