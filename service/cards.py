@@ -176,8 +176,13 @@ def _suggestions(finding: Finding, options: _Options) -> list[dict[str, Any]]:
             continue
         if behavior == "at-most-one" and spec.is_recommended and seen_recommended:
             spec = replace(spec, is_recommended=None)
+        try:
+            rendered = _suggestion(spec, options.uuid_factory, options.patient_id)
+        except ValueError as exc:  # pydantic's ValidationError: the draft resource is not valid FHIR R4B
+            _rule_bug(options, f"{finding.rule_id}: suggestion {spec.label!r} is not a valid draft: {exc}")
+            continue
         seen_recommended = seen_recommended or bool(spec.is_recommended)
-        out.append(_suggestion(spec, options.uuid_factory, options.patient_id))
+        out.append(rendered)
     return out
 
 
@@ -196,13 +201,13 @@ def detail(finding: Finding, seed_url_base: str | None = None) -> str:
 
 
 def _source_line(source: Source) -> str:
-    parts = [escape(source.display) or "(no description)"]
+    what = escape(source.display) or "(no description)"
     where = [source.date.isoformat() if source.date else "date unknown"]
     if source.reference:
         where.append(escape(source.reference))
     if source.via:
         where.append(f"via {escape(source.via)}")
-    return f"{parts[0]} ({'; '.join(where)})"
+    return f"{what} ({'; '.join(where)})"
 
 
 def _evidence_line(evidence: Evidence, seed_url_base: str | None) -> str:

@@ -388,3 +388,11 @@ def test_empty_title_and_code_display_are_omitted() -> None:
     assert card["suggestions"][0]["actions"][0]["resource"]["code"]["coding"] == [
         {"system": LOINC, "code": "24967-6"}
     ]
+
+
+def test_invalid_draft_resource_is_a_rule_bug_or_dropped() -> None:
+    bad = dataclasses.replace(MRI, priority="a  b")  # type: ignore[arg-type]  # FHIR code: no double space
+    with pytest.raises(ValueError, match="not a valid draft"):
+        cards_for(finding(bad))
+    (card,) = lenient(finding(bad, NAPROXEN))
+    assert [s["label"] for s in card["suggestions"]] == [NAPROXEN.label]
