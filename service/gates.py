@@ -957,9 +957,11 @@ def apply_gates(
     gated = tuple(
         _gate_finding(fd, features, policy, hook, nsaid_drafts, nsaid_in_play, hits) for fd in findings
     )
+    # With R10 in this response, a dexamethasone draft is that emergency order: its cautions are info only.
+    emergency = any(fd.rule_id in NEVER_BLOCKED_RULES for fd in findings)
     if hook in ORDER_HOOKS:
         for draft in features.draft_orders:
-            _gate_draft(draft, features, policy, hook, nsaid_drafts, nsaid_in_play, hits)
+            _gate_draft(draft, features, policy, hook, nsaid_drafts, nsaid_in_play, emergency, hits)
     return gated + _gate_findings(hits, policy)
 
 
@@ -1063,6 +1065,7 @@ def _gate_draft(
     hook: str,
     nsaid_drafts: tuple[DraftOrder, ...],
     nsaid_in_play: bool,
+    emergency: bool,
     hits: dict[str, list[_Hit]],
 ) -> None:
     """Gate one draft order: every concern becomes a hit on that gate's card."""
@@ -1079,18 +1082,28 @@ def _gate_draft(
     )
     ref = f" ({draft.reference})" if draft.reference else ""
     target = f"draft order {draft.display}{ref}"
+    never_blocked = emergency and DEXAMETHASONE in draft.kinds
     for v in _evaluate(ctx):
-        if v.level == "absolute":
-            # clinical-rules.md §2: an absolute contraindication is critical when the order is being signed.
-            indicator: Indicator = "critical" if hook == HOOK_ORDER_SIGN else "warning"
-            effect = "contraindicated: consider removing the draft"
-        elif v.level == "missing":
-            indicator, effect = "warning", "check the lab before signing"
-        elif v.level in ("relative", "info"):
-            indicator, effect = "warning", "review before signing"
-        else:
-            continue
-        hits.setdefault(v.gate_id, []).append(_Hit(v, target, effect, indicator, draft))
+        shown = _draft_effect(v.level, hook, never_blocked)
+        if shown is not None:
+            hits.setdefault(v.gate_id, []).append(_Hit(v, target, shown[1], shown[0], draft))
+
+
+def _draft_effect(level: Level, hook: str, never_blocked: bool) -> tuple[Indicator, str] | None:
+    """How a gate's verdict on a draft order shows: card indicator and what the clinician may do."""
+    if level in ("pass", "note"):
+        return None
+    if never_blocked:
+        # clinical-rules.md §3 R10: never block the cord-compression dexamethasone; cautions are info only.
+        return "info", "for information; do not delay it"
+    if level == "absolute":
+        # clinical-rules.md §2: an absolute contraindication is critical when the order is being signed.
+        return (
+            "critical" if hook == HOOK_ORDER_SIGN else "warning"
+        ), "contraindicated: consider removing the draft"
+    if level == "missing":
+        return "warning", "check the lab before signing"
+    return "warning", "review before signing"
 
 
 def _gate_findings(hits: dict[str, list[_Hit]], policy: Policy) -> tuple[Finding, ...]:

@@ -226,3 +226,24 @@ def test_withheld_line_keeps_the_lesser_concerns() -> None:
     out = apply_gates((finding(NAPROXEN),), safe(egfr=None, heart_failure=True), VIEW, DEFAULT_POLICY)
     (line,) = [n for n in out[0].notes if n.startswith("Withheld: ")]
     assert "S01: no current eGFR" in line and "also S04: heart failure on record" in line
+
+
+def test_dexamethasone_draft_with_r10_is_info_only() -> None:
+    dexa = drug("dexamethasone", "Dexamethasone, high dose")
+    d = draft(
+        "dexamethasone", "systemic_glucocorticoid", ref="MedicationRequest/dx", display="dexamethasone 4 MG"
+    )
+    features = safe(diabetes=True, draft_orders=(d,))
+    out = apply_gates((finding(dexa, rule_id="R10", indicator="critical"),), features, SIGN, DEFAULT_POLICY)
+    s14 = {f.rule_id: f for f in out}["S14"]
+    assert s14.indicator == "info"
+    assert any("MedicationRequest/dx" in n and "do not delay" in n for n in s14.notes)
+    assert s14.suggestions == ()
+
+
+def test_dexamethasone_draft_without_r10_is_a_warning() -> None:
+    d = draft(
+        "dexamethasone", "systemic_glucocorticoid", ref="MedicationRequest/dx", display="dexamethasone 4 MG"
+    )
+    (s14,) = apply_gates((), safe(diabetes=True, draft_orders=(d,)), SIGN, DEFAULT_POLICY)
+    assert s14.rule_id == "S14" and s14.indicator == "warning"
