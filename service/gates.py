@@ -453,6 +453,7 @@ GATES: tuple[Gate, ...] = (
 )
 GATES_BY_ID: Mapping[str, Gate] = MappingProxyType({g.id: g for g in GATES})
 GATED_CLASSES: Final = frozenset(c for g in GATES for c in g.drug_classes)
+KNOWN_CLASSES: Final = GATED_CLASSES | UNGATED_CLASSES
 
 
 @dataclass(frozen=True)
@@ -929,6 +930,18 @@ class _Hit:
     draft: DraftOrder | None = None
 
 
+@dataclass(frozen=True)
+class _Call:
+    """What every gate check in one CDS Hooks call shares."""
+
+    features: Features
+    policy: Policy
+    hook: str
+    nsaid_drafts: tuple[DraftOrder, ...]  # NSAID draft orders (order hooks only), for S06
+    nsaid_in_play: bool  # an NSAID is active, drafted or suggested, for S14
+    emergency: bool  # R10 fired: a dexamethasone draft is the emergency order, never blocked
+
+
 def _gates_for(classes: Iterable[str]) -> list[Gate]:
     wanted = set(classes)
     return [g for g in GATES if g.drug_classes & wanted]
@@ -953,27 +966,18 @@ def apply_gates(
     )
     nsaid_suggested = any(s.drug_class in NSAID_CLASSES for fd in findings for s in fd.suggestions)
     nsaid_in_play = features.nsaid_active.true or bool(nsaid_drafts) or nsaid_suggested
-    hits: dict[str, list[_Hit]] = {}
-    gated = tuple(
-        _gate_finding(fd, features, policy, hook, nsaid_drafts, nsaid_in_play, hits) for fd in findings
-    )
     # With R10 in this response, a dexamethasone draft is that emergency order: its cautions are info only.
     emergency = any(fd.rule_id in NEVER_BLOCKED_RULES for fd in findings)
+    call = _Call(features, policy, hook, nsaid_drafts, nsaid_in_play, emergency)
+    hits: dict[str, list[_Hit]] = {}
+    gated = tuple(_gate_finding(fd, call, hits) for fd in findings)
     if hook in ORDER_HOOKS:
         for draft in features.draft_orders:
-            _gate_draft(draft, features, policy, hook, nsaid_drafts, nsaid_in_play, emergency, hits)
+            _gate_draft(draft, call, hits)
     return gated + _gate_findings(hits, policy)
 
 
-def _gate_finding(
-    finding: Finding,
-    features: Features,
-    policy: Policy,
-    hook: str,
-    nsaid_drafts: tuple[DraftOrder, ...],
-    nsaid_in_play: bool,
-    hits: dict[str, list[_Hit]],
-) -> Finding:
+def _gate_finding(finding: Finding, call: _Call, hits: dict[str, list[_Hit]]) -> Finding:
     """Gate one finding's drug suggestions; record passes and removals in its notes."""
     if not any(_is_drug(s) for s in finding.suggestions):
         return finding
@@ -985,7 +989,7 @@ def _gate_finding(
         if not _is_drug(spec):
             kept.append(spec)
             continue
-        if spec.drug_class is None or spec.drug_class not in GATED_CLASSES | UNGATED_CLASSES:
+        if spec.drug_class is None or spec.drug_class not in KNOWN_CLASSES:
             # Fail closed: a drug the gates cannot classify is not offered.
             withheld.append(
                 f"Withheld: {spec.label}: drug class {spec.drug_class or 'not given'} is unknown to "
@@ -997,11 +1001,11 @@ def _gate_finding(
             kept.append(spec)
             continue
         ctx = _Context(
-            features,
-            policy,
+            call.features,
+            call.policy,
             frozenset({spec.drug_class}),
-            nsaid_drafts=nsaid_drafts,
-            nsaid_in_play=nsaid_in_play,
+            nsaid_drafts=call.nsaid_drafts,
+            nsaid_in_play=call.nsaid_in_play,
         )
         verdicts = _evaluate(ctx)
         if never_blocked:
@@ -1029,12 +1033,14 @@ def _gate_finding(
             for v in deciding:
                 # A removal needs a card only on order-sign; a missing lab always gets one (it offers the lab)
                 card: Indicator | None = (
-                    "warning" if v.level == "missing" else ("critical" if hook == HOOK_ORDER_SIGN else None)
+                    "warning"
+                    if v.level == "missing"
+                    else ("critical" if call.hook == HOOK_ORDER_SIGN else None)
                 )
                 effect = (
                     "suggestion withheld until the lab is available"
                     if v.level == "missing"
-                    else ("suggestion removed")
+                    else "suggestion removed"
                 )
                 hits.setdefault(v.gate_id, []).append(_Hit(v, target, effect, card))
             continue
@@ -1058,33 +1064,24 @@ def _gate_finding(
     )
 
 
-def _gate_draft(
-    draft: DraftOrder,
-    features: Features,
-    policy: Policy,
-    hook: str,
-    nsaid_drafts: tuple[DraftOrder, ...],
-    nsaid_in_play: bool,
-    emergency: bool,
-    hits: dict[str, list[_Hit]],
-) -> None:
+def _gate_draft(draft: DraftOrder, call: _Call, hits: dict[str, list[_Hit]]) -> None:
     """Gate one draft order: every concern becomes a hit on that gate's card."""
     if not draft.kinds & GATED_CLASSES:
         return
     ctx = _Context(
-        features,
-        policy,
+        call.features,
+        call.policy,
         draft.kinds,
         self_reference=draft.reference,
         self_draft=draft,
-        nsaid_drafts=nsaid_drafts,
-        nsaid_in_play=nsaid_in_play,
+        nsaid_drafts=call.nsaid_drafts,
+        nsaid_in_play=call.nsaid_in_play,
     )
     ref = f" ({draft.reference})" if draft.reference else ""
     target = f"draft order {draft.display}{ref}"
-    never_blocked = emergency and DEXAMETHASONE in draft.kinds
+    never_blocked = call.emergency and DEXAMETHASONE in draft.kinds
     for v in _evaluate(ctx):
-        shown = _draft_effect(v.level, hook, never_blocked)
+        shown = _draft_effect(v.level, call.hook, never_blocked)
         if shown is not None:
             hits.setdefault(v.gate_id, []).append(_Hit(v, target, shown[1], shown[0], draft))
 
