@@ -776,7 +776,8 @@ class _Extractor:
     # -- per type --
 
     def patient_(self, r: dict[str, Any]) -> None:
-        if self.patient is None:
+        # Prefer a Patient with an id: a junk Patient without one must not shadow the real one.
+        if self.patient is None or (not isinstance(self.patient.get("id"), str) and isinstance(r.get("id"), str)):
             self.patient = r
 
     def medication_(self, r: dict[str, Any]) -> None:
