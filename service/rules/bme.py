@@ -214,7 +214,7 @@ RULES: tuple[Rule, ...] = (
         offer=Offer("Dexamethasone (RxNorm 3264, stat, no dose: the seeds say only 'high-dose'); urgent MRI "
                     "of the spine with and without IV contrast (by level); urgent spine surgery "
                     "referral.", _r10,
-                    (o.DEXAMETHASONE, o.SPINE_SURGERY_STAT)),
+                    (o.DEXAMETHASONE, o.URGENT_SPINE_MRI_EXAMPLE, o.SPINE_SURGERY_STAT)),
     ),
     # ============================== Stage B: diagnosis and etiology ========================================
     Rule(

@@ -228,6 +228,10 @@ def urgent_spine_mri(ctx: Ctx) -> SuggestionSpec:
                     region if region in CONTRAST_MRI_BY_REGION else "spine", priority="stat")
 
 
+URGENT_SPINE_MRI_EXAMPLE = _imaging("Urgent MRI with and without IV contrast", CONTRAST_MRI_BY_REGION,
+                                    "spine", priority="stat")
+
+
 def augmentation_referral(ctx: Ctx) -> SuggestionSpec:
     """Referral for vertebral augmentation evaluation, coded by level when the level is thoracic or lumbar."""
     region = spine_region(ctx.features.bme_vertebral_level.value)
