@@ -777,7 +777,8 @@ class _Extractor:
 
     def patient_(self, r: dict[str, Any]) -> None:
         # Prefer a Patient with an id: a junk Patient without one must not shadow the real one.
-        if self.patient is None or (not isinstance(self.patient.get("id"), str) and isinstance(r.get("id"), str)):
+        current = self.patient
+        if current is None or (not isinstance(current.get("id"), str) and isinstance(r.get("id"), str)):
             self.patient = r
 
     def medication_(self, r: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Extraction cost is linear in the number of resources: one value-set lookup per coding, counted, not timed."""
+"""Extraction cost is linear in the resource count: one value-set lookup per coding (counted, not timed)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class CountingIndex(ValueSetIndex):
 
 
 def record(i: int) -> list[dict[str, Any]]:
-    """One slice of a patient record: a condition, labs, a pain score, a report, an order, a study, an encounter."""
+    """One slice of a record: condition, lab, pain score, report, order, imaging study, encounter."""
     day = f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}"
     return [
         b.condition("M81.0", onset=day),
