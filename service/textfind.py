@@ -120,6 +120,12 @@ _CORD = re.compile(
 )
 _ANKYLOSIS = re.compile(r"\bankylos(?:is|ed)\b|\bbamboo\s+spine\b", re.I)
 _SPECT = re.compile(r"\bSPECT(?:/CT|-CT)?\b", re.I)
+# Cheap pre-check: every pattern below needs one of these words (keep in step when adding a pattern).
+_ANY_KEYWORD = re.compile(
+    r"o?edema|\bBME\b|marrow|kyphos|kyphotic|height|retropuls|cord|cauda|rim\b|double|crescent|serpiginous"
+    r"|ankylos|bamboo|SPECT|dual|DECT",
+    re.I,
+)
 _DECT = re.compile(r"\bdual[-\s]energy\s+CT\b|\bDECT\b", re.I)
 
 
@@ -260,6 +266,8 @@ def _depth(sentence: str) -> bool | None:
 
 def find(text: str) -> list[TextFinding]:
     """All findings in one report's text; BME facts only from sentences that assert BME."""
+    if not _ANY_KEYWORD.search(text, 0, MAX_TEXT_CHARS):
+        return []  # most reports mention none of this: skip sentence splitting entirely
     found: list[TextFinding] = []
     all_sentences = sentences(text)
     bme_asserted = False
