@@ -108,6 +108,7 @@ class RecordingServer:
     documents: dict[str, Any] = field(default_factory=dict)
     connections: int = 0
     paths: list[str] = field(default_factory=list)
+    authorizations: list[str] = field(default_factory=list)
     redirect_to: str | None = None
     _server: ThreadingHTTPServer | None = None
 
@@ -125,6 +126,7 @@ class RecordingServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server naming
                 recorder.paths.append(self.path)
+                recorder.authorizations.append(self.headers.get("Authorization", ""))
                 if recorder.redirect_to is not None:
                     self.send_response(302)
                     self.send_header("Location", recorder.redirect_to)
