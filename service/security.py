@@ -147,7 +147,7 @@ def read_json() -> Any:
 
 def error_response(error: CdsError) -> Response:
     """An OperationOutcome response for an error raised by these hooks (its code goes to the access line)."""
-    setattr(g, "bme_log", {**g.get("bme_log", {}), "error": error.error_code})
+    g.bme_log = {**g.get("bme_log", {}), "error": error.error_code}
     response = Response(json.dumps(error.to_outcome(), separators=(",", ":")), status=error.status,
                         mimetype="application/json")
     response.headers.update(error.headers())
