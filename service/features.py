@@ -3,6 +3,21 @@
 The contract between data and knowledge: rules read only `Features`, never FHIR. Field names follow
 clinical-rules.md §1. Every field is a `Fact` (value + the resources and dates it came from); a value of None
 means unknown. Pure module: no flask, no requests; the clock (`today`) and value sets are passed in.
+
+How `extract` decides True / False / unknown:
+- True needs positive data, and every True carries its Sources (resource, date, short display; `via` says how
+  it was found when not a plain coded match: "report text: '<sentence>'", "medication text", "proxy code").
+- False from absence only where §1 names a single complete source: the Condition-only flags of §1.3/§1.5
+  (`_CONDITION_ONLY`) when Conditions were supplied and every value set behind the flag is loaded; drug flags
+  when medication resources were supplied and none is unidentified; imaging "done" flags when imaging
+  resources were supplied. Explicit negatives ("no retropulsion", local Observation valueBoolean false) also
+  give False. Everything else (neuro_deficit, cord compression, pregnancy, extent, labs) stays unknown.
+- Labs: the newest Observation decides; a unit we cannot convert gives an unknown value (the Source says so).
+- `mri_contraindicated` defaults to False, as clinical-rules §1.2 says, unless a local Observation says True.
+
+Contract additions by the features helper: `unresolved_medications` (count of orders whose drug could not be
+identified, with their Sources), `pain_nrs_baseline` (the score R24 compares against). Project-local codes are
+listed in `LOCAL_CODES` (system `LOCAL_SYSTEM`).
 """
 
 from __future__ import annotations
