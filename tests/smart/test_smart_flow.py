@@ -1,0 +1,288 @@
+"""The SMART launch through the test EHR: PKCE, state, aud, launch context, client types, errors a person can act on."""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qs
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from tests.smart.authserver import AuthConfig
+from tests.smart.authserver import TestEhr
+from tests.smart.authserver import s256
+from tests.smart.conftest import LAUNCH
+from tests.smart.conftest import PUBLIC_BASE
+from tests.smart.conftest import Clock
+from tests.smart.patient import PATIENT_ID
+
+HTTP = requests.Session()
+HTTP.trust_env = False
+
+
+def launch(client: FlaskClient, ehr: TestEhr, launch_value: str | None = LAUNCH) -> str:
+    """GET /smart/launch (or /smart/standalone); the authorize URL it redirects to."""
+    if launch_value is None:
+        response = client.get("/smart/standalone")
+    else:
+        response = client.get("/smart/launch", query_string={"iss": ehr.fhir_base, "launch": launch_value})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return response.headers["Location"]
+
+
+def authorize(url: str) -> str:
+    """The test EHR's answer to the authorize request: the callback path and query on our app."""
+    answer = HTTP.get(url, allow_redirects=False, timeout=10)
+    assert answer.status_code == 302, answer.text
+    location = answer.headers["Location"]
+    assert location.startswith(f"{PUBLIC_BASE}/smart/callback?")
+    return location.removeprefix(PUBLIC_BASE)
+
+
+def full_launch(client: FlaskClient, ehr: TestEhr, launch_value: str | None = LAUNCH) -> TestResponse:
+    """Launch, authorize, callback, page: the page response."""
+    callback = client.get(authorize(launch(client, ehr, launch_value)))
+    assert callback.status_code == 303, callback.get_data(as_text=True)
+    return client.get(callback.headers["Location"])
+
+
+def text(response: TestResponse) -> str:
+    """The page's visible text, tags removed, whitespace folded."""
+    body = re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))
+    return re.sub(r"\s+", " ", html.unescape(body))
+
+
+def test_ehr_launch_sends_pkce_state_aud_and_launch_and_shows_the_patient(smart_client: FlaskClient,
+                                                                           ehr: TestEhr) -> None:
+    page = full_launch(smart_client, ehr)
+    assert page.status_code == 200
+    request = ehr.recorded.authorize[0]
+    assert request["aud"] == ehr.fhir_base
+    assert request["launch"] == LAUNCH
+    assert request["code_challenge_method"] == "S256"
+    assert len(request["state"]) >= 43  # secrets.token_urlsafe(32)
+    assert request["scope"].split()[0] == "launch"
+    assert "patient/Observation.rs" in request["scope"].split()
+    token_call = ehr.recorded.token[0]
+    assert s256(token_call["code_verifier"]) == request["code_challenge"]
+    assert ehr.recorded.authorize_errors == [] and ehr.recorded.token_errors == []
+    # Every FHIR read carried the token the EHR issued for this launch.
+    token = ehr.recorded.issued_tokens[0]
+    assert ehr.recorded.fhir and all(auth == f"Bearer {token}" for _, auth in ehr.recorded.fhir)
+    assert f"Patient/{PATIENT_ID}" in [path for path, _ in ehr.recorded.fhir]
+    words = text(page)
+    assert "Ada Nordmann" in words and "MRN MRN-4711" in words  # need_patient_banner: true
+    assert "Bone marrow edema on imaging" in words
+    assert "DiagnosticReport/mri-1" in words
+    assert re.search(r"seed 00[0-3]_[0-9a-f]{16}\.txt", words)
+    assert "<svg" in page.get_data(as_text=True)
+    # The token reaches neither the page nor the cookie.
+    assert token not in page.get_data(as_text=True)
+    assert all(token not in value for value in page.headers.values())
+
+
+def test_page_shows_a_recommendation_with_rule_evidence_and_checks(smart_client: FlaskClient,
+                                                                   ehr: TestEhr) -> None:
+    words = text(full_launch(smart_client, ehr))
+    assert re.search(r"Recommendations \((?!0\))\d+\)", words), words[:2000]
+    assert re.search(r"\b[RS]\d{2}[a-z]? [A-Z]", words)
+    assert "The rule in plain words" in words
+    assert "Evidence" in words
+
+
+def test_cookie_is_opaque_http_only_lax_and_scoped(smart_client: FlaskClient, ehr: TestEhr) -> None:
+    response = smart_client.get("/smart/launch", query_string={"iss": ehr.fhir_base, "launch": LAUNCH})
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/smart/" in cookie
+    assert re.match(r"bme_smart=[A-Za-z0-9_-]{43};", cookie)
+    assert "Secure" not in cookie  # plain http loopback in the test; https deployments get Secure
+
+
+def test_tampered_state_is_refused_and_no_token_is_requested(smart_client: FlaskClient, ehr: TestEhr) -> None:
+    callback = authorize(launch(smart_client, ehr))
+    query = parse_qs(urlsplit(callback).query)
+    forged = urlencode({"code": query["code"][0], "state": query["state"][0][:-2] + "xy"})
+    refused = smart_client.get(f"/smart/callback?{forged}")
+    assert refused.status_code == 400
+    assert "does not belong to a launch from this browser" in text(refused)
+    assert "Traceback" not in refused.get_data(as_text=True)
+    assert ehr.recorded.token == []
+    # The genuine redirect still completes: a forged one does not burn the launch.
+    assert smart_client.get(callback).status_code == 303
+
+
+def test_state_is_single_use(smart_client: FlaskClient, ehr: TestEhr) -> None:
+    callback = authorize(launch(smart_client, ehr))
+    assert smart_client.get(callback).status_code == 303
+    replay = smart_client.get(callback)
+    assert replay.status_code == 400
+    assert len(ehr.recorded.token) == 1
+
+
+def test_state_from_another_browser_is_refused(smart_client: FlaskClient, ehr: TestEhr,
+                                               make_smart_app: Callable[..., Flask],
+                                               smart_env: dict[str, str]) -> None:
+    callback = authorize(launch(smart_client, ehr))
+    other_browser = smart_client.application.test_client()
+    refused = other_browser.get(callback)
+    assert refused.status_code == 400
+    assert ehr.recorded.token == []
+
+
+def test_denied_consent_is_a_friendly_403(smart_client: FlaskClient, ehr: TestEhr) -> None:
+    denied = smart_client.get(authorize(launch(smart_client, ehr, "launch-deny")))
+    assert denied.status_code == 403
+    words = text(denied)
+    assert "Access to the patient's record was not granted" in words
+    assert "open the app again and approve access" in words
+    assert ehr.recorded.token == []
+
+
+def test_wrong_aud_is_refused_by_the_authorization_server(smart_client: FlaskClient, ehr: TestEhr) -> None:
+    url = launch(smart_client, ehr)
+    parts = urlsplit(url)
+    params = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    params["aud"] = "https://attacker.example/fhir"
+    answer = HTTP.get(f"{ehr.base_url}/authorize?{urlencode(params)}", allow_redirects=False, timeout=10)
+    location = parse_qs(urlsplit(answer.headers["Location"]).query)
+    assert location["error"] == ["invalid_request"]
+    assert ehr.recorded.authorize_errors == ["aud is not this server's FHIR base"]
+    # Our app shows the person what happened, with a next step, and asks for no token.
+    shown = smart_client.get(answer.headers["Location"].removeprefix(PUBLIC_BASE))
+    assert shown.status_code == 502
+    assert "What you can do" in text(shown)
+    assert ehr.recorded.token == []
+
+
+def test_wrong_code_verifier_is_refused_by_the_authorization_server(smart_client: FlaskClient,
+                                                                    ehr: TestEhr) -> None:
+    code = parse_qs(urlsplit(authorize(launch(smart_client, ehr))).query)["code"][0]
+    answer = HTTP.post(f"{ehr.base_url}/token", timeout=10, data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": f"{PUBLIC_BASE}/smart/callback",
+        "code_verifier": "x" * 64, "client_id": "bme-smart-test"})
+    assert answer.status_code == 400
+    assert ehr.recorded.token_errors == ["code_verifier does not match the challenge"]
+
+
+def test_discovery_falls_back_to_the_capability_statement(auth_config: AuthConfig,
+                                                          make_smart_app: Callable[..., Flask]) -> None:
+    auth_config.well_known = False
+    with TestEhr(auth_config) as ehr:
+        client = make_smart_app({"BME_SMART_CLIENT_ID": auth_config.client_id,
+                                 "BME_SMART_ALLOWED_ISS": ehr.fhir_base}).test_client()
+        page = full_launch(client, ehr)
+        assert page.status_code == 200
+        assert ehr.recorded.authorize[0]["aud"] == ehr.fhir_base
+
+
+def test_standalone_launch_asks_for_launch_patient(auth_config: AuthConfig,
+                                                   make_smart_app: Callable[..., Flask]) -> None:
+    with TestEhr(auth_config) as ehr:
+        client = make_smart_app({"BME_SMART_CLIENT_ID": auth_config.client_id,
+                                 "BME_SMART_ALLOWED_ISS": ehr.fhir_base, "BME_SMART_V1_SCOPES": "true"}).test_client()
+        page = full_launch(client, ehr, None)
+        assert page.status_code == 200
+        scopes = ehr.recorded.authorize[0]["scope"].split()
+        assert "launch" not in ehr.recorded.authorize[0] and scopes[0] == "launch/patient"
+        assert "patient/Condition.read" in scopes  # v1 scopes by configuration
+
+
+def test_confidential_client_with_secret_basic(auth_config: AuthConfig,
+                                               make_smart_app: Callable[..., Flask]) -> None:
+    auth_config.client_auth = "secret"
+    auth_config.client_secret = "s3cret:with/odd chars"
+    with TestEhr(auth_config) as ehr:
+        client = make_smart_app({"BME_SMART_CLIENT_ID": auth_config.client_id,
+                                 "BME_SMART_CLIENT_SECRET": auth_config.client_secret,
+                                 "BME_SMART_ALLOWED_ISS": ehr.fhir_base}).test_client()
+        assert full_launch(client, ehr).status_code == 200
+        assert "client_id" not in ehr.recorded.token[0]
+
+
+def test_confidential_client_with_private_key_jwt(auth_config: AuthConfig, tmp_path: Path,
+                                                  make_smart_app: Callable[..., Flask]) -> None:
+    key = ec.generate_private_key(ec.SECP384R1())
+    key_file = tmp_path / "smart-key.pem"
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    auth_config.client_auth = "jwt"
+    auth_config.public_key_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    with TestEhr(auth_config) as ehr:
+        client = make_smart_app({"BME_SMART_CLIENT_ID": auth_config.client_id,
+                                 "BME_SMART_PRIVATE_KEY_FILE": str(key_file), "BME_SMART_JWT_ALGORITHM": "ES384",
+                                 "BME_SMART_KEY_ID": "k1", "BME_SMART_ALLOWED_ISS": ehr.fhir_base}).test_client()
+        assert full_launch(client, ehr).status_code == 200
+        assert ehr.recorded.token_errors == []
+        assert ehr.recorded.token[0]["client_assertion_type"].endswith("jwt-bearer")
+
+
+def test_expired_launch_asks_to_relaunch(smart_client: FlaskClient, ehr: TestEhr, clock: Clock) -> None:
+    callback = smart_client.get(authorize(launch(smart_client, ehr)))
+    clock.advance(3601)
+    expired = smart_client.get(callback.headers["Location"])
+    assert expired.status_code == 401
+    assert "This launch has expired" in text(expired)
+    assert "WWW-Authenticate" in expired.headers
+
+
+def test_pending_launch_expires(smart_client: FlaskClient, ehr: TestEhr, clock: Clock) -> None:
+    callback = authorize(launch(smart_client, ehr))
+    clock.advance(601)
+    assert smart_client.get(callback).status_code == 401
+    assert ehr.recorded.token == []
+
+
+def test_fhir_server_down_is_a_friendly_502(smart_client: FlaskClient, ehr: TestEhr,
+                                            auth_config: AuthConfig) -> None:
+    auth_config.fhir_down = True
+    page = full_launch(smart_client, ehr)
+    assert page.status_code == 502
+    words = text(page)
+    assert "The patient's record could not be read from the EHR" in words
+    assert "Reload this page in a minute" in words
+
+
+def test_iss_not_on_the_allow_list_is_refused(smart_client: FlaskClient) -> None:
+    refused = smart_client.get("/smart/launch", query_string={"iss": "https://other.example/fhir", "launch": "x"})
+    assert refused.status_code == 403
+    assert "not registered with the decision support app" in text(refused)
+
+
+def test_launch_without_iss_is_a_400(smart_client: FlaskClient) -> None:
+    assert smart_client.get("/smart/launch").status_code == 400
+
+
+def test_unconfigured_app_says_so(make_smart_app: Callable[..., Flask]) -> None:
+    client = make_smart_app({}).test_client()
+    refused = client.get("/smart/launch", query_string={"iss": "https://ehr.example/fhir", "launch": "x"})
+    assert refused.status_code == 503
+    assert "not set up on this server" in text(refused)
+
+
+def test_unknown_launch_page_is_a_404(smart_client: FlaskClient) -> None:
+    assert smart_client.get("/smart/app/nonexistent").status_code == 404
+
+
+def test_app_context_names_the_card(smart_client: FlaskClient, ehr: TestEhr) -> None:
+    words = text(full_launch(smart_client, ehr))
+    assert "Opened from the card for rule R21" in words
+
+
+def test_token_is_never_logged(smart_client: FlaskClient, ehr: TestEhr, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    full_launch(smart_client, ehr)
+    token = ehr.recorded.issued_tokens[0]
+    assert caplog.records
+    assert all(token not in record.getMessage() for record in caplog.records)
