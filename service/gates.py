@@ -156,22 +156,22 @@ _SEED_002 = "002_a2231a674c43bc45.txt"
 
 GATES: tuple[Gate, ...] = (
     Gate(
-        "S01",
-        "NSAID and kidney function",
-        NSAID_CLASSES,
-        "An NSAID is suggested or ordered; eGFR below {nsaid_avoid} or CKD stage 4-5/ESRD/dialysis, or eGFR "
-        "{nsaid_avoid}-{nsaid_caution_minus}",
-        "Below {nsaid_avoid} or CKD 4-5: avoid the NSAID. {nsaid_avoid}-{nsaid_caution_minus}: caution, "
-        "shortest course, monitor creatinine and potassium, avoid with ACE inhibitor/ARB plus diuretic. No "
-        "current eGFR: check renal function first.",
-        (
+        id="S01",
+        title="NSAID and kidney function",
+        drug_classes=NSAID_CLASSES,
+        when_text="An NSAID is suggested or ordered; eGFR below {nsaid_avoid} or CKD stage "
+        "4-5/ESRD/dialysis, or eGFR {nsaid_avoid}-{nsaid_caution_minus}",
+        then_text="Below {nsaid_avoid} or CKD 4-5: avoid the NSAID. {nsaid_avoid}-{nsaid_caution_minus}: "
+        "caution, shortest course, monitor creatinine and potassium, avoid with ACE inhibitor/ARB plus "
+        "diuretic. No current eGFR: check renal function first.",
+        evidence=(
             _ev(
                 _KDIGO,
                 "Drug stewardship in CKD: avoid NSAIDs at GFR below 30 and use with caution at lower GFR "
                 "(guideline located; NSAID/GFR wording not reviewed verbatim)",
             ),
         ),
-        {
+        summaries={
             "absolute": "Avoid NSAIDs: eGFR below {nsaid_avoid} or CKD stage 4-5/dialysis; consider a "
             "non-NSAID option",
             "relative": "NSAID with eGFR {nsaid_avoid}-{nsaid_caution_minus}: consider the shortest course "
@@ -180,78 +180,79 @@ GATES: tuple[Gate, ...] = (
         },
     ),
     Gate(
-        "S02",
-        "NSAID and GI bleeding",
-        NSAID_CLASSES,
-        "An NSAID is suggested or ordered and there is an active GI bleed, a bleeding ulcer, or a history "
-        "of GI bleed or peptic ulcer",
-        "Active bleed: avoid. History: avoid if possible; if essential, a COX-2 selective agent with "
-        "gastroprotection. Age {older}+, anticoagulant or glucocorticoid use add risk.",
-        (
+        id="S02",
+        title="NSAID and GI bleeding",
+        drug_classes=NSAID_CLASSES,
+        when_text="An NSAID is suggested or ordered and there is an active GI bleed, a bleeding ulcer, or a "
+        "history of GI bleed or peptic ulcer",
+        then_text="Active bleed: avoid. History: avoid if possible; if essential, a COX-2 selective agent "
+        "with gastroprotection. Age {older}+, anticoagulant or glucocorticoid use add risk.",
+        evidence=(
             _ev(
                 _FDA_NSAID, "Boxed warning: gastrointestinal bleeding, ulceration, and perforation (reviewed)"
             ),
         ),
-        {
+        summaries={
             "absolute": "Avoid NSAIDs: active GI bleed or bleeding ulcer on record",
             "relative": "NSAID with GI bleed or ulcer history: avoid if possible; if essential consider a "
             "COX-2 agent with gastroprotection",
         },
     ),
     Gate(
-        "S03",
-        "NSAID with anticoagulant or antiplatelet",
-        frozenset({NSAID, INDOMETHACIN}),
-        "An NSAID is suggested or ordered while an anticoagulant or antiplatelet is active",
-        "Higher bleeding risk: consider another option; avoid with an active GI bleed.",
-        (
+        id="S03",
+        title="NSAID with anticoagulant or antiplatelet",
+        drug_classes=frozenset({NSAID, INDOMETHACIN}),
+        when_text="An NSAID is suggested or ordered while an anticoagulant or antiplatelet is active",
+        then_text="Higher bleeding risk: consider another option; avoid with an active GI bleed.",
+        evidence=(
             _ev(
                 _FDA_NSAID,
                 "NSAID labelling, drug interactions with anticoagulants and antiplatelets (not reviewed "
                 "verbatim; the boxed GI-bleeding warning was reviewed)",
             ),
         ),
-        {
+        summaries={
             "absolute": "Avoid NSAIDs: anticoagulant or antiplatelet with an active GI bleed",
             "relative": "NSAID with an anticoagulant or antiplatelet: higher bleeding risk; consider "
             "alternatives",
         },
     ),
     Gate(
-        "S04",
-        "NSAID, heart failure and CABG",
-        NSAID_CLASSES,
-        "An NSAID is suggested or ordered with heart failure, or within {cabg_days} days after CABG",
-        "CABG within {cabg_days} days: contraindicated. Heart failure: fluid retention and worsening heart "
-        "failure; avoid in severe heart failure.",
-        (
+        id="S04",
+        title="NSAID, heart failure and CABG",
+        drug_classes=NSAID_CLASSES,
+        when_text="An NSAID is suggested or ordered with heart failure, or within {cabg_days} days after "
+        "CABG",
+        then_text="CABG within {cabg_days} days: contraindicated. Heart failure: fluid retention and "
+        "worsening heart failure; avoid in severe heart failure.",
+        evidence=(
             _ev(
                 _FDA_NSAID,
                 "Boxed warning: cardiovascular thrombotic events; contraindicated in the setting of CABG "
                 "surgery (reviewed). Heart-failure precautions not reviewed verbatim",
             ),
         ),
-        {
+        summaries={
             "absolute": "Avoid NSAIDs: CABG within the last {cabg_days} days (contraindicated)",
             "relative": "NSAID with heart failure: risk of fluid retention and worsening heart failure",
         },
     ),
     Gate(
-        "S05",
-        "NSAID in pregnancy",
-        NSAID_CLASSES,
-        "An NSAID is suggested or ordered in pregnancy at {preg_avoid} weeks or later, or at unknown "
-        "gestational age",
-        "From {preg_avoid} weeks: avoid (fetal kidney dysfunction, low amniotic fluid). From {preg_crit} "
-        "weeks: premature closure of the ductus arteriosus. Low-dose aspirin is excepted.",
-        (
+        id="S05",
+        title="NSAID in pregnancy",
+        drug_classes=NSAID_CLASSES,
+        when_text="An NSAID is suggested or ordered in pregnancy at {preg_avoid} weeks or later, or at "
+        "unknown gestational age",
+        then_text="From {preg_avoid} weeks: avoid (fetal kidney dysfunction, low amniotic fluid). From "
+        "{preg_crit} weeks: premature closure of the ductus arteriosus. Low-dose aspirin is excepted.",
+        evidence=(
             _ev(
                 _FDA_PREGNANCY,
                 "FDA Drug Safety Communication, 15 Oct 2020: avoid NSAIDs in pregnancy at 20 weeks or later "
                 "(reviewed)",
             ),
         ),
-        {
+        summaries={
             "absolute": "Avoid NSAIDs at {preg_crit} weeks of pregnancy or later: premature closure of the "
             "ductus arteriosus",
             "relative": "NSAID in pregnancy: avoid from {preg_avoid} weeks (fetal kidney dysfunction, low "
@@ -259,41 +260,43 @@ GATES: tuple[Gate, ...] = (
         },
     ),
     Gate(
-        "S06",
-        "Duplicate NSAID therapy",
-        NSAID_CLASSES,
-        "An NSAID is suggested or ordered while another NSAID is active or being ordered",
-        "Use one NSAID at a time.",
-        (_ev(_GENERAL, "Duplicate NSAID therapy adds risk without benefit"),),
-        {"relative": "Duplicate NSAID therapy: another NSAID is active or ordered; consider one NSAID only"},
+        id="S06",
+        title="Duplicate NSAID therapy",
+        drug_classes=NSAID_CLASSES,
+        when_text="An NSAID is suggested or ordered while another NSAID is active or being ordered",
+        then_text="Use one NSAID at a time.",
+        evidence=(_ev(_GENERAL, "Duplicate NSAID therapy adds risk without benefit"),),
+        summaries={
+            "relative": "Duplicate NSAID therapy: another NSAID is active or ordered; consider one NSAID only"
+        },
     ),
     Gate(
-        "S07",
-        "Indomethacin in older adults",
-        frozenset({INDOMETHACIN}),
-        "Indomethacin is suggested or ordered at age {older} or older",
-        "Potentially harmful in older adults: prefer another agent.",
-        (
+        id="S07",
+        title="Indomethacin in older adults",
+        drug_classes=frozenset({INDOMETHACIN}),
+        when_text="Indomethacin is suggested or ordered at age {older} or older",
+        then_text="Potentially harmful in older adults: prefer another agent.",
+        evidence=(
             _ev(
                 "VSAC value set 'Potentially Harmful Pain Medications for Older Adults' (OID "
                 "2.16.840.1.113883.3.464.1003.1063, eCQM 2025)",
                 "Contains the indomethacin oral products (seen in this research)",
             ),
         ),
-        {
+        summaries={
             "relative": "Indomethacin at age {older} or older: potentially harmful in older adults; "
             "consider another agent"
         },
     ),
     Gate(
-        "S08",
-        "IV bisphosphonate and kidney function",
-        IV_BP_CLASSES,
-        "An IV bisphosphonate is suggested or ordered: zoledronic acid with eGFR below {zol}, pamidronate "
-        "with eGFR below {pam}, or no current eGFR",
-        "Zoledronic acid below {zol}: contraindicated. Pamidronate below {pam}: avoid unless the benefit "
-        "outweighs the risk. Measure renal function before each dose and hydrate.",
-        (
+        id="S08",
+        title="IV bisphosphonate and kidney function",
+        drug_classes=IV_BP_CLASSES,
+        when_text="An IV bisphosphonate is suggested or ordered: zoledronic acid with eGFR below {zol}, "
+        "pamidronate with eGFR below {pam}, or no current eGFR",
+        then_text="Zoledronic acid below {zol}: contraindicated. Pamidronate below {pam}: avoid unless the "
+        "benefit outweighs the risk. Measure renal function before each dose and hydrate.",
+        evidence=(
             _ev(
                 _MHRA_ZOL,
                 "MHRA Drug Safety Update: measure renal function before each dose, hydrate; not recommended "
@@ -305,7 +308,7 @@ GATES: tuple[Gate, ...] = (
                 "verbatim)",
             ),
         ),
-        {
+        summaries={
             "absolute": "Zoledronic acid with eGFR below {zol} or CKD stage 4-5: contraindicated; consider "
             "another option",
             "relative": "Pamidronate with eGFR below {pam}: avoid unless benefit outweighs risk; hydrate "
@@ -315,14 +318,14 @@ GATES: tuple[Gate, ...] = (
         },
     ),
     Gate(
-        "S09",
-        "Calcium and vitamin D before antiresorptives",
-        ANTIRESORPTIVE_CLASSES,
-        "A bisphosphonate or denosumab is suggested or ordered with hypocalcaemia, low 25-OH vitamin D, or "
-        "no current calcium or vitamin D",
-        "Correct hypocalcaemia before starting; check calcium (corrected for albumin) and 25-OH vitamin D; "
-        "give calcium and vitamin D.",
-        (
+        id="S09",
+        title="Calcium and vitamin D before antiresorptives",
+        drug_classes=ANTIRESORPTIVE_CLASSES,
+        when_text="A bisphosphonate or denosumab is suggested or ordered with hypocalcaemia, low 25-OH "
+        "vitamin D, or no current calcium or vitamin D",
+        then_text="Correct hypocalcaemia before starting; check calcium (corrected for albumin) and 25-OH "
+        "vitamin D; give calcium and vitamin D.",
+        evidence=(
             _ev(
                 "FDA labels for bisphosphonates and denosumab (not reviewed verbatim)",
                 "Hypocalcaemia must be corrected before starting; supplement calcium and vitamin D",
@@ -331,7 +334,7 @@ GATES: tuple[Gate, ...] = (
                 _SEED_001, "Ensure vitamin D and calcium homeostasis are balanced before initiating denosumab"
             ),
         ),
-        {
+        summaries={
             "absolute": "Hypocalcaemia: correct it before starting a bisphosphonate or denosumab",
             "relative": "Low 25-OH vitamin D: consider correcting vitamin D and calcium before a "
             "bisphosphonate or denosumab",
@@ -340,39 +343,40 @@ GATES: tuple[Gate, ...] = (
         },
     ),
     Gate(
-        "S10",
-        "Osteonecrosis of the jaw risk",
-        ANTIRESORPTIVE_CLASSES,
-        "A bisphosphonate or denosumab is suggested or ordered with prior ONJ or active dental disease",
-        "Dental examination and preventive dentistry before starting.",
-        (
+        id="S10",
+        title="Osteonecrosis of the jaw risk",
+        drug_classes=ANTIRESORPTIVE_CLASSES,
+        when_text="A bisphosphonate or denosumab is suggested or ordered with prior ONJ or active dental "
+        "disease",
+        then_text="Dental examination and preventive dentistry before starting.",
+        evidence=(
             _ev(
                 "FDA labels for bisphosphonates and denosumab, warnings and precautions (not reviewed "
                 "verbatim)",
                 "Osteonecrosis of the jaw: dental examination before starting",
             ),
         ),
-        {
+        summaries={
             "relative": "Prior jaw osteonecrosis or dental disease: consider dental review before a "
             "bisphosphonate or denosumab"
         },
     ),
     Gate(
-        "S11",
-        "Denosumab and advanced kidney disease",
-        frozenset({DENOSUMAB}),
-        "Denosumab is suggested or ordered with eGFR below {dmab}, dialysis or CKD stage 4-5, or no current "
-        "eGFR",
-        "Severe hypocalcaemia risk: evaluate for CKD-mineral and bone disorder first, specialist "
+        id="S11",
+        title="Denosumab and advanced kidney disease",
+        drug_classes=frozenset({DENOSUMAB}),
+        when_text="Denosumab is suggested or ordered with eGFR below {dmab}, dialysis or CKD stage 4-5, or "
+        "no current eGFR",
+        then_text="Severe hypocalcaemia risk: evaluate for CKD-mineral and bone disorder first, specialist "
         "supervision; do not start while calcium is low.",
-        (
+        evidence=(
             _ev(
                 _FDA_DENOSUMAB,
                 "Severe hypocalcemia in patients with advanced kidney disease (eGFR below 30 mL/min/1.73 "
                 "m2, including dialysis) (reviewed)",
             ),
         ),
-        {
+        summaries={
             "absolute": "Denosumab with advanced kidney disease and low calcium: severe hypocalcaemia risk; "
             "avoid starting",
             "relative": "Denosumab with eGFR below {dmab} or dialysis: severe hypocalcaemia risk; consider "
@@ -382,12 +386,14 @@ GATES: tuple[Gate, ...] = (
         },
     ),
     Gate(
-        "S12",
-        "Opioid with a CNS depressant",
-        frozenset({OPIOID}),
-        "An opioid is suggested or ordered while a benzodiazepine or other CNS depressant is active",
-        "Sedation, falls and respiratory depression: consider avoiding the combination; short courses only.",
-        (
+        id="S12",
+        title="Opioid with a CNS depressant",
+        drug_classes=frozenset({OPIOID}),
+        when_text="An opioid is suggested or ordered while a benzodiazepine or other CNS depressant is "
+        "active",
+        then_text="Sedation, falls and respiratory depression: consider avoiding the combination; short "
+        "courses only.",
+        evidence=(
             Evidence(
                 _SEED_002,
                 "Limit narcotic use to avoid sedation, increased fall risk, respiratory depression, and "
@@ -404,46 +410,46 @@ GATES: tuple[Gate, ...] = (
                 "depression (VSAC 'Central Nervous System Depressants' value set exists)",
             ),
         ),
-        {
+        summaries={
             "relative": "Opioid with a benzodiazepine or other CNS depressant: sedation and respiratory "
             "depression risk"
         },
     ),
     Gate(
-        "S13",
-        "TNF-alpha inhibitor safety",
-        frozenset({TNFI}),
-        "A TNF-alpha inhibitor is suggested or ordered with an active infection or a screening concern "
-        "(latent TB, hepatitis B, demyelinating disease, decompensated heart failure)",
-        "Do not start during a serious infection; screen for latent TB and hepatitis B first.",
-        (
+        id="S13",
+        title="TNF-alpha inhibitor safety",
+        drug_classes=frozenset({TNFI}),
+        when_text="A TNF-alpha inhibitor is suggested or ordered with an active infection or a screening "
+        "concern (latent TB, hepatitis B, demyelinating disease, decompensated heart failure)",
+        then_text="Do not start during a serious infection; screen for latent TB and hepatitis B first.",
+        evidence=(
             _ev(
                 "TNF-alpha inhibitor product boxed warnings for serious infections (general knowledge; not "
                 "reviewed)",
                 "Serious infections and latent TB reactivation: screen before starting",
             ),
         ),
-        {
+        summaries={
             "relative": "TNF-alpha inhibitor with active infection or screening concern: consider screening "
             "or treating first"
         },
     ),
     Gate(
-        "S14",
-        "Systemic glucocorticoid cautions",
-        GLUCOCORTICOID_CLASSES,
-        "A systemic glucocorticoid is suggested or ordered with diabetes, active infection, or a GI "
-        "bleed/ulcer history while an NSAID is in use",
-        "Monitor glucose, look for infection, consider gastroprotection. Never delays dexamethasone for "
-        "suspected cord compression (R10).",
-        (
+        id="S14",
+        title="Systemic glucocorticoid cautions",
+        drug_classes=GLUCOCORTICOID_CLASSES,
+        when_text="A systemic glucocorticoid is suggested or ordered with diabetes, active infection, or a "
+        "GI bleed/ulcer history while an NSAID is in use",
+        then_text="Monitor glucose, look for infection, consider gastroprotection. Never delays "
+        "dexamethasone for suspected cord compression (R10).",
+        evidence=(
             _ev(
                 _GENERAL,
                 "Glucocorticoids raise glucose, mask or worsen infection and add GI-bleeding risk with "
                 "NSAIDs",
             ),
         ),
-        {
+        summaries={
             "relative": "Glucocorticoid caution: diabetes, infection or GI bleed with NSAID on record; "
             "consider monitoring",
             "info": "Dexamethasone for suspected cord compression: cautions on record, for information "
