@@ -1,4 +1,4 @@
-"""Property-based fuzzing of every endpoint in service/openapi.json: never a 5xx, every error an OperationOutcome.
+"""Property-based fuzzing of every endpoint in service/openapi.json: no 5xx, errors are OperationOutcomes.
 
 Thousands of malformed requests (bodies, content types, headers, nesting, mutated valid requests, forged
 tokens) go through the real app in-process. Kept to well under a minute.

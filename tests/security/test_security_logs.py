@@ -1,4 +1,4 @@
-"""Logs: one JSON access line per request, whitelisted fields, redaction, and no token or patient data ever."""
+"""Logs: one JSON access line per request, whitelisted fields, redaction, never a token or patient data."""
 
 from __future__ import annotations
 
