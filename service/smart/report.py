@@ -46,10 +46,10 @@ LABELS = {"bme_present": "Bone marrow edema on imaging", "bme_extent": "Extent o
           "on_features": "Osteonecrosis signs (rim, double line, crescent)", "egfr": "eGFR",
           "vitd_25oh": "25-OH vitamin D"}
 # Gate texts that mean a suggestion was taken away or flagged (service/gates.py wording).
-_FAILED = re.compile(r"^(Withheld|Removed):")
-_CAUTION = re.compile(r"\bcaution:|No safety check in the catalogue")
+_FAILED = re.compile(r"^(Withheld|Removed):|suggestion (withheld|removed)|\bfailed\b")
+_CAUTION = re.compile(r"\bcaution:|No safety check in the catalogue|suggestion kept")
+_PASSED = re.compile(r"\bpassed\b")
 _SEED = re.compile(r"^[0-9]{3}_[0-9a-f]{16}\.txt$")
-_PAIN_SERIES = "pain_nrs_series"
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class Check:
     """A safety-check or note line of a recommendation, classified for display."""
 
     text: str
-    outcome: str  # "failed" | "caution" | "note"
+    outcome: str  # "failed" | "caution" | "passed" | "note"
 
 
 @dataclass(frozen=True)
@@ -147,11 +147,13 @@ def feature_groups(features: Features) -> tuple[tuple[FeatureGroup, ...], tuple[
 
 
 def classify(note: str) -> Check:
-    """Mark a note as a failed check, a caution, or a plain note (passed checks and explanations)."""
+    """Mark a note as a failed check, a caution, a passed check, or a plain note (explanations)."""
     if _FAILED.search(note):
         return Check(note, "failed")
     if _CAUTION.search(note):
         return Check(note, "caution")
+    if _PASSED.search(note):
+        return Check(note, "passed")
     return Check(note, "note")
 
 

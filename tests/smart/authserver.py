@@ -30,6 +30,7 @@ from flask import Response
 from flask import redirect
 from flask import request
 from werkzeug.serving import BaseWSGIServer
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.serving import make_server
 
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
@@ -265,11 +266,19 @@ def _subject(resource: Mapping[str, Any]) -> str:
     return ""
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """No access log: the app's callback URL carries the authorization code."""
+
+    def log_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
 class ServerThread:
     """A WSGI app served by werkzeug on a free loopback port, in a daemon thread."""
 
-    def __init__(self, app: Any) -> None:
-        self.server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    def __init__(self, app: Any, *, quiet: bool = False) -> None:
+        handler = _QuietHandler if quiet else WSGIRequestHandler
+        self.server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True, request_handler=handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
@@ -297,7 +306,7 @@ class TestEhr:
     def __init__(self, config: AuthConfig) -> None:
         self.config = config
         self.recorded = Recorded()
-        self._dispatch = _Late()
+        self._dispatch = LateApp()
         self.thread = ServerThread(self._dispatch)
         self._dispatch.app = create_auth_app(config, self.recorded, self.thread.url)
 
@@ -319,7 +328,7 @@ class TestEhr:
         self.thread.stop()
 
 
-class _Late:
+class LateApp:
     """A WSGI callable whose app is set after the port is known (the app needs its own URL)."""
 
     app: Any = None

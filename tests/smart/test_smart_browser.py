@@ -1,0 +1,144 @@
+"""End to end in headless Chromium: EHR launch -> test authorization server -> token -> the real FHIR engine -> page.
+
+Our app runs under a real WSGI server on a loopback port; the test EHR fronts the Medplum FHIR search engine
+(tests/fhirserver) and only passes on requests with the token it issued. Screenshots go to tests/output/
+(CI keeps them as artifacts).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from collections.abc import Iterator
+from datetime import date
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from tests.fhir_server import FhirTestServer
+from tests.smart.authserver import AuthConfig
+from tests.smart.authserver import LateApp
+from tests.smart.authserver import LaunchContext
+from tests.smart.authserver import ServerThread
+from tests.smart.authserver import TestEhr
+from tests.smart.patient import MRI_DAYS_AGO
+from tests.smart.patient import bundle
+
+pytestmark = [pytest.mark.browser, pytest.mark.fhirserver]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+OUTPUT = Path(__file__).resolve().parents[1] / "output"
+REQUIRE_ENV = "BME_TEST_REQUIRE_BROWSER"
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage")
+LAUNCH = "launch-browser-1"
+
+
+def _browser_missing() -> str | None:
+    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
+        return "Chromium not installed: apt-get install -y chromium chromium-driver"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium not installed: pip install selenium"
+    return None
+
+
+@pytest.fixture
+def driver(tmp_path: Path) -> Iterator[Any]:
+    """Headless Debian Chromium with a fresh profile, driven by Selenium through /usr/bin/chromedriver."""
+    reason = _browser_missing()
+    if reason is not None:
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    options.add_argument("--window-size=1100,900")
+    browser = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    browser.set_page_load_timeout(60)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
+
+
+def _screenshot(browser: Any, name: str, width: int) -> Path:
+    """A full-page PNG at the given width."""
+    browser.set_window_size(width, 900)
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(width, min(int(height) + 120, 12000))
+    OUTPUT.mkdir(exist_ok=True)
+    path = OUTPUT / name
+    assert browser.save_screenshot(str(path))
+    return path
+
+
+def test_ehr_launch_in_chromium_shows_features_rules_and_evidence(
+        driver: Any, fhir_server: FhirTestServer, make_smart_app: Callable[..., Flask]) -> None:
+    from selenium.webdriver.common.by import By
+
+    fhir_server.clear()
+    refs = fhir_server.load(bundle(date.today()))
+    patient_id = next(ref for ref in refs.values() if ref.startswith("Patient/")).split("/")[1]
+
+    ours = LateApp()
+    app_server = ServerThread(ours, quiet=True)
+    config = AuthConfig(redirect_uri=f"{app_server.url}/smart/callback", upstream=fhir_server.base_url,
+                        launches={LAUNCH: LaunchContext(patient=patient_id, need_patient_banner="true",
+                                                        app_context='{"rule":"R21"}')})
+    with TestEhr(config) as ehr:
+        ours.app = make_smart_app({"BME_SMART_CLIENT_ID": config.client_id, "BME_SMART_ALLOWED_ISS": ehr.fhir_base},
+                                  public_base_url=app_server.url)
+        app_server.start()
+        try:
+            driver.get(f"{app_server.url}/smart/launch?iss={ehr.fhir_base}&launch={LAUNCH}")
+            body = driver.find_element(By.TAG_NAME, "body").text
+            assert driver.current_url.startswith(f"{app_server.url}/smart/app/"), body[:500]
+            assert "code=" not in driver.current_url  # the redirect dropped the code from the address bar
+
+            # The launch went through authorize and token with PKCE and aud, and the FHIR reads used the token.
+            assert ehr.recorded.authorize_errors == [] and ehr.recorded.token_errors == []
+            assert ehr.recorded.authorize[0]["aud"] == ehr.fhir_base
+            token = ehr.recorded.issued_tokens[0]
+            assert ehr.recorded.fhir and all(auth == f"Bearer {token}" for _, auth in ehr.recorded.fhir)
+
+            # A feature with the resource and date it came from.
+            mri_date = (date.today() - timedelta(days=MRI_DAYS_AGO)).isoformat()
+            row = driver.find_element(By.XPATH, "//tr[th[normalize-space()='Bone marrow edema on imaging']]")
+            assert "yes" in row.text and mri_date in row.text and "DiagnosticReport/" in row.text
+            # A recommendation with its rule id, the card it was opened from, and seed evidence.
+            rule = driver.find_element(By.ID, "rule-R21")
+            assert "R21" in rule.text and "the rule in plain words" in rule.text.lower()
+            assert "seed 002_a2231a674c43bc45.txt" in rule.text
+            assert "Opened from the card for rule R21" in body
+            assert "Ada Nordmann" in body  # need_patient_banner "true" (a string, as Epic sends it)
+            assert driver.find_elements(By.CSS_SELECTOR, "svg.timeline g.event")
+            assert token not in driver.page_source
+            cookies = driver.get_cookies()
+            assert [c["name"] for c in cookies] == ["bme_smart"] and cookies[0]["httpOnly"]
+
+            wide = _screenshot(driver, "smart-app.png", 1100)
+            narrow = _screenshot(driver, "smart-app-narrow.png", 380)
+            # The narrow side panel must not scroll sideways.
+            assert driver.execute_script("return document.documentElement.scrollWidth") <= 380
+            driver.find_element(By.LINK_TEXT, "seed 002_a2231a674c43bc45.txt").click()
+            assert "/smart/about#seed-002" in driver.current_url
+            about_text = driver.find_element(By.TAG_NAME, "body").text
+            assert "Source attributes" in about_text and "Rule set version" in about_text
+            about = _screenshot(driver, "smart-about.png", 900)
+            assert all(p.stat().st_size > 10_000 for p in (wide, narrow, about))
+        finally:
+            app_server.stop()
