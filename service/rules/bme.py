@@ -134,7 +134,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("critical",
                       "Neurological deficit with vertebral BME or fracture: consider urgent spine surgery "
                       "consult, not conservative care",
-                      "Refer urgently to spine surgery; do not pursue conservative management.",
+                      "Consider an urgent spine surgery referral; the source advises against conservative "
+                      "management.",
                       "Fires when vertebral BME or a vertebral fracture is documented together with a "
                       "neurological deficit (motor weakness, sensory change, bowel/bladder dysfunction): "
                       "this indicates spinal cord or nerve-root compromise."),
@@ -150,7 +151,7 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("critical",
                       "Unstable spine or retropulsion: consider immediate surgical consult; immobilise the "
                       "spine until stabilised",
-                      "Refer immediately to spine surgery and keep the spine immobilised until it is "
+                      "Consider an immediate spine surgery referral, with the spine immobilised until it is "
                       "stabilised.",
                       "Fires when a vertebral fracture is documented with spinal instability or retropulsion "
                       "of bone fragments into the canal."),
@@ -167,7 +168,7 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("critical",
                       "Significant deformity (kyphosis >={deformity.kyphosis_pct}% or height loss "
                       ">={deformity.height_loss_pct}%): consider surgical consult before conservative care",
-                      "Refer to spine surgery before any conservative or augmentation pathway.",
+                      "Consider a spine surgery referral before any conservative or augmentation pathway.",
                       "Fires when a vertebral fracture is documented and kyphosis is measured at >= "
                       "{deformity.kyphosis_pct}% or vertebral height loss at >= "
                       "{deformity.height_loss_pct}%. An unmeasured deformity never fires this rule."),
@@ -182,7 +183,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("critical",
                       "Progressive neurological deterioration: consider urgent surgical decompression, "
                       "whatever the fracture's age",
-                      "Refer for urgent surgical decompression; do not delay for medical optimisation.",
+                      "Consider an urgent referral for surgical decompression; the source warns against "
+                      "delay for medical optimisation.",
                       "Fires when progressive neurological deterioration is documented (clinician input)."),
         evidence=(s002("Progressive neurologic deterioration, which demands urgent surgical decompression "
                        "regardless of fracture age"),
@@ -199,9 +201,9 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("critical",
                       "Suspected cord compression: consider high-dose dexamethasone now, before imaging "
                       "confirms it; urgent MRI and surgical consult",
-                      "Start high-dose dexamethasone on clinical suspicion (institutional dose), get an "
-                      "urgent MRI of the spine with and without contrast, and refer urgently to spine "
-                      "surgery.",
+                      "Consider high-dose dexamethasone on clinical suspicion (institutional dose), an "
+                      "urgent MRI of the spine with and without contrast, and an urgent spine surgery "
+                      "referral.",
                       "Fires when spinal cord compression is suspected (a provisional diagnosis counts) with "
                       "BME or a vertebral fracture. This card is never suppressed or blocked.",
                       selection_behavior="any"),
@@ -224,8 +226,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "Consider MRI of the affected area: the gold standard to confirm bone marrow edema and "
                       "find its cause",
-                      "Order an MRI with fluid-sensitive sequences (STIR or fat-saturated T2) plus T1 of the "
-                      "affected region.",
+                      "Consider an MRI of the affected region with fluid-sensitive sequences (STIR or "
+                      "fat-saturated T2) plus T1.",
                       "Fires when BME, bone pain or a vertebral fracture is documented and no MRI is on "
                       "record for this episode, unless MRI is documented as contraindicated.",
                       selection_behavior="any"),
@@ -246,8 +248,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "MRI not possible: consider dual-energy CT, which detects BME (sensitivity 89%, "
                       "specificity 96%)",
-                      "Order a CT of the affected region with a dual-energy protocol; MRI remains superior "
-                      "when it becomes possible.",
+                      "Consider a CT of the affected region with a dual-energy protocol; MRI remains "
+                      "superior when it becomes possible.",
                       "Fires when imaging is needed (as in R01) and MRI is documented as contraindicated.",
                       selection_behavior="any"),
         evidence=(s002("Dual-energy CT can detect bone marrow edema with 89% sensitivity and 96% specificity "
@@ -263,8 +265,8 @@ RULES: tuple[Rule, ...] = (
         when=(p.has_bme_or_vertebral_fracture, p.has_malignancy_warning_sign),
         card=CardSpec("warning",
                       "Malignancy must be excluded: consider contrast-enhanced MRI",
-                      "Order an MRI with and without IV contrast of the affected region to evaluate epidural "
-                      "extension and paraspinal involvement.",
+                      "Consider an MRI with and without IV contrast of the affected region to evaluate "
+                      "epidural extension and paraspinal involvement.",
                       "Fires when BME or a vertebral fracture is documented with a malignancy warning sign: "
                       "history of cancer or active cancer, unexplained weight loss, fever, atypical pain, or "
                       "two or more vertebral fractures.",
@@ -301,9 +303,9 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "BME is nonspecific (seen in up to 30% of healthy controls): consider clinical "
                       "correlation and a search for the cause",
-                      "Correlate clinically and look for the cause (traumatic, degenerative, inflammatory, "
-                      "neoplastic, ischaemic, infectious, metabolic, treatment-induced); blood tests can "
-                      "exclude systemic causes.",
+                      "Consider clinical correlation and a search for the cause (traumatic, degenerative, "
+                      "inflammatory, neoplastic, ischaemic, infectious, metabolic, treatment-induced); blood "
+                      "tests can exclude systemic causes.",
                       "Fires when BME is documented and no cause of BME is documented."),
         evidence=(s001("Seen in up to 30% of healthy controls, as well as in degenerative changes, "
                        "postpartum patients, chronic back pain, and athletes"),
@@ -319,8 +321,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "BME in multiple myeloma: consider treating the myeloma; vertebral augmentation for "
                       "painful pathological fractures",
-                      "Treat the underlying myeloma with the haematology/oncology team; generic BME drug "
-                      "suggestions are deferred to the myeloma team.",
+                      "Consider treating the underlying myeloma with the haematology/oncology team; generic "
+                      "BME drug suggestions are deferred to the myeloma team.",
                       "Fires when multiple myeloma and BME are documented. R21/R22 drug suggestions then "
                       "become not recommended, with the note 'defer to the myeloma team'."),
         evidence=(s000("For bone marrow edema in multiple myeloma patients, treatment should focus on the "
@@ -338,8 +340,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "Cancer-related vertebral fracture: consider balloon kyphoplasty, the treatment of "
                       "choice for pain (about 80% get relief)",
-                      "Refer for vertebral augmentation evaluation, after malignancy work-up (R03) and red "
-                      "flags (R06-R10).",
+                      "Consider a vertebral augmentation evaluation, after the malignancy work-up (R03) and "
+                      "the red-flag checks (R06-R10).",
                       "Fires when a vertebral fracture is documented with bone metastasis, a neoplastic "
                       "pathological fracture or an active malignancy. No referral is suggested while a red "
                       "flag fires: surgery comes first."),
@@ -355,8 +357,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("warning",
                       "Foot BME in diabetes/Charcot with infection suspected: offloading is mandatory; "
                       "consider WBC imaging for osteomyelitis",
-                      "Offload the foot; MRI often cannot tell Charcot BME from osteomyelitis, so consider "
-                      "labelled-WBC imaging.",
+                      "Consider offloading the foot (the sources call it mandatory) and labelled-WBC "
+                      "imaging, since MRI often cannot tell Charcot BME from osteomyelitis.",
                       "Fires when the foot / ankle is a BME site, diabetes or Charcot is documented, and a "
                       "foot ulcer, cellulitis, abscess or osteomyelitis is documented.",
                       selection_behavior="any"),
@@ -378,8 +380,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("warning",
                       "Foot BME in diabetes/Charcot: offloading is mandatory; consider ruling out "
                       "osteomyelitis",
-                      "Offload the foot and look for ulceration, cellulitis or abscess as signs of "
-                      "infection.",
+                      "Consider offloading the foot (the sources call it mandatory) and look for ulceration, "
+                      "cellulitis or abscess as signs of infection.",
                       "Fires when the foot / ankle is a BME site and diabetes or Charcot neuroarthropathy is "
                       "documented."),
         evidence=(s000("For diabetic patients with bone marrow edema in the foot (as seen in Charcot "
@@ -398,8 +400,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "Transient BME syndrome is self-limiting (3-9 months): consider NSAIDs and protected "
                       "weight-bearing",
-                      "Manage conservatively with NSAIDs (see R22, after the safety checks) and protected "
-                      "weight-bearing with assistive devices in the acute phase.",
+                      "Consider conservative care with NSAIDs (see R22, after the safety checks) and "
+                      "protected weight-bearing with assistive devices in the acute phase.",
                       "Fires when transient BME syndrome is documented, or the hip is a BME site with no rim "
                       "sign and no other cause."),
         evidence=(t.TBMES_COURSE_001,
@@ -417,7 +419,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("warning",
                       "BME in RA strongly predicts erosive progression: consider aggressive "
                       "disease-modifying therapy",
-                      "Treat the RA aggressively with disease-modifying therapy; review with rheumatology.",
+                      "Consider treating the RA aggressively with disease-modifying therapy, with a "
+                      "rheumatology review.",
                       "Fires as a warning when RA and BME are documented and the RAMRIS BME score is above 2 "
                       "or no DMARD is active."),
         evidence=(s001("In rheumatoid arthritis, MRI bone edema is the strongest independent predictor of "
@@ -437,7 +440,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "BME in RA strongly predicts erosive progression: consider aggressive "
                       "disease-modifying therapy",
-                      "Treat the RA aggressively with disease-modifying therapy; review with rheumatology.",
+                      "Consider treating the RA aggressively with disease-modifying therapy, with a "
+                      "rheumatology review.",
                       "Fires when rheumatoid arthritis and BME are documented."),
         evidence=(s001("In rheumatoid arthritis, MRI bone edema is the strongest independent predictor of "
                        "subsequent radiographic progression (coefficient 0.75-0.82, p<0.001)"),
@@ -453,8 +457,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "BME in axSpA: deep BME (>1 cm from the articular surface) is more specific; consider "
                       "treating the underlying disease",
-                      "Evaluate STIR and T1 together and treat the underlying disease; do not diagnose from "
-                      "BME alone.",
+                      "Consider evaluating STIR and T1 together and treating the underlying disease; BME "
+                      "alone does not make the diagnosis.",
                       "Fires when axSpA / ankylosing spondylitis and BME are documented."),
         evidence=(s001("Look for deep bone marrow edema extending >1 cm from the articular surface, which is "
                        "more specific for inflammatory conditions like axial spondyloarthritis"),
@@ -471,8 +475,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "Ischaemic BME or early osteonecrosis: consider core decompression; untreated BME can "
                       "progress in weight-bearing joints",
-                      "Refer to orthopaedics to evaluate core decompression; hyperbaric oxygen may help if "
-                      "vascular compromise is suspected; iloprost: see R30.",
+                      "Consider an orthopaedic evaluation for core decompression; hyperbaric oxygen may help "
+                      "if vascular compromise is suspected; iloprost: see R30.",
                       "Fires when osteonecrosis is documented, or the report describes ischaemic BME or "
                       "osteonecrosis features."),
         evidence=(s000("Core decompression is effective for ischemic bone marrow edema and early stages of "
@@ -493,7 +497,7 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "In CNO, BME is an early feature that tracks disease activity: consider evaluating it "
                       "with MRI",
-                      "Use MRI to evaluate and follow disease activity.",
+                      "Consider MRI to evaluate and follow disease activity.",
                       "Fires when CNO/SAPHO and BME are documented.",
                       selection_behavior="any"),
         evidence=(s000("In chronic non-bacterial osteitis (CNO), bone marrow edema is an early and "
@@ -521,7 +525,7 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "Possible treatment-induced BME (e.g. glucocorticoids): consider reviewing the "
                       "causative therapy",
-                      "Review whether the causative therapy can be reduced or stopped.",
+                      "Consider whether the causative therapy can be reduced or stopped.",
                       "Fires when BME is documented with an active systemic glucocorticoid, cyclosporin, "
                       "cytostatics, or recent radiotherapy or surgery at the site."),
         evidence=(t.GC_CAUSE_003,
@@ -537,8 +541,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "Whole-vertebral-body BME risks collapse: consider IV bisphosphonate now, without an "
                       "NSAID trial",
-                      "Start an IV bisphosphonate directly; pamidronate is preferred by the source. Safety "
-                      "checks on renal function, calcium and dental status apply.",
+                      "Consider starting an IV bisphosphonate directly; the source prefers pamidronate. "
+                      "Safety checks on renal function, calcium and dental status apply.",
                       "Fires when vertebral BME is documented as involving the whole vertebral body (an "
                       "unknown extent never fires it), no red flag fired, no neurological deficit is "
                       "documented, no IV bisphosphonate is active, and policy "
@@ -587,9 +591,9 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "First line: consider an NSAID/COXIB at the maximum tolerated dose for 2-4 weeks, then "
                       "reassess",
-                      "Trial an NSAID or COXIB at the maximum tolerated dose for 2-4 weeks and evaluate the "
-                      "response; safety checks on kidneys, GI bleeding, anticoagulants, heart failure and "
-                      "pregnancy apply.",
+                      "Consider an NSAID or COXIB at the maximum tolerated dose for 2-4 weeks, then evaluate "
+                      "the response; safety checks on kidneys, GI bleeding, anticoagulants, heart failure "
+                      "and pregnancy apply.",
                       "Fires for vertebral BME that is limited or of undocumented extent (or where R21 is "
                       "switched off), and as the generic first line for BME at other sites, when no NSAID "
                       "and no second-line agent is active, no red flag fired and no neurological deficit is "
@@ -607,8 +611,8 @@ RULES: tuple[Rule, ...] = (
         when=(p.has_vertebral_bme, p.has_vertebral_fracture, p.recent_vertebral_fracture,
               p.calcitonin_not_active),
         card=CardSpec("info",
-                      "Consider calcitonin for the first 4 weeks: clinically important pain reduction in "
-                      "acute compression fractures",
+                      "Consider calcitonin in the first {calcitonin.max_days} days: clinically important "
+                      "pain reduction in acute compression fractures",
                       "Consider calcitonin during the first {calcitonin.max_days} days after the fracture; "
                       "the seeds give no dose or route.",
                       "Fires when vertebral BME and a vertebral fracture are documented, the fracture began "
@@ -624,10 +628,11 @@ RULES: tuple[Rule, ...] = (
         when=(p.has_vertebral_bme, p.nsaid_trial_long_enough, p.nsaid_response_insufficient),
         unless=(p.on_second_line,),
         card=CardSpec("info",
-                      "Insufficient NSAID response after 2-4 weeks: consider IV bisphosphonate (preferred) "
-                      "or a TNF-alpha inhibitor",
-                      "Move to an IV bisphosphonate (generally preferred) or, with a documented inflammatory "
-                      "diagnosis, a TNF-alpha inhibitor; evaluate the response 3-6 months after starting.",
+                      "Insufficient NSAID response after {nsaid.trial_min_days}+ days: consider IV "
+                      "bisphosphonate (preferred) or a TNF-alpha inhibitor",
+                      "Consider an IV bisphosphonate (generally preferred) or, with a documented "
+                      "inflammatory diagnosis, a TNF-alpha inhibitor; evaluate the response 3-6 months after "
+                      "starting.",
                       "Fires when vertebral BME is documented, the NSAID has run >= {nsaid.trial_min_days} "
                       "days and the response is documented as insufficient (less than "
                       "{nsaid.min_pain_reduction_pct}% pain reduction, or still severe), and no second-line "
@@ -649,8 +654,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("warning",
                       "TNF-alpha inhibitor for BME without a documented inflammatory disease: consider an IV "
                       "bisphosphonate instead",
-                      "The source prefers an IV bisphosphonate as second line; offer a TNF-alpha inhibitor "
-                      "only with a documented RA, axSpA, PsA or CNO diagnosis.",
+                      "Consider an IV bisphosphonate, which the source prefers as second line; this service "
+                      "offers a TNF-alpha inhibitor only with a documented RA, axSpA, PsA or CNO diagnosis.",
                       "Fires when a TNF-alpha inhibitor is being ordered for a patient with BME, policy "
                       "tnfi.require_inflammatory_dx is {tnfi.require_inflammatory_dx}, and no inflammatory "
                       "diagnosis is documented (the gate is NOT IN SEEDS; conflict C8).",
@@ -672,8 +677,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "Short-term opioids may be needed for severe pain; consider caution: sedation, nausea, "
                       "falls, respiratory depression",
-                      "Use the opioid short-term only, and watch for sedation, nausea, falls, respiratory "
-                      "depression and deconditioning.",
+                      "Consider keeping the opioid short-term, watching for sedation, nausea, falls, "
+                      "respiratory depression and deconditioning.",
                       "Fires when an opioid is being ordered for a patient with vertebral BME."),
         evidence=(t.SHORT_NARCOTICS_000, t.SHORT_NARCOTICS_001, t.LIMIT_NARCOTICS_002),
     ),
@@ -683,8 +688,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "Short-term opioids may be needed for severe pain; consider caution: sedation, nausea, "
                       "falls, respiratory depression",
-                      "If the pain needs an opioid, use it short-term only; no opioid is suggested because "
-                      "the seeds allow but do not recommend starting one.",
+                      "If the pain needs an opioid, consider a short-term course only; no opioid is "
+                      "suggested because the seeds allow but do not recommend starting one.",
                       "Fires when vertebral BME is documented, pain is severe (latest NRS >= "
                       "{pain.severe_nrs}) and no opioid is active."),
         evidence=(t.SHORT_NARCOTICS_000, t.SHORT_NARCOTICS_001, t.LIMIT_NARCOTICS_002),
@@ -698,7 +703,7 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "Severe pain needing parenteral opioids or admission: consider early vertebroplasty or "
                       "kyphoplasty",
-                      "Refer for vertebral augmentation evaluation now rather than waiting for the "
+                      "Consider a vertebral augmentation evaluation now rather than waiting for the "
                       "conservative window.",
                       "Fires when a vertebral fracture with vertebral BME needs parenteral opioids or "
                       "admission for pain, no augmentation is on record, and no red flag fired."),
@@ -718,7 +723,7 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "Pain persisting >={augmentation.offer_after_days} days despite conservative care: "
                       "consider offering vertebral augmentation",
-                      "Offer a referral for vertebroplasty or kyphoplasty.",
+                      "Consider offering a referral for vertebroplasty or kyphoplasty.",
                       "Fires when a vertebral fracture with vertebral BME has had pain for >= "
                       "{augmentation.offer_after_days} days, no augmentation is on record, and no red flag "
                       "fired."),
@@ -758,8 +763,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "Consider glucocorticoids only as a short bridge until other agents work; avoid "
                       "long-term use",
-                      "Keep the course short (oral prednisolone or an intra-articular injection) while other "
-                      "agents take effect.",
+                      "Consider a short course only (oral prednisolone or an intra-articular injection) "
+                      "while other agents take effect.",
                       "Fires when a systemic glucocorticoid is being ordered for a patient with BME (not for "
                       "suspected cord compression, R10)."),
         evidence=(t.GC_BRIDGE_002,
@@ -772,8 +777,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "Consider physiotherapy for core strength and posture, early mobilisation, and patient "
                       "education",
-                      "Include patient education and lifestyle advice in the plan; physiotherapy once "
-                      "neurologically stable; mobilise early.",
+                      "Consider patient education and lifestyle advice in the plan, physiotherapy once "
+                      "neurologically stable, and early mobilisation.",
                       "Fires on the vertebral BME pathway (vertebral BME, no red flag, no neurological "
                       "deficit)."),
         evidence=(s002("Provide patient education and lifestyle recommendations as part of all treatment "
@@ -788,7 +793,7 @@ RULES: tuple[Rule, ...] = (
         when=(p.is_refractory, p.denosumab_not_given, p.calcium_or_vitd_low),
         card=CardSpec("warning",
                       "Refractory BME: calcium or vitamin D is low; consider correcting it before denosumab",
-                      "Correct calcium and vitamin D before considering denosumab.",
+                      "Consider correcting calcium and vitamin D before denosumab.",
                       "Fires when BME is refractory, no denosumab is on record, and calcium is low (lab flag "
                       "or hypocalcaemia diagnosis) or 25-OH vitamin D is below {vitd.min_ng_ml} ng/mL."),
         evidence=(s001("Ensure vitamin D and calcium homeostasis are balanced before initiating denosumab"),),
@@ -802,8 +807,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "Refractory BME: consider denosumab once calcium and vitamin D are checked; results "
                       "are missing or stale",
-                      "Check serum calcium (with albumin) and 25-OH vitamin D; denosumab is withheld until "
-                      "they are current and balanced.",
+                      "Consider checking serum calcium (with albumin) and 25-OH vitamin D; denosumab is not "
+                      "suggested until they are current and balanced.",
                       "Fires when BME is refractory, no denosumab is on record, and calcium or 25-OH vitamin "
                       "D is missing or older than {labs.max_age_days} days. A missing lab never counts as "
                       "normal.",
@@ -885,8 +890,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("warning",
                       "Avoid prolonged bed rest: it worsens bone loss and deconditioning, raises DVT risk "
                       "and mortality; consider early mobilisation",
-                      "Remove the bed-rest order and mobilise early with physiotherapy; protected "
-                      "weight-bearing of a limb is allowed.",
+                      "Consider removing the bed-rest order and mobilising early with physiotherapy; "
+                      "protected weight-bearing of a limb is allowed.",
                       "Fires when a bed-rest or strict immobilisation order is being placed for a patient "
                       "with BME or a vertebral fracture, unless spinal instability is documented (immobilise "
                       "until stabilised, R07).",
@@ -902,8 +907,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("warning",
                       "Avoid prolonged bed rest: it worsens bone loss and deconditioning, raises DVT risk "
                       "and mortality; consider early mobilisation",
-                      "Review the bed-rest order and mobilise early with physiotherapy; protected "
-                      "weight-bearing of a limb is allowed.",
+                      "Consider reviewing the bed-rest order and mobilising early with physiotherapy; "
+                      "protected weight-bearing of a limb is allowed.",
                       "Fires when bed rest is on record for a patient with BME or a vertebral fracture, "
                       "unless spinal instability is documented (R07)."),
         evidence=(t.BED_REST_002, t.BED_REST_001, t.IMMOBILISATION_001),
@@ -917,7 +922,7 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("warning",
                       "Limit opioids: sedation, falls, respiratory depression and deconditioning, especially "
                       "in older adults; consider the shortest course",
-                      "Keep any opioid course short and watch for sedation and falls.",
+                      "Consider the shortest opioid course, watching for sedation and falls.",
                       "Fires when an opioid is being ordered for a patient with BME or a vertebral fracture "
                       "who is >= {age.older_adult_years} years old or already on an opioid for > "
                       "{opioid.max_short_course_days} days."),
@@ -931,7 +936,7 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("warning",
                       "Limit opioids: sedation, falls, respiratory depression and deconditioning, especially "
                       "in older adults; consider tapering",
-                      "Review the opioid: it has run beyond a short course.",
+                      "Consider reviewing the opioid: it has run beyond a short course.",
                       "Fires when an opioid has been active for > {opioid.max_short_course_days} days in a "
                       "patient with BME or a vertebral fracture."),
         evidence=(t.LIMIT_NARCOTICS_002, s001("Do not overuse narcotics, which increase fall risk and "
@@ -945,7 +950,7 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("warning",
                       "Avoid long-term glucocorticoids in BME: consider them only as a short bridge; they "
                       "are themselves a cause of BME",
-                      "Reconsider the glucocorticoid: long-term use is already documented.",
+                      "Consider whether this glucocorticoid is needed: long-term use is already documented.",
                       "Fires when a systemic glucocorticoid is being ordered for a patient with BME and "
                       "long-term use (>= {glucocorticoid.long_term_days} days, or Z79.52) is documented; "
                       "never for suspected cord compression (R10)."),
@@ -957,7 +962,7 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("warning",
                       "Avoid long-term glucocorticoids in BME: consider them only as a short bridge; they "
                       "are themselves a cause of BME",
-                      "Review the glucocorticoid and plan a taper where possible.",
+                      "Consider reviewing the glucocorticoid and a taper where possible.",
                       "Fires when BME is documented with long-term systemic glucocorticoid use (>= "
                       "{glucocorticoid.long_term_days} days, or Z79.52)."),
         evidence=(t.GC_BRIDGE_002, t.GC_CAUSE_003),
@@ -968,7 +973,7 @@ RULES: tuple[Rule, ...] = (
         when=(p.has_bme, p.on_second_line),
         card=CardSpec("info",
                       "Consider evaluating the response 3-6 months after starting second-line therapy",
-                      "Plan a response evaluation 3-6 months after the IV bisphosphonate or TNF-alpha "
+                      "Consider a response evaluation 3-6 months after the IV bisphosphonate or TNF-alpha "
                       "inhibitor started.",
                       "Fires when BME is documented and an IV bisphosphonate or TNF-alpha inhibitor is "
                       "active."),
@@ -981,7 +986,7 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "Consider reassessing the NSAID response {reassess.first_days} days after starting "
                       "(seed: 2-4 weeks; first review 4-6 weeks)",
-                      "Reassess the response to decide on escalation.",
+                      "Consider reassessing the response to decide on escalation.",
                       "Fires when BME is documented and an NSAID with a known start date is active; the "
                       "reassessment date is the start + {reassess.first_days} days."),
         evidence=(s002("Evaluate treatment response at 2-4 weeks; if insufficient response, advance to "
@@ -998,7 +1003,7 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "New symptoms or a suspected complication: consider local follow-up imaging (not "
                       "whole-body)",
-                      "Image the affected region; routine whole-body scans are not recommended.",
+                      "Consider imaging the affected region; routine whole-body scans are not recommended.",
                       "Fires when BME is documented with new symptoms or a suspected complication (vascular "
                       "occlusion, nerve compression, new fracture).",
                       selection_behavior="any"),
@@ -1015,7 +1020,7 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "Consider a follow-up MRI to assess resolution (last MRI >= {followup.mri_after_days} "
                       "days ago)",
-                      "Repeat the MRI of the affected region; no routine whole-body imaging.",
+                      "Consider repeating the MRI of the affected region; no routine whole-body imaging.",
                       "Fires when BME is documented, the last MRI is >= {followup.mri_after_days} days old, "
                       "and pain persists (NRS >= {pain.persistent_nrs}), or the BME is at the hip, knee or "
                       "foot, or policy followup.routine_mri is {followup.routine_mri}.",
@@ -1033,7 +1038,8 @@ RULES: tuple[Rule, ...] = (
         card=CardSpec("info",
                       "Consider explaining the expected course: BME often resolves in 3-6 months; fracture "
                       "pain often eases in 6-8 weeks",
-                      "Explain the expected course to the patient and reassess if it deviates.",
+                      "Consider explaining the expected course to the patient and reassessing if it "
+                      "deviates.",
                       "Fires when BME is documented and no red flag fired (explanatory text)."),
         evidence=(s000("Bone marrow edema typically resolves within 1-3 months in cases of compression "
                        "fractures"),

@@ -58,6 +58,9 @@ LIMITATIONS: tuple[Limitation, ...] = (
     Limitation("bme_extent", "R21, R22",
                "No standard code: a local Observation code or report text ('entire/whole/full vertebral "
                "body'). Unknown extent never fires R21; R22 then applies and lists it as missing."),
+    Limitation("bme_sites", "R21-R28, R36",
+               "A BME finding without a documented site gets no pathway card (no site, no region-specific "
+               "order); R05 and R37 still fire."),
     Limitation("ramris_bme_score", "R15",
                "No verified LOINC code; a local code only."),
     Limitation("'severe per clinician'", "R29-R31",

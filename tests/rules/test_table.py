@@ -147,6 +147,13 @@ def test_summaries_are_under_140_characters_and_phrased_as_options(policy: Polic
         )
 
 
+def test_recommendations_are_phrased_as_options() -> None:
+    """Finding.recommendation is an option ('Consider ...'), never an order."""
+    for rule in RULES:
+        text = render(rule.card.recommendation, DEFAULT_POLICY)
+        assert text.startswith(("Consider", "If ")), (rule.id, text)
+
+
 def test_every_placeholder_names_a_policy_key() -> None:
     """Texts and predicate descriptions only name keys Policy has."""
     for rule in RULES:
