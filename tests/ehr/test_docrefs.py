@@ -1,0 +1,120 @@
+"""docrefs.as_report: Oracle Health's DocumentReference report text reaches the radiology text finder."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from datetime import date
+from typing import Any
+
+import pytest
+
+from service import docrefs
+from service import features
+from service import textfind
+from service.policy import DEFAULT_POLICY
+from service.prefetch import flatten
+from service.valuesets import ValueSetIndex
+from tests.ehr.builders import fixture
+from valuesets import DIRECTORY as PACKAGED_VALUESETS
+
+# The one line the features owner adds to features._HANDLERS (see the report for issue 7).
+HOOK = "DocumentReference"
+
+
+def hook(extractor: Any, resource: dict[str, Any]) -> None:
+    extractor.diagnostic_report_(docrefs.as_report(resource))
+
+
+def oracle_document() -> dict[str, Any]:
+    body = fixture("oracle", "patient-view-documentreference.json")
+    document: dict[str, Any] = body["prefetch"]["documents"]["entry"][0]["resource"]
+    return document
+
+
+def test_the_report_view_keeps_identity_dates_code_and_text() -> None:
+    document = oracle_document()
+    report = docrefs.as_report(document)
+    assert report["resourceType"] == "DocumentReference" and report["id"] == document["id"]
+    assert report["status"] == "final"
+    assert report["code"] == document["type"]
+    assert report["effectivePeriod"] == document["context"]["period"]
+    assert report["issued"] == document["date"]
+    (form,) = report["presentedForm"]
+    text = base64.b64decode(form["data"]).decode()
+    found = textfind.find(text)
+    assert any(f.kind == textfind.KIND_BME and f.value is True for f in found), found
+
+
+@pytest.mark.parametrize(
+    ("change", "usable"),
+    [
+        ({"status": "entered-in-error"}, False),
+        ({"status": "superseded"}, False),
+        ({"docStatus": "entered-in-error"}, False),
+        ({"docStatus": "preliminary"}, True),
+        ({"status": "current"}, True),
+    ],
+)
+def test_documents_that_must_not_count_are_marked_excluded(change: dict[str, Any], usable: bool) -> None:
+    report = docrefs.as_report({**oracle_document(), **change})
+    assert (report["status"] != docrefs.EXCLUDED) is usable
+    assert ("presentedForm" in report) is usable
+
+
+@pytest.mark.parametrize(
+    "attachment",
+    [
+        {"contentType": "text/html", "data": base64.b64encode(b"<p>marrow edema</p>").decode()},
+        {"contentType": "application/pdf", "data": "JVBERi0x"},
+        {"contentType": "text/plain", "url": "Binary/abc"},  # not fetched
+        {"data": base64.b64encode(b"marrow edema").decode()},  # no content type: not assumed to be text
+    ],
+)
+def test_only_inline_plain_text_is_read(attachment: dict[str, Any]) -> None:
+    document = {**oracle_document(), "content": [{"attachment": attachment}]}
+    assert "presentedForm" not in docrefs.as_report(document)
+
+
+def test_junk_documents_do_not_fail() -> None:
+    for junk in (
+        {"resourceType": "DocumentReference"},
+        {"resourceType": "DocumentReference", "content": "x", "context": [], "type": "MRI", "date": 5},
+    ):
+        report = docrefs.as_report(junk)
+        assert report["status"] == "final" and "presentedForm" not in report and "code" not in report
+
+
+def test_description_names_the_document_when_there_is_no_type() -> None:
+    document = {k: v for k, v in oracle_document().items() if k != "type"}
+    document["description"] = "MRI lumbar spine report"
+    assert docrefs.as_report(document)["code"] == {"text": "MRI lumbar spine report"}
+
+
+def extract(resources: list[dict[str, Any]]) -> features.Features:
+    return features.extract(
+        resources,
+        today=date(2026, 11, 21),
+        valuesets=ValueSetIndex.load(PACKAGED_VALUESETS),
+        policy=DEFAULT_POLICY,
+        patient_id="12724066",
+    )
+
+
+def test_with_the_features_hook_the_document_gives_bme_and_cites_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    body = fixture("oracle", "patient-view-documentreference.json")
+    resources = flatten(body["prefetch"])
+    monkeypatch.setitem(features._HANDLERS, HOOK, hook)
+    extracted = extract(resources)
+    assert extracted.bme_present.value is True
+    assert extracted.bme_extent.value == features.EXTENT_EXTENSIVE
+    assert "DocumentReference/197287517" in {s.reference for s in extracted.bme_present.sources}
+
+
+def test_a_superseded_document_gives_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    body = copy.deepcopy(fixture("oracle", "patient-view-documentreference.json"))
+    body["prefetch"]["documents"]["entry"][0]["resource"]["status"] = "superseded"
+    monkeypatch.setitem(features._HANDLERS, HOOK, hook)
+    assert extract(flatten(body["prefetch"])).bme_present.value is None
