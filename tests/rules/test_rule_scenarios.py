@@ -16,12 +16,14 @@ from tests.rules.scenario import FOOT
 from tests.rules.scenario import HIP
 from tests.rules.scenario import KNEE
 from tests.rules.scenario import LIMITED
+from tests.rules.scenario import SEEDS_DIR
 from tests.rules.scenario import VERTEBRA
 from tests.rules.scenario import days_ago
 from tests.rules.scenario import draft
 from tests.rules.scenario import feat
 from tests.rules.scenario import lab
 from tests.rules.scenario import run
+from tests.rules.scenario import seed_text
 
 PV, SELECT, SIGN = "patient-view", "order-select", "order-sign"
 V: dict[str, Any] = {"bme_present": True, "bme_sites": VERTEBRA}
@@ -362,8 +364,17 @@ def test_rule_fires_and_close_case_stays_quiet(
     rule_id: str, hook: str, fires: dict[str, Any], quiet: dict[str, Any]
 ) -> None:
     """The rule fires in its scenario and not in the close one."""
-    assert rule_id in run(feat(**fires), hook)
+    found = run(feat(**fires), hook)
+    assert rule_id in found
     assert rule_id not in run(feat(**quiet), hook)
+    finding = found[rule_id]
+    assert len(finding.summary) < 140 and finding.recommendation and finding.rule_text
+    for ev in finding.evidence:
+        assert (SEEDS_DIR / ev.source).is_file()
+        assert " ".join(ev.statement.split()) in seed_text(ev.source)
+    for spec in finding.suggestions:
+        if spec.dose_text is not None:
+            assert f"{spec.text.capitalize()} {spec.dose_text}" in seed_text("002_a2231a674c43bc45.txt")
 
 
 def test_every_rule_has_a_scenario() -> None:
