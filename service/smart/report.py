@@ -75,10 +75,11 @@ class FeatureRow:
 
 @dataclass(frozen=True)
 class FeatureGroup:
-    """Features of one catalogue section."""
+    """Features of one catalogue section: those with a value, and those the record holds nothing for (False)."""
 
     title: str
     rows: tuple[FeatureRow, ...]
+    not_on_record: tuple[str, ...] = ()  # searched, nothing matched: the feature counts as "no"
 
 
 @dataclass(frozen=True)
@@ -129,20 +130,27 @@ def feature_groups(features: Features) -> tuple[tuple[FeatureGroup, ...], tuple[
     unknown: list[str] = []
     title = "Other"
     rows: list[FeatureRow] = []
+    absent: list[str] = []
+
+    def close() -> None:
+        if rows or absent:
+            groups.append(FeatureGroup(title, tuple(rows), tuple(absent)))
+
     for f in fields(features):
         if f.name in GROUP_STARTS:
-            if rows:
-                groups.append(FeatureGroup(title, tuple(rows)))
-            title, rows = GROUP_STARTS[f.name], []
+            close()
+            title, rows, absent = GROUP_STARTS[f.name], [], []
         fact = getattr(features, f.name)
         if not isinstance(fact, Fact):
             continue
         if fact.value is None:
             unknown.append(label(f.name))
-            continue
-        rows.append(FeatureRow(f.name, label(f.name), value_text(f.name, fact.value), fact.sources))
-    if rows:
-        groups.append(FeatureGroup(title, tuple(rows)))
+        elif fact.value is False and not fact.sources:
+            # A plain "no" with nothing behind it: the data was searched and nothing matched.
+            absent.append(label(f.name))
+        else:
+            rows.append(FeatureRow(f.name, label(f.name), value_text(f.name, fact.value), fact.sources))
+    close()
     return tuple(groups), tuple(unknown)
 
 

@@ -126,10 +126,13 @@ def render_svg(timeline: Timeline, today: date) -> str:
         '<title id="tl-title">Timeline of imaging, fractures, treatments and pain scores</title>',
         f'<desc id="tl-desc">{escape(_describe(timeline))}</desc>',
     ]
-    for tick in _ticks(start, end):
+    ticks = _ticks(start, end)
+    for index, tick in enumerate(ticks):
         tx = x(tick)
+        # The outer labels hug the plot's edges so they are never cut off.
+        anchor = "start" if index == 0 else ("end" if index == len(ticks) - 1 else "middle")
         parts.append(f'<line x1="{tx}" y1="{TOP}" x2="{tx}" y2="{axis_y}" stroke="{GRID}" stroke-width="1"/>')
-        parts.append(f'<text x="{tx}" y="{axis_y + 16}" text-anchor="middle" fill="{INK}">'
+        parts.append(f'<text x="{tx}" y="{axis_y + 16}" text-anchor="{anchor}" fill="{INK}">'
                      f'{tick.isoformat()}</text>')
     today_x = x(today)
     parts.append(f'<line x1="{today_x}" y1="{TOP}" x2="{today_x}" y2="{axis_y}" stroke="{INK}" '
