@@ -6,7 +6,6 @@ import json
 import logging
 from collections.abc import Callable
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +13,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import Engine
 
-from service import logs
-from service import security
 from service.auth import Authenticator
 from service.auth import TrustedClient
-from service.auth import authenticator_from_settings
-from service.auth import check_fhir_server
 from service.auth import load_trusted_clients
-from service.config import Settings
 from service.config import load_settings
 from service.db import make_engine
-from service.errors import ForbiddenError
 from tests.security.support import FHIR_BASE
 from tests.security.support import INLINE_ISSUER
 from tests.security.support import ISSUER
@@ -33,6 +26,7 @@ from tests.security.support import PUBLIC_BASE
 from tests.security.support import RecordingServer
 from tests.security.support import SigningKey
 from tests.security.support import new_key
+from tests.security.support import wire
 
 INLINE_AUDIENCE = PUBLIC_BASE + "/cds-services"
 
@@ -134,40 +128,6 @@ def clients(trusted_clients_file: Path) -> tuple[TrustedClient, ...]:
 def authenticator(clients: tuple[TrustedClient, ...], engine: Engine) -> Authenticator:
     """The authenticator under test, with the real clock and 5 s leeway."""
     return Authenticator(clients, engine, leeway_seconds=5, http_timeout=2.0)
-
-
-def wire(app: Flask, settings: Settings) -> Flask:
-    """Install the security pieces the way create_app must, unless create_app already did.
-
-    Once the lead wires them in create_app, every branch here is skipped and the tests exercise that wiring.
-    """
-    if not app.extensions.get("bme_logs"):
-        logs.init_app(app, settings)
-    if not app.extensions.get("bme_security"):
-        security.init_app(app, settings)
-    state = app.extensions["bme"]
-    if settings.auth == "on" and state.authenticator is None:
-        state = replace(state, authenticator=authenticator_from_settings(settings, state.engine))
-    probe = TrustedClient(
-        issuer="probe",
-        jku=(),
-        jwks=None,
-        audience=None,
-        subject=None,
-        tenant=None,
-        fhir_servers=(),
-        profile="generic",
-    )
-    try:
-        state.fhir_server_check(probe, "https://probe.example.org/fhir")
-        wired = False
-    except ForbiddenError:
-        wired = True
-    if not wired:
-        hosts = settings.allow_http_fhir_hosts
-        state = replace(state, fhir_server_check=lambda client, url: check_fhir_server(client, url, hosts))
-    app.extensions["bme"] = state
-    return app
 
 
 @pytest.fixture
