@@ -171,3 +171,16 @@ def test_bed_rest_order_and_care_plan(run: Run) -> None:
         "activity": [{"detail": {"status": "in-progress", "description": "Total contact cast, left foot"}}],
     }
     assert run(plan).offloading_in_place.true
+
+
+@pytest.mark.parametrize(("status", "expected"), [("active", True), ("completed", True), ("revoked", None)])
+def test_offloading_device_request(run: Run, status: str, expected: bool | None) -> None:
+    device = {
+        "resourceType": "DeviceRequest",
+        "id": "dr1",
+        "status": status,
+        "intent": "order",
+        "codeCodeableConcept": {"text": "Offloading boot, right foot"},
+        "subject": {"reference": "Patient/p1"},
+    }
+    assert run(device).offloading_in_place.value is expected
