@@ -91,9 +91,9 @@ def attributes() -> tuple[Attribute, ...]:
         Attribute("8", "Sexual orientation as an input", "Not used.", False),
         Attribute("9", "Gender identity as an input", "Not used.", False),
         Attribute("10", "Sex as an input",
-                  "Not used by any rule or safety check. Administrative sex (Patient.gender) is read and shown "
-                  "in the patient banner only; pregnancy, which safety check S05 uses, comes from coded "
-                  "conditions and observations.", False),
+                  "Used: administrative sex (Patient.gender) decides whether the NSAID-in-pregnancy safety check "
+                  "(S05) applies when no pregnancy status is recorded; it is also shown in the patient banner.",
+                  True),
         Attribute("11", "Date of birth as an input",
                   "Used: age in years, computed from Patient.birthDate, feeds the older-adult criteria and the "
                   "NSAID safety checks.", True),
