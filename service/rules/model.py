@@ -68,6 +68,7 @@ class Pred:
     test: Callable[[Ctx], bool]
     uses: tuple[str, ...] = ()  # Features field names whose sources are the basis of the condition
     draft_kinds: frozenset[str] = frozenset()  # ORDER_* kinds of draft orders the condition reads
+    keys: tuple[str, ...] = ()  # policy keys the test reads (its parts' keys included)
 
     def __call__(self, ctx: Ctx) -> bool:
         """Evaluate the condition."""
@@ -75,8 +76,8 @@ class Pred:
 
     @property
     def policy_keys(self) -> tuple[str, ...]:
-        """Policy keys named in the description."""
-        return tuple(POLICY_PLACEHOLDER.findall(self.describe))
+        """Policy keys the condition reads or its description names."""
+        return tuple(dict.fromkeys((*self.keys, *POLICY_PLACEHOLDER.findall(self.describe))))
 
 
 def all_of(*preds: Pred, describe: str | None = None) -> Pred:
@@ -87,6 +88,7 @@ def all_of(*preds: Pred, describe: str | None = None) -> Pred:
         test=lambda ctx: all(p(ctx) for p in preds),
         uses=tuple(u for p in preds for u in p.uses),
         draft_kinds=frozenset().union(*(p.draft_kinds for p in preds)),
+        keys=tuple(k for p in preds for k in p.policy_keys),
     )
 
 
@@ -98,13 +100,14 @@ def any_of(*preds: Pred, describe: str | None = None) -> Pred:
         test=lambda ctx: any(p(ctx) for p in preds),
         uses=tuple(u for p in preds for u in p.uses),
         draft_kinds=frozenset().union(*(p.draft_kinds for p in preds)),
+        keys=tuple(k for p in preds for k in p.policy_keys),
     )
 
 
 def not_(pred: Pred, describe: str) -> Pred:
     """True when the part is false; the caller words the negation (unknown handling differs per fact)."""
     return Pred(name=f"not_({pred.name})", describe=describe, test=lambda ctx: not pred(ctx), uses=pred.uses,
-                draft_kinds=pred.draft_kinds)
+                draft_kinds=pred.draft_kinds, keys=pred.policy_keys)
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ def at_least(name: str, key: str, describe: str) -> Pred:
         value = _value(ctx, name)
         return value is not None and float(value) >= ctx.policy.float(key)
 
-    return Pred(f"{name}_at_least_{key}", describe, test, (name,))
+    return Pred(f"{name}_at_least_{key}", describe, test, (name,), keys=(key,))
 
 
 def above(name: str, key: str, describe: str) -> Pred:
@@ -72,7 +72,7 @@ def above(name: str, key: str, describe: str) -> Pred:
         value = _value(ctx, name)
         return value is not None and float(value) > ctx.policy.float(key)
 
-    return Pred(f"{name}_above_{key}", describe, test, (name,))
+    return Pred(f"{name}_above_{key}", describe, test, (name,), keys=(key,))
 
 
 def days_since_at_most(name: str, key: str, describe: str) -> Pred:
@@ -82,7 +82,7 @@ def days_since_at_most(name: str, key: str, describe: str) -> Pred:
         when: date | None = _value(ctx, name)
         return when is not None and 0 <= (ctx.features.today - when).days <= ctx.policy.int(key)
 
-    return Pred(f"{name}_within_{key}", describe, test, (name,))
+    return Pred(f"{name}_within_{key}", describe, test, (name,), keys=(key,))
 
 
 def days_since_at_least(name: str, key: str, describe: str) -> Pred:
@@ -92,17 +92,17 @@ def days_since_at_least(name: str, key: str, describe: str) -> Pred:
         when: date | None = _value(ctx, name)
         return when is not None and (ctx.features.today - when).days >= ctx.policy.int(key)
 
-    return Pred(f"{name}_older_than_{key}", describe, test, (name,))
+    return Pred(f"{name}_older_than_{key}", describe, test, (name,), keys=(key,))
 
 
 def policy_flag(key: str, describe: str) -> Pred:
     """A boolean policy key is on."""
-    return Pred(f"policy_{key}", describe, lambda ctx: ctx.policy.flag(key))
+    return Pred(f"policy_{key}", describe, lambda ctx: ctx.policy.flag(key), keys=(key,))
 
 
 def policy_flag_off(key: str, describe: str) -> Pred:
     """A boolean policy key is off."""
-    return Pred(f"policy_not_{key}", describe, lambda ctx: not ctx.policy.flag(key))
+    return Pred(f"policy_not_{key}", describe, lambda ctx: not ctx.policy.flag(key), keys=(key,))
 
 
 def has_site(site: str, describe: str) -> Pred:
@@ -376,7 +376,7 @@ iloprost_in_scope = all_of(
     policy_flag("iloprost.enabled", "policy iloprost.enabled is on"),
     any_of(is_refractory,
            all_of(Pred("iloprost_scope_includes_ischemic", "policy iloprost.scope includes ischaemic BME",
-                       lambda ctx: "ischemic" in str(ctx.policy["iloprost.scope"])),
+                       lambda ctx: "ischemic" in str(ctx.policy["iloprost.scope"]), keys=("iloprost.scope",)),
                   has_ischemic_bme)),
     describe="policy iloprost.enabled is on, and BME is refractory or (policy iloprost.scope includes "
              "ischaemic BME and ischaemic BME / osteonecrosis is documented)")

@@ -33,6 +33,8 @@ def test_doc_has_every_rule_gate_and_limitation() -> None:
         assert any(item in lim.item for lim in LIMITATIONS)
     assert "## Rules the data cannot support yet" in text
     assert 'dose (seed wording): "375-1100 mg/day in two doses"' in text
+    r22 = text[text.index("### R22. ") : text.index("### R23. ")]
+    assert "`pathway.extensive_bme_bisphosphonate_first` = true" in r22  # read in a composed condition
 
 
 def test_doc_numbers_follow_the_policy() -> None:
