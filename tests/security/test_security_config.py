@@ -218,3 +218,18 @@ class TestFhirServerGuard:
         check_fhir_server(None, "http://[::1]:8080/fhir", ())
         with pytest.raises(InvalidRequestError):
             check_fhir_server(None, "http://10.1.2.3/fhir", ())
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_the_documented_examples_load(tmp_path: Path) -> None:
+    """docs/trusted-clients.example.json and every JSON block in docs/security.md are valid files."""
+    assert len(load_trusted_clients(DOCS / "trusted-clients.example.json")) == 3
+    text = (DOCS / "security.md").read_text(encoding="utf-8")
+    blocks = [block.split("```", 1)[0] for block in text.split("```json\n")[1:]]
+    assert len(blocks) == 2
+    for index, block in enumerate(blocks):
+        path = tmp_path / f"block{index}.json"
+        path.write_text(block, encoding="utf-8")
+        assert load_trusted_clients(path)
