@@ -337,6 +337,11 @@ _CONDITION_FLAGS: tuple[tuple[str, str, str], ...] = (
     (VS.TRANSIENT_OSTEOPOROSIS, "bme_present", _ACTIVE),
 )
 
+_FLAGS_BY_SET: dict[str, tuple[tuple[str, str, str], ...]] = {
+    name: tuple(row for row in _CONDITION_FLAGS if row[0] == name)
+    for name in {row[0] for row in _CONDITION_FLAGS}
+}
+
 # Features that come only from Condition.code (clinical-rules §1.3, §1.5): when Conditions were supplied and
 # every value set behind the feature is loaded, no match means False ("not on the problem list"). All other
 # features stay unknown without positive data (e.g. neuro_deficit: absence of a code is not an examination).
@@ -512,6 +517,10 @@ def _str(value: Any) -> str:
 
 def _codings(concept: Any) -> list[dict[str, Any]]:
     """The codings of a CodeableConcept (or of a bare Coding / list of Codings)."""
+    if isinstance(concept, dict):  # fast path: a well-formed CodeableConcept
+        coding = concept.get("coding")
+        if isinstance(coding, list):
+            return [c for c in coding if isinstance(c, dict)]
     out: list[dict[str, Any]] = []
     for c in _dicts(concept):
         if "coding" in c:
@@ -560,6 +569,11 @@ def parse_date(value: Any) -> date | None:
     """The date part of a FHIR date/dateTime/instant ('2024', '2024-03-05T10:00:00Z'); None if junk."""
     if not isinstance(value, str):
         return None
+    if len(value) >= 10 and value[4] == "-" and value[7] == "-":
+        try:  # fast path: a full date or dateTime
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
     m = _DATE.match(value.strip())
     if not m:
         return None
@@ -766,8 +780,12 @@ class _Extractor:
 
     def classify(self, concept: Any) -> frozenset[str]:
         """Every value set any coding of `concept` belongs to."""
+        return self.classify_codings(_codings(concept))
+
+    def classify_codings(self, codings: list[dict[str, Any]]) -> frozenset[str]:
+        """Every value set any of these codings belongs to (one names_for call per coding)."""
         found: set[str] = set()
-        for coding in _codings(concept):
+        for coding in codings:
             system = coding.get("system")
             code = coding.get("code")
             if isinstance(system, str) and isinstance(code, str) and code:
@@ -833,9 +851,7 @@ class _Extractor:
         # A pathological fracture of "other site" (M84.48/58/68) is vertebral only with a spine body site.
         if VS.FRACTURE_NEEDS_SPINE_SITE in names and SITE_VERTEBRA in textfind.sites_in(body_text):
             names = names | {VS.VERTEBRAL_FRACTURE}
-        for vs_name, feature, scope in _CONDITION_FLAGS:
-            if vs_name not in names:
-                continue
+        for _set, feature, scope in (row for n in sorted(names) for row in _FLAGS_BY_SET.get(n, ())):
             if scope == _ANY:
                 ok = not tentative
             elif scope == _TENTATIVE_OK:
@@ -871,33 +887,38 @@ class _Extractor:
                     self.gestation = (weeks, src)
 
     def observation_(self, r: dict[str, Any]) -> None:
-        status = _str(r.get("status")).lower()
-        if status in _EXCLUDED_STATUS:
+        status = r.get("status")
+        if isinstance(status, str) and status.lower() in _EXCLUDED_STATUS:
             return
         when = _effective(r)
-        code = r.get("code")
-        local = [c for c in _codings(code) if c.get("system") == LOCAL_SYSTEM]
-        if local:
-            self.local_observation(r, _str(local[0].get("code")), when)
-        names = self.classify(code)
-        for vs_name, feature in _LAB_SETS.items():
-            if vs_name in names:
+        codings = _codings(r.get("code"))
+        for c in codings:
+            if c.get("system") == LOCAL_SYSTEM:
+                self.local_observation(r, _str(c.get("code")), when)
+                break
+        names = self.classify_codings(codings)
+        # Hot path (labs dominate prefetch): look at the few sets this code is in, not at every lab set.
+        for name in names:
+            feature = _LAB_SETS.get(name)
+            if feature is not None:
                 current = self.labs.get(feature)
                 if current is None or _later(when, current.when):
                     self.labs[feature] = _Lab(when, r)
-        if VS.OBS_PAIN_NRS in names and when is not None:
-            score = _pain_score(r)
-            if score is not None:
-                self.pain.append((when, score, Source(_ref(r), f"Pain NRS {score}/10", when)))
-        if VS.OBS_BODY_TEMPERATURE in names and (
-            self.temperature is None or _later(when, self.temperature.when)
-        ):
-            self.temperature = _Lab(when, r)
+            elif name == VS.OBS_PAIN_NRS and when is not None:
+                score = _pain_score(r)
+                if score is not None:
+                    self.pain.append((when, score, Source(_ref(r), f"Pain NRS {score}/10", when)))
+            elif name == VS.OBS_BODY_TEMPERATURE:
+                if self.temperature is None or _later(when, self.temperature.when):
+                    self.temperature = _Lab(when, r)
         # Free text on any Observation may carry an imaging finding (valueString, note).
-        texts = [_str(r.get("valueString"))] + [_str(n.get("text")) for n in _dicts(r.get("note"))]
-        text = "\n".join(t for t in texts if t)
-        if text:
-            self.report_text(r, text, when, region_sites=())
+        value_string = r.get("valueString")
+        notes = r.get("note")
+        if value_string or notes:
+            texts = [_str(value_string)] + [_str(n.get("text")) for n in _dicts(notes)]
+            text = "\n".join(t for t in texts if t)
+            if text:
+                self.report_text(r, text, when, region_sites=())
 
     def local_observation(self, r: dict[str, Any], code: str, when: date | None) -> None:
         """Clinician input and structured imaging findings in the project-local code system."""
