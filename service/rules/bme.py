@@ -10,6 +10,7 @@ that fires. `docs/rules.md` is generated from this table (tools/render_rules_doc
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from service.features import ORDER_BED_REST
 from service.findings import SuggestionSpec
@@ -88,10 +89,20 @@ def _r29_labs(ctx: Ctx) -> tuple[SuggestionSpec, ...]:
     return tuple(spec for name, spec in wanted.items() if not p.lab_is_current(ctx, name))
 
 
+def _deletable_type(resource_type: str) -> Literal["MedicationRequest", "ServiceRequest", "DeviceRequest"]:
+    # SuggestionSpec names three order types; a bed-rest order is a ServiceRequest unless it says otherwise.
+    if resource_type == "MedicationRequest":
+        return "MedicationRequest"
+    if resource_type == "DeviceRequest":
+        return "DeviceRequest"
+    return "ServiceRequest"
+
+
 def _r32_delete(ctx: Ctx) -> tuple[SuggestionSpec, ...]:
     deletes = tuple(
         SuggestionSpec(label=f"Remove the bed-rest order ({d.display})", action="delete",
-                       resource_type="ServiceRequest", text=d.display, delete_reference=d.reference)
+                       resource_type=_deletable_type(d.resource_type), text=d.display,
+                       delete_reference=d.reference)
         for d in ctx.drafts() if ORDER_BED_REST in d.kinds and d.reference)
     return (*deletes, o.PHYSIOTHERAPY)
 

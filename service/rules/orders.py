@@ -12,6 +12,7 @@ from typing import Literal
 from service.features import SITE_FOOT_ANKLE
 from service.features import SITE_HIP
 from service.features import SITE_KNEE
+from service.features import SITE_OTHER
 from service.features import SITE_SACROILIAC
 from service.features import SITE_VERTEBRA
 from service.findings import Code
@@ -185,21 +186,32 @@ def spine_region(level: str | None) -> str:
     return {"C": "cervical", "T": "thoracic", "L": "lumbar", "S": "sacral"}.get(first, "spine")
 
 
-def _regions(ctx: Ctx, include_fracture: bool = True) -> tuple[str, ...]:
+def _regions(ctx: Ctx) -> tuple[str, ...]:
     sites = ctx.features.bme_sites.value or frozenset()
     regions: list[str] = []
-    if SITE_VERTEBRA in sites or (include_fracture and ctx.features.vertebral_fracture.value is True):
+    if SITE_VERTEBRA in sites or ctx.features.vertebral_fracture.value is True:
         regions.append(spine_region(ctx.features.bme_vertebral_level.value))
-    regions += sorted(s for s in sites if s != SITE_VERTEBRA)
+    # "other" names no region: the order says "affected area" rather than guess one.
+    regions += sorted("affected area" if s == SITE_OTHER else s for s in sites if s != SITE_VERTEBRA)
     return tuple(regions)
+
+
+REGION_WORDS: dict[str, str] = {
+    "cervical": "cervical spine", "thoracic": "thoracic spine", "lumbar": "lumbar spine", "sacral": "sacrum",
+    SITE_HIP: "hip", SITE_KNEE: "knee", SITE_FOOT_ANKLE: "foot and ankle",
+    SITE_SACROILIAC: "sacroiliac joints",
+}
 
 
 def _imaging(kind: str, table: dict[str, Code], region: str, note: str | None = None,
              priority: Priority | None = None) -> SuggestionSpec:
     code = table.get(region)
-    where = region.replace("_", " ")
-    text = code.display if code else f"{kind} of the {where} (affected area)"
-    return _service(f"{kind}: {code.display if code else where}", text, code, note=note, priority=priority)
+    if code is not None:
+        return _service(f"{kind}: {code.display}", code.display, code, note=note, priority=priority)
+    where = REGION_WORDS.get(region, region)
+    # No verified code for this region: a text order that says so.
+    note = f"{note}. {NO_CODE_NOTE}" if note else NO_CODE_NOTE
+    return _service(f"{kind}: {where}", f"{kind} of the {where}", None, note=note, priority=priority)
 
 
 def mri_for_regions(ctx: Ctx) -> tuple[SuggestionSpec, ...]:

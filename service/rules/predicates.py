@@ -11,7 +11,6 @@ from datetime import date
 from typing import Any
 
 from service.features import EXTENT_EXTENSIVE
-from service.features import EXTENT_LIMITED
 from service.features import ORDER_BED_REST
 from service.features import ORDER_DEXAMETHASONE
 from service.features import ORDER_INDOMETHACIN
@@ -150,10 +149,6 @@ has_non_vertebral_bme_only = Pred("bme_at_non_vertebral_sites_only",
 has_extensive_vertebral_bme = Pred("bme_extent_extensive",
                                    "BME extent is documented as the whole vertebral body",
                                    _extent_is(EXTENT_EXTENSIVE), ("bme_extent",))
-has_limited_bme = Pred("bme_extent_limited", "BME extent is documented as limited",
-                       _extent_is(EXTENT_LIMITED), ("bme_extent",))
-bme_extent_unknown = Pred("bme_extent_unknown", "BME extent is not documented",
-                          lambda ctx: ctx.features.bme_extent.value is None, ("bme_extent",))
 has_vertebral_fracture = is_true("vertebral_fracture", "a vertebral fracture is documented")
 has_vertebral_bme_or_fracture = any_of(has_vertebral_bme, has_vertebral_fracture)
 has_bme_or_vertebral_fracture = any_of(has_bme, has_vertebral_fracture)
@@ -197,7 +192,6 @@ cord_compression_suspected = is_true("cord_compression_suspected",
                                      "spinal cord compression is suspected (a provisional diagnosis counts)")
 red_flag_fired = ctx_pred("red_flag_fired", "a red flag (R06-R10) fired", lambda ctx: ctx.red_flag)
 no_red_flag = ctx_pred("no_red_flag", "no red flag (R06-R10) fired", lambda ctx: not ctx.red_flag)
-neurologically_intact = not_documented("neuro_deficit", "no neurological deficit is documented")
 
 # --- Etiology ---------------------------------------------------------------------------------------------
 has_myeloma = is_true("multiple_myeloma", "multiple myeloma is documented")
@@ -427,11 +421,6 @@ followup_mri_indicated = any_of(
     describe="pain persists (latest NRS >= {pain.persistent_nrs}), or BME is at the hip, knee or foot, or "
              "transient BME syndrome, osteonecrosis or refractory BME is documented, or policy "
              "followup.routine_mri is on")
-
-
-def fired(rule_id: str, describe: str) -> Pred:
-    """An earlier-stage rule fired."""
-    return ctx_pred(f"fired_{rule_id}", describe, lambda ctx: rule_id in ctx.fired)
 
 
 def pathway_open(ctx: Ctx) -> bool:
