@@ -28,15 +28,22 @@ log = logging.getLogger(__name__)
 EXTENSION = "bme_smart"
 
 
-def init_app(app: Flask, settings: Settings, deps: Deps, *, environ: Mapping[str, str] | None = None,
-             clock: Callable[[], datetime] = utc_now) -> None:
+def init_app(
+    app: Flask,
+    settings: Settings,
+    deps: Deps,
+    *,
+    environ: Mapping[str, str] | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> None:
     """Read BME_SMART_* once, create the launch table, and register the Blueprint under /smart/."""
     config = load_smart_config(environ)
     engine = app.extensions["bme"].engine
     store = LaunchStore(engine, clock=lambda: clock().timestamp())
     private_key = config.private_key_file.read_bytes() if config.private_key_file is not None else b""
-    client = SmartClient(config, allow_http_hosts=settings.allow_http_fhir_hosts, private_key=private_key,
-                         clock=time.time)
+    client = SmartClient(
+        config, allow_http_hosts=settings.allow_http_fhir_hosts, private_key=private_key, clock=time.time
+    )
     smart = SmartApp(config, settings, deps, store, client, clock)
     app.extensions[EXTENSION] = smart
     app.register_blueprint(make_blueprint(smart), url_prefix="/smart")

@@ -40,7 +40,9 @@ class SmartConfig:
     session_seconds: int = 3600  # a launch's page stays usable this long (and no longer than the token)
     pending_seconds: int = 600  # time allowed between launch and the authorization server's redirect
     http_timeout_seconds: float = 5.0  # discovery and token calls
-    cookie_samesite: str = "Lax"  # "None" (with Secure) for EHRs that frame the app cross-site (Oracle Health)
+    cookie_samesite: str = (
+        "Lax"  # "None" (with Secure) for EHRs that frame the app cross-site (Oracle Health)
+    )
     frame_ancestors: str = "'self'"  # CSP frame-ancestors for the app's pages (EHR origins that embed it)
 
     @property
@@ -113,7 +115,9 @@ def load_smart_config(environ: Mapping[str, str] | None = None) -> SmartConfig:
         standalone_iss=get("STANDALONE_ISS"),
         session_seconds=int(_number(PREFIX + "SESSION_SECONDS", get("SESSION_SECONDS") or "3600", int)),
         pending_seconds=int(_number(PREFIX + "PENDING_SECONDS", get("PENDING_SECONDS") or "600", int)),
-        http_timeout_seconds=_number(PREFIX + "HTTP_TIMEOUT_SECONDS", get("HTTP_TIMEOUT_SECONDS") or "5", float),
+        http_timeout_seconds=_number(
+            PREFIX + "HTTP_TIMEOUT_SECONDS", get("HTTP_TIMEOUT_SECONDS") or "5", float
+        ),
         cookie_samesite=get("COOKIE_SAMESITE") or "Lax",
         frame_ancestors=get("FRAME_ANCESTORS") or "'self'",
     )

@@ -12,8 +12,10 @@ class SmartError(Exception):
     status = 500
     code = "BME-S500"
     title = "The decision support app hit a problem"
-    next_step = "Close this window and open the app again from the patient's chart. If it keeps happening, " \
-                "contact your IT service desk and quote the code below."
+    next_step = (
+        "Close this window and open the app again from the patient's chart. If it keeps happening, "
+        "contact your IT service desk and quote the code below."
+    )
 
     def __init__(self, message: str, *, next_step: str | None = None) -> None:
         super().__init__(message)
@@ -41,8 +43,10 @@ class LaunchRequestError(SmartError):
     status = 400
     code = "BME-S400"
     title = "This launch link is incomplete"
-    next_step = "Open the app from the patient's chart or from a decision support card in the EHR, not from a " \
-                "bookmark."
+    next_step = (
+        "Open the app from the patient's chart or from a decision support card in the EHR, not from a "
+        "bookmark."
+    )
 
 
 class IssNotAllowedError(SmartError):
@@ -55,7 +59,7 @@ class IssNotAllowedError(SmartError):
 
 
 class StateMismatchError(SmartError):
-    """The redirect's `state` matches no launch started in this browser: tampered, replayed or foreign (400)."""
+    """The redirect's `state` matches no launch from this browser: tampered, replayed or foreign (400)."""
 
     status = 400
     code = "BME-S401"
@@ -73,8 +77,10 @@ class LaunchExpiredError(SmartError):
 
     def headers(self) -> dict[str, str]:
         """RFC 9110 asks a 401 to name a scheme; the remedy is a new SMART launch."""
-        return {"WWW-Authenticate": 'Bearer realm="bme-smart-app", error="invalid_token", '
-                                    'error_description="the launch has expired"'}
+        return {
+            "WWW-Authenticate": 'Bearer realm="bme-smart-app", error="invalid_token", '
+            'error_description="the launch has expired"'
+        }
 
 
 class UnknownLaunchError(SmartError):
@@ -92,8 +98,10 @@ class AccessDeniedError(SmartError):
     status = 403
     code = "BME-S4031"
     title = "Access to the patient's record was not granted"
-    next_step = "If that was not intended, open the app again and approve access. The app only reads the " \
-                "patient's conditions, imaging reports, labs, pain scores and medications."
+    next_step = (
+        "If that was not intended, open the app again and approve access. The app only reads the "
+        "patient's conditions, imaging reports, labs, pain scores and medications."
+    )
 
 
 class AuthorizationFailedError(SmartError):
@@ -102,8 +110,10 @@ class AuthorizationFailedError(SmartError):
     status = 502
     code = "BME-S502"
     title = "The EHR's sign-in service did not let the app in"
-    next_step = "Try again from the patient's chart. If it keeps happening, contact your IT service desk with " \
-                "the code below: the app's registration may need a change."
+    next_step = (
+        "Try again from the patient's chart. If it keeps happening, contact your IT service desk with "
+        "the code below: the app's registration may need a change."
+    )
 
 
 class DiscoveryError(SmartError):
@@ -121,8 +131,10 @@ class FhirUnavailableError(SmartError):
     status = 502
     code = "BME-S5022"
     title = "The patient's record could not be read from the EHR"
-    next_step = "The EHR's data service may be busy or down. Reload this page in a minute; no recommendation " \
-                "is shown without the data it needs."
+    next_step = (
+        "The EHR's data service may be busy or down. Reload this page in a minute; no recommendation "
+        "is shown without the data it needs."
+    )
 
 
 class NoPatientError(SmartError):

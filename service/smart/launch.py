@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC
 from datetime import date
 from datetime import datetime
-from datetime import timezone
 from typing import Any
 
 from service import features
@@ -52,9 +52,16 @@ log = logging.getLogger(__name__)
 
 PATIENT_VIEW_SERVICE = "bme-patient-view"
 MAX_PARAM_CHARS = 4096  # launch tokens can be JWTs; anything longer is not a launch
-PREFETCH_WORDS = {"patient": "Patient record", "conditions": "Conditions", "observations": "Labs and scores",
-                  "reports": "Imaging and other reports", "medications": "Medications",
-                  "imaging": "Imaging studies", "procedures": "Procedures", "encounters": "Hospital stays"}
+PREFETCH_WORDS = {
+    "patient": "Patient record",
+    "conditions": "Conditions",
+    "observations": "Labs and scores",
+    "reports": "Imaging and other reports",
+    "medications": "Medications",
+    "imaging": "Imaging studies",
+    "procedures": "Procedures",
+    "encounters": "Hospital stays",
+}
 
 
 class FhirTimeoutPageError(FhirUnavailableError):
@@ -85,8 +92,15 @@ class Page:
 class SmartApp:
     """The SMART app's behaviour, built once by init_app."""
 
-    def __init__(self, config: SmartConfig, settings: Settings, deps: Deps, store: LaunchStore,
-                 client: SmartClient, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        config: SmartConfig,
+        settings: Settings,
+        deps: Deps,
+        store: LaunchStore,
+        client: SmartClient,
+        clock: Callable[[], datetime],
+    ) -> None:
         self.config = config
         self.settings = settings
         self.deps = deps
@@ -132,20 +146,33 @@ class SmartApp:
         endpoints = self.client.discover(base)
         state, verifier = new_secret(), new_secret() + new_secret()  # verifier: 86 chars (RFC 7636: 43-128)
         kind = KIND_STANDALONE if launch is None else KIND_EHR
-        pending = self.store.create(browser_key=browser_key, state=state, code_verifier=verifier, kind=kind,
-                                    iss=base, token_endpoint=endpoints.token,
-                                    lifetime_seconds=self.config.pending_seconds)
+        pending = self.store.create(
+            browser_key=browser_key,
+            state=state,
+            code_verifier=verifier,
+            kind=kind,
+            iss=base,
+            token_endpoint=endpoints.token,
+            lifetime_seconds=self.config.pending_seconds,
+        )
         log.info("smart: %s launch %s… started (discovery via %s)", kind, pending.id[:6], endpoints.via)
-        return self.client.authorize_url(endpoints, iss=base, state=state, verifier=verifier,
-                                         scope=self.scope(launch is None), redirect_uri=self.redirect_uri,
-                                         launch=launch)
+        return self.client.authorize_url(
+            endpoints,
+            iss=base,
+            state=state,
+            verifier=verifier,
+            scope=self.scope(launch is None),
+            redirect_uri=self.redirect_uri,
+            launch=launch,
+        )
 
     def start_standalone(self, *, iss: str | None, browser_key: str) -> str:
         """A standalone launch from the configured (or given, allow-listed) FHIR server."""
         chosen = iss or self.config.default_standalone_iss
         if not chosen:
-            raise NotConfiguredError("no FHIR server is configured for standalone launch "
-                                     "(BME_SMART_STANDALONE_ISS)")
+            raise NotConfiguredError(
+                "no FHIR server is configured for standalone launch (BME_SMART_STANDALONE_ISS)"
+            )
         return self.start(iss=chosen, launch=None, browser_key=browser_key)
 
     def finish(self, params: Mapping[str, str], browser_key: str | None) -> str:
@@ -170,8 +197,9 @@ class SmartApp:
         if not code or len(code) > MAX_PARAM_CHARS:
             self.store.end(pending.id)
             raise StateMismatchError("the redirect carries no authorization code")
-        context = self.client.exchange(pending.token_endpoint, code=code, verifier=pending.code_verifier,
-                                       redirect_uri=self.redirect_uri)
+        context = self.client.exchange(
+            pending.token_endpoint, code=code, verifier=pending.code_verifier, redirect_uri=self.redirect_uri
+        )
         active = self.store.activate(pending, context, self.config.session_seconds)
         log.info("smart: launch %s… authorized", active.id[:6])
         return active.id
@@ -197,12 +225,20 @@ class SmartApp:
         context: dict[str, Any] = {"patientId": launch.patient}
         if launch.encounter:
             context["encounterId"] = launch.encounter
-        authorization: dict[str, Any] = {"access_token": launch.access_token, "token_type": "Bearer",
-                                         "subject": self.config.client_id}
+        authorization: dict[str, Any] = {
+            "access_token": launch.access_token,
+            "token_type": "Bearer",
+            "subject": self.config.client_id,
+        }
         if launch.granted_scope:
             authorization["scope"] = launch.granted_scope
-        return {"hook": self.service.hook, "hookInstance": str(uuid.uuid4()), "fhirServer": launch.iss,
-                "fhirAuthorization": authorization, "context": context}
+        return {
+            "hook": self.service.hook,
+            "hookInstance": str(uuid.uuid4()),
+            "fhirServer": launch.iss,
+            "fhirAuthorization": authorization,
+            "context": context,
+        }
 
     def page(self, launch: Launch) -> Page:
         """Read the patient's data with the launch's token and run the features and rules on it.
@@ -224,9 +260,15 @@ class SmartApp:
         now = self.clock()
         today = now.date()
         resources = prefetch.flatten(resolved.values)
-        extracted = features.extract(resources, today=today, valuesets=self.deps.valuesets,
-                                     policy=self.deps.policy, patient_id=launch.patient, draft_orders=[],
-                                     selections=())
+        extracted = features.extract(
+            resources,
+            today=today,
+            valuesets=self.deps.valuesets,
+            policy=self.deps.policy,
+            patient_id=launch.patient,
+            draft_orders=[],
+            selections=(),
+        )
         findings = rules.evaluate(extracted, self.service.hook, self.deps.policy)
         groups, unknown = report.feature_groups(extracted)
         plot = timeline.collect(extracted)
@@ -234,7 +276,9 @@ class SmartApp:
         unavailable = tuple((PREFETCH_WORDS.get(key, key), why) for key, why in resolved.omitted.items())
         return Page(
             launch_id=launch.id,
-            banner=report.banner(patient, f"Patient/{launch.patient}") if launch.need_patient_banner else None,
+            banner=report.banner(patient, f"Patient/{launch.patient}")
+            if launch.need_patient_banner
+            else None,
             card_rule=launch.card_rule,
             recommendations=report.recommendations(findings, launch.card_rule),
             groups=groups,
@@ -249,4 +293,4 @@ class SmartApp:
 
 def utc_now() -> datetime:
     """The wall clock, timezone-aware (the default clock)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -1,4 +1,4 @@
-"""SMART App Launch 2.x client: discovery, PKCE, the authorize URL, the token exchange and client authentication.
+"""SMART App Launch 2.x client: discovery, PKCE, the authorize URL, the token exchange, client authentication.
 
 The OAuth client is an HTTP client, so this module imports requests (like prefetch.py, the only other one).
 Every call has a timeout, ignores proxy variables and never follows redirects; tokens, secrets, codes and
@@ -86,8 +86,14 @@ def _http_session() -> requests.Session:
 class SmartClient:
     """The OAuth client for one configured app registration."""
 
-    def __init__(self, config: SmartConfig, *, allow_http_hosts: tuple[str, ...] = (), private_key: bytes = b"",
-                 clock: Any = time.time) -> None:
+    def __init__(
+        self,
+        config: SmartConfig,
+        *,
+        allow_http_hosts: tuple[str, ...] = (),
+        private_key: bytes = b"",
+        clock: Any = time.time,
+    ) -> None:
         self.config = config
         self.allow_http_hosts = allow_http_hosts
         self.private_key = private_key
@@ -102,8 +108,9 @@ class SmartClient:
         headers = {"Accept": JSON_ACCEPT}
         if self.config.client_id:
             headers["Epic-Client-ID"] = self.config.client_id  # Epic may override the iss per client id
-        response = self.session.get(url, headers=headers, timeout=self.config.http_timeout_seconds,
-                                    allow_redirects=False)
+        response = self.session.get(
+            url, headers=headers, timeout=self.config.http_timeout_seconds, allow_redirects=False
+        )
         if response.status_code != 200:
             return None
         try:
@@ -132,15 +139,33 @@ class SmartClient:
             try:
                 self.check_url(url)
             except InvalidRequestError:
-                raise DiscoveryError("the EHR advertises an authorization endpoint that is not https") from None
+                raise DiscoveryError(
+                    "the EHR advertises an authorization endpoint that is not https"
+                ) from None
         return endpoints
 
-    def authorize_url(self, endpoints: Endpoints, *, iss: str, state: str, verifier: str, scope: str,
-                      redirect_uri: str, launch: str | None) -> str:
+    def authorize_url(
+        self,
+        endpoints: Endpoints,
+        *,
+        iss: str,
+        state: str,
+        verifier: str,
+        scope: str,
+        redirect_uri: str,
+        launch: str | None,
+    ) -> str:
         """The authorization request (SMART App Launch 2.x §Obtain authorization code) as a GET URL."""
-        params = {"response_type": "code", "client_id": self.config.client_id, "redirect_uri": redirect_uri,
-                  "scope": scope, "state": state, "aud": iss,
-                  "code_challenge": pkce_pair(verifier), "code_challenge_method": "S256"}
+        params = {
+            "response_type": "code",
+            "client_id": self.config.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": scope,
+            "state": state,
+            "aud": iss,
+            "code_challenge": pkce_pair(verifier),
+            "code_challenge_method": "S256",
+        }
         if launch is not None:
             params["launch"] = launch
         separator = "&" if "?" in endpoints.authorize else "?"
@@ -149,8 +174,14 @@ class SmartClient:
     def client_assertion(self, token_endpoint: str) -> str:
         """A private_key_jwt assertion (RFC 7523; SMART client-confidential-asymmetric)."""
         now = int(self.clock())
-        claims = {"iss": self.config.client_id, "sub": self.config.client_id, "aud": token_endpoint,
-                  "jti": str(uuid.uuid4()), "iat": now, "exp": now + ASSERTION_LIFETIME_SECONDS}
+        claims = {
+            "iss": self.config.client_id,
+            "sub": self.config.client_id,
+            "aud": token_endpoint,
+            "jti": str(uuid.uuid4()),
+            "iat": now,
+            "exp": now + ASSERTION_LIFETIME_SECONDS,
+        }
         headers = {"typ": "JWT"}
         if self.config.key_id:
             headers["kid"] = self.config.key_id
@@ -162,8 +193,12 @@ class SmartClient:
         :raises AuthorizationFailedError: the token endpoint refused, failed or answered nonsense.
         :raises NoPatientError: the token carries no patient.
         """
-        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-                "code_verifier": verifier}
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": verifier,
+        }
         headers = {"Accept": JSON_ACCEPT}
         kind = self.config.client_type
         if kind == CLIENT_SECRET_BASIC:
@@ -176,8 +211,13 @@ class SmartClient:
         elif kind == CLIENT_PUBLIC:
             form["client_id"] = self.config.client_id
         try:
-            response = self.session.post(token_endpoint, data=form, headers=headers,
-                                         timeout=self.config.http_timeout_seconds, allow_redirects=False)
+            response = self.session.post(
+                token_endpoint,
+                data=form,
+                headers=headers,
+                timeout=self.config.http_timeout_seconds,
+                allow_redirects=False,
+            )
         except requests.RequestException as exc:
             log.warning("smart: token endpoint unreachable (%s)", type(exc).__name__)
             raise AuthorizationFailedError("the token endpoint did not answer") from None
@@ -248,7 +288,8 @@ def read_token_response(body: Mapping[str, Any]) -> LaunchContext:
     scope = body.get("scope")
     return LaunchContext(
         access_token=token,
-        expires_in=int(expires_in) if isinstance(expires_in, int | float) and not isinstance(expires_in, bool)
+        expires_in=int(expires_in)
+        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool)
         else None,
         granted_scope=scope if isinstance(scope, str) else "",
         patient=patient,
@@ -277,8 +318,11 @@ def _from_capability_statement(document: Any) -> Endpoints | None:
         for extension in (security or {}).get("extension") or ():
             if not isinstance(extension, dict) or extension.get("url") != OAUTH_URIS:
                 continue
-            uris = {e.get("url"): e.get("valueUri") for e in extension.get("extension") or ()
-                    if isinstance(e, dict)}
+            uris = {
+                e.get("url"): e.get("valueUri")
+                for e in extension.get("extension") or ()
+                if isinstance(e, dict)
+            }
             authorize, token = uris.get("authorize"), uris.get("token")
             if isinstance(authorize, str) and authorize and isinstance(token, str) and token:
                 return Endpoints(authorize=authorize, token=token, via="CapabilityStatement")

@@ -31,20 +31,64 @@ GROUP_STARTS = {
     "egfr": "Labs",
     "unresolved_medications": "Data quality",
 }
-UNITS = {"egfr": "mL/min/1.73m²", "creatinine": "mg/dL", "calcium": "mg/dL", "calcium_ionized": "mmol/L",
-         "albumin": "g/dL", "vitd_25oh": "ng/mL", "kyphosis_pct": "%", "height_loss_pct": "%",
-         "pain_nrs_latest": "/10", "pain_nrs_baseline": "/10", "age_years": "years"}
-WORDS = {"bme": "BME", "nrs": "NRS", "egfr": "eGFR", "iv": "IV", "mri": "MRI", "ckd": "CKD", "esrd": "ESRD",
-         "gi": "GI", "pud": "PUD", "onj": "ONJ", "cabg": "CABG", "tnfi": "TNF inhibitor", "dect": "DECT",
-         "ct": "CT", "spect": "SPECT", "wbc": "WBC", "cno": "CNO", "sapho": "SAPHO", "axspa": "axSpA",
-         "dmard": "DMARD", "vitd": "vitamin D", "25oh": "25-OH", "pct": "%", "gt": ">", "1cm": "1 cm",
-         "dx": "diagnosis", "ramris": "RAMRIS", "on": "osteonecrosis", "cns": "CNS", "nsaid": "NSAID"}
-LABELS = {"bme_present": "Bone marrow edema on imaging", "bme_extent": "Extent of the edema",
-          "bme_sites": "Sites of the edema", "bme_vertebral_level": "Vertebral level",
-          "bme_from_report_text": "Edema found in report text", "age_years": "Age",
-          "pain_nrs_latest": "Latest pain score (NRS)", "pain_nrs_baseline": "Pain score before the NSAID",
-          "on_features": "Osteonecrosis signs (rim, double line, crescent)", "egfr": "eGFR",
-          "vitd_25oh": "25-OH vitamin D"}
+UNITS = {
+    "egfr": "mL/min/1.73m²",
+    "creatinine": "mg/dL",
+    "calcium": "mg/dL",
+    "calcium_ionized": "mmol/L",
+    "albumin": "g/dL",
+    "vitd_25oh": "ng/mL",
+    "kyphosis_pct": "%",
+    "height_loss_pct": "%",
+    "pain_nrs_latest": "/10",
+    "pain_nrs_baseline": "/10",
+    "age_years": "years",
+}
+WORDS = {
+    "bme": "BME",
+    "nrs": "NRS",
+    "egfr": "eGFR",
+    "iv": "IV",
+    "mri": "MRI",
+    "ckd": "CKD",
+    "esrd": "ESRD",
+    "gi": "GI",
+    "pud": "PUD",
+    "onj": "ONJ",
+    "cabg": "CABG",
+    "tnfi": "TNF inhibitor",
+    "dect": "DECT",
+    "ct": "CT",
+    "spect": "SPECT",
+    "wbc": "WBC",
+    "cno": "CNO",
+    "sapho": "SAPHO",
+    "axspa": "axSpA",
+    "dmard": "DMARD",
+    "vitd": "vitamin D",
+    "25oh": "25-OH",
+    "pct": "%",
+    "gt": ">",
+    "1cm": "1 cm",
+    "dx": "diagnosis",
+    "ramris": "RAMRIS",
+    "on": "osteonecrosis",
+    "cns": "CNS",
+    "nsaid": "NSAID",
+}
+LABELS = {
+    "bme_present": "Bone marrow edema on imaging",
+    "bme_extent": "Extent of the edema",
+    "bme_sites": "Sites of the edema",
+    "bme_vertebral_level": "Vertebral level",
+    "bme_from_report_text": "Edema found in report text",
+    "age_years": "Age",
+    "pain_nrs_latest": "Latest pain score (NRS)",
+    "pain_nrs_baseline": "Pain score before the NSAID",
+    "on_features": "Osteonecrosis signs (rim, double line, crescent)",
+    "egfr": "eGFR",
+    "vitd_25oh": "25-OH vitamin D",
+}
 # Gate texts that mean a suggestion was taken away or flagged (service/gates.py wording).
 _FAILED = re.compile(r"^(Withheld|Removed):|suggestion (withheld|removed)|\bfailed\b")
 _CAUTION = re.compile(r"\bcaution:|No safety check in the catalogue|suggestion kept")
@@ -75,7 +119,7 @@ class FeatureRow:
 
 @dataclass(frozen=True)
 class FeatureGroup:
-    """Features of one catalogue section: those with a value, and those the record holds nothing for (False)."""
+    """Features of one catalogue section: those with a value, and those the record has nothing for."""
 
     title: str
     rows: tuple[FeatureRow, ...]
@@ -169,7 +213,9 @@ def recommendations(findings: Sequence[Finding], card_rule: str) -> tuple[Recomm
     """Findings in the cards' order (critical first), each with its classified checks."""
     order = {"critical": 0, "warning": 1, "info": 2}
     ranked = sorted(findings, key=lambda f: (order.get(f.indicator, 3), f.rule_id))
-    return tuple(Recommendation(f, tuple(classify(n) for n in f.notes), f.rule_id == card_rule) for f in ranked)
+    return tuple(
+        Recommendation(f, tuple(classify(n) for n in f.notes), f.rule_id == card_rule) for f in ranked
+    )
 
 
 def seed_anchor(source: str) -> str:
@@ -181,9 +227,13 @@ def banner(patient: Mapping[str, Any] | None, reference: str) -> Banner:
     """Name, birth date, administrative sex and first identifier, as the Patient resource states them."""
     if not isinstance(patient, Mapping):
         return Banner("Name not available", "unknown", "unknown", "", reference)
-    return Banner(name=_name(patient.get("name")), birth_date=str(patient.get("birthDate") or "unknown"),
-                  sex=str(patient.get("gender") or "unknown"), identifier=_identifier(patient.get("identifier")),
-                  reference=reference)
+    return Banner(
+        name=_name(patient.get("name")),
+        birth_date=str(patient.get("birthDate") or "unknown"),
+        sex=str(patient.get("gender") or "unknown"),
+        identifier=_identifier(patient.get("identifier")),
+        reference=reference,
+    )
 
 
 def _name(names: Any) -> str:
@@ -204,7 +254,9 @@ def _name(names: Any) -> str:
 def _identifier(identifiers: Any) -> str:
     for identifier in identifiers or ():
         if isinstance(identifier, dict) and isinstance(identifier.get("value"), str):
-            kind = identifier.get("type", {}).get("text") if isinstance(identifier.get("type"), dict) else None
+            kind = (
+                identifier.get("type", {}).get("text") if isinstance(identifier.get("type"), dict) else None
+            )
             return f"{kind or 'ID'} {identifier['value']}"
     return ""
 

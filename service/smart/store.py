@@ -93,10 +93,21 @@ class Launch:
 
 
 def _launch(row: SmartLaunchRow) -> Launch:
-    return Launch(id=row.id, kind=row.kind, status=row.status, iss=row.iss, token_endpoint=row.token_endpoint,
-                  code_verifier=row.code_verifier, expires_at=row.expires_at, access_token=row.access_token,
-                  granted_scope=row.granted_scope, patient=row.patient, encounter=row.encounter,
-                  need_patient_banner=row.need_patient_banner, card_rule=row.card_rule)
+    return Launch(
+        id=row.id,
+        kind=row.kind,
+        status=row.status,
+        iss=row.iss,
+        token_endpoint=row.token_endpoint,
+        code_verifier=row.code_verifier,
+        expires_at=row.expires_at,
+        access_token=row.access_token,
+        granted_scope=row.granted_scope,
+        patient=row.patient,
+        encounter=row.encounter,
+        need_patient_banner=row.need_patient_banner,
+        card_rule=row.card_rule,
+    )
 
 
 @dataclass(frozen=True)
@@ -120,27 +131,51 @@ class LaunchStore:
         self.clock = clock
         SmartLaunchRow.__table__.create(engine, checkfirst=True)  # type: ignore[attr-defined]
 
-    def create(self, *, browser_key: str, state: str, code_verifier: str, kind: str, iss: str,
-               token_endpoint: str, lifetime_seconds: int) -> Launch:
+    def create(
+        self,
+        *,
+        browser_key: str,
+        state: str,
+        code_verifier: str,
+        kind: str,
+        iss: str,
+        token_endpoint: str,
+        lifetime_seconds: int,
+    ) -> Launch:
         """A pending launch; expired rows are purged on the way."""
         now = self.clock()
-        row = SmartLaunchRow(id=new_secret(), browser_hash=digest(browser_key), state_hash=digest(state),
-                             code_verifier=code_verifier, kind=kind, status=STATUS_PENDING, iss=iss,
-                             token_endpoint=token_endpoint, created_at=now, expires_at=now + lifetime_seconds,
-                             access_token="", granted_scope="", patient="", encounter="",
-                             need_patient_banner=True, card_rule="")
+        row = SmartLaunchRow(
+            id=new_secret(),
+            browser_hash=digest(browser_key),
+            state_hash=digest(state),
+            code_verifier=code_verifier,
+            kind=kind,
+            status=STATUS_PENDING,
+            iss=iss,
+            token_endpoint=token_endpoint,
+            created_at=now,
+            expires_at=now + lifetime_seconds,
+            access_token="",
+            granted_scope="",
+            patient="",
+            encounter="",
+            need_patient_banner=True,
+            card_rule="",
+        )
         with Session(self.engine) as session, session.begin():
             session.execute(delete(SmartLaunchRow).where(SmartLaunchRow.expires_at < now))
             session.add(row)
             return _launch(row)
 
     def take_pending(self, state: str, browser_key: str) -> tuple[Launch | None, str]:
-        """(the pending launch for this state and browser, "") or (None, why): unknown, other-browser, expired.
+        """(the pending launch for this state and browser, "") or (None, why: unknown/other-browser/expired).
 
         The state is single-use: it is replaced in the row, so a replayed redirect finds nothing.
         """
         with Session(self.engine) as session, session.begin():
-            row = session.scalars(select(SmartLaunchRow).where(SmartLaunchRow.state_hash == digest(state))).first()
+            row = session.scalars(
+                select(SmartLaunchRow).where(SmartLaunchRow.state_hash == digest(state))
+            ).first()
             if row is None or row.status != STATUS_PENDING:
                 return None, PROBLEM_UNKNOWN
             if not secrets.compare_digest(row.browser_hash, digest(browser_key)):
@@ -169,13 +204,21 @@ class LaunchStore:
             row.card_rule = context.card_rule
             row.expires_at = expires_at
             row.code_verifier = ""  # spent
-        return replace(launch, status=STATUS_ACTIVE, access_token=context.access_token,
-                       granted_scope=context.granted_scope, patient=context.patient, encounter=context.encounter,
-                       need_patient_banner=context.need_patient_banner, card_rule=context.card_rule,
-                       expires_at=expires_at, code_verifier="")
+        return replace(
+            launch,
+            status=STATUS_ACTIVE,
+            access_token=context.access_token,
+            granted_scope=context.granted_scope,
+            patient=context.patient,
+            encounter=context.encounter,
+            need_patient_banner=context.need_patient_banner,
+            card_rule=context.card_rule,
+            expires_at=expires_at,
+            code_verifier="",
+        )
 
     def get(self, launch_id: str, browser_key: str) -> tuple[Launch | None, bool]:
-        """(the launch, expired?) for this handle and browser; (None, False) when unknown or another browser's."""
+        """(the launch, expired?) for this handle and browser; (None, False) if unknown or foreign."""
         with Session(self.engine) as session:
             row = session.get(SmartLaunchRow, launch_id)
             if row is None or not secrets.compare_digest(row.browser_hash, digest(browser_key)):

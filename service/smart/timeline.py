@@ -24,14 +24,38 @@ LANE_TREATMENTS = "Treatments"
 LANES = (LANE_IMAGING, LANE_FRACTURES, LANE_TREATMENTS)
 
 # Which features feed which lane; the resources behind them are the plotted events.
-IMAGING_FEATURES = ("bme_present", "bme_extent", "bme_first_seen_date", "last_mri_date", "dect_or_ct_done",
-                    "spect_ct_done", "bone_scan_done", "wbc_scan_done", "on_features")
-FRACTURE_FEATURES = ("vertebral_fracture", "fracture_onset_date", "pathologic_fracture_neoplastic",
-                     "retropulsion")
-TREATMENT_FEATURES = ("nsaid_active", "iv_bisphosphonate_given", "bisphosphonate_given", "denosumab_given",
-                      "iloprost_given", "calcitonin_active", "opioid_active", "systemic_glucocorticoid_active",
-                      "tnfi_active", "augmentation_done", "core_decompression_done", "bed_rest_ordered",
-                      "offloading_in_place")
+IMAGING_FEATURES = (
+    "bme_present",
+    "bme_extent",
+    "bme_first_seen_date",
+    "last_mri_date",
+    "dect_or_ct_done",
+    "spect_ct_done",
+    "bone_scan_done",
+    "wbc_scan_done",
+    "on_features",
+)
+FRACTURE_FEATURES = (
+    "vertebral_fracture",
+    "fracture_onset_date",
+    "pathologic_fracture_neoplastic",
+    "retropulsion",
+)
+TREATMENT_FEATURES = (
+    "nsaid_active",
+    "iv_bisphosphonate_given",
+    "bisphosphonate_given",
+    "denosumab_given",
+    "iloprost_given",
+    "calcitonin_active",
+    "opioid_active",
+    "systemic_glucocorticoid_active",
+    "tnfi_active",
+    "augmentation_done",
+    "core_decompression_done",
+    "bed_rest_ordered",
+    "offloading_in_place",
+)
 
 WIDTH = 640
 LABEL_W = 92
@@ -79,8 +103,11 @@ def collect(features: Features) -> Timeline:
     """The events and pain series behind the features, one event per resource and date."""
     events: dict[tuple[str, str, date], Event] = {}
     undated: set[tuple[str, str]] = set()
-    for lane, names in ((LANE_IMAGING, IMAGING_FEATURES), (LANE_FRACTURES, FRACTURE_FEATURES),
-                        (LANE_TREATMENTS, TREATMENT_FEATURES)):
+    for lane, names in (
+        (LANE_IMAGING, IMAGING_FEATURES),
+        (LANE_FRACTURES, FRACTURE_FEATURES),
+        (LANE_TREATMENTS, TREATMENT_FEATURES),
+    ):
         for source in _sources(features, names):
             if source.date is None:
                 undated.add((lane, source.reference or source.display))
@@ -132,11 +159,14 @@ def render_svg(timeline: Timeline, today: date) -> str:
         # The outer labels hug the plot's edges so they are never cut off.
         anchor = "start" if index == 0 else ("end" if index == len(ticks) - 1 else "middle")
         parts.append(f'<line x1="{tx}" y1="{TOP}" x2="{tx}" y2="{axis_y}" stroke="{GRID}" stroke-width="1"/>')
-        parts.append(f'<text x="{tx}" y="{axis_y + 16}" text-anchor="{anchor}" fill="{INK}">'
-                     f'{tick.isoformat()}</text>')
+        parts.append(
+            f'<text x="{tx}" y="{axis_y + 16}" text-anchor="{anchor}" fill="{INK}">{tick.isoformat()}</text>'
+        )
     today_x = x(today)
-    parts.append(f'<line x1="{today_x}" y1="{TOP}" x2="{today_x}" y2="{axis_y}" stroke="{INK}" '
-                 'stroke-dasharray="3 3" stroke-width="1"/>')
+    parts.append(
+        f'<line x1="{today_x}" y1="{TOP}" x2="{today_x}" y2="{axis_y}" stroke="{INK}" '
+        'stroke-dasharray="3 3" stroke-width="1"/>'
+    )
     parts.append(f'<text x="{today_x - 3}" y="{TOP + 8}" text-anchor="end" fill="{INK}">today</text>')
     for index, lane in enumerate(LANES):
         mid = TOP + LANE_H * index + LANE_H / 2
@@ -145,22 +175,30 @@ def render_svg(timeline: Timeline, today: date) -> str:
         for event in (e for e in timeline.events if e.lane == lane):
             parts.append(_marker(lane, x(event.when), mid, event))
     parts.extend(_pain(timeline.pain, x, pain_top))
-    parts.append(f'<line x1="{LABEL_W}" y1="{axis_y}" x2="{WIDTH - RIGHT_PAD}" y2="{axis_y}" stroke="{INK}"/>')
+    parts.append(
+        f'<line x1="{LABEL_W}" y1="{axis_y}" x2="{WIDTH - RIGHT_PAD}" y2="{axis_y}" stroke="{INK}"/>'
+    )
     parts.append("</svg>")
     return "".join(parts)
 
 
 def _describe(timeline: Timeline) -> str:
-    counts = ", ".join(f"{sum(1 for e in timeline.events if e.lane == lane)} {lane.lower()}" for lane in LANES)
+    counts = ", ".join(
+        f"{sum(1 for e in timeline.events if e.lane == lane)} {lane.lower()}" for lane in LANES
+    )
     return f"{counts}, {len(timeline.pain)} pain scores"
 
 
 def _marker(lane: str, cx: float, cy: float, event: Event) -> str:
     colour = COLOURS[lane]
-    tip = escape(f"{event.when.isoformat()}: {event.label}" + (f" ({event.reference})" if event.reference else ""))
+    tip = escape(
+        f"{event.when.isoformat()}: {event.label}" + (f" ({event.reference})" if event.reference else "")
+    )
     if lane == LANE_FRACTURES:
-        shape = (f'<polygon points="{cx},{cy - 7} {cx + 7},{cy} {cx},{cy + 7} {cx - 7},{cy}" fill="{colour}" '
-                 'stroke="#fff" stroke-width="1"/>')
+        shape = (
+            f'<polygon points="{cx},{cy - 7} {cx + 7},{cy} {cx},{cy + 7} {cx - 7},{cy}" fill="{colour}" '
+            'stroke="#fff" stroke-width="1"/>'
+        )
     elif lane == LANE_TREATMENTS:
         shape = f'<rect x="{cx - 6}" y="{cy - 6}" width="12" height="12" fill="{colour}" stroke="#fff"/>'
     else:
@@ -177,9 +215,13 @@ def _pain(series: Sequence[tuple[date, int]], to_x: Callable[[date], float], top
 
     parts = [f'<text x="4" y="{top + PAIN_H / 2}" fill="{INK}" font-weight="600">Pain (NRS)</text>']
     for level in (0, 5, 10):
-        parts.append(f'<line x1="{LABEL_W}" y1="{y(level)}" x2="{WIDTH - RIGHT_PAD}" y2="{y(level)}" '
-                     f'stroke="{GRID}" stroke-dasharray="2 3"/>')
-        parts.append(f'<text x="{LABEL_W - 4}" y="{y(level) + 4}" text-anchor="end" fill="{INK}">{level}</text>')
+        parts.append(
+            f'<line x1="{LABEL_W}" y1="{y(level)}" x2="{WIDTH - RIGHT_PAD}" y2="{y(level)}" '
+            f'stroke="{GRID}" stroke-dasharray="2 3"/>'
+        )
+        parts.append(
+            f'<text x="{LABEL_W - 4}" y="{y(level) + 4}" text-anchor="end" fill="{INK}">{level}</text>'
+        )
     if not series:
         parts.append(f'<text x="{LABEL_W + 8}" y="{y(5) - 4}" fill="{INK}">no pain scores on record</text>')
         return parts
@@ -187,7 +229,9 @@ def _pain(series: Sequence[tuple[date, int]], to_x: Callable[[date], float], top
     parts.append(f'<polyline points="{points}" fill="none" stroke="{PAIN_COLOUR}" stroke-width="2"/>')
     for when, score in series:
         px, py = to_x(when), y(score)
-        parts.append(f'<g class="event"><title>{when.isoformat()}: pain {score}/10</title>'
-                     f'<circle cx="{px}" cy="{py}" r="4" fill="{PAIN_COLOUR}"/>'
-                     f'<text x="{px}" y="{py - 7}" text-anchor="middle" fill="{INK}">{score}</text></g>')
+        parts.append(
+            f'<g class="event"><title>{when.isoformat()}: pain {score}/10</title>'
+            f'<circle cx="{px}" cy="{py}" r="4" fill="{PAIN_COLOUR}"/>'
+            f'<text x="{px}" y="{py - 7}" text-anchor="middle" fill="{INK}">{score}</text></g>'
+        )
     return parts

@@ -18,7 +18,9 @@ from flask import render_template
 from flask import request
 from flask import url_for
 from markupsafe import Markup
+from werkzeug.wrappers.response import Response as BaseResponse
 
+from service.config import RULESET_VERSION
 from service.smart import about
 from service.smart.errors import SmartError
 from service.smart.launch import SmartApp
@@ -34,8 +36,10 @@ STATIC = Path(__file__).resolve().parent.parent / "static" / "smart"
 
 def _csp(frame_ancestors: str) -> str:
     # Server-rendered pages: own CSS only, no script needed, inline SVG is markup (not a resource).
-    return ("default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; base-uri 'none'; "
-            f"form-action 'self'; frame-ancestors {frame_ancestors}")
+    return (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; base-uri 'none'; "
+        f"form-action 'self'; frame-ancestors {frame_ancestors}"
+    )
 
 
 def make_blueprint(smart: SmartApp) -> Blueprint:
@@ -48,10 +52,17 @@ def make_blueprint(smart: SmartApp) -> Blueprint:
         value = request.cookies.get(COOKIE)
         return value if value and _KEY.match(value) else None
 
-    def with_cookie(response: Response, key: str) -> Response:
+    def with_cookie(response: BaseResponse, key: str) -> BaseResponse:
         secure = https or request.is_secure or smart.config.cookie_samesite == "None"
-        response.set_cookie(COOKIE, key, httponly=True, secure=secure, samesite=smart.config.cookie_samesite,
-                            path="/smart/", max_age=smart.config.session_seconds)
+        response.set_cookie(
+            COOKIE,
+            key,
+            httponly=True,
+            secure=secure,
+            samesite=smart.config.cookie_samesite,
+            path="/smart/",
+            max_age=smart.config.session_seconds,
+        )
         return response
 
     @bp.after_request
@@ -72,26 +83,30 @@ def make_blueprint(smart: SmartApp) -> Blueprint:
 
     @bp.get("/")
     def index() -> str:
-        return render_template("smart/index.html", configured=smart.config.enabled,
-                               standalone=bool(smart.config.default_standalone_iss))
+        return render_template(
+            "smart/index.html",
+            configured=smart.config.enabled,
+            standalone=bool(smart.config.default_standalone_iss),
+        )
 
     @bp.get("/launch")
-    def launch() -> Response:
+    def launch() -> BaseResponse:
         """EHR launch: ?iss=<FHIR base>&launch=<opaque>."""
         key = browser_key() or new_secret()
-        target = smart.start(iss=request.args.get("iss", ""), launch=request.args.get("launch", ""),
-                             browser_key=key)
+        target = smart.start(
+            iss=request.args.get("iss", ""), launch=request.args.get("launch", ""), browser_key=key
+        )
         return with_cookie(redirect(target, 302), key)
 
     @bp.get("/standalone")
-    def standalone() -> Response:
+    def standalone() -> BaseResponse:
         """Standalone launch from the configured FHIR server (or an allow-listed ?iss=)."""
         key = browser_key() or new_secret()
         target = smart.start_standalone(iss=request.args.get("iss") or None, browser_key=key)
         return with_cookie(redirect(target, 302), key)
 
     @bp.get("/callback")
-    def callback() -> Response:
+    def callback() -> BaseResponse:
         """The authorization server's redirect: ?code&state, or ?error&state."""
         launch_id = smart.finish(request.args.to_dict(flat=True), browser_key())
         # A redirect drops the code from the address bar and from the page's history entry.
@@ -101,12 +116,18 @@ def make_blueprint(smart: SmartApp) -> Blueprint:
     def app_page(launch_id: str) -> str:
         active = smart.launch(launch_id, browser_key())
         page = smart.page(active)
-        return render_template("smart/app.html", page=page, svg=Markup(page.timeline_svg),
-                               seed_anchor=seed_anchor)
+        return render_template(
+            "smart/app.html", page=page, svg=Markup(page.timeline_svg), seed_anchor=seed_anchor
+        )
 
     @bp.get("/about")
     def about_page() -> str:
-        return render_template("smart/about.html", attributes=about.attributes(), seeds=about.SEEDS,
-                               ruleset_version=about.RULESET_VERSION, service_version=about.service_version())
+        return render_template(
+            "smart/about.html",
+            attributes=about.attributes(),
+            seeds=about.SEEDS,
+            ruleset_version=RULESET_VERSION,
+            service_version=about.service_version(),
+        )
 
     return bp

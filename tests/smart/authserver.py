@@ -32,6 +32,7 @@ from flask import request
 from werkzeug.serving import BaseWSGIServer
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.serving import make_server
+from werkzeug.wrappers.response import Response as BaseResponse
 
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -91,7 +92,7 @@ def create_auth_app(config: AuthConfig, recorded: Recorded, base_url: str) -> Fl
     tokens: dict[str, float] = {}
     fhir_base = f"{base_url}/fhir"
 
-    def fail_redirect(redirect_uri: str, state: str, error: str, why: str) -> Response:
+    def fail_redirect(redirect_uri: str, state: str, error: str, why: str) -> BaseResponse:
         recorded.authorize_errors.append(why)
         query = urlencode({"error": error, "error_description": why, "state": state})
         return redirect(f"{redirect_uri}?{query}", 302)
@@ -100,26 +101,57 @@ def create_auth_app(config: AuthConfig, recorded: Recorded, base_url: str) -> Fl
     def well_known() -> Response:
         if not config.well_known:
             return Response("not found", 404)
-        body = {"issuer": base_url, "authorization_endpoint": f"{base_url}/authorize",
-                "token_endpoint": f"{base_url}/token", "code_challenge_methods_supported": ["S256"],
-                "token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt"],
-                "capabilities": ["launch-ehr", "launch-standalone", "client-public", "client-confidential-symmetric",
-                                 "client-confidential-asymmetric", "context-ehr-patient", "context-banner",
-                                 "permission-v1", "permission-v2"],
-                "scopes_supported": ["launch", "launch/patient", "patient/*.rs", "patient/*.read"]}
+        body = {
+            "issuer": base_url,
+            "authorization_endpoint": f"{base_url}/authorize",
+            "token_endpoint": f"{base_url}/token",
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt"],
+            "capabilities": [
+                "launch-ehr",
+                "launch-standalone",
+                "client-public",
+                "client-confidential-symmetric",
+                "client-confidential-asymmetric",
+                "context-ehr-patient",
+                "context-banner",
+                "permission-v1",
+                "permission-v2",
+            ],
+            "scopes_supported": ["launch", "launch/patient", "patient/*.rs", "patient/*.read"],
+        }
         return Response(json.dumps(body), 200, mimetype="application/json")
 
     @app.get("/fhir/metadata")
     def metadata() -> Response:
-        body = {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1",
-                "format": ["json"], "date": "2026-01-01",
-                "rest": [{"mode": "server", "security": {"extension": [{"url": OAUTH_URIS, "extension": [
-                    {"url": "authorize", "valueUri": f"{base_url}/authorize"},
-                    {"url": "token", "valueUri": f"{base_url}/token"}]}]}}]}
+        body = {
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "kind": "instance",
+            "fhirVersion": "4.0.1",
+            "format": ["json"],
+            "date": "2026-01-01",
+            "rest": [
+                {
+                    "mode": "server",
+                    "security": {
+                        "extension": [
+                            {
+                                "url": OAUTH_URIS,
+                                "extension": [
+                                    {"url": "authorize", "valueUri": f"{base_url}/authorize"},
+                                    {"url": "token", "valueUri": f"{base_url}/token"},
+                                ],
+                            }
+                        ]
+                    },
+                }
+            ],
+        }
         return Response(json.dumps(body), 200, mimetype="application/fhir+json")
 
     @app.get("/authorize")
-    def authorize() -> Response:
+    def authorize() -> BaseResponse:
         params = request.args.to_dict(flat=True)
         recorded.authorize.append(params)
         # Per RFC 6749 §4.1.2.1 an unknown client or redirect URI is never redirected to.
@@ -133,7 +165,9 @@ def create_auth_app(config: AuthConfig, recorded: Recorded, base_url: str) -> Fl
         if len(state) < 22:  # SMART: at least 122 bits of entropy
             return fail_redirect(redirect_uri, state, "invalid_request", "state missing or too short")
         if params.get("response_type") != "code":
-            return fail_redirect(redirect_uri, state, "unsupported_response_type", "response_type must be code")
+            return fail_redirect(
+                redirect_uri, state, "unsupported_response_type", "response_type must be code"
+            )
         if params.get("aud", "").rstrip("/") != fhir_base:
             return fail_redirect(redirect_uri, state, "invalid_request", "aud is not this server's FHIR base")
         if params.get("code_challenge_method") != "S256" or len(params.get("code_challenge", "")) != 43:
@@ -145,22 +179,32 @@ def create_auth_app(config: AuthConfig, recorded: Recorded, base_url: str) -> Fl
             if context is None:
                 return fail_redirect(redirect_uri, state, "invalid_request", "unknown launch value")
             if "launch" not in scopes:
-                return fail_redirect(redirect_uri, state, "invalid_scope", "EHR launch needs the launch scope")
+                return fail_redirect(
+                    redirect_uri, state, "invalid_scope", "EHR launch needs the launch scope"
+                )
         else:
             if "launch/patient" not in scopes or not config.standalone_patient:
-                return fail_redirect(redirect_uri, state, "invalid_scope", "standalone launch needs launch/patient")
+                return fail_redirect(
+                    redirect_uri, state, "invalid_scope", "standalone launch needs launch/patient"
+                )
             context = LaunchContext(patient=config.standalone_patient)
         if context.deny:
             return fail_redirect(redirect_uri, state, "access_denied", "the user declined")
         code = secrets.token_urlsafe(24)
-        codes[code] = {"challenge": params["code_challenge"], "redirect_uri": redirect_uri, "context": context,
-                       "scope": " ".join(scopes), "expires": time.time() + 120}
+        codes[code] = {
+            "challenge": params["code_challenge"],
+            "redirect_uri": redirect_uri,
+            "context": context,
+            "scope": " ".join(scopes),
+            "expires": time.time() + 120,
+        }
         return redirect(f"{redirect_uri}?{urlencode({'code': code, 'state': state})}", 302)
 
     def token_error(status: int, error: str, why: str) -> Response:
         recorded.token_errors.append(why)
-        return Response(json.dumps({"error": error, "error_description": why}), status,
-                        mimetype="application/json")
+        return Response(
+            json.dumps({"error": error, "error_description": why}), status, mimetype="application/json"
+        )
 
     def client_ok(form: Mapping[str, str]) -> str | None:
         """None when the client authenticated as configured, else why not."""
@@ -176,11 +220,19 @@ def create_auth_app(config: AuthConfig, recorded: Recorded, base_url: str) -> Fl
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             return "private_key_jwt expected"
         try:
-            claims = jwt.decode(form.get("client_assertion", ""), config.public_key_pem,
-                                algorithms=["RS384", "ES384"], audience=f"{base_url}/token")
+            claims = jwt.decode(
+                form.get("client_assertion", ""),
+                config.public_key_pem,
+                algorithms=["RS384", "ES384"],
+                audience=f"{base_url}/token",
+            )
         except jwt.PyJWTError as exc:
             return f"client assertion rejected: {type(exc).__name__}"
-        if claims.get("iss") != config.client_id or claims.get("sub") != config.client_id or not claims.get("jti"):
+        if (
+            claims.get("iss") != config.client_id
+            or claims.get("sub") != config.client_id
+            or not claims.get("jti")
+        ):
             return "client assertion iss/sub/jti wrong"
         return None
 
@@ -204,9 +256,14 @@ def create_auth_app(config: AuthConfig, recorded: Recorded, base_url: str) -> Fl
         access = secrets.token_urlsafe(32)
         tokens[access] = time.time() + config.expires_in
         recorded.issued_tokens.append(access)
-        body: dict[str, Any] = {"access_token": access, "token_type": "Bearer", "expires_in": config.expires_in,
-                                "scope": grant["scope"], "patient": context.patient,
-                                "need_patient_banner": context.need_patient_banner}
+        body: dict[str, Any] = {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": config.expires_in,
+            "scope": grant["scope"],
+            "patient": context.patient,
+            "need_patient_banner": context.need_patient_banner,
+        }
         if context.encounter:
             body["encounter"] = context.encounter
         if context.app_context is not None:
@@ -223,14 +280,22 @@ def create_auth_app(config: AuthConfig, recorded: Recorded, base_url: str) -> Fl
         recorded.fhir.append((f"{path}?{query}" if query else path, authorization))
         bearer = authorization.removeprefix("Bearer ")
         if not authorization.startswith("Bearer ") or tokens.get(bearer, 0) < time.time():
-            return Response(json.dumps({"resourceType": "OperationOutcome", "issue": [
-                {"severity": "error", "code": "login"}]}), 401, mimetype="application/fhir+json")
+            return Response(
+                json.dumps(
+                    {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login"}]}
+                ),
+                401,
+                mimetype="application/fhir+json",
+            )
         if config.fhir_down:
             return Response("upstream unavailable", 503)
         if config.upstream:
             return _forward(f"{config.upstream.rstrip('/')}/{path}" + (f"?{query}" if query else ""))
-        return Response(json.dumps(_answer(config.resources, path, request.args.to_dict(flat=True))), 200,
-                        mimetype="application/fhir+json")
+        return Response(
+            json.dumps(_answer(config.resources, path, request.args.to_dict(flat=True))),
+            200,
+            mimetype="application/fhir+json",
+        )
 
     return app
 
@@ -254,8 +319,12 @@ def _answer(resources: list[dict[str, Any]], path: str, params: Mapping[str, str
         return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]}
     patient = params.get("patient", "").removeprefix("Patient/")
     matches = [r for r in resources if r["resourceType"] == kind and _subject(r) == f"Patient/{patient}"]
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(matches),
-            "entry": [{"resource": r} for r in matches]}
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(matches),
+        "entry": [{"resource": r} for r in matches],
+    }
 
 
 def _subject(resource: Mapping[str, Any]) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterator
+from datetime import UTC
 from datetime import date
 from datetime import datetime
 from datetime import timedelta
-from datetime import timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,16 @@ LAUNCH = "launch-abc-123"
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register the browser marker here until setup.cfg lists it."""
-    config.addinivalue_line("markers", "browser: drives headless Chromium (Debian chromium + chromium-driver)")
+    config.addinivalue_line(
+        "markers", "browser: drives headless Chromium (Debian chromium + chromium-driver)"
+    )
 
 
 class Clock:
     """A wall clock the test can move forward."""
 
     def __init__(self) -> None:
-        self.now = datetime.now(timezone.utc)
+        self.now = datetime.now(UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -57,9 +59,10 @@ def auth_config() -> AuthConfig:
         redirect_uri=f"{PUBLIC_BASE}/smart/callback",
         resources=resources(date.today()),
         standalone_patient=PATIENT_ID,
-        launches={LAUNCH: LaunchContext(patient=PATIENT_ID, need_patient_banner=True,
-                                        app_context='{"rule":"R21"}'),
-                  "launch-deny": LaunchContext(patient=PATIENT_ID, deny=True)},
+        launches={
+            LAUNCH: LaunchContext(patient=PATIENT_ID, need_patient_banner=True, app_context='{"rule":"R21"}'),
+            "launch-deny": LaunchContext(patient=PATIENT_ID, deny=True),
+        },
     )
 
 
@@ -88,8 +91,14 @@ def make_smart_app(tmp_path: Path, clock: Clock) -> Iterator[Callable[[dict[str,
     built: list[Flask] = []
 
     def make(env: dict[str, str], **overrides: Any) -> Flask:
-        config = {"data_dir": tmp_path / f"app{len(built)}", "auth": "off", "public_base_url": PUBLIC_BASE,
-                  "fhir_timeout_seconds": 5.0, "fhir_total_timeout_seconds": 10.0, **overrides}
+        config = {
+            "data_dir": tmp_path / f"app{len(built)}",
+            "auth": "off",
+            "public_base_url": PUBLIC_BASE,
+            "fhir_timeout_seconds": 5.0,
+            "fhir_total_timeout_seconds": 10.0,
+            **overrides,
+        }
         app = create_app(test_config=config)
         app.config["TESTING"] = True
         state = app.extensions["bme"]

@@ -1,4 +1,4 @@
-"""End to end in headless Chromium: EHR launch -> test authorization server -> token -> the real FHIR engine -> page.
+"""End to end in headless Chromium: EHR launch -> authorization server -> token -> real FHIR engine -> page.
 
 Our app runs under a real WSGI server on a loopback port; the test EHR fronts the Medplum FHIR search engine
 (tests/fhirserver) and only passes on requests with the token it issued. Screenshots go to tests/output/
@@ -34,8 +34,16 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 OUTPUT = Path(__file__).resolve().parents[1] / "output"
 REQUIRE_ENV = "BME_TEST_REQUIRE_BROWSER"
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+)
 LAUNCH = "launch-browser-1"
 
 
@@ -87,7 +95,8 @@ def _screenshot(browser: Any, name: str, width: int) -> Path:
 
 
 def test_ehr_launch_in_chromium_shows_features_rules_and_evidence(
-        driver: Any, fhir_server: FhirTestServer, make_smart_app: Callable[..., Flask]) -> None:
+    driver: Any, fhir_server: FhirTestServer, make_smart_app: Callable[..., Flask]
+) -> None:
     from selenium.webdriver.common.by import By
 
     fhir_server.clear()
@@ -96,12 +105,20 @@ def test_ehr_launch_in_chromium_shows_features_rules_and_evidence(
 
     ours = LateApp()
     app_server = ServerThread(ours, quiet=True)
-    config = AuthConfig(redirect_uri=f"{app_server.url}/smart/callback", upstream=fhir_server.base_url,
-                        launches={LAUNCH: LaunchContext(patient=patient_id, need_patient_banner="true",
-                                                        app_context='{"rule":"R21"}')})
+    config = AuthConfig(
+        redirect_uri=f"{app_server.url}/smart/callback",
+        upstream=fhir_server.base_url,
+        launches={
+            LAUNCH: LaunchContext(
+                patient=patient_id, need_patient_banner="true", app_context='{"rule":"R21"}'
+            )
+        },
+    )
     with TestEhr(config) as ehr:
-        ours.app = make_smart_app({"BME_SMART_CLIENT_ID": config.client_id, "BME_SMART_ALLOWED_ISS": ehr.fhir_base},
-                                  public_base_url=app_server.url)
+        ours.app = make_smart_app(
+            {"BME_SMART_CLIENT_ID": config.client_id, "BME_SMART_ALLOWED_ISS": ehr.fhir_base},
+            public_base_url=app_server.url,
+        )
         app_server.start()
         try:
             driver.get(f"{app_server.url}/smart/launch?iss={ehr.fhir_base}&launch={LAUNCH}")
@@ -109,7 +126,7 @@ def test_ehr_launch_in_chromium_shows_features_rules_and_evidence(
             assert driver.current_url.startswith(f"{app_server.url}/smart/app/"), body[:500]
             assert "code=" not in driver.current_url  # the redirect dropped the code from the address bar
 
-            # The launch went through authorize and token with PKCE and aud, and the FHIR reads used the token.
+            # The launch went through authorize and token (PKCE, aud), and the FHIR reads used the token.
             assert ehr.recorded.authorize_errors == [] and ehr.recorded.token_errors == []
             assert ehr.recorded.authorize[0]["aud"] == ehr.fhir_base
             token = ehr.recorded.issued_tokens[0]

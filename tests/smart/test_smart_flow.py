@@ -1,4 +1,4 @@
-"""The SMART launch through the test EHR: PKCE, state, aud, launch context, client types, errors a person can act on."""
+"""The SMART launch through the test EHR: PKCE, state, aud, context, client types, actionable errors."""
 
 from __future__ import annotations
 
@@ -63,8 +63,9 @@ def text(response: TestResponse) -> str:
     return re.sub(r"\s+", " ", html.unescape(body))
 
 
-def test_ehr_launch_sends_pkce_state_aud_and_launch_and_shows_the_patient(smart_client: FlaskClient,
-                                                                           ehr: TestEhr) -> None:
+def test_ehr_launch_sends_pkce_state_aud_and_launch_and_shows_the_patient(
+    smart_client: FlaskClient, ehr: TestEhr
+) -> None:
     page = full_launch(smart_client, ehr)
     assert page.status_code == 200
     request = ehr.recorded.authorize[0]
@@ -92,8 +93,9 @@ def test_ehr_launch_sends_pkce_state_aud_and_launch_and_shows_the_patient(smart_
     assert all(token not in value for value in page.headers.values())
 
 
-def test_page_shows_a_recommendation_with_rule_evidence_and_checks(smart_client: FlaskClient,
-                                                                   ehr: TestEhr) -> None:
+def test_page_shows_a_recommendation_with_rule_evidence_and_checks(
+    smart_client: FlaskClient, ehr: TestEhr
+) -> None:
     words = text(full_launch(smart_client, ehr))
     assert re.search(r"Recommendations \((?!0\))\d+\)", words), words[:2000]
     assert re.search(r"\b[RS]\d{2}[a-z]? [A-Z]", words)
@@ -130,9 +132,9 @@ def test_state_is_single_use(smart_client: FlaskClient, ehr: TestEhr) -> None:
     assert len(ehr.recorded.token) == 1
 
 
-def test_state_from_another_browser_is_refused(smart_client: FlaskClient, ehr: TestEhr,
-                                               make_smart_app: Callable[..., Flask],
-                                               smart_env: dict[str, str]) -> None:
+def test_state_from_another_browser_is_refused(
+    smart_client: FlaskClient, ehr: TestEhr, make_smart_app: Callable[..., Flask], smart_env: dict[str, str]
+) -> None:
     callback = authorize(launch(smart_client, ehr))
     other_browser = smart_client.application.test_client()
     refused = other_browser.get(callback)
@@ -165,32 +167,49 @@ def test_wrong_aud_is_refused_by_the_authorization_server(smart_client: FlaskCli
     assert ehr.recorded.token == []
 
 
-def test_wrong_code_verifier_is_refused_by_the_authorization_server(smart_client: FlaskClient,
-                                                                    ehr: TestEhr) -> None:
+def test_wrong_code_verifier_is_refused_by_the_authorization_server(
+    smart_client: FlaskClient, ehr: TestEhr
+) -> None:
     code = parse_qs(urlsplit(authorize(launch(smart_client, ehr))).query)["code"][0]
-    answer = HTTP.post(f"{ehr.base_url}/token", timeout=10, data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": f"{PUBLIC_BASE}/smart/callback",
-        "code_verifier": "x" * 64, "client_id": "bme-smart-test"})
+    answer = HTTP.post(
+        f"{ehr.base_url}/token",
+        timeout=10,
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": f"{PUBLIC_BASE}/smart/callback",
+            "code_verifier": "x" * 64,
+            "client_id": "bme-smart-test",
+        },
+    )
     assert answer.status_code == 400
     assert ehr.recorded.token_errors == ["code_verifier does not match the challenge"]
 
 
-def test_discovery_falls_back_to_the_capability_statement(auth_config: AuthConfig,
-                                                          make_smart_app: Callable[..., Flask]) -> None:
+def test_discovery_falls_back_to_the_capability_statement(
+    auth_config: AuthConfig, make_smart_app: Callable[..., Flask]
+) -> None:
     auth_config.well_known = False
     with TestEhr(auth_config) as ehr:
-        client = make_smart_app({"BME_SMART_CLIENT_ID": auth_config.client_id,
-                                 "BME_SMART_ALLOWED_ISS": ehr.fhir_base}).test_client()
+        client = make_smart_app(
+            {"BME_SMART_CLIENT_ID": auth_config.client_id, "BME_SMART_ALLOWED_ISS": ehr.fhir_base}
+        ).test_client()
         page = full_launch(client, ehr)
         assert page.status_code == 200
         assert ehr.recorded.authorize[0]["aud"] == ehr.fhir_base
 
 
-def test_standalone_launch_asks_for_launch_patient(auth_config: AuthConfig,
-                                                   make_smart_app: Callable[..., Flask]) -> None:
+def test_standalone_launch_asks_for_launch_patient(
+    auth_config: AuthConfig, make_smart_app: Callable[..., Flask]
+) -> None:
     with TestEhr(auth_config) as ehr:
-        client = make_smart_app({"BME_SMART_CLIENT_ID": auth_config.client_id,
-                                 "BME_SMART_ALLOWED_ISS": ehr.fhir_base, "BME_SMART_V1_SCOPES": "true"}).test_client()
+        client = make_smart_app(
+            {
+                "BME_SMART_CLIENT_ID": auth_config.client_id,
+                "BME_SMART_ALLOWED_ISS": ehr.fhir_base,
+                "BME_SMART_V1_SCOPES": "true",
+            }
+        ).test_client()
         page = full_launch(client, ehr, None)
         assert page.status_code == 200
         scopes = ehr.recorded.authorize[0]["scope"].split()
@@ -198,31 +217,47 @@ def test_standalone_launch_asks_for_launch_patient(auth_config: AuthConfig,
         assert "patient/Condition.read" in scopes  # v1 scopes by configuration
 
 
-def test_confidential_client_with_secret_basic(auth_config: AuthConfig,
-                                               make_smart_app: Callable[..., Flask]) -> None:
+def test_confidential_client_with_secret_basic(
+    auth_config: AuthConfig, make_smart_app: Callable[..., Flask]
+) -> None:
     auth_config.client_auth = "secret"
     auth_config.client_secret = "s3cret:with/odd chars"
     with TestEhr(auth_config) as ehr:
-        client = make_smart_app({"BME_SMART_CLIENT_ID": auth_config.client_id,
-                                 "BME_SMART_CLIENT_SECRET": auth_config.client_secret,
-                                 "BME_SMART_ALLOWED_ISS": ehr.fhir_base}).test_client()
+        client = make_smart_app(
+            {
+                "BME_SMART_CLIENT_ID": auth_config.client_id,
+                "BME_SMART_CLIENT_SECRET": auth_config.client_secret,
+                "BME_SMART_ALLOWED_ISS": ehr.fhir_base,
+            }
+        ).test_client()
         assert full_launch(client, ehr).status_code == 200
         assert "client_id" not in ehr.recorded.token[0]
 
 
-def test_confidential_client_with_private_key_jwt(auth_config: AuthConfig, tmp_path: Path,
-                                                  make_smart_app: Callable[..., Flask]) -> None:
+def test_confidential_client_with_private_key_jwt(
+    auth_config: AuthConfig, tmp_path: Path, make_smart_app: Callable[..., Flask]
+) -> None:
     key = ec.generate_private_key(ec.SECP384R1())
     key_file = tmp_path / "smart-key.pem"
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     auth_config.client_auth = "jwt"
-    auth_config.public_key_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    auth_config.public_key_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     with TestEhr(auth_config) as ehr:
-        client = make_smart_app({"BME_SMART_CLIENT_ID": auth_config.client_id,
-                                 "BME_SMART_PRIVATE_KEY_FILE": str(key_file), "BME_SMART_JWT_ALGORITHM": "ES384",
-                                 "BME_SMART_KEY_ID": "k1", "BME_SMART_ALLOWED_ISS": ehr.fhir_base}).test_client()
+        client = make_smart_app(
+            {
+                "BME_SMART_CLIENT_ID": auth_config.client_id,
+                "BME_SMART_PRIVATE_KEY_FILE": str(key_file),
+                "BME_SMART_JWT_ALGORITHM": "ES384",
+                "BME_SMART_KEY_ID": "k1",
+                "BME_SMART_ALLOWED_ISS": ehr.fhir_base,
+            }
+        ).test_client()
         assert full_launch(client, ehr).status_code == 200
         assert ehr.recorded.token_errors == []
         assert ehr.recorded.token[0]["client_assertion_type"].endswith("jwt-bearer")
@@ -244,8 +279,9 @@ def test_pending_launch_expires(smart_client: FlaskClient, ehr: TestEhr, clock: 
     assert ehr.recorded.token == []
 
 
-def test_fhir_server_down_is_a_friendly_502(smart_client: FlaskClient, ehr: TestEhr,
-                                            auth_config: AuthConfig) -> None:
+def test_fhir_server_down_is_a_friendly_502(
+    smart_client: FlaskClient, ehr: TestEhr, auth_config: AuthConfig
+) -> None:
     auth_config.fhir_down = True
     page = full_launch(smart_client, ehr)
     assert page.status_code == 502
@@ -255,7 +291,9 @@ def test_fhir_server_down_is_a_friendly_502(smart_client: FlaskClient, ehr: Test
 
 
 def test_iss_not_on_the_allow_list_is_refused(smart_client: FlaskClient) -> None:
-    refused = smart_client.get("/smart/launch", query_string={"iss": "https://other.example/fhir", "launch": "x"})
+    refused = smart_client.get(
+        "/smart/launch", query_string={"iss": "https://other.example/fhir", "launch": "x"}
+    )
     assert refused.status_code == 403
     assert "not registered with the decision support app" in text(refused)
 
@@ -280,7 +318,9 @@ def test_app_context_names_the_card(smart_client: FlaskClient, ehr: TestEhr) -> 
     assert "Opened from the card for rule R21" in words
 
 
-def test_token_is_never_logged(smart_client: FlaskClient, ehr: TestEhr, caplog: pytest.LogCaptureFixture) -> None:
+def test_token_is_never_logged(
+    smart_client: FlaskClient, ehr: TestEhr, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     full_launch(smart_client, ehr)
     token = ehr.recorded.issued_tokens[0]

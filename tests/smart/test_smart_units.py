@@ -1,4 +1,4 @@
-"""The SMART app's pure parts: PKCE, scopes, token-response reading, config, timeline SVG, page model, About."""
+"""The SMART app's pure parts: PKCE, scopes, token response, config, timeline SVG, page model, About."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from service.config import RULESET_VERSION
 from service.config import ConfigError
 from service.facts import Fact
 from service.facts import Source
@@ -35,14 +36,20 @@ TODAY = date(2026, 11, 21)
 
 
 def test_pkce_s256_matches_rfc7636_appendix_b() -> None:
-    assert pkce_pair("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk") == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    assert (
+        pkce_pair("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
+        == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    )
 
 
-@pytest.mark.parametrize(("v1", "standalone", "expected"), [
-    (False, False, "launch patient/Condition.rs patient/Observation.rs"),
-    (True, False, "launch patient/Condition.read patient/Observation.read"),
-    (False, True, "launch/patient patient/Condition.rs patient/Observation.rs"),
-])
+@pytest.mark.parametrize(
+    ("v1", "standalone", "expected"),
+    [
+        (False, False, "launch patient/Condition.rs patient/Observation.rs"),
+        (True, False, "launch patient/Condition.read patient/Observation.read"),
+        (False, True, "launch/patient patient/Condition.rs patient/Observation.rs"),
+    ],
+)
 def test_scopes_follow_the_prefetch_declaration(v1: bool, standalone: bool, expected: str) -> None:
     declared = ("patient/Condition.read", "patient/Observation.read", "patient/Condition.read")
     assert scopes_for(declared, v1=v1, standalone=standalone) == expected
@@ -52,25 +59,44 @@ def _token(**extra: object) -> dict[str, object]:
     return {"access_token": "t0k3n", "token_type": "bearer", "patient": "p1", **extra}
 
 
-@pytest.mark.parametrize(("sent", "shown"), [(True, True), (False, False), ("false", False), ("TRUE", True),
-                                             (None, True), ("maybe", True)])
-def test_need_patient_banner_tolerates_epic_strings_and_defaults_to_showing(sent: object, shown: bool) -> None:
+@pytest.mark.parametrize(
+    ("sent", "shown"),
+    [(True, True), (False, False), ("false", False), ("TRUE", True), (None, True), ("maybe", True)],
+)
+def test_need_patient_banner_tolerates_epic_strings_and_defaults_to_showing(
+    sent: object, shown: bool
+) -> None:
     body = _token() if sent is None else _token(need_patient_banner=sent)
     assert read_token_response(body).need_patient_banner is shown
 
 
 def test_token_response_context() -> None:
-    context = read_token_response(_token(expires_in=570, scope="launch patient/*.rs", encounter="e9",
-                                         appContext='{"rule":"R21"}', fhirContext=[{"reference": "Encounter/e9"}]))
-    assert (context.patient, context.encounter, context.expires_in, context.card_rule) == ("p1", "e9", 570, "R21")
+    context = read_token_response(
+        _token(
+            expires_in=570,
+            scope="launch patient/*.rs",
+            encounter="e9",
+            appContext='{"rule":"R21"}',
+            fhirContext=[{"reference": "Encounter/e9"}],
+        )
+    )
+    assert (context.patient, context.encounter, context.expires_in, context.card_rule) == (
+        "p1",
+        "e9",
+        570,
+        "R21",
+    )
     assert context.granted_scope == "launch patient/*.rs"
 
 
-@pytest.mark.parametrize("body", [
-    {"token_type": "Bearer", "patient": "p1"},
-    {"access_token": "x", "token_type": "mac", "patient": "p1"},
-    {"access_token": "", "token_type": "Bearer", "patient": "p1"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"token_type": "Bearer", "patient": "p1"},
+        {"access_token": "x", "token_type": "mac", "patient": "p1"},
+        {"access_token": "", "token_type": "Bearer", "patient": "p1"},
+    ],
+)
 def test_token_response_without_a_bearer_token_is_refused(body: dict[str, object]) -> None:
     with pytest.raises(AuthorizationFailedError):
         read_token_response(body)
@@ -84,11 +110,20 @@ def test_token_response_without_a_usable_patient_is_refused(patient: object) -> 
         read_token_response(body)
 
 
-@pytest.mark.parametrize(("app_context", "rule"), [
-    ('{"rule":"R21"}', "R21"), ("R26a", "R26a"), ('{"rule":"S09"}', "S09"), ('{"rule":"<b>"}', ""),
-    ("%FNAME%-%EXTENSION;74901%", ""), ('{"rule":"R21"' + " " * 600 + "}", ""), (None, ""), (["R21"], ""),
-    ('["R21"]', ""),
-])
+@pytest.mark.parametrize(
+    ("app_context", "rule"),
+    [
+        ('{"rule":"R21"}', "R21"),
+        ("R26a", "R26a"),
+        ('{"rule":"S09"}', "S09"),
+        ('{"rule":"<b>"}', ""),
+        ("%FNAME%-%EXTENSION;74901%", ""),
+        ('{"rule":"R21"' + " " * 600 + "}", ""),
+        (None, ""),
+        (["R21"], ""),
+        ('["R21"]', ""),
+    ],
+)
 def test_app_context_is_opaque_unless_it_names_one_of_our_rules(app_context: object, rule: str) -> None:
     assert card_rule(app_context) == rule
 
@@ -108,29 +143,39 @@ def test_config_reads_the_client_type_and_allow_list(tmp_path: Path) -> None:
     assert load_smart_config({"BME_SMART_ALLOWED_ISS": "*"}).iss_allowed("https://anything.example")
 
 
-@pytest.mark.parametrize("env", [
-    {"BME_SMART_CLIENT_SECRET": "s", "BME_SMART_PRIVATE_KEY_FILE": __file__},
-    {"BME_SMART_PRIVATE_KEY_FILE": "/nonexistent/key.pem"},
-    {"BME_SMART_JWT_ALGORITHM": "HS256"},
-    {"BME_SMART_COOKIE_SAMESITE": "none-ish"},
-    {"BME_SMART_SESSION_SECONDS": "0"},
-    {"BME_SMART_SESSION_SECONDS": "ten"},
-    {"BME_SMART_V1_SCOPES": "perhaps"},
-    {"BME_SMART_REDIRECT_URL": "/smart/callback"},
-])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"BME_SMART_CLIENT_SECRET": "s", "BME_SMART_PRIVATE_KEY_FILE": __file__},
+        {"BME_SMART_PRIVATE_KEY_FILE": "/nonexistent/key.pem"},
+        {"BME_SMART_JWT_ALGORITHM": "HS256"},
+        {"BME_SMART_COOKIE_SAMESITE": "none-ish"},
+        {"BME_SMART_SESSION_SECONDS": "0"},
+        {"BME_SMART_SESSION_SECONDS": "ten"},
+        {"BME_SMART_V1_SCOPES": "perhaps"},
+        {"BME_SMART_REDIRECT_URL": "/smart/callback"},
+    ],
+)
 def test_config_refuses_contradictions_at_start(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError):
         load_smart_config(env)
 
 
 def _features() -> Features:
-    mri = Source("DiagnosticReport/m<1>", "MRI <script>alert(1)</script>", date(2026, 10, 1), via="report text")
+    mri = Source(
+        "DiagnosticReport/m<1>", "MRI <script>alert(1)</script>", date(2026, 10, 1), via="report text"
+    )
     return Features(
         today=TODAY,
         bme_present=Fact(True, (mri,)),
         last_mri_date=Fact(date(2026, 10, 1), (mri,)),  # same resource and date: one event
-        vertebral_fracture=Fact(True, (Source("Condition/c1", "L1 fracture", date(2026, 9, 20)),
-                                       Source("Condition/c2", "undated fracture"))),
+        vertebral_fracture=Fact(
+            True,
+            (
+                Source("Condition/c1", "L1 fracture", date(2026, 9, 20)),
+                Source("Condition/c2", "undated fracture"),
+            ),
+        ),
         nsaid_active=Fact(True, (Source("MedicationRequest/n1", "naproxen", date(2026, 9, 25)),)),
         malignancy_active=Fact(False),
         osteoporosis=Fact(None),
@@ -142,7 +187,10 @@ def _features() -> Features:
 def test_timeline_plots_each_resource_once_and_counts_the_undated() -> None:
     plot = collect(_features())
     assert [(e.lane, e.reference) for e in plot.events] == [
-        ("Imaging", "DiagnosticReport/m<1>"), ("Fractures", "Condition/c1"), ("Treatments", "MedicationRequest/n1")]
+        ("Imaging", "DiagnosticReport/m<1>"),
+        ("Fractures", "Condition/c1"),
+        ("Treatments", "MedicationRequest/n1"),
+    ]
     assert plot.undated == 1
     assert plot.pain == ((date(2026, 9, 21), 8), (date(2026, 11, 1), 4))
 
@@ -170,11 +218,17 @@ def test_feature_groups_keep_values_sources_and_unknowns_apart() -> None:
     assert "Osteoporosis" in unknown and "Malignancy active" not in unknown
 
 
-@pytest.mark.parametrize(("name", "value", "words"), [
-    ("pain_nrs_latest", 7, "7/10"), ("bme_extent", "extensive_full_vertebral_body", "extensive full vertebral body"),
-    ("bme_sites", frozenset({"vertebra", "hip_femoral_head"}), "hip femoral head, vertebra"),
-    ("nsaid_days", 38, "38"), ("osteoporosis", False, "no"), ("age_years", 74, "74 years"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("pain_nrs_latest", 7, "7/10"),
+        ("bme_extent", "extensive_full_vertebral_body", "extensive full vertebral body"),
+        ("bme_sites", frozenset({"vertebra", "hip_femoral_head"}), "hip femoral head, vertebra"),
+        ("nsaid_days", 38, "38"),
+        ("osteoporosis", False, "no"),
+        ("age_years", 74, "74 years"),
+    ],
+)
 def test_values_read_as_words(name: str, value: object, words: str) -> None:
     assert value_text(name, value) == words
 
@@ -184,24 +238,44 @@ def test_labels() -> None:
     assert label("bme_present") == "Bone marrow edema on imaging"
 
 
-@pytest.mark.parametrize(("note", "outcome"), [
-    ("S08 passed: eGFR 72 on 2026-11-11", "passed"),
-    ("Withheld: Pamidronate 30 mg IV (S09: no current calcium)", "failed"),
-    ("Removed: naproxen (S01: eGFR 25; contraindicated)", "failed"),
-    ("suggestion 'Pamidronate' (R21): no current calcium; suggestion withheld until the lab is available", "failed"),
-    ("S02 caution: GI bleed history (see the S02 card)", "caution"),
-    ("Seeds 000/001 put NSAIDs first for most BME (conflict C1)", "note"),
-])
+@pytest.mark.parametrize(
+    ("note", "outcome"),
+    [
+        ("S08 passed: eGFR 72 on 2026-11-11", "passed"),
+        ("Withheld: Pamidronate 30 mg IV (S09: no current calcium)", "failed"),
+        ("Removed: naproxen (S01: eGFR 25; contraindicated)", "failed"),
+        (
+            "suggestion 'Pamidronate' (R21): no current calcium; suggestion withheld until the lab is in",
+            "failed",
+        ),
+        ("S02 caution: GI bleed history (see the S02 card)", "caution"),
+        ("Seeds 000/001 put NSAIDs first for most BME (conflict C1)", "note"),
+    ],
+)
 def test_check_lines_are_classified(note: str, outcome: str) -> None:
     assert classify(note).outcome == outcome
 
 
 def test_banner_from_the_patient_resource() -> None:
-    shown = banner({"resourceType": "Patient", "name": [{"use": "old", "text": "Old Name"},
-                                                        {"use": "official", "given": ["Ada", "B."], "family": "N"}],
-                    "birthDate": "1952-03-14", "gender": "female",
-                    "identifier": [{"type": {"text": "MRN"}, "value": "4711"}]}, "Patient/p1")
-    assert (shown.name, shown.birth_date, shown.sex, shown.identifier) == ("Ada B. N", "1952-03-14", "female", "MRN 4711")
+    shown = banner(
+        {
+            "resourceType": "Patient",
+            "name": [
+                {"use": "old", "text": "Old Name"},
+                {"use": "official", "given": ["Ada", "B."], "family": "N"},
+            ],
+            "birthDate": "1952-03-14",
+            "gender": "female",
+            "identifier": [{"type": {"text": "MRN"}, "value": "4711"}],
+        },
+        "Patient/p1",
+    )
+    assert (shown.name, shown.birth_date, shown.sex, shown.identifier) == (
+        "Ada B. N",
+        "1952-03-14",
+        "female",
+        "MRN 4711",
+    )
     assert banner(None, "Patient/p1").name == "Name not available"
 
 
@@ -216,7 +290,7 @@ def test_about_lists_the_13_hti1_attributes_and_the_four_seeds() -> None:
     assert all(a.uses is not None for a in attributes[4:]) and all(a.uses is None for a in attributes[:4])
     assert tuple(s.file for s in about.SEEDS) == SEED_FILES
     assert all(s.file in attributes[0].answer for s in about.SEEDS)
-    assert about.RULESET_VERSION in attributes[3].answer
+    assert RULESET_VERSION in attributes[3].answer
 
 
 # Attribute -> the feature whose use by a rule or gate decides the answer.
