@@ -317,10 +317,11 @@ def test_gates_run_last() -> None:
 
 
 def test_imaging_orders_follow_the_region_and_fall_back_to_text() -> None:
-    """MRI by vertebral level (LOINC playbook); a region without a verified code becomes a text order saying so."""
+    """MRI by vertebral level (LOINC playbook); a region without a verified code is a text order saying so."""
     thoracic = run(feat(bme_present=True, bme_sites=VERTEBRA, bme_vertebral_level="T11"))["R01"]
     assert [s.code.code for s in thoracic.suggestions if s.code] == ["24980-5"]
-    ct = run(feat(bme_present=True, bme_sites=frozenset({"sacroiliac", "other"}), mri_contraindicated=True))["R02"]
+    sites = frozenset({"sacroiliac", "other"})
+    ct = run(feat(bme_present=True, bme_sites=sites, mri_contraindicated=True))["R02"]
     assert [s.text for s in ct.suggestions] == ["CT of the affected area", "CT of the sacroiliac joints"]
     assert all(s.code is None and s.note and "No verified code" in s.note for s in ct.suggestions)
     contrast = run(feat(bme_present=True, bme_sites=VERTEBRA, bme_vertebral_level="L3", fever=True))["R03"]
