@@ -61,6 +61,13 @@ LIMITATIONS: tuple[Limitation, ...] = (
     Limitation("bme_sites", "R21-R28, R36",
                "A BME finding without a documented site gets no pathway card (no site, no region-specific "
                "order); R05 and R37 still fire."),
+    Limitation("fall risk", "R33",
+               "No feature carries fall risk: the opioid-order warning uses age >= age.older_adult_years or "
+               "an opioid already past opioid.max_short_course_days."),
+    Limitation("dmard_active = false", "R15",
+               "The features module records DMARD therapy only when present, so the 'no active DMARD' "
+               "warning cannot fire yet; R15 warns on a RAMRIS score above 2 and lists DMARD therapy as "
+               "missing."),
     Limitation("ramris_bme_score", "R15",
                "No verified LOINC code; a local code only."),
     Limitation("'severe per clinician'", "R29-R31",
