@@ -28,7 +28,8 @@ _BME = re.compile(
     r"\bbone\s+marrow\s+o?edema\b|\bmarrow\s+o?edema\b|\bBME\b|\bbone\s+marrow\s+lesions?\b", re.I
 )
 # Sentence ends at . ; ! ? or a line break, but not at a decimal point ("1.5 cm").
-_SENTENCE_END = re.compile(r"\.(?!\d)|(?<!\d)\.|[;!?\n\r]+")
+# A "?" stays with its sentence (zero-width split after it): "Marrow edema at L1?" is a question.
+_SENTENCE_END = re.compile(r"\.(?!\d)|(?<!\d)\.|[;!\n\r]+|(?<=\?)")
 # A clause boundary stops a negation from reaching across: "No fracture, but marrow edema at L2". A bare comma
 # is not one, because "no fracture, dislocation or marrow edema" is the commonest negated list in reports.
 _CLAUSE_BREAK = re.compile(
@@ -53,9 +54,13 @@ _NEG_AFTER = re.compile(
 # Wording of a request or question, not a finding ("evaluate for BME", "r/o marrow edema").
 _REQUEST = re.compile(
     r"\bevaluat(?:e|ion)\s+(?:for|of)\b|\brule\s+out\b|\br/o\b|\bassess(?:ment)?\s+(?:for|of)\b|\bquery\b"
-    r"|\bto\s+exclude\b|\?|\bindication\b|\bclinical\s+(?:history|question)\b|\bhistory\s+of\b",
+    r"|\bto\s+exclude\b|\?|\bindication\b|\bclinical\s+(?:history|question)\b",
     re.I,
 )
+# "History of BME" / "previous marrow edema": the cue must sit right before the finding, because "prior
+# fracture at T12 and marrow edema at L1" still reports current edema.
+_HISTORY = re.compile(r"\bhistory\s+of\b|\bprior\b|\bprevious(?:ly)?\b", re.I)
+HISTORY_WINDOW = 1
 # Uncertainty: enough for a red-flag suspicion (cord compression), not enough to assert BME.
 _UNCERTAIN = re.compile(
     r"\bpossible\b|\bpossibly\b|\bprobable\b|\bsuspect(?:ed)?\b|\bsuspicious\s+for\b|\bconcern(?:ing)?\s+for\b"
@@ -179,14 +184,19 @@ def _clause_end(sentence: str, pos: int) -> int:
     return m.start() if m else len(sentence)
 
 
-def _negated_before(before: str) -> bool:
-    """True when a negation cue sits within NEGATION_WINDOW words before the finding (NegEx-style scope)."""
+def _within_window(cue: re.Pattern[str], before: str, window: int = NEGATION_WINDOW) -> bool:
+    """True when `cue` occurs within `window` words before the finding (NegEx-style scope)."""
     last: re.Match[str] | None = None
-    for m in _NEG_BEFORE.finditer(before):
+    for m in cue.finditer(before):
         last = m
     if last is None:
         return False
-    return len(_WORD.findall(before[last.end() :])) <= NEGATION_WINDOW
+    return len(_WORD.findall(before[last.end() :])) <= window
+
+
+def _negated_before(before: str) -> bool:
+    """True when a negation cue sits within NEGATION_WINDOW words before the finding."""
+    return _within_window(_NEG_BEFORE, before)
 
 
 def polarity(sentence: str, match: re.Match[str]) -> str:
@@ -197,6 +207,8 @@ def polarity(sentence: str, match: re.Match[str]) -> str:
     after = sentence[match.end() : end]
     if _negated_before(before) or _NEG_AFTER.search(after):
         return "negated"
+    if _within_window(_HISTORY, before, HISTORY_WINDOW):
+        return "request"  # "history of BME": a past finding, not a current one
     # A request ("evaluate for BME") can sit anywhere in the sentence, typically an indication line.
     if _REQUEST.search(sentence[: match.start()]) or _REQUEST.search(after):
         return "request"
