@@ -20,6 +20,7 @@ from service.smart.config import load_smart_config
 from service.smart.launch import SmartApp
 from service.smart.launch import utc_now
 from service.smart.oauth import SmartClient
+from service.smart.oauth import public_jwks
 from service.smart.store import LaunchStore
 from service.smart.views import make_blueprint
 
@@ -41,10 +42,12 @@ def init_app(
     engine = app.extensions["bme"].engine
     store = LaunchStore(engine, clock=lambda: clock().timestamp())
     private_key = config.private_key_file.read_bytes() if config.private_key_file is not None else b""
+    # Checked at start: a wrong key should stop the service, not fail the first clinician's launch.
+    jwks = public_jwks(private_key, config.jwt_algorithm, config.key_id) if private_key else None
     client = SmartClient(
         config, allow_http_hosts=settings.allow_http_fhir_hosts, private_key=private_key, clock=time.time
     )
-    smart = SmartApp(config, settings, deps, store, client, clock)
+    smart = SmartApp(config, settings, deps, store, client, clock, jwks=jwks)
     app.extensions[EXTENSION] = smart
     app.register_blueprint(make_blueprint(smart), url_prefix="/smart")
     if not config.enabled:

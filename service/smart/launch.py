@@ -100,6 +100,8 @@ class SmartApp:
         store: LaunchStore,
         client: SmartClient,
         clock: Callable[[], datetime],
+        *,
+        jwks: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
@@ -107,6 +109,7 @@ class SmartApp:
         self.store = store
         self.client = client
         self.clock = clock
+        self.jwks = jwks  # the public key set, when the client uses private_key_jwt
         self.service: ServiceDefinition = deps.registry.get(PATIENT_VIEW_SERVICE)
 
     @property

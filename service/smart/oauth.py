@@ -22,7 +22,13 @@ from urllib.parse import urlencode
 
 import jwt
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import ECAlgorithm
+from jwt.algorithms import RSAAlgorithm
 
+from service.config import ConfigError
 from service.errors import InvalidRequestError
 from service.prefetch import check_fhir_server_url
 from service.smart.config import CLIENT_PRIVATE_KEY_JWT
@@ -81,6 +87,29 @@ def _http_session() -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # no proxy variables: tokens go only to the named server
     return session
+
+
+def public_jwks(private_key_pem: bytes, algorithm: str, key_id: str) -> dict[str, Any]:
+    """The JWK Set of the client's public key, to register with the EHR (or serve as a JWKS URL).
+
+    :raises ConfigError: the key file is not a PEM private key of the configured algorithm's type.
+    """
+    try:
+        key = serialization.load_pem_private_key(private_key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"BME_SMART_PRIVATE_KEY_FILE is not an unencrypted PEM private key ({exc})"
+        ) from None
+    if algorithm.startswith("RS") and isinstance(key, rsa.RSAPrivateKey):
+        jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    elif algorithm.startswith("ES") and isinstance(key, ec.EllipticCurvePrivateKey):
+        jwk = ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    else:
+        raise ConfigError(f"BME_SMART_PRIVATE_KEY_FILE does not hold a key for {algorithm}")
+    jwk.update({"alg": algorithm, "use": "sig"})
+    if key_id:
+        jwk["kid"] = key_id
+    return {"keys": [jwk]}
 
 
 class SmartClient:

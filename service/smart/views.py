@@ -6,6 +6,7 @@ only an opaque random key in an HttpOnly cookie; tokens stay in the server-side 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -119,6 +120,13 @@ def make_blueprint(smart: SmartApp) -> Blueprint:
         return render_template(
             "smart/app.html", page=page, svg=Markup(page.timeline_svg), seed_anchor=seed_anchor
         )
+
+    @bp.get("/.well-known/jwks.json")
+    def jwks() -> Response:
+        """The client's public key (private_key_jwt), for EHRs that take a JWK Set URL."""
+        if smart.jwks is None:
+            return Response('{"keys":[]}', 404, mimetype="application/json")
+        return Response(json.dumps(smart.jwks), 200, mimetype="application/json")
 
     @bp.get("/about")
     def about_page() -> str:

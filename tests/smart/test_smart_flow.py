@@ -11,6 +11,7 @@ from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
+import jwt
 import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
@@ -19,6 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from service.config import ConfigError
 from tests.smart.authserver import AuthConfig
 from tests.smart.authserver import TestEhr
 from tests.smart.authserver import s256
@@ -261,6 +263,57 @@ def test_confidential_client_with_private_key_jwt(
         assert full_launch(client, ehr).status_code == 200
         assert ehr.recorded.token_errors == []
         assert ehr.recorded.token[0]["client_assertion_type"].endswith("jwt-bearer")
+
+
+def test_jwks_publishes_the_public_key_of_the_private_key_jwt_client(
+    tmp_path: Path, make_smart_app: Callable[..., Flask]
+) -> None:
+    key = ec.generate_private_key(ec.SECP384R1())
+    key_file = tmp_path / "smart-key.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    env = {
+        "BME_SMART_CLIENT_ID": "c",
+        "BME_SMART_PRIVATE_KEY_FILE": str(key_file),
+        "BME_SMART_KEY_ID": "k1",
+        "BME_SMART_JWT_ALGORITHM": "ES384",
+    }
+    published = make_smart_app(env).test_client().get("/smart/.well-known/jwks.json")
+    assert published.status_code == 200
+    (jwk,) = published.get_json()["keys"]
+    assert (jwk["kid"], jwk["alg"], jwk["kty"], jwk["crv"]) == ("k1", "ES384", "EC", "P-384")
+    assert "d" not in jwk  # never the private part
+    signed = jwt.encode({"sub": "c"}, key, algorithm="ES384")
+    assert jwt.decode(signed, jwt.PyJWK(jwk).key, algorithms=["ES384"])["sub"] == "c"
+
+
+def test_a_key_that_does_not_fit_the_algorithm_stops_the_start(
+    tmp_path: Path, make_smart_app: Callable[..., Flask]
+) -> None:
+    key_file = tmp_path / "smart-key.pem"
+    key_file.write_bytes(
+        ec.generate_private_key(ec.SECP384R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    with pytest.raises(ConfigError):
+        make_smart_app({"BME_SMART_CLIENT_ID": "c", "BME_SMART_PRIVATE_KEY_FILE": str(key_file)})  # RS384
+    key_file.write_text("not a key")
+    with pytest.raises(ConfigError):
+        make_smart_app(
+            {
+                "BME_SMART_CLIENT_ID": "c",
+                "BME_SMART_PRIVATE_KEY_FILE": str(key_file),
+                "BME_SMART_JWT_ALGORITHM": "ES384",
+            }
+        )
+
+
+def test_public_client_has_no_jwks(smart_client: FlaskClient) -> None:
+    assert smart_client.get("/smart/.well-known/jwks.json").status_code == 404
 
 
 def test_expired_launch_asks_to_relaunch(smart_client: FlaskClient, ehr: TestEhr, clock: Clock) -> None:
