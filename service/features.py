@@ -400,6 +400,14 @@ _UNIT_LABEL: dict[str, str] = {
     "albumin": "g/dL",
     "vitd_25oh": "ng/mL",
 }
+_LAB_LABEL: dict[str, str] = {
+    "egfr": "eGFR",
+    "creatinine": "Creatinine",
+    "calcium": "Calcium",
+    "calcium_ionized": "Ionized calcium",
+    "albumin": "Albumin",
+    "vitd_25oh": "25-OH vitamin D",
+}
 _LOW_INTERPRETATION = frozenset({"L", "LL", "LU", "<"})
 _HIGH_INTERPRETATION = frozenset({"H", "HH", "HU", ">"})
 _NORMAL_INTERPRETATION = frozenset({"N"})
@@ -1626,7 +1634,14 @@ class _Extractor:
         elif self.encounters:
             out["hospitalized_for_pain"] = Fact(False)
         if episode is not None:
-            out["conservative_start_date"] = Fact(episode, (), episode)
+            basis = [
+                f
+                for f in (so_far.get("bme_first_seen_date"), so_far.get("fracture_onset_date"))
+                if isinstance(f, Fact) and f.value == episode
+            ]
+            out["conservative_start_date"] = Fact(
+                episode, tuple(s for f in basis for s in f.sources), episode
+            )
         elif any(
             isinstance(f, Fact) and f.true
             for f in (so_far.get("bme_present"), so_far.get("vertebral_fracture"))
@@ -1835,7 +1850,7 @@ def _lab_fact(feature: str, lab: _Lab) -> Fact[float]:
     quantity = _dict(r.get("valueQuantity"))
     value = _number(quantity.get("value"))
     unit = _str(quantity.get("code")) or _str(quantity.get("unit"))
-    name = feature.replace("_", " ")
+    name = _LAB_LABEL[feature]
     if value is None:
         return Fact(None, (Source(ref, f"{name}: no numeric value", lab.when),), lab.when)
     factor = _UNITS[feature].get(_unit_key(unit))

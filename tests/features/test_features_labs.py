@@ -101,3 +101,12 @@ def test_hypocalcemia_condition_makes_calcium_low_even_with_normal_lab(run: Run)
 def test_fever_from_temperature_flag_not_from_a_threshold(run: Run) -> None:
     assert run(b.observation("8310-5", 38.9, "Cel", interpretation="H")).fever.true
     assert run(b.observation("8310-5", 38.9, "Cel")).fever.value is None
+
+
+def test_lab_source_display_names_the_lab_and_the_reported_unit(run: Run) -> None:
+    assert (
+        run(b.observation("98979-8", 25, "mL/min/{1.73_m2}")).egfr.sources[0].display
+        == "eGFR 25 mL/min/1.73m2"
+    )
+    converted = run(b.observation("14635-7", 49.92, "nmol/L")).vitd_25oh.sources[0].display
+    assert converted == "25-OH vitamin D 20 ng/mL (reported 49.92 nmol/L)"

@@ -184,3 +184,9 @@ def test_offloading_device_request(run: Run, status: str, expected: bool | None)
         "subject": {"reference": "Patient/p1"},
     }
     assert run(device).offloading_in_place.value is expected
+
+
+def test_conservative_start_cites_the_episode_source(run: Run) -> None:
+    cond = b.condition("S32.010A", onset="2026-10-01")
+    f = run(cond)
+    assert [s.reference for s in f.conservative_start_date.sources] == [f"Condition/{cond['id']}"]
