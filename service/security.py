@@ -77,6 +77,24 @@ def json_problem(value: Any, *, check_strings: bool = True) -> str | None:
     return None
 
 
+def may_hold_huge_string(raw: bytes, limit: int = MAX_STRING_CHARS) -> bool:
+    """Cheap necessary condition for a string or key over MAX_STRING_CHARS: a long quote-free stretch.
+
+    Escapes are overwritten with same-length filler so quotes mark exactly the string boundaries; a string
+    of more than N characters spans more than N bytes, so a sample every N/2 bytes must land inside it.
+    C-speed scans replace a Python check of every value (about a fifth of json.loads on 5,000 resources).
+    """
+    if len(raw) <= limit:
+        return False
+    text = raw.replace(b"\\\\", b"__").replace(b'\\"', b"__")
+    for sample in range(0, len(text), max(1, limit // 2)):
+        start = text.rfind(b'"', 0, sample)
+        end = text.find(b'"', sample)
+        if (len(text) if end < 0 else end) - start - 1 > limit:
+            return True
+    return False
+
+
 def _has_lone_surrogate(value: Any) -> bool:
     """True when some string holds an unpaired UTF-16 surrogate (it cannot be stored or re-encoded)."""
     stack = [value]
@@ -108,8 +126,7 @@ def parse_json(raw: bytes) -> Any:
         raise InvalidRequestError(f"the body nests deeper than {MAX_DEPTH} levels") from None
     except ValueError:  # includes UnicodeDecodeError and json.JSONDecodeError
         raise InvalidRequestError("the body is not valid UTF-8 JSON") from None
-    # Strings can only exceed the limit when the body does: skip that part of the walk for usual bodies.
-    problem = json_problem(value, check_strings=len(raw) > MAX_STRING_CHARS)
+    problem = json_problem(value, check_strings=may_hold_huge_string(raw))
     if problem:
         raise InvalidRequestError(f"the body is refused: {problem}")
     if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(value):
