@@ -151,11 +151,15 @@ def test_ehr_launch_in_chromium_shows_features_rules_and_evidence(
             narrow = _screenshot(driver, "smart-app-narrow.png", 380)
             # The narrow side panel must not scroll sideways.
             assert driver.execute_script("return document.documentElement.scrollWidth") <= 380
+            driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+            printed = _screenshot(driver, "smart-app-print.png", 800)
+            assert not driver.find_element(By.CSS_SELECTOR, ".top nav").is_displayed()
+            driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
             driver.find_element(By.LINK_TEXT, "seed 002_a2231a674c43bc45.txt").click()
             assert "/smart/about#seed-002" in driver.current_url
             about_text = driver.find_element(By.TAG_NAME, "body").text
             assert "Source attributes" in about_text and "Rule set version" in about_text
             about = _screenshot(driver, "smart-about.png", 900)
-            assert all(p.stat().st_size > 10_000 for p in (wide, narrow, about))
+            assert all(p.stat().st_size > 10_000 for p in (wide, narrow, printed, about))
         finally:
             app_server.stop()
