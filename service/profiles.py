@@ -324,19 +324,38 @@ _TOKEN: Final = re.compile(
 
 @dataclass
 class _Block:
-    """One blank-line separated block of the detail: a head line and its list items."""
+    """One blank-line separated block of the detail: a head line and the list items kept so far."""
 
     head: str
     items: list[str]
     kept: list[str] = field(default_factory=list)
-    show_head: bool = False
+    shown: bool = False
+    kept_chars: int = 0  # sum of len(item) + 1 over `kept`
+
+    def size(self, extra: str | None = None) -> int:
+        """Characters this block adds to the detail (with `extra` kept too), blank line after it included."""
+        if not self.shown and extra is None:
+            return 0
+        kept = len(self.kept) + (extra is not None)
+        chars = len(self.head) + self.kept_chars + (len(extra) + 1 if extra is not None else 0)
+        dropped = len(self.items) - kept
+        if kept and dropped:
+            chars += len(f"\n- and {dropped} more")
+        return chars + 2
+
+    def render(self) -> str:
+        """The block's Markdown."""
+        dropped = len(self.items) - len(self.kept)
+        more = [f"- and {dropped} more"] if self.kept and dropped else []
+        return "\n".join([self.head, *self.kept, *more])
 
 
 def shorten_detail(detail: str, limit: int, pointer: str) -> str:
     """The detail cut to `limit` characters by whole blocks and list items, ending with `pointer`.
 
     Keeps the option and the rule (id and words) first, then missing data, data used, evidence, safety
-    checks. A line too long on its own is cut between Markdown constructs, never inside one.
+    checks. A line too long on its own is cut between Markdown constructs, never inside one. Linear: the
+    length is kept as a running total, never re-measured.
     """
     if len(detail) <= limit:
         return detail
@@ -345,29 +364,25 @@ def shorten_detail(detail: str, limit: int, pointer: str) -> str:
         lines = [line for line in raw.split("\n") if line.strip()]
         if lines:
             blocks.append(_Block(lines[0], lines[1:]))
-
-    def render() -> str:
-        parts = []
-        for block in blocks:
-            if not block.show_head:
-                continue
-            lines = [block.head, *block.kept]
-            dropped = len(block.items) - len(block.kept)
-            if block.kept and dropped:
-                lines.append(f"- and {dropped} more")
-            parts.append("\n".join(lines))
-        parts.append(pointer)
-        return "\n\n".join(parts)
+    used = len(pointer)
 
     def try_add(block: _Block, item: str | None) -> bool:
-        before = (block.show_head, list(block.kept))
-        block.show_head = True
+        nonlocal used
+        if item is None:
+            if block.shown:
+                return True
+            grown = len(block.head) + 2  # the head line alone
+        else:
+            grown = block.size(item)
+        current = block.size()
+        if used - current + grown > limit:
+            return False
+        used += grown - current
+        block.shown = True
         if item is not None:
             block.kept.append(item)
-        if len(render()) <= limit:
-            return True
-        block.show_head, block.kept = before
-        return False
+            block.kept_chars += len(item) + 1
+        return True
 
     for prefix in (_OPTION, _RULE):
         for block in blocks:
@@ -385,9 +400,9 @@ def shorten_detail(detail: str, limit: int, pointer: str) -> str:
             if not try_add(block, truncate_markdown(item, _ITEM_CHARS)):
                 break  # keep items in order: a later, shorter item must not jump a dropped one
     for block in blocks:
-        if not block.show_head and not block.items:
+        if not block.shown and not block.items:
             try_add(block, None)  # e.g. the footer, if it still fits
-    text = render()
+    text = "\n\n".join([*(block.render() for block in blocks if block.shown), pointer])
     return text if len(text) <= limit else truncate_markdown(text, limit)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
 import uuid
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from service import profiles
 from service.config import ConfigError
+from service.facts import Source
 from service.gates import GATES
 from service.rules.bme import rule_ids
 from service.schemas import validate
@@ -469,3 +471,42 @@ def test_example_mapping_file_in_the_docs_loads() -> None:
     example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "order-codes.epic.json"
     mapping = profiles.load_order_codes(example)
     assert mapping.lookup(RXNORM, "11473") is not None
+
+
+_ITEM_TEXT = st.text(alphabet="abcdefghij <>*_[]()&0123456789", min_size=1, max_size=300)
+
+
+@given(
+    data=st.lists(_ITEM_TEXT, max_size=40),
+    missing=st.lists(_ITEM_TEXT, max_size=15),
+    notes=st.lists(_ITEM_TEXT, max_size=10),
+    limit=st.integers(min_value=700, max_value=3000),
+)
+def test_shortened_details_fit_keep_whole_lines_and_count_what_they_drop(
+    data: list[str], missing: list[str], notes: list[str], limit: int
+) -> None:
+    base = finding("R21", missing=tuple(missing), notes=tuple(notes))
+    sources = tuple(profiles_source(text, n) for n, text in enumerate(data))
+    detail = cards_for(dataclasses.replace(base, data_used=sources))[0]["detail"]
+    short = profiles.shorten_detail(detail, limit, profiles.ORACLE_POINTER_APP)
+    assert len(short) <= limit
+    if short == detail:
+        return
+    assert short.endswith(profiles.ORACLE_POINTER_APP)
+    assert short.startswith("**Option:**") and "**Rule** (R21)" in short
+    original = detail.split("\n")
+    for block in short.split("\n\n")[:-1]:
+        head, *lines = block.split("\n")
+        kept = [line for line in lines if not re.fullmatch(r"- and \d+ more", line)]
+        for line in [head, *kept]:
+            assert line in original or (line.endswith("…") and any(o.startswith(line[:-1]) for o in original))
+        if head.startswith("**") and head.endswith("**") and kept:
+            section = original.index(head)
+            total = next((i for i, o in enumerate(original[section + 1 :]) if not o), len(original))
+            dropped = [int(m) for m in re.findall(r"^- and (\d+) more$", block, re.M)]
+            assert len(kept) + sum(dropped) == total
+
+
+def profiles_source(text: str, number: int) -> Source:
+    """One 'patient data used' entry with arbitrary text (escaped by the renderer)."""
+    return Source(f"Observation/o{number}", text)
