@@ -78,6 +78,7 @@ class Page:
     launch_id: str
     banner: report.Banner | None
     card_rule: str
+    fhir_context: tuple[str, ...]
     recommendations: tuple[report.Recommendation, ...]
     groups: tuple[report.FeatureGroup, ...]
     unknown: tuple[str, ...]
@@ -283,6 +284,7 @@ class SmartApp:
             if launch.need_patient_banner
             else None,
             card_rule=launch.card_rule,
+            fhir_context=launch.fhir_context,
             recommendations=report.recommendations(findings, launch.card_rule),
             groups=groups,
             unknown=unknown,

@@ -51,6 +51,8 @@ JSON_ACCEPT = "application/json"
 # An appContext from our own cards is {"rule": "R22"}; anything else is ignored (it is opaque to us).
 _RULE_ID = re.compile(r"^[RS][0-9]{1,2}[a-z]?$")
 MAX_APP_CONTEXT_CHARS = 512
+MAX_FHIR_CONTEXT = 10
+_RELATIVE_REFERENCE = re.compile(r"^[A-Z][A-Za-z]{1,63}/[A-Za-z0-9.-]{1,64}$")  # FHIR R4 id syntax
 # OAuth error codes are ASCII tokens (RFC 6749 §5.2); anything else is not echoed.
 _OAUTH_ERROR = re.compile(r"^[a-z_]{1,64}$")
 
@@ -296,6 +298,18 @@ def card_rule(app_context: Any) -> str:
     return rule if isinstance(rule, str) and _RULE_ID.match(rule) else ""
 
 
+def fhir_context(value: Any) -> tuple[str, ...]:
+    """The relative references in a SMART 2.x fhirContext array (at most 10; anything else is ignored)."""
+    if not isinstance(value, list):
+        return ()
+    references: list[str] = []
+    for item in value[:MAX_FHIR_CONTEXT]:
+        reference = item.get("reference") if isinstance(item, dict) else None
+        if isinstance(reference, str) and _RELATIVE_REFERENCE.match(reference):
+            references.append(reference)
+    return tuple(dict.fromkeys(references))
+
+
 def read_token_response(body: Mapping[str, Any]) -> LaunchContext:
     """Validate the token response and pull out the launch context (SMART App Launch 2.x §Launch context).
 
@@ -326,6 +340,7 @@ def read_token_response(body: Mapping[str, Any]) -> LaunchContext:
         # Absent means unknown: show the banner, the safe choice.
         need_patient_banner=True if banner is None else banner,
         card_rule=card_rule(body.get("appContext")),
+        fhir_context=fhir_context(body.get("fhirContext")),
     )
 
 

@@ -67,6 +67,7 @@ class SmartLaunchRow(Base):
     encounter: Mapped[str] = mapped_column(String(256), default="")
     need_patient_banner: Mapped[bool] = mapped_column(Boolean, default=True)
     card_rule: Mapped[str] = mapped_column(String(16), default="")  # from appContext, when it names a rule
+    fhir_context: Mapped[str] = mapped_column(Text, default="")  # space-joined references from fhirContext
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class Launch:
     encounter: str = ""
     need_patient_banner: bool = True
     card_rule: str = ""
+    fhir_context: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         # Keep the token and verifier out of any log line or traceback that prints a Launch.
@@ -107,6 +109,7 @@ def _launch(row: SmartLaunchRow) -> Launch:
         encounter=row.encounter,
         need_patient_banner=row.need_patient_banner,
         card_rule=row.card_rule,
+        fhir_context=tuple(row.fhir_context.split()),
     )
 
 
@@ -121,6 +124,7 @@ class LaunchContext:
     encounter: str
     need_patient_banner: bool
     card_rule: str
+    fhir_context: tuple[str, ...] = ()  # relative references the EHR put in fhirContext
 
 
 class LaunchStore:
@@ -161,6 +165,7 @@ class LaunchStore:
             encounter="",
             need_patient_banner=True,
             card_rule="",
+            fhir_context="",
         )
         with Session(self.engine) as session, session.begin():
             session.execute(delete(SmartLaunchRow).where(SmartLaunchRow.expires_at < now))
@@ -202,6 +207,7 @@ class LaunchStore:
             row.encounter = context.encounter
             row.need_patient_banner = context.need_patient_banner
             row.card_rule = context.card_rule
+            row.fhir_context = " ".join(context.fhir_context)
             row.expires_at = expires_at
             row.code_verifier = ""  # spent
         return replace(
@@ -213,6 +219,7 @@ class LaunchStore:
             encounter=context.encounter,
             need_patient_banner=context.need_patient_banner,
             card_rule=context.card_rule,
+            fhir_context=context.fhir_context,
             expires_at=expires_at,
             code_verifier="",
         )

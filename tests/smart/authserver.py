@@ -47,6 +47,7 @@ class LaunchContext:
     encounter: str | None = None
     need_patient_banner: Any = True  # Epic sends the string "false"; tests may do the same
     app_context: str | None = None
+    fhir_context: list[dict[str, str]] | None = None
     deny: bool = False  # the user declines consent
 
 
@@ -268,6 +269,8 @@ def create_auth_app(config: AuthConfig, recorded: Recorded, base_url: str) -> Fl
             body["encounter"] = context.encounter
         if context.app_context is not None:
             body["appContext"] = context.app_context
+        if context.fhir_context is not None:
+            body["fhirContext"] = context.fhir_context
         response = Response(json.dumps(body), 200, mimetype="application/json")
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"

@@ -60,7 +60,12 @@ def auth_config() -> AuthConfig:
         resources=resources(date.today()),
         standalone_patient=PATIENT_ID,
         launches={
-            LAUNCH: LaunchContext(patient=PATIENT_ID, need_patient_banner=True, app_context='{"rule":"R21"}'),
+            LAUNCH: LaunchContext(
+                patient=PATIENT_ID,
+                need_patient_banner=True,
+                app_context='{"rule":"R21"}',
+                fhir_context=[{"reference": "DiagnosticReport/mri-1", "role": "launch"}],
+            ),
             "launch-deny": LaunchContext(patient=PATIENT_ID, deny=True),
         },
     )

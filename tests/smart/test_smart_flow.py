@@ -369,6 +369,7 @@ def test_unknown_launch_page_is_a_404(smart_client: FlaskClient) -> None:
 def test_app_context_names_the_card(smart_client: FlaskClient, ehr: TestEhr) -> None:
     words = text(full_launch(smart_client, ehr))
     assert "Opened from the card for rule R21" in words
+    assert "launched the app in the context of DiagnosticReport/mri-1" in words
 
 
 def test_token_is_never_logged(

@@ -19,6 +19,7 @@ from service.smart.config import load_smart_config
 from service.smart.errors import AuthorizationFailedError
 from service.smart.errors import NoPatientError
 from service.smart.oauth import card_rule
+from service.smart.oauth import fhir_context
 from service.smart.oauth import pkce_pair
 from service.smart.oauth import read_token_response
 from service.smart.oauth import scopes_for
@@ -87,6 +88,27 @@ def test_token_response_context() -> None:
         "R21",
     )
     assert context.granted_scope == "launch patient/*.rs"
+    assert context.fhir_context == ("Encounter/e9",)
+
+
+@pytest.mark.parametrize(
+    ("value", "references"),
+    [
+        (
+            [{"reference": "DiagnosticReport/r1", "role": "launch"}, {"reference": "DiagnosticReport/r1"}],
+            ("DiagnosticReport/r1",),
+        ),
+        ([{"canonical": "http://x/Questionnaire/q"}, {"reference": "https://elsewhere/Patient/1"}], ()),
+        ([{"reference": "Observation/<script>"}, "Observation/o1", None], ()),
+        ({"reference": "Encounter/e1"}, ()),
+        (
+            [{"reference": f"Observation/o{i}"} for i in range(20)],
+            tuple(f"Observation/o{i}" for i in range(10)),
+        ),
+    ],
+)
+def test_fhir_context_keeps_only_relative_references(value: object, references: tuple[str, ...]) -> None:
+    assert fhir_context(value) == references
 
 
 @pytest.mark.parametrize(
