@@ -165,7 +165,35 @@ def nested(depth: int, leaf: Any = 1) -> Any:
     return value
 
 
+fhir_server_urls = st.one_of(
+    st.sampled_from(
+        [
+            "http://[::1",
+            "https://[::1]:99999/",
+            "https://u:p@h/",
+            "file:///etc/passwd",
+            "http://127.0.0.1:1/",
+            "https://h:-1/",
+            "http://0x7f000001/",
+            "https://h/fhir#frag",
+            " https://h/ ",
+            "https:",
+            "",
+        ]
+    ),
+    st.text(alphabet=st.sampled_from("htps:/[]@:%.-_0123456789abc#?"), max_size=30),
+)
+
+
+def _with_fhir_server(url: str) -> bytes:
+    body = valid_request()
+    body["fhirServer"] = url
+    del body["prefetch"]
+    return json.dumps(body).encode()
+
+
 bodies = st.one_of(
+    fhir_server_urls.map(_with_fhir_server),
     st.binary(max_size=200),
     json_values.map(lambda v: json.dumps(v).encode()),
     st.sampled_from(["patient-view", "order-select", "order-sign"])

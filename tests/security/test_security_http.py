@@ -193,6 +193,25 @@ class TestOpenProxyGuard:
         del body["prefetch"]
         assert_outcome(client.post(SERVICE, json=body), 400)
 
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "http://[::1",
+            "https://x.example:99999/fhir",
+            "https://u:p@x.example/fhir",
+            "file:///etc/passwd",
+            "gopher://127.0.0.1:25/",
+            "//x.example/fhir",
+        ],
+    )
+    def test_malformed_fhir_server_is_400_with_auth_off(
+        self, make_app: Callable[..., Flask], url: str
+    ) -> None:
+        client = make_app(auth="off", public_base_url="http://127.0.0.1:8080").test_client()
+        body = patient_view(fhirServer=url)
+        del body["prefetch"]
+        assert_outcome(client.post(SERVICE, json=body), 400)
+
 
 class TestHardening:
     def test_declared_oversized_body_is_413_before_authentication(
