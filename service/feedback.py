@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections import defaultdict
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -18,21 +19,41 @@ from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.db import FeedbackItem
 from service.db import IssuedCard
 
+# Dialects with INSERT ... ON CONFLICT DO UPDATE: one statement records every card of a response.
+_UPSERT_INSERTS: dict[str, Callable[[Any], Any]] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
 
 def record_cards(engine: Engine) -> Any:
-    """A pipeline CardRecorder that writes issued cards in one transaction."""
+    """A pipeline CardRecorder that writes issued cards in one transaction (an upsert per card uuid)."""
+    make_insert = _UPSERT_INSERTS.get(engine.dialect.name)
 
     def record(service_id: str, hook_instance: str, issued: Sequence[tuple[str, str]], now: datetime) -> None:
-        with Session(engine) as session, session.begin():
-            for card_uuid, rule_id in issued:
-                session.merge(IssuedCard(uuid=card_uuid, service_id=service_id, rule_id=rule_id,
-                                         hook_instance=hook_instance[:128], issued_at=now))
+        rows = [{"uuid": card_uuid, "service_id": service_id, "rule_id": rule_id,
+                 "hook_instance": hook_instance[:128], "issued_at": now} for card_uuid, rule_id in issued]
+        if make_insert is None:
+            with Session(engine) as session, session.begin():
+                for row in rows:
+                    session.merge(IssuedCard(**row))
+            return
+        # Session.merge costs a SELECT and an INSERT per card: under load it took ~30% of a worker's time
+        # (py-spy, bench/profile.py). One multi-row upsert keeps merge's semantics (a repeated uuid is
+        # overwritten) in a single round trip.
+        statement = make_insert(IssuedCard)
+        upsert = statement.on_conflict_do_update(
+            index_elements=[IssuedCard.uuid],
+            set_={name: statement.excluded[name]
+                  for name in ("service_id", "rule_id", "hook_instance", "issued_at")},
+        )
+        with engine.begin() as connection:
+            connection.execute(upsert, rows)
 
     return record
 
