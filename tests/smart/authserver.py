@@ -65,6 +65,10 @@ class AuthConfig:
     upstream: str | None = None  # FHIR base to forward to (Medplum), else `resources`
     resources: list[dict[str, Any]] = field(default_factory=list)
     fhir_down: bool = False  # the FHIR API answers 503
+    fhir_delay_seconds: float = 0.0  # the FHIR API answers this late
+    tokens_revoked: bool = False  # the FHIR API answers 401 to every token
+    token_endpoint_broken: bool = False  # /token answers 500
+    advertise_endpoints: bool = True  # False: neither discovery document names SMART endpoints
     standalone_patient: str = ""  # the patient "picked" in a standalone launch
     launches: dict[str, LaunchContext] = field(default_factory=dict)
 
@@ -100,7 +104,7 @@ def create_auth_app(config: AuthConfig, recorded: Recorded, base_url: str) -> Fl
 
     @app.get("/fhir/.well-known/smart-configuration")
     def well_known() -> Response:
-        if not config.well_known:
+        if not config.well_known or not config.advertise_endpoints:
             return Response("not found", 404)
         body = {
             "issuer": base_url,
@@ -125,6 +129,9 @@ def create_auth_app(config: AuthConfig, recorded: Recorded, base_url: str) -> Fl
 
     @app.get("/fhir/metadata")
     def metadata() -> Response:
+        if not config.advertise_endpoints:
+            bare = {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance"}
+            return Response(json.dumps(bare), 200, mimetype="application/fhir+json")
         body = {
             "resourceType": "CapabilityStatement",
             "status": "active",
@@ -241,6 +248,8 @@ def create_auth_app(config: AuthConfig, recorded: Recorded, base_url: str) -> Fl
     def token() -> Response:
         form = request.form.to_dict(flat=True)
         recorded.token.append({k: v for k, v in form.items() if k != "client_assertion"})
+        if config.token_endpoint_broken:
+            return Response("<html>Internal error</html>", 500, mimetype="text/html")
         problem = client_ok(form)
         if problem:
             return token_error(401, "invalid_client", problem)
@@ -282,7 +291,8 @@ def create_auth_app(config: AuthConfig, recorded: Recorded, base_url: str) -> Fl
         authorization = request.headers.get("Authorization", "")
         recorded.fhir.append((f"{path}?{query}" if query else path, authorization))
         bearer = authorization.removeprefix("Bearer ")
-        if not authorization.startswith("Bearer ") or tokens.get(bearer, 0) < time.time():
+        expired = tokens.get(bearer, 0) < time.time() or config.tokens_revoked
+        if not authorization.startswith("Bearer ") or expired:
             return Response(
                 json.dumps(
                     {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login"}]}
@@ -292,6 +302,8 @@ def create_auth_app(config: AuthConfig, recorded: Recorded, base_url: str) -> Fl
             )
         if config.fhir_down:
             return Response("upstream unavailable", 503)
+        if config.fhir_delay_seconds:
+            time.sleep(config.fhir_delay_seconds)
         if config.upstream:
             return _forward(f"{config.upstream.rstrip('/')}/{path}" + (f"?{query}" if query else ""))
         return Response(

@@ -380,3 +380,66 @@ def test_token_is_never_logged(
     token = ehr.recorded.issued_tokens[0]
     assert caplog.records
     assert all(token not in record.getMessage() for record in caplog.records)
+
+
+def test_slow_fhir_server_is_a_friendly_504(
+    auth_config: AuthConfig, make_smart_app: Callable[..., Flask]
+) -> None:
+    auth_config.fhir_delay_seconds = 1.0
+    with TestEhr(auth_config) as ehr:
+        env = {"BME_SMART_CLIENT_ID": auth_config.client_id, "BME_SMART_ALLOWED_ISS": ehr.fhir_base}
+        client = make_smart_app(env, fhir_timeout_seconds=0.2, fhir_total_timeout_seconds=0.4).test_client()
+        page = full_launch(client, ehr)
+        assert page.status_code == 504
+        assert "The patient's record could not be read from the EHR" in text(page)
+
+
+def test_token_no_longer_accepted_by_the_fhir_server_asks_to_relaunch(
+    smart_client: FlaskClient, ehr: TestEhr, auth_config: AuthConfig
+) -> None:
+    callback = smart_client.get(authorize(launch(smart_client, ehr)))
+    assert smart_client.get(callback.headers["Location"]).status_code == 200
+    auth_config.tokens_revoked = True
+    page = smart_client.get(callback.headers["Location"])
+    assert page.status_code == 401
+    assert "This launch has expired" in text(page)
+    # The launch is forgotten: reloading does not call the FHIR server again.
+    calls = len(ehr.recorded.fhir)
+    assert smart_client.get(callback.headers["Location"]).status_code == 404
+    assert len(ehr.recorded.fhir) == calls
+
+
+def test_broken_token_endpoint_is_a_friendly_502(
+    smart_client: FlaskClient, ehr: TestEhr, auth_config: AuthConfig
+) -> None:
+    auth_config.token_endpoint_broken = True
+    page = smart_client.get(authorize(launch(smart_client, ehr)))
+    assert page.status_code == 502
+    assert "sign-in service did not let the app in" in text(page)
+    assert "<html>Internal error</html>" not in page.get_data(as_text=True)
+
+
+def test_fhir_server_without_smart_endpoints_is_a_friendly_502(
+    smart_client: FlaskClient, ehr: TestEhr, auth_config: AuthConfig
+) -> None:
+    auth_config.advertise_endpoints = False
+    page = smart_client.get("/smart/launch", query_string={"iss": ehr.fhir_base, "launch": LAUNCH})
+    assert page.status_code == 502
+    assert "sign-in details could not be read" in text(page)
+    assert ehr.recorded.authorize == []
+
+
+def test_standalone_without_a_configured_server_says_so(make_smart_app: Callable[..., Flask]) -> None:
+    env = {
+        "BME_SMART_CLIENT_ID": "c",
+        "BME_SMART_ALLOWED_ISS": "https://a.example/fhir,https://b.example/fhir",
+    }
+    client = make_smart_app(env).test_client()
+    assert client.get("/smart/standalone").status_code == 503
+    assert "Sign in and choose a patient" not in text(client.get("/smart/"))
+
+
+def test_index_offers_standalone_launch_when_configured(smart_client: FlaskClient) -> None:
+    index = smart_client.get("/smart/")
+    assert index.status_code == 200
+    assert "Sign in and choose a patient" in text(index)
