@@ -26,6 +26,7 @@ from service.errors import UnsupportedMediaTypeError
 MAX_DEPTH = 64  # FHIR resources nest about 10 deep inside a CDS Hooks request; 64 leaves ample room
 MAX_STRING_CHARS = 1024 * 1024  # one string (or key) above 1 MiB is an attack, not a clinical note
 BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
+JSON_API_PREFIX = "/cds-services"  # the CDS Hooks API takes JSON only; other pages keep their own rules
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; sandbox"
 DEFAULT_CSP = ("default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
                "frame-ancestors 'none'")
@@ -171,12 +172,17 @@ def error_response(error: CdsError) -> Response:
     return response
 
 
+def _json_api_body() -> bool:
+    """True for a request to the CDS Hooks API that carries a body."""
+    return request.method in BODY_METHODS and request.path.startswith(JSON_API_PREFIX)
+
+
 def check_request(max_body_bytes: int) -> CdsError | None:
     """The cheap checks every request gets before authentication: declared size and content type."""
     length = request.content_length
     if length is not None and length > max_body_bytes:
         return PayloadTooLargeError(f"the body is larger than {max_body_bytes} bytes")
-    if request.method in BODY_METHODS and not is_json_content_type(request.mimetype):
+    if _json_api_body() and not is_json_content_type(request.mimetype):
         return UnsupportedMediaTypeError("send the body as application/json")
     return None
 
@@ -222,7 +228,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     def _dispatch_with_checked_body() -> Any:
         # Flask has no hook between the before_request functions (authentication) and the view; parsing here
         # means an unauthenticated caller is refused before the service spends time on its body.
-        if request.method in BODY_METHODS and request.url_rule is not None and _PARSED not in g:
+        if _json_api_body() and request.url_rule is not None and _PARSED not in g:
             try:
                 setattr(g, _PARSED, _parse_current_body())
             except CdsError as error:
