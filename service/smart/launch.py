@@ -162,7 +162,8 @@ class SmartApp:
         log.info("smart: %s launch %s… started (discovery via %s)", kind, pending.id[:6], endpoints.via)
         return self.client.authorize_url(
             endpoints,
-            iss=base,
+            # SMART: aud is the iss exactly as the EHR sent it (a strict server compares the strings).
+            iss=iss.strip(),
             state=state,
             verifier=verifier,
             scope=self.scope(launch is None),

@@ -22,6 +22,7 @@ from werkzeug.test import TestResponse
 
 from service.config import ConfigError
 from tests.smart.authserver import AuthConfig
+from tests.smart.authserver import LaunchContext
 from tests.smart.authserver import TestEhr
 from tests.smart.authserver import s256
 from tests.smart.conftest import LAUNCH
@@ -443,3 +444,19 @@ def test_index_offers_standalone_launch_when_configured(smart_client: FlaskClien
     index = smart_client.get("/smart/")
     assert index.status_code == 200
     assert "Sign in and choose a patient" in text(index)
+
+
+def test_aud_is_the_iss_exactly_as_sent_and_no_banner_when_not_needed(
+    auth_config: AuthConfig, make_smart_app: Callable[..., Flask]
+) -> None:
+    auth_config.launches["no-banner"] = LaunchContext(patient=PATIENT_ID, need_patient_banner="false")
+    with TestEhr(auth_config) as ehr:
+        env = {"BME_SMART_CLIENT_ID": auth_config.client_id, "BME_SMART_ALLOWED_ISS": ehr.fhir_base}
+        client = make_smart_app(env).test_client()
+        sent = client.get("/smart/launch", query_string={"iss": ehr.fhir_base + "/", "launch": "no-banner"})
+        assert parse_qs(urlsplit(sent.headers["Location"]).query)["aud"] == [ehr.fhir_base + "/"]
+        callback = client.get(authorize(sent.headers["Location"]))
+        page = client.get(callback.headers["Location"])
+        assert page.status_code == 200
+        assert "Ada Nordmann" not in text(page)  # the EHR shows its own banner
+        assert "Bone marrow edema on imaging" in text(page)
