@@ -22,6 +22,7 @@ from service.smart.launch import utc_now
 from service.smart.oauth import SmartClient
 from service.smart.oauth import public_jwks
 from service.smart.store import LaunchStore
+from service.smart.views import SmartSlot
 from service.smart.views import make_blueprint
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,12 @@ def init_app(
         config, allow_http_hosts=settings.allow_http_fhir_hosts, private_key=private_key, clock=time.time
     )
     smart = SmartApp(config, settings, deps, store, client, clock, jwks=jwks)
-    app.extensions[EXTENSION] = smart
-    app.register_blueprint(make_blueprint(smart), url_prefix="/smart")
+    slot = app.extensions.get(EXTENSION)
+    if isinstance(slot, SmartSlot):
+        slot.current = smart  # called again (tests): the registered Blueprint now serves the new set-up
+    else:
+        app.extensions[EXTENSION] = SmartSlot(smart)
+        app.register_blueprint(make_blueprint(app.extensions[EXTENSION]), url_prefix="/smart")
     if not config.enabled:
         log.info("smart: no BME_SMART_CLIENT_ID: the SMART app's pages explain that it is not set up")
     elif not config.allowed_iss:

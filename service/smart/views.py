@@ -43,17 +43,24 @@ def _csp(frame_ancestors: str) -> str:
     )
 
 
-def make_blueprint(smart: SmartApp) -> Blueprint:
-    """The Blueprint, bound to one SmartApp (no globals)."""
+class SmartSlot:
+    """Holds the app's SmartApp; init_app may replace it (tests re-configure an app built by create_app)."""
+
+    def __init__(self, smart: SmartApp) -> None:
+        self.current = smart
+
+
+def make_blueprint(slot: SmartSlot) -> Blueprint:
+    """The Blueprint, bound to one slot (no globals, no current_app)."""
     bp = Blueprint("smart", __name__, static_folder=str(STATIC), static_url_path="/static")
-    https = smart.settings.public_base_url.lower().startswith("https://")
-    csp = _csp(smart.config.frame_ancestors)
 
     def browser_key() -> str | None:
         value = request.cookies.get(COOKIE)
         return value if value and _KEY.match(value) else None
 
     def with_cookie(response: BaseResponse, key: str) -> BaseResponse:
+        smart = slot.current
+        https = smart.settings.public_base_url.lower().startswith("https://")
         secure = https or request.is_secure or smart.config.cookie_samesite == "None"
         response.set_cookie(
             COOKIE,
@@ -69,7 +76,7 @@ def make_blueprint(smart: SmartApp) -> Blueprint:
     @bp.after_request
     def _headers(response: Response) -> Response:
         if response.mimetype == "text/html":
-            response.headers["Content-Security-Policy"] = csp
+            response.headers["Content-Security-Policy"] = _csp(slot.current.config.frame_ancestors)
         response.headers["Cache-Control"] = "no-store"  # pages hold patient data
         response.headers["Referrer-Policy"] = "no-referrer"  # the callback URL carries the code
         return response
@@ -86,15 +93,15 @@ def make_blueprint(smart: SmartApp) -> Blueprint:
     def index() -> str:
         return render_template(
             "smart/index.html",
-            configured=smart.config.enabled,
-            standalone=bool(smart.config.default_standalone_iss),
+            configured=slot.current.config.enabled,
+            standalone=bool(slot.current.config.default_standalone_iss),
         )
 
     @bp.get("/launch")
     def launch() -> BaseResponse:
         """EHR launch: ?iss=<FHIR base>&launch=<opaque>."""
         key = browser_key() or new_secret()
-        target = smart.start(
+        target = slot.current.start(
             iss=request.args.get("iss", ""), launch=request.args.get("launch", ""), browser_key=key
         )
         return with_cookie(redirect(target, 302), key)
@@ -103,20 +110,20 @@ def make_blueprint(smart: SmartApp) -> Blueprint:
     def standalone() -> BaseResponse:
         """Standalone launch from the configured FHIR server (or an allow-listed ?iss=)."""
         key = browser_key() or new_secret()
-        target = smart.start_standalone(iss=request.args.get("iss") or None, browser_key=key)
+        target = slot.current.start_standalone(iss=request.args.get("iss") or None, browser_key=key)
         return with_cookie(redirect(target, 302), key)
 
     @bp.get("/callback")
     def callback() -> BaseResponse:
         """The authorization server's redirect: ?code&state, or ?error&state."""
-        launch_id = smart.finish(request.args.to_dict(flat=True), browser_key())
+        launch_id = slot.current.finish(request.args.to_dict(flat=True), browser_key())
         # A redirect drops the code from the address bar and from the page's history entry.
         return redirect(url_for("smart.app_page", launch_id=launch_id), 303)
 
     @bp.get("/app/<launch_id>")
     def app_page(launch_id: str) -> str:
-        active = smart.launch(launch_id, browser_key())
-        page = smart.page(active)
+        active = slot.current.launch(launch_id, browser_key())
+        page = slot.current.page(active)
         return render_template(
             "smart/app.html", page=page, svg=Markup(page.timeline_svg), seed_anchor=seed_anchor
         )
@@ -124,9 +131,9 @@ def make_blueprint(smart: SmartApp) -> Blueprint:
     @bp.get("/.well-known/jwks.json")
     def jwks() -> Response:
         """The client's public key (private_key_jwt), for EHRs that take a JWK Set URL."""
-        if smart.jwks is None:
+        if slot.current.jwks is None:
             return Response('{"keys":[]}', 404, mimetype="application/json")
-        return Response(json.dumps(smart.jwks), 200, mimetype="application/json")
+        return Response(json.dumps(slot.current.jwks), 200, mimetype="application/json")
 
     @bp.get("/about")
     def about_page() -> str:

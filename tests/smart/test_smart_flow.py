@@ -460,3 +460,15 @@ def test_aud_is_the_iss_exactly_as_sent_and_no_banner_when_not_needed(
         assert page.status_code == 200
         assert "Ada Nordmann" not in text(page)  # the EHR shows its own banner
         assert "Bone marrow edema on imaging" in text(page)
+
+
+def test_init_app_again_replaces_the_set_up(make_smart_app: Callable[..., Flask], clock: Clock) -> None:
+    from service.smart import init_app
+
+    app = make_smart_app({})  # as create_app will do it, from an environment without BME_SMART_*
+    query = {"iss": "https://ehr.example/fhir", "launch": "x"}
+    assert app.test_client().get("/smart/launch", query_string=query).status_code == 503
+    state = app.extensions["bme"]
+    env = {"BME_SMART_CLIENT_ID": "c", "BME_SMART_ALLOWED_ISS": "https://other.example/fhir"}
+    init_app(app, state.settings, state.deps, environ=env, clock=clock)
+    assert app.test_client().get("/smart/launch", query_string=query).status_code == 403
