@@ -21,6 +21,7 @@ from dataclasses import field
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -182,7 +183,7 @@ def _parse_client(entry: Any, index: int) -> TrustedClient:
             raise ConfigError(f"{where}: jku {url!r} must use https (http only on loopback or allow_http)")
     jwks = entry.get("jwks")
     if jwks is not None:
-        jwks = _check_inline_jwks(jwks, where)
+        jwks = MappingProxyType(dict(_check_inline_jwks(jwks, where)))  # read-only: clients are shared
     if not jku and jwks is None:
         raise ConfigError(f"{where}: give 'jku' (allowed JWK Set URLs) or 'jwks' (an inline JWK Set)")
     fhir_servers = _str_list(entry, "fhir_servers", where)
