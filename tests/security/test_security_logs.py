@@ -150,7 +150,7 @@ def test_a_full_run_logs_no_token_and_no_patient_identifier(
             "/fhir/MedicationRequest": _bundle(),
             "/fhir/ImagingStudy": _bundle(),
             "/fhir/Procedure": _bundle(),
-            "/fhir/Encounter": _bundle(),
+            # No /fhir/Encounter: that optional key fails (404) and is omitted, with its reason logged.
         }
     )
     # The access token the EHR hands us for its FHIR server: one opaque, one JWT-shaped.
@@ -242,6 +242,7 @@ def test_a_full_run_logs_no_token_and_no_patient_identifier(
     assert [line["status"] for line in access] == statuses
     assert access[1]["client"] == ISSUER and access[1]["service"] == "bme-patient-view"
     assert "hookInstance" in access[1] and isinstance(access[1]["rules"], list)
+    assert "encounters" in access[2].get("omitted", [])
     forbidden = [OPAQUE_ACCESS_TOKEN, jwt_access_token, *cds_tokens, PATIENT_ID, MRN, FAMILY, "Ximena"]
     forbidden += [t.split(".")[2] for t in (jwt_access_token, *cds_tokens)]  # signatures alone
     leaked = [secret[:24] for secret in forbidden if secret in text]
