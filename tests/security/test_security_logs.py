@@ -156,6 +156,7 @@ def test_a_full_run_logs_no_token_and_no_patient_identifier(
     # The access token the EHR hands us for its FHIR server: one opaque, one JWT-shaped.
     jwt_access_token = sign(es_key, claims("https://ehr.example.org/fhir", sub=PATIENT_ID))
     client = make_app().test_client()
+    logs.configure_logging("DEBUG", stream=captured)  # again, in case create_app configured logging itself
     cds_tokens: list[str] = []
 
     def call(
