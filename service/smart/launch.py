@@ -188,20 +188,25 @@ class SmartApp:
         state = params.get("state", "")
         if not state or len(state) > MAX_PARAM_CHARS or not browser_key:
             log.warning("smart: redirect without a state or without the launch cookie refused")
-            raise StateMismatchError("the redirect carries no state, or the browser lost the launch cookie")
+            raise StateMismatchError(
+                "the sign-in response is incomplete, or this browser did not keep the app's cookie"
+            )
         pending, problem = self.store.take_pending(state, browser_key)
         if pending is None:
             log.warning("smart: redirect refused: state %s", problem)
             if problem == PROBLEM_EXPIRED:
                 raise LaunchExpiredError("the sign-in took longer than the app allows")
-            raise StateMismatchError("the state matches no launch started in this browser")
+            raise StateMismatchError(
+                "it matches no launch started in this browser: it may have been altered, reused, "
+                "or opened in another browser"
+            )
         if "error" in params:
             self.store.end(pending.id)
             raise oauth_error(params)
         code = params.get("code", "")
         if not code or len(code) > MAX_PARAM_CHARS:
             self.store.end(pending.id)
-            raise StateMismatchError("the redirect carries no authorization code")
+            raise StateMismatchError("the sign-in response carries no authorization code")
         context = self.client.exchange(
             pending.token_endpoint, code=code, verifier=pending.code_verifier, redirect_uri=self.redirect_uri
         )

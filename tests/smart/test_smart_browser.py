@@ -160,6 +160,15 @@ def test_ehr_launch_in_chromium_shows_features_rules_and_evidence(
             about_text = driver.find_element(By.TAG_NAME, "body").text
             assert "Source attributes" in about_text and "Rule set version" in about_text
             about = _screenshot(driver, "smart-about.png", 900)
-            assert all(p.stat().st_size > 10_000 for p in (wide, narrow, printed, about))
+            # A forged redirect in the same browser: refused with a page a person can act on.
+            driver.get(f"{app_server.url}/smart/callback?code=stolen&state=forged-{'x' * 40}")
+            refused = driver.find_element(By.TAG_NAME, "body").text
+            assert (
+                "does not belong to a launch from this browser" in refused
+                and "WHAT YOU CAN DO" in refused.upper()
+            )
+            error = _screenshot(driver, "smart-error.png", 600)
+            assert len(ehr.recorded.token) == 1
+            assert all(p.stat().st_size > 10_000 for p in (wide, narrow, printed, about, error))
         finally:
             app_server.stop()
