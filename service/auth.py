@@ -57,6 +57,7 @@ _MAX_JWKS_BYTES = 512 * 1024
 JWKS_TTL_SECONDS = 600.0
 JWKS_MIN_REFETCH_SECONDS = 30.0
 PURGE_INTERVAL_SECONDS = 60.0
+MAX_TOKEN_LIFETIME_SECONDS = 3600
 SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
 _LOOPBACK_NAMES = ("localhost",)
 
@@ -454,6 +455,10 @@ class Authenticator:
         exp = payload["exp"]
         if not isinstance(exp, int | float):
             raise _fail("token exp invalid", f"exp not numeric from {client.issuer}")
+        if exp > time.time() + MAX_TOKEN_LIFETIME_SECONDS + self._leeway:
+            # Clients mint one short-lived JWT per call (sandbox 5 min, Epic 15 min); a long-lived one is a
+            # credential worth stealing and would sit in the replay store for as long.
+            raise _fail("token lifetime too long", f"exp more than an hour ahead from {client.issuer}")
         if not self._replays.remember(client.issuer, jti, float(exp) + self._leeway):
             raise _fail("token already used", f"replayed jti from {client.issuer}")
         return client

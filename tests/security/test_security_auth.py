@@ -130,6 +130,9 @@ ATTACKS: dict[str, Callable[[Ctx], str | None]] = {
     "not yet valid (iat)": lambda ctx: _bearer(
         sign(ctx.es, claims(SERVICE_URL, iat=int(time.time()) + 120), jku=ctx.jku)
     ),
+    "exp more than an hour ahead": lambda ctx: _bearer(
+        sign(ctx.es, claims(SERVICE_URL, exp=int(time.time()) + 3700), jku=ctx.jku)
+    ),
     "missing jti": lambda ctx: _bearer(sign(ctx.es, claims(SERVICE_URL, jti=None), jku=ctx.jku)),
     "jti not a string": lambda ctx: _bearer(sign(ctx.es, claims(SERVICE_URL, jti=12345), jku=ctx.jku)),
     "missing exp": lambda ctx: _bearer(sign(ctx.es, claims(SERVICE_URL, exp=None), jku=ctx.jku)),
