@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service import cards
 from service.db import IssuedCard
 from service.db import make_engine
 from service.feedback import record_cards
+from service.findings import Code
+from service.findings import SuggestionSpec
 
 FIRST = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 LATER = datetime(2026, 11, 21, 9, 5, tzinfo=UTC)
@@ -48,3 +53,36 @@ def test_record_cards_long_hook_instance_is_cut_to_the_column(tmp_path: Path) ->
     url = f"sqlite:///{tmp_path / 'cards.sqlite3'}"
     record_cards(make_engine(url))("bme-patient-view", "h" * 300, [("c1", "R21")], FIRST)
     assert _rows(url)[0][3] == "h" * 128
+
+
+SPECS = (
+    SuggestionSpec(label="MRI lumbar spine", code=Code("http://loinc.org", "24968-0", "MR Lumbar spine"),
+                   note="dual-energy protocol", priority="urgent"),
+    SuggestionSpec(label="Naproxen", resource_type="MedicationRequest", text="naproxen 500 MG Oral Tablet",
+                   dose_text="as the seed words it", is_recommended=True),
+    SuggestionSpec(label="Naproxen, no dose", resource_type="MedicationRequest", note="seeds give no dose"),
+    SuggestionSpec(label="Brace", resource_type="DeviceRequest", text="thoracolumbar orthosis"),
+)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.label)
+@pytest.mark.parametrize("patient_id", ["pat-1", "a" * 64, "Ünïcode id", ""])
+def test_cached_draft_equals_a_freshly_validated_one(spec: SuggestionSpec, patient_id: str) -> None:
+    expected = cards._build_draft(spec, patient_id)
+    for _ in range(2):  # the second call is served from the cache
+        draft = cards.draft_resource(spec, patient_id)
+        assert draft == expected
+        assert list(draft) == list(expected)  # same key order, so the JSON text is the same too
+
+
+def test_cached_drafts_are_independent_copies() -> None:
+    first = cards.draft_resource(SPECS[0], "pat-1")
+    first["note"].append({"text": "changed by a caller"})
+    assert cards.draft_resource(SPECS[0], "pat-2")["note"] == [{"text": "dual-energy protocol"}]
+
+
+def test_an_invalid_draft_fails_every_time_not_only_the_first() -> None:
+    bad = dataclasses.replace(SPECS[0], priority="a  b")  # type: ignore[arg-type]  # FHIR code: no double space
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            cards.draft_resource(bad, "pat-1")
