@@ -297,16 +297,37 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, A
     app.extensions["bme"].engine.dispose()
 
 
+extra_headers = st.dictionaries(
+    st.sampled_from(
+        [
+            "Host",
+            "X-Forwarded-For",
+            "X-Forwarded-Proto",
+            "X-Forwarded-Host",
+            "Accept",
+            "Origin",
+            "Accept-Encoding",
+            "Content-Encoding",
+            "Cookie",
+            "Referer",
+            "User-Agent",
+            "X-Request-Id",
+        ]
+    ),
+    st.text(alphabet=ASCII, max_size=60),
+    max_size=4,
+)
+
+
 @FUZZ
-@given(method=methods, path=paths, body=bodies, content_type=content_types)
+@given(method=methods, path=paths, body=bodies, content_type=content_types, headers=extra_headers)
 def test_fuzzed_requests_without_auth(
-    open_client: FlaskClient, method: str, path: str, body: bytes, content_type: str
+    open_client: FlaskClient, method: str, path: str, body: bytes, content_type: str, headers: dict[str, str]
 ) -> None:
+    if content_type:
+        headers = {**headers, "Content-Type": content_type}
     response = open_client.open(
-        path,
-        method=method,
-        data=body if method not in ("GET", "HEAD") else None,
-        headers={"Content-Type": content_type} if content_type else {},
+        path, method=method, data=body if method not in ("GET", "HEAD") else None, headers=headers
     )
     assert_well_behaved(response, method)
 
