@@ -88,6 +88,9 @@ LABELS = {
     "on_features": "Osteonecrosis signs (rim, double line, crescent)",
     "egfr": "eGFR",
     "vitd_25oh": "25-OH vitamin D",
+    "vitamin_d_deficiency": "Vitamin D deficiency",
+    "ckd_stage_4_5_or_esrd": "CKD stage 4-5 or ESRD",
+    "spect_ct_done": "SPECT/CT done",
 }
 # Gate texts that mean a suggestion was taken away or flagged (service/gates.py wording).
 _FAILED = re.compile(r"^(Withheld|Removed):|suggestion (withheld|removed)|\bfailed\b")

@@ -256,7 +256,8 @@ def test_values_read_as_words(name: str, value: object, words: str) -> None:
 
 
 def test_labels() -> None:
-    assert label("ckd_stage_4_5_or_esrd") == "CKD stage 4 5 or ESRD"
+    assert label("ckd_stage_4_5_or_esrd") == "CKD stage 4-5 or ESRD"
+    assert label("gi_bleed_or_pud_history") == "GI bleed or PUD history"
     assert label("bme_present") == "Bone marrow edema on imaging"
 
 
