@@ -22,5 +22,9 @@ python3 -m pip install --quiet --disable-pip-version-check -e '.[test,postgres]'
 .ci/install-node-deps
 # The script installed the FHIR engine, so a test that cannot start it is a failure, not a skip.
 export BME_TEST_REQUIRE_FHIRSERVER=1
+# Likewise the browser test once Chromium is installed above.
+if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+  export BME_TEST_REQUIRE_BROWSER=1
+fi
 
 exec python3 -m pytest "$@"
