@@ -41,6 +41,7 @@ RXNORM: Final = "http://www.nlm.nih.gov/research/umls/rxnorm"
 EPIC_RXNORM: Final = "urn:oid:2.16.840.1.113883.6.88"
 EPIC_PREFERENCE_LIST: Final = "urn:com.epic.cdshooks.action.code.system.preference-list-item"
 EPIC_ORDERSET: Final = "urn:com.epic.cdshooks.action.code.system.orderset-item"
+TEXT_KEY_PREFIX: Final = "text:"  # mapping-file key for an order we send as text only (no verified code)
 EPIC_MAX_TOPIC_CODE: Final = 100  # Epic: source.topic.code alphanumeric, at most 100 characters
 EPIC_REQUEST_EXTENSION_PREFIX: Final = "com.epic.cdshooks.request."
 # Epic request extensions whose values are configuration, never patient or user data (docId=cds-hooks).
@@ -78,10 +79,21 @@ class OrderCodeMap:
 
     codes: Mapping[tuple[str, str], Code] = field(default_factory=dict)
     site: str = ""
+    # Orders we send as text only (no verified standard code exists), keyed by their text in comparison form.
+    texts: Mapping[str, Code] = field(default_factory=dict)
 
     def lookup(self, system: str, code: str) -> Code | None:
         """The site's code for this standard code, or None when the site did not map it."""
         return self.codes.get((system, code))
+
+    def lookup_text(self, text: str) -> Code | None:
+        """The site's code for a text-only order (e.g. "Referral to physiotherapy"), or None."""
+        return self.texts.get(_text_key(text))
+
+
+def _text_key(text: str) -> str:
+    """Order text in comparison form: case and spacing ignored."""
+    return " ".join(text.split()).casefold()
 
 
 def load_order_codes(path: Path) -> OrderCodeMap:
@@ -107,13 +119,21 @@ def load_order_codes(path: Path) -> OrderCodeMap:
         raise ConfigError(f"{where}: 'codes' must be a non-empty object of \"system|code\" -> "
                           "{system, code, display}")
     codes: dict[tuple[str, str], Code] = {}
+    texts: dict[str, Code] = {}
     for key, target in entries.items():
+        if key.startswith(TEXT_KEY_PREFIX):
+            words = _text_key(key.removeprefix(TEXT_KEY_PREFIX))
+            if not words:
+                raise ConfigError(f"{where}: key {key!r} needs the order's text after '{TEXT_KEY_PREFIX}'")
+            texts[words] = _target(target, f"{where}: codes[{key!r}]")
+            continue
         system, sep, code = key.rpartition("|")
         if not sep or not _URI.match(system) or not _CODE.match(code):
             raise ConfigError(f"{where}: key {key!r} must be \"system|code\" with an absolute system URI, "
-                              "e.g. \"http://www.nlm.nih.gov/research/umls/rxnorm|11473\"")
+                              "e.g. \"http://www.nlm.nih.gov/research/umls/rxnorm|11473\", or "
+                              f"\"{TEXT_KEY_PREFIX}<order text>\" for an order we send without a code")
         codes[(system, code)] = _target(target, f"{where}: codes[{key!r}]")
-    return OrderCodeMap(codes=codes, site=site)
+    return OrderCodeMap(codes=codes, site=site, texts=texts)
 
 
 def _target(value: Any, where: str) -> Code:
@@ -244,17 +264,17 @@ def _map_codes(resource: dict[str, Any], order_codes: OrderCodeMap | None) -> No
     if not isinstance(concept, dict):
         return
     codings = _dicts(concept.get("coding"))
+    if order_codes is not None:
+        found = (order_codes.lookup(str(c.get("system", "")), str(c.get("code", ""))) for c in codings)
+        mapped = next((code for code in found if code is not None), None)
+        if mapped is None and not codings and isinstance(concept.get("text"), str):
+            mapped = order_codes.lookup_text(concept["text"])
+        if mapped is not None:
+            # Epic orders the preference-list item itself; a second (standard) coding could be ambiguous.
+            concept["coding"] = [{"system": mapped.system, "code": mapped.code, "display": mapped.display}]
+            return
     if not codings:
         return
-    if order_codes is not None:
-        for coding in codings:
-            mapped = order_codes.lookup(str(coding.get("system", "")), str(coding.get("code", "")))
-            if mapped is not None:
-                # Epic orders the preference-list item itself; a second (standard) coding could be ambiguous.
-                concept["coding"] = [
-                    {"system": mapped.system, "code": mapped.code, "display": mapped.display}
-                ]
-                return
     concept["coding"] = [
         {**coding, "system": EPIC_RXNORM} if coding.get("system") == RXNORM else coding for coding in codings
     ]

@@ -100,3 +100,8 @@ def test_guides_name_the_endpoints_and_claims(name: str) -> None:
     for claim in ("`iss`", "`aud`", "`jti`", "jku"):
         assert claim in text
     assert "412" in text and "{base}/cds-services" in text
+
+
+def test_example_mapping_maps_a_text_only_order() -> None:
+    mapping = profiles.load_order_codes(DOCS / "examples" / "order-codes.epic.json")
+    assert mapping.lookup_text("Referral to physiotherapy") is not None

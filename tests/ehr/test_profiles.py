@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from service import profiles
 from service.config import ConfigError
 from service.facts import Source
+from service.findings import SuggestionSpec
 from service.gates import GATES
 from service.rules.bme import rule_ids
 from service.schemas import validate
@@ -199,6 +200,41 @@ def test_epic_maps_codes_to_the_sites_preference_list(order_codes: profiles.Orde
         {"system": profiles.EPIC_ORDERSET, "code": "OS-3021", "display": "KYPHOPLASTY CONSULT SET"}
     ]
     assert concepts["R02"]["code"]["coding"][0]["code"] == "PL-1207"
+
+
+def test_epic_maps_text_only_orders_by_their_text(tmp_path: Path) -> None:
+    physio = SuggestionSpec(
+        label="Physiotherapy", resource_type="ServiceRequest", text="Referral to physiotherapy"
+    )
+    coded = service_request(AUGMENTATION)
+    mapping = {
+        "codes": {
+            "text:  referral TO physiotherapy ": {
+                "system": PREFERENCE,
+                "code": "PL-7001",
+                "display": "PT REFERRAL",
+            },
+            "text:Percutaneous vertebral augmentation, thoracic": {
+                "system": PREFERENCE,
+                "code": "PL-9",
+                "display": "not used: the order has a code",
+            },
+        }
+    }
+    order_codes = profiles.load_order_codes(write(tmp_path, mapping))
+    epic = valid(
+        profiles.adapt(
+            cards_for(finding("R28", suggestions=(physio, coded))), "epic", order_codes=order_codes
+        )
+    )
+    physio_code, coded_code = (a["resource"]["code"] for a in actions(epic))
+    assert physio_code == {
+        "text": "Referral to physiotherapy",
+        "coding": [{"system": PREFERENCE, "code": "PL-7001", "display": "PT REFERRAL"}],
+    }
+    assert coded_code["coding"][0]["code"] == "22513"  # a coded order is mapped by its code only
+    unmapped = profiles.adapt(cards_for(finding("R28", suggestions=(physio,))), "epic", order_codes=None)
+    assert next(actions(unmapped))["resource"]["code"] == {"text": "Referral to physiotherapy"}
 
 
 def test_epic_without_a_mapping_sends_the_standard_codes() -> None:
@@ -425,6 +461,7 @@ def test_load_order_codes_reads_the_mapping(order_codes: profiles.OrderCodeMap) 
         ({"codes": {"a|b": {}}, "extra": 1}, r"unknown field\(s\) extra"),
         ({"site": 3, "codes": {"a:b|c": {}}}, "'site' must be a string"),
         ({"codes": {"11473": {"system": "urn:x", "code": "1", "display": "d"}}}, 'must be "system|code"'),
+        ({"codes": {"text:  ": {"system": "urn:x", "code": "1", "display": "d"}}}, "needs the order's text"),
         (
             {"codes": {"rxnorm|11473": {"system": "urn:x", "code": "1", "display": "d"}}},
             "absolute system URI",
