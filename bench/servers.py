@@ -105,7 +105,7 @@ class Process:
         while self.ready_url is not None:
             if self.proc.poll() is not None:
                 raise RuntimeError(
-                    f"{' '.join(self.argv[:4])} exited with {self.proc.returncode}; see {self.log_path}"
+                    f"{' '.join(self.argv[:4])} exited with {self.proc.returncode}: {self.last_error()}"
                 )
             try:
                 with urllib.request.urlopen(self.ready_url, timeout=1) as response:
@@ -118,6 +118,17 @@ class Process:
                 raise RuntimeError(f"{self.ready_url} not ready after {timeout:.0f} s; see {self.log_path}")
             time.sleep(0.1)
         return self
+
+    def last_error(self) -> str:
+        """The last line of the log that is not a gunicorn status line (the exception, usually)."""
+        if self._log is not None:
+            self._log.flush()
+        try:
+            lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return "no log"
+        useful = [line.strip() for line in lines if line.strip() and not line.startswith("[")]
+        return useful[-1][:300] if useful else f"see {self.log_path}"
 
     @property
     def pid(self) -> int:
