@@ -58,6 +58,9 @@ def make_handler(store: dict[str, list[dict[str, Any]]], delay: float) -> type[B
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # http.server sends headers and body in two writes; with Nagle on, a kept-alive connection then waits
+        # for the client's delayed ACK (40 ms on Linux) before the body goes out. Real servers set NODELAY.
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             time.sleep(delay)
