@@ -15,11 +15,12 @@ from flask import g
 from flask import request
 
 from service import pipeline
+from service import profiles
 from service import schemas
+from service import security
 from service.db import ping
 from service.errors import InvalidRequestError
 from service.errors import ServiceUnavailableError
-from service.errors import UnsupportedMediaTypeError
 from service.feedback import store_feedback
 from service.state import AppState
 
@@ -35,22 +36,11 @@ def state() -> AppState:
 
 def json_response(body: Any, status: int = 200) -> Response:
     """A compact JSON response (CDS Hooks: application/json)."""
-    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status=status,
-                    mimetype="application/json")
-
-
-def read_json() -> Any:
-    """The request body as JSON.
-
-    :raises UnsupportedMediaTypeError: the body is not declared as JSON (415).
-    :raises InvalidRequestError: the body is not valid JSON (400).
-    """
-    if not request.is_json:
-        raise UnsupportedMediaTypeError("send the body as application/json")
-    try:
-        return json.loads(request.get_data(cache=False))
-    except (ValueError, RecursionError):
-        raise InvalidRequestError("the body is not valid JSON") from None
+    return Response(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        status=status,
+        mimetype="application/json",
+    )
 
 
 @bp.before_request
@@ -70,7 +60,9 @@ def authenticate() -> None:
 def discovery() -> Response:
     """GET {base}/cds-services: the services, generated from the registry."""
     app_state = state()
-    return json_response(app_state.registry.discovery("2.0" if app_state.settings.emit_spec_version else None))
+    return json_response(
+        app_state.registry.discovery("2.0" if app_state.settings.emit_spec_version else None)
+    )
 
 
 @bp.post("/cds-services/<service_id>")
@@ -78,14 +70,24 @@ def call_service(service_id: str) -> Response:
     """POST {base}/cds-services/{id}: run the hook and answer with cards."""
     app_state = state()
     app_state.registry.get(service_id)  # 404 before reading a body for an unknown service
-    body = read_json()
+    body = security.read_json()
     log_fields: dict[str, Any] = getattr(g, "bme_log", {})
     log_fields.update(service=service_id)
     if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
         log_fields["hookInstance"] = body["hookInstance"][:128]
+    epic = profiles.epic_request_extensions(body)
+    if epic:
+        log_fields["epic"] = epic
     g.bme_log = log_fields
-    app_state.check_fhir_server(getattr(g, "bme_client", None), body)
-    outcome = pipeline.evaluate(service_id, body, app_state.deps, datetime.now(UTC))
+    client = getattr(g, "bme_client", None)
+    app_state.check_fhir_server(client, body)
+    outcome = pipeline.evaluate(
+        service_id,
+        body,
+        app_state.deps,
+        datetime.now(UTC),
+        profile=client.profile if client is not None else "generic",
+    )
     log_fields["rules"] = list(outcome.rule_ids)
     if outcome.fetched:
         log_fields["fetched"] = list(outcome.fetched)
@@ -99,7 +101,7 @@ def feedback(service_id: str) -> Response:
     """POST {base}/cds-services/{id}/feedback: store each item once."""
     app_state = state()
     app_state.registry.get(service_id)
-    body = read_json()
+    body = security.read_json()
     problems = schemas.errors("feedback", body)
     if problems:
         raise InvalidRequestError("the feedback does not follow CDS Hooks 2.0", details=tuple(problems))

@@ -13,26 +13,40 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
 
 from hooks import SERVICES
+from service import logs
+from service import schemas
+from service import security
 from service.api import bp
 from service.api import json_response
 from service.api import ops
+from service.auth import Authenticator
+from service.auth import check_fhir_server
+from service.auth import load_trusted_clients
 from service.config import Settings
 from service.config import load_settings
 from service.db import make_engine
 from service.errors import CdsError
 from service.errors import operation_outcome
+from service.feedback import record_cards
 from service.pipeline import Deps
 from service.policy import load_policy
 from service.prefetch import FhirPool
-from service.prefetch import check_fhir_server_url
+from service.profiles import load_order_codes
 from service.registry import Registry
+from service.smart import init_app as init_smart
 from service.state import AppState
 from service.valuesets import ValueSetIndex
 
 log = logging.getLogger(__name__)
 
 # HTTP status -> OperationOutcome issue code, for errors Werkzeug raises itself (routing, methods).
-_HTTP_ISSUE = {400: "invalid", 404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}
+_HTTP_ISSUE = {
+    400: "invalid",
+    404: "not-found",
+    405: "not-supported",
+    413: "too-costly",
+    415: "not-supported",
+}
 
 
 def create_app(settings: Settings | None = None, *, test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -44,28 +58,69 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
     app.json.compact = True  # type: ignore[attr-defined]
 
     registry = Registry(SERVICES)
+    schemas.preload()  # a broken schema stops start-up here, not on the first request
     valuesets = ValueSetIndex.load(settings.valuesets_dir)  # a broken value set stops start-up here
     policy = load_policy(settings.policy_file)
     engine = make_engine(settings.effective_database_url)
-    pool = FhirPool(timeout=settings.fhir_timeout_seconds, total_timeout=settings.fhir_total_timeout_seconds,
-                    max_pages=settings.fhir_max_pages, pool_size=settings.fhir_pool_size,
-                    allow_http_hosts=settings.allow_http_fhir_hosts)
-    from service.feedback import record_cards
-
-    deps = Deps(settings=settings, registry=registry, valuesets=valuesets, policy=policy,
-                pool=pool,
-                recorder=record_cards(engine))
+    pool = FhirPool(
+        timeout=settings.fhir_timeout_seconds,
+        total_timeout=settings.fhir_total_timeout_seconds,
+        max_pages=settings.fhir_max_pages,
+        pool_size=settings.fhir_pool_size,
+        allow_http_hosts=settings.allow_http_fhir_hosts,
+    )
+    order_codes = load_order_codes(settings.order_codes_file) if settings.order_codes_file else None
+    deps = Deps(
+        settings=settings,
+        registry=registry,
+        valuesets=valuesets,
+        policy=policy,
+        pool=pool,
+        recorder=record_cards(engine),
+        order_codes=order_codes,
+    )
     app.extensions["bme"] = AppState(
-        settings=settings, registry=registry, deps=deps, engine=engine, pool=pool, authenticator=None,
-        fhir_server_check=lambda _client, url: check_fhir_server_url(url, settings.allow_http_fhir_hosts),
+        settings=settings,
+        registry=registry,
+        deps=deps,
+        engine=engine,
+        pool=pool,
+        authenticator=_authenticator(settings, engine),
+        fhir_server_check=lambda client, url: check_fhir_server(client, url, settings.allow_http_fhir_hosts),
     )
     # The sandbox and browser-based clients send a preflight with Authorization (cds-hooks/docs#1).
-    CORS(app, origins=list(settings.cors_origins), allow_headers=["Authorization", "Content-Type"],
-         methods=["GET", "POST", "OPTIONS"], max_age=86400)
+    CORS(
+        app,
+        origins=list(settings.cors_origins),
+        allow_headers=["Authorization", "Content-Type"],
+        methods=["GET", "POST", "OPTIONS"],
+        max_age=86400,
+    )
     app.register_blueprint(bp)
     app.register_blueprint(ops)
     _register_error_handlers(app)
+    logs.init_app(app, settings)
+    security.init_app(app, settings)
+    init_smart(app, settings, deps)
     return app
+
+
+def _authenticator(settings: Settings, engine: Any) -> Authenticator | None:
+    """Authentication is on by default; with no trusted clients listed yet, every call is refused (401)."""
+    if settings.auth == "off":
+        log.warning("authentication is OFF (BME_AUTH=off): development only, on a loopback address")
+        return None
+    clients = load_trusted_clients(settings.trusted_clients) if settings.trusted_clients else ()
+    if not clients:
+        log.warning(
+            "no trusted CDS clients configured (BME_TRUSTED_CLIENTS): every call will be refused with 401"
+        )
+    return Authenticator(
+        clients,
+        engine,
+        leeway_seconds=settings.jwt_leeway_seconds,
+        http_timeout=settings.fhir_timeout_seconds,
+    )
 
 
 def _register_error_handlers(app: Flask) -> None:
@@ -82,7 +137,9 @@ def _register_error_handlers(app: Flask) -> None:
     def internal_error(error: InternalServerError) -> Response:
         original = getattr(error, "original_exception", None)
         log.error("unhandled error: %s", type(original or error).__name__, exc_info=original)
-        return json_response(operation_outcome("exception", "BME-0500: internal error; it has been logged"), 500)
+        return json_response(
+            operation_outcome("exception", "BME-0500: internal error; it has been logged"), 500
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

@@ -24,7 +24,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from service.prefetch import is_loopback_host
 
     if settings.auth == "off" and not is_loopback_host(args.host):
-        print(f"bme-cds: BME_AUTH=off is allowed only on a loopback address, not {args.host}", file=sys.stderr)
+        print(
+            f"bme-cds: BME_AUTH=off is allowed only on a loopback address, not {args.host}", file=sys.stderr
+        )
         return 2
 
     class Server(BaseApplication):  # type: ignore[misc]
@@ -42,8 +44,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             return create_app(settings)
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    print(f"bme-cds: serving on http://{args.host}:{args.port}/cds-services with {args.workers} workers "
-          f"(auth {settings.auth}, database {settings.effective_database_url.split('@')[-1]})", file=sys.stderr)
+    print(
+        f"bme-cds: serving on http://{args.host}:{args.port}/cds-services with {args.workers} workers "
+        f"(auth {settings.auth}, database {settings.effective_database_url.split('@')[-1]})",
+        file=sys.stderr,
+    )
     Server().run()
     return 0
 
@@ -83,8 +88,12 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
             print(f"bme-cds evaluate: no service answers hook {hook!r}; use --service", file=sys.stderr)
             return 2
         service_id = matches[0]
-    deps = Deps(settings=settings, registry=registry, valuesets=ValueSetIndex.load(settings.valuesets_dir),
-                policy=load_policy(settings.policy_file))
+    deps = Deps(
+        settings=settings,
+        registry=registry,
+        valuesets=ValueSetIndex.load(settings.valuesets_dir),
+        policy=load_policy(settings.policy_file),
+    )
     try:
         outcome = evaluate(service_id, body, deps, now)
     except CdsError as exc:
@@ -109,13 +118,17 @@ def _feedback_report(_args: argparse.Namespace, settings: Settings) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    parser = argparse.ArgumentParser(prog="bme-cds", description="CDS Hooks 2.0 service for bone marrow edema")
+    parser = argparse.ArgumentParser(
+        prog="bme-cds", description="CDS Hooks 2.0 service for bone marrow edema"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the service under gunicorn")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, default=max(2, os.cpu_count() or 1))
-    evaluate = commands.add_parser("evaluate", help="run one CDS Hooks request offline and print the response")
+    evaluate = commands.add_parser(
+        "evaluate", help="run one CDS Hooks request offline and print the response"
+    )
     evaluate.add_argument("request", help="request JSON file, or - for standard input")
     evaluate.add_argument("--now", help="pin the clock, e.g. 2026-11-21T09:00:00Z")
     evaluate.add_argument("--service", help="service id (default: the one that answers the request's hook)")

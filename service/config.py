@@ -45,6 +45,7 @@ class Settings:
     valuesets_dir: Path = PACKAGED_VALUESETS
     policy_file: Path | None = None  # institution policy overrides (JSON)
     smart_launch_url: str = ""  # SMART app launch URL put on pathway cards; "" = no link
+    order_codes_file: Path | None = None  # the site's preference-list / order-set code mapping (Epic)
     auth: str = "on"  # "on" | "off" (off only on loopback, for development)
     trusted_clients: Path | None = None  # BME_TRUSTED_CLIENTS: the trusted CDS clients JSON file
     jwt_leeway_seconds: int = 5

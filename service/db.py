@@ -44,8 +44,15 @@ class FeedbackItem(Base):
 
     __tablename__ = "feedback_item"
     __table_args__ = (
-        UniqueConstraint("service_id", "card_uuid", "outcome", "outcome_timestamp", "accepted_suggestions",
-                         "override_code", name="uq_feedback_item"),
+        UniqueConstraint(
+            "service_id",
+            "card_uuid",
+            "outcome",
+            "outcome_timestamp",
+            "accepted_suggestions",
+            "override_code",
+            name="uq_feedback_item",
+        ),
         Index("ix_feedback_card", "card_uuid"),
     )
 
@@ -54,7 +61,9 @@ class FeedbackItem(Base):
     card_uuid: Mapped[str] = mapped_column(String(128))
     outcome: Mapped[str] = mapped_column(String(16))
     outcome_timestamp: Mapped[str] = mapped_column(String(40))
-    accepted_suggestions: Mapped[str] = mapped_column(String(1024), default="")  # comma-joined suggestion uuids
+    accepted_suggestions: Mapped[str] = mapped_column(
+        String(1024), default=""
+    )  # comma-joined suggestion uuids
     override_system: Mapped[str] = mapped_column(String(256), default="")
     override_code: Mapped[str] = mapped_column(String(128), default="")
     override_display: Mapped[str] = mapped_column(String(512), default="")

@@ -113,8 +113,9 @@ class ServiceUnavailableError(CdsError):
     error_code = "BME-0503"
 
 
-def operation_outcome(code: str, diagnostics: str, details: tuple[str, ...] = (),
-                      severity: str = "error") -> dict[str, Any]:
+def operation_outcome(
+    code: str, diagnostics: str, details: tuple[str, ...] = (), severity: str = "error"
+) -> dict[str, Any]:
     """Build a FHIR R4 OperationOutcome with one issue per detail (or one issue)."""
     issues: list[dict[str, Any]] = [{"severity": severity, "code": code, "diagnostics": diagnostics}]
     issues.extend({"severity": severity, "code": code, "diagnostics": d} for d in details[:20])

@@ -33,6 +33,7 @@ from dataclasses import field
 from datetime import date
 from typing import Any
 
+from service import docrefs
 from service import textfind
 from service.facts import Fact
 from service.facts import Source
@@ -1741,6 +1742,8 @@ _HANDLERS: dict[str, Callable[[_Extractor, dict[str, Any]], None]] = {
     "Condition": _Extractor.condition_,
     "Observation": _Extractor.observation_,
     "DiagnosticReport": _Extractor.diagnostic_report_,
+    # Oracle Health sends imaging reports as DocumentReferences when no ImagingStudy is available (issue 7).
+    "DocumentReference": lambda ex, r: ex.diagnostic_report_(docrefs.as_report(r)),
     "ImagingStudy": _Extractor.imaging_study_,
     "Procedure": _Extractor.procedure_,
     "ServiceRequest": _Extractor.service_request_,

@@ -36,8 +36,16 @@ def record_cards(engine: Engine) -> Any:
     make_insert = _UPSERT_INSERTS.get(engine.dialect.name)
 
     def record(service_id: str, hook_instance: str, issued: Sequence[tuple[str, str]], now: datetime) -> None:
-        rows = [{"uuid": card_uuid, "service_id": service_id, "rule_id": rule_id,
-                 "hook_instance": hook_instance[:128], "issued_at": now} for card_uuid, rule_id in issued]
+        rows = [
+            {
+                "uuid": card_uuid,
+                "service_id": service_id,
+                "rule_id": rule_id,
+                "hook_instance": hook_instance[:128],
+                "issued_at": now,
+            }
+            for card_uuid, rule_id in issued
+        ]
         if make_insert is None:
             with Session(engine) as session, session.begin():
                 for row in rows:
@@ -49,8 +57,10 @@ def record_cards(engine: Engine) -> Any:
         statement = make_insert(IssuedCard)
         upsert = statement.on_conflict_do_update(
             index_elements=[IssuedCard.uuid],
-            set_={name: statement.excluded[name]
-                  for name in ("service_id", "rule_id", "hook_instance", "issued_at")},
+            set_={
+                name: statement.excluded[name]
+                for name in ("service_id", "rule_id", "hook_instance", "issued_at")
+            },
         )
         with engine.begin() as connection:
             connection.execute(upsert, rows)
@@ -93,7 +103,9 @@ class StoreResult:
     duplicates: int
 
 
-def store_feedback(engine: Engine, service_id: str, items: Iterable[Mapping[str, Any]], now: datetime) -> StoreResult:
+def store_feedback(
+    engine: Engine, service_id: str, items: Iterable[Mapping[str, Any]], now: datetime
+) -> StoreResult:
     """Store each feedback item once; the same item sent again is recognised and skipped."""
     stored = duplicates = 0
     for item in items:

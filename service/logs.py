@@ -28,7 +28,7 @@ from service.config import Settings
 ACCESS_LOGGER = "bme.access"
 _HANDLER_NAME = "bme-json"
 # Only these g.bme_log keys reach the access line: each is an identifier, a code or a count, never PHI.
-ACCESS_FIELDS = ("service", "hookInstance", "client", "rules", "fetched", "omitted", "feedback", "error")
+ACCESS_FIELDS = ("service", "hookInstance", "client", "rules", "fetched", "omitted", "feedback", "error", "epic")
 _MAX_FIELD_CHARS = 200
 _MAX_LIST_ITEMS = 100
 

@@ -20,8 +20,8 @@ from concurrent.futures import wait
 from typing import Any
 from typing import Final
 
+from service.prefetch import FetchUnavailable
 from service.prefetch import FhirPool
-from service.prefetch import _Unavailable
 from service.prefetch import check_fhir_server_url
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def read_missing(drafts: Sequence[Mapping[str, Any]], resources: Sequence[Mappin
             continue
         try:
             value = future.result()
-        except _Unavailable as exc:
+        except FetchUnavailable as exc:
             log.info("medication reference: not read (%s); the drug stays unidentified", exc.reason)
             continue
         if isinstance(value, dict) and value.get("resourceType") == "Medication" and value.get("id") == ident:

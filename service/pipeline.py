@@ -6,18 +6,20 @@ Each step is one named call; nothing here knows about Flask.
 
 from __future__ import annotations
 
+import itertools
+import uuid
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
-import itertools
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from service import cards
 from service import features
+from service import medrefs
 from service import prefetch
+from service import profiles
 from service import rules
 from service import schemas
 from service.config import Settings
@@ -53,6 +55,7 @@ class Deps:
     uuid_factory: Callable[[str, str], Callable[[], str]] = hook_instance_uuids  # (service, hookInstance)
     pool: prefetch.FhirPool | None = None  # None: offline, never call a FHIR server
     recorder: CardRecorder | None = None
+    order_codes: profiles.OrderCodeMap | None = None  # the site's preference-list codes (Epic profile)
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,9 @@ def validate_request(service: ServiceDefinition, body: Any) -> Mapping[str, Any]
     if problems:
         raise InvalidRequestError("the request does not follow CDS Hooks 2.0", details=tuple(problems))
     if body["hook"] != service.hook:
-        raise InvalidRequestError(f"service {service.id!r} answers hook {service.hook!r}, not {body['hook']!r}")
+        raise InvalidRequestError(
+            f"service {service.id!r} answers hook {service.hook!r}, not {body['hook']!r}"
+        )
     return body  # type: ignore[no-any-return]
 
 
@@ -92,8 +97,8 @@ def draft_order_resources(context: Mapping[str, Any]) -> list[Mapping[str, Any]]
     return out
 
 
-def evaluate(service_id: str, body: Any, deps: Deps, now: datetime) -> Outcome:
-    """Run one CDS Hooks call and return the response body.
+def evaluate(service_id: str, body: Any, deps: Deps, now: datetime, *, profile: str = "generic") -> Outcome:
+    """Run one CDS Hooks call and return the response body, adapted to the client's profile.
 
     :raises CdsError: 400 invalid request, 404 unknown service, 412 required data unavailable.
     """
@@ -103,13 +108,17 @@ def evaluate(service_id: str, body: Any, deps: Deps, now: datetime) -> Outcome:
     context: Mapping[str, Any] = request["context"]
     patient_id = str(context.get("patientId", ""))
     selections = context.get("selections")
+    resources = prefetch.flatten(resolved.values)
+    drafts = draft_order_resources(context)
+    # Epic may reference a draft's Medication that only its FHIR server holds: read just those.
+    resources += medrefs.read_missing(drafts, resources, request, deps.pool)
     patient_features = features.extract(
-        prefetch.flatten(resolved.values),
+        resources,
         today=now.date(),
         valuesets=deps.valuesets,
         policy=deps.policy,
         patient_id=patient_id,
-        draft_orders=draft_order_resources(context),
+        draft_orders=drafts,
         selections=[s for s in selections if isinstance(s, str)] if isinstance(selections, list) else (),
     )
     findings = rules.evaluate(patient_features, service.hook, deps.policy)
@@ -120,9 +129,17 @@ def evaluate(service_id: str, body: Any, deps: Deps, now: datetime) -> Outcome:
         topic_system=deps.settings.topic_system,
         patient_id=patient_id,
         smart_launch_url=deps.settings.smart_launch_url or None,
+        # A rule bug (e.g. an over-long summary) is repaired conservatively here rather than failing the whole
+        # response; the rule and gate test suites render every scenario with strict=True to catch such bugs.
+        strict=False,
     )
+    rendered = profiles.adapt(rendered, profile, order_codes=deps.order_codes)
     issued = [(card["uuid"], card["source"]["topic"]["code"]) for card in rendered]
     if deps.recorder is not None and issued:
         deps.recorder(service.id, str(request["hookInstance"]), issued, now)
-    return Outcome(body={"cards": rendered}, rule_ids=tuple(rule for _, rule in issued),
-                   fetched=resolved.fetched, omitted=resolved.omitted)
+    return Outcome(
+        body={"cards": rendered},
+        rule_ids=tuple(rule for _, rule in issued),
+        fetched=resolved.fetched,
+        omitted=resolved.omitted,
+    )

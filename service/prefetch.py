@@ -36,12 +36,16 @@ log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
 # CDS Hooks 2.0 user tokens derive from context.userId, e.g. "PractitionerRole/123" -> userPractitionerRoleId.
-_USER_TOKENS = {"userPractitionerId": "Practitioner", "userPractitionerRoleId": "PractitionerRole",
-                "userPatientId": "Patient", "userRelatedPersonId": "RelatedPerson"}
+_USER_TOKENS = {
+    "userPractitionerId": "Practitioner",
+    "userPractitionerRoleId": "PractitionerRole",
+    "userPatientId": "Patient",
+    "userRelatedPersonId": "RelatedPerson",
+}
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
 
-class _Unavailable(Exception):
+class FetchUnavailable(Exception):
     """A key's data could not be had; the reason is safe to log (no token, no patient data)."""
 
     def __init__(self, reason: str, *, timeout: bool = False) -> None:
@@ -80,9 +84,13 @@ def check_fhir_server_url(url: str, allow_http_hosts: Iterable[str] = ()) -> Non
         raise InvalidRequestError(f"fhirServer must be an absolute http(s) URL, got {url[:200]!r}")
     if parts.username or parts.password:
         raise InvalidRequestError("fhirServer must not carry credentials in the URL")
-    if parts.scheme == "http" and not (is_loopback_host(parts.hostname) or parts.hostname in set(allow_http_hosts)):
-        raise InvalidRequestError("fhirServer must use https (CDS Hooks 2.0); plain http is accepted only on "
-                                  "a loopback address or a host the configuration allows")
+    if parts.scheme == "http" and not (
+        is_loopback_host(parts.hostname) or parts.hostname in set(allow_http_hosts)
+    ):
+        raise InvalidRequestError(
+            "fhirServer must use https (CDS Hooks 2.0); plain http is accepted only on "
+            "a loopback address or a host the configuration allows"
+        )
 
 
 def fill_template(template: str, context: Mapping[str, Any]) -> str | None:
@@ -141,8 +149,15 @@ def outcome_problem(value: Any) -> str | None:
 class FhirPool:
     """One pooled HTTP session per FHIR server base URL, and the threads that fetch prefetch concurrently."""
 
-    def __init__(self, *, timeout: float, total_timeout: float, max_pages: int, pool_size: int,
-                 allow_http_hosts: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        total_timeout: float,
+        max_pages: int,
+        pool_size: int,
+        allow_http_hosts: tuple[str, ...] = (),
+    ) -> None:
         self.timeout = timeout
         self.total_timeout = total_timeout
         self.max_pages = max_pages
@@ -174,26 +189,27 @@ class FhirPool:
             self._sessions.clear()
 
     def get_json(self, base_url: str, url: str, token: str | None, deadline: float) -> Any:
-        """GET one URL on the server; raises _Unavailable with a loggable reason."""
+        """GET one URL on the server; raises FetchUnavailable with a loggable reason."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise _Unavailable("no time left in the prefetch budget", timeout=True)
+            raise FetchUnavailable("no time left in the prefetch budget", timeout=True)
         headers = {"Accept": "application/fhir+json, application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         try:
-            response = self.session(base_url).get(url, headers=headers, timeout=min(self.timeout, remaining),
-                                                  allow_redirects=False)
+            response = self.session(base_url).get(
+                url, headers=headers, timeout=min(self.timeout, remaining), allow_redirects=False
+            )
         except requests.Timeout:
-            raise _Unavailable("the FHIR server did not answer in time", timeout=True) from None
+            raise FetchUnavailable("the FHIR server did not answer in time", timeout=True) from None
         except requests.RequestException as exc:
-            raise _Unavailable(f"the FHIR server could not be reached ({type(exc).__name__})") from None
+            raise FetchUnavailable(f"the FHIR server could not be reached ({type(exc).__name__})") from None
         if response.status_code != 200:
-            raise _Unavailable(f"the FHIR server answered HTTP {response.status_code}")
+            raise FetchUnavailable(f"the FHIR server answered HTTP {response.status_code}")
         try:
             return response.json()
         except ValueError:
-            raise _Unavailable("the FHIR server answered with something other than JSON") from None
+            raise FetchUnavailable("the FHIR server answered with something other than JSON") from None
 
     def follow_pages(self, base_url: str, bundle: Any, token: str | None, deadline: float) -> Any:
         """Append the entries of `next` pages (same server only, at most max_pages in all) to a search Bundle."""
@@ -211,7 +227,7 @@ class FhirPool:
                 break
             page = self.get_json(base_url, next_url, token, deadline)
             if not (isinstance(page, dict) and page.get("resourceType") == "Bundle"):
-                raise _Unavailable("a next page was not a Bundle")
+                raise FetchUnavailable("a next page was not a Bundle")
             entries.extend(page.get("entry") or [])
             pages += 1
         else:
@@ -259,10 +275,13 @@ def resolve(service: ServiceDefinition, request: Mapping[str, Any], pool: FhirPo
             continue
         url = fill_template(spec.template, context)
         if url is None:
-            _unavailable(key, spec.on_unavailable, "its template needs a context value the request lacks", omitted)
+            _unavailable(
+                key, spec.on_unavailable, "its template needs a context value the request lacks", omitted
+            )
         elif not isinstance(fhir_server, str) or pool is None:
-            _unavailable(key, spec.on_unavailable, "it was not prefetched and the request names no fhirServer",
-                         omitted)
+            _unavailable(
+                key, spec.on_unavailable, "it was not prefetched and the request names no fhirServer", omitted
+            )
         else:
             to_fetch[key] = url
 
@@ -283,12 +302,13 @@ def resolve(service: ServiceDefinition, request: Mapping[str, Any], pool: FhirPo
             spec = service.prefetch[key]
             if future not in done:
                 future.cancel()
-                _unavailable(key, spec.on_unavailable, "the FHIR server did not answer in time", omitted,
-                             timeout=True)
+                _unavailable(
+                    key, spec.on_unavailable, "the FHIR server did not answer in time", omitted, timeout=True
+                )
                 continue
             try:
                 value = future.result()
-            except _Unavailable as exc:
+            except FetchUnavailable as exc:
                 _unavailable(key, spec.on_unavailable, exc.reason, omitted, timeout=exc.timeout)
                 continue
             problem = outcome_problem(value)
@@ -306,8 +326,9 @@ def _fetch(pool: FhirPool, base: str, url: str, token: str | None, deadline: flo
     return pool.follow_pages(base, value, token, deadline)
 
 
-def _unavailable(key: str, policy: OnUnavailable, reason: str, omitted: dict[str, str], *,
-                 timeout: bool = False) -> None:
+def _unavailable(
+    key: str, policy: OnUnavailable, reason: str, omitted: dict[str, str], *, timeout: bool = False
+) -> None:
     if policy is OnUnavailable.FAIL:
         error = FhirTimeoutError if timeout else PrefetchUnavailableError
         raise error(f"prefetch key {key!r} is required but unavailable: {reason}")

@@ -42,8 +42,12 @@ class ServiceDefinition:
 
     def discovery_entry(self) -> dict[str, Any]:
         """This service's entry in GET /cds-services (CDS Hooks 2.0 §Discovery); no empty fields."""
-        entry: dict[str, Any] = {"hook": self.hook, "title": self.title, "description": self.description,
-                                 "id": self.id}
+        entry: dict[str, Any] = {
+            "hook": self.hook,
+            "title": self.title,
+            "description": self.description,
+            "id": self.id,
+        }
         if self.prefetch:
             entry["prefetch"] = {key: spec.template for key, spec in self.prefetch.items()}
         if self.usage_requirements:

@@ -36,6 +36,7 @@ PREFETCH_KEYS: Mapping[str, tuple[str, ...]] = {
     "conditions": ("Condition",),
     "observations": ("Observation",),
     "reports": ("DiagnosticReport",),
+    "documents": ("DocumentReference",),
     "medications": ("MedicationRequest", "Medication"),
     "imaging": ("ImagingStudy",),
     "procedures": ("Procedure",),

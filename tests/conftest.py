@@ -18,8 +18,13 @@ from tests.fhir_server import node_available
 @pytest.fixture
 def app_config(tmp_path: Path) -> dict[str, Any]:
     """Settings overrides for a test app: its own database, authentication off (tests of auth turn it on)."""
-    return {"data_dir": tmp_path, "auth": "off", "public_base_url": "http://127.0.0.1:8080",
-            "fhir_timeout_seconds": 2.0, "fhir_total_timeout_seconds": 3.0}
+    return {
+        "data_dir": tmp_path,
+        "auth": "off",
+        "public_base_url": "http://127.0.0.1:8080",
+        "fhir_timeout_seconds": 2.0,
+        "fhir_total_timeout_seconds": 3.0,
+    }
 
 
 @pytest.fixture

@@ -35,12 +35,30 @@ class TempPostgres:
         data = self.dir / "data"
         if os.geteuid() == 0:
             shutil.chown(self.dir, "nobody")
-        subprocess.run(self._as_user(["initdb", "-D", str(data), "-U", "bme", "--auth=trust", "-E", "UTF8"]),
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            self._as_user(["initdb", "-D", str(data), "-U", "bme", "--auth=trust", "-E", "UTF8"]),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         self.proc = subprocess.Popen(
-            self._as_user(["postgres", "-D", str(data), "-p", str(self.port), "-h", "127.0.0.1",
-                           "-k", str(self.dir), "-c", "fsync=off"]),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            self._as_user(
+                [
+                    "postgres",
+                    "-D",
+                    str(data),
+                    "-p",
+                    str(self.port),
+                    "-h",
+                    "127.0.0.1",
+                    "-k",
+                    str(self.dir),
+                    "-c",
+                    "fsync=off",
+                ]
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -15,20 +15,28 @@ from service import schemas
 PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1950-02-03"}
 EMPTY = {"resourceType": "Bundle", "type": "searchset", "total": 0}
 MRI_REPORT = {
-    "resourceType": "DiagnosticReport", "id": "mri-1", "status": "final",
+    "resourceType": "DiagnosticReport",
+    "id": "mri-1",
+    "status": "final",
     "code": {"coding": [{"system": "http://loinc.org", "code": "24968-0"}], "text": "MR Lumbar spine"},
-    "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2026-11-01",
+    "subject": {"reference": "Patient/p1"},
+    "effectiveDateTime": "2026-11-01",
     "conclusion": "Extensive bone marrow edema of the entire L1 vertebral body. No retropulsion.",
 }
 
 
 def _bundle(*resources: dict[str, Any]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
-            "entry": [{"resource": r} for r in resources]}
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [{"resource": r} for r in resources],
+    }
 
 
-def request(hook: str = "patient-view", *, reports: tuple[dict[str, Any], ...] = (MRI_REPORT,),
-            **context: Any) -> dict[str, Any]:
+def request(
+    hook: str = "patient-view", *, reports: tuple[dict[str, Any], ...] = (MRI_REPORT,), **context: Any
+) -> dict[str, Any]:
     """A complete request with every prefetch key filled."""
     prefetch: dict[str, Any] = {key: EMPTY for key in SERVICES[0].prefetch}
     prefetch["patient"] = PATIENT
@@ -38,8 +46,12 @@ def request(hook: str = "patient-view", *, reports: tuple[dict[str, Any], ...] =
         ctx.setdefault("draftOrders", {"resourceType": "Bundle", "type": "collection", "entry": []})
     if hook == "order-select":
         ctx.setdefault("selections", [])
-    return {"hook": hook, "hookInstance": "6f1c3a2e-8d4b-4e0a-9b1f-2c7d5e8a9b10", "context": ctx,
-            "prefetch": prefetch}
+    return {
+        "hook": hook,
+        "hookInstance": "6f1c3a2e-8d4b-4e0a-9b1f-2c7d5e8a9b10",
+        "context": ctx,
+        "prefetch": prefetch,
+    }
 
 
 def assert_no_empty_optional_fields(value: Any, path: str = "$") -> None:
@@ -64,7 +76,11 @@ def test_discovery_lists_the_registry(client: FlaskClient) -> None:
     assert response.status_code == 200 and response.mimetype == "application/json"
     schemas.validate("discovery", response.json)
     assert response.json == {"services": [s.discovery_entry() for s in SERVICES]}
-    assert [s["id"] for s in response.json["services"]] == ["bme-patient-view", "bme-order-select", "bme-order-sign"]
+    assert [s["id"] for s in response.json["services"]] == [
+        "bme-patient-view",
+        "bme-order-select",
+        "bme-order-sign",
+    ]
     assert [s["hook"] for s in response.json["services"]] == ["patient-view", "order-select", "order-sign"]
 
 
@@ -86,9 +102,14 @@ def test_prefetch_templates_use_only_the_2_0_query_subset(service: Any) -> None:
 # --- service calls -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("hook, service_id", (("patient-view", "bme-patient-view"),
-                                              ("order-select", "bme-order-select"),
-                                              ("order-sign", "bme-order-sign")))
+@pytest.mark.parametrize(
+    "hook, service_id",
+    (
+        ("patient-view", "bme-patient-view"),
+        ("order-select", "bme-order-select"),
+        ("order-sign", "bme-order-sign"),
+    ),
+)
 def test_each_service_answers_with_a_valid_response(client: FlaskClient, hook: str, service_id: str) -> None:
     response = client.post(f"/cds-services/{service_id}", json=request(hook))
     assert response.status_code == 200, response.json
@@ -135,8 +156,18 @@ def test_unknown_service_is_404(client: FlaskClient) -> None:
         (lambda r: r.pop("context"), "context"),
         (lambda r: r["context"].pop("patientId"), "patientId"),
         (lambda r: r.update(hook="order-sign"), "draftOrders"),
-        (lambda r: r.update(fhirAuthorization={"access_token": "t", "token_type": "Bearer", "expires_in": 1,
-                                              "scope": "s", "subject": "c"}), "fhirServer"),
+        (
+            lambda r: r.update(
+                fhirAuthorization={
+                    "access_token": "t",
+                    "token_type": "Bearer",
+                    "expires_in": 1,
+                    "scope": "s",
+                    "subject": "c",
+                }
+            ),
+            "fhirServer",
+        ),
         (lambda r: r.update(prefetch=[]), "prefetch"),
     ),
 )
@@ -153,10 +184,18 @@ def test_hook_of_another_service_is_400(client: FlaskClient) -> None:
 
 
 def test_malformed_json_is_400_and_wrong_content_type_415(client: FlaskClient) -> None:
-    _outcome(client.post("/cds-services/bme-patient-view", data="{nope", content_type="application/json"),
-             400, "BME-0400")
-    _outcome(client.post("/cds-services/bme-patient-view", data="hook=x",
-                         content_type="application/x-www-form-urlencoded"), 415, "BME-0415")
+    _outcome(
+        client.post("/cds-services/bme-patient-view", data="{nope", content_type="application/json"),
+        400,
+        "BME-0400",
+    )
+    _outcome(
+        client.post(
+            "/cds-services/bme-patient-view", data="hook=x", content_type="application/x-www-form-urlencoded"
+        ),
+        415,
+        "BME-0415",
+    )
 
 
 def test_missing_required_prefetch_without_fhir_server_is_412(client: FlaskClient) -> None:
@@ -185,9 +224,14 @@ def test_unknown_path_is_404_json(client: FlaskClient) -> None:
 
 
 def test_cors_preflight_allows_authorization(client: FlaskClient) -> None:
-    response = client.options("/cds-services/bme-patient-view", headers={
-        "Origin": "https://sandbox.cds-hooks.org", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization, content-type"})
+    response = client.options(
+        "/cds-services/bme-patient-view",
+        headers={
+            "Origin": "https://sandbox.cds-hooks.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
     assert response.status_code in (200, 204)
     assert "authorization" in response.headers["Access-Control-Allow-Headers"].lower()
     assert response.headers["Access-Control-Allow-Origin"] in ("*", "https://sandbox.cds-hooks.org")
@@ -198,7 +242,9 @@ def test_health_and_readiness(client: FlaskClient) -> None:
     assert client.get("/readyz").json == {"status": "ready"}
 
 
-def test_readiness_fails_when_the_database_is_gone(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readiness_fails_when_the_database_is_gone(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(_engine: Any) -> None:
         raise OSError("database down")
 

@@ -25,14 +25,31 @@ from tests.pg import TempPostgres
 from tests.pg import postgres_unavailable
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
-ACCEPTED = {"card": "card-1", "outcome": "accepted", "acceptedSuggestions": [{"id": "sugg-1"}],
-            "outcomeTimestamp": "2026-11-21T09:05:00Z"}
-OVERRIDDEN = {"card": "card-2", "outcome": "overridden", "outcomeTimestamp": "2026-11-21T09:06:00Z",
-              "overrideReason": {"reason": {"system": "https://bme-cds.example.org/fhir/CodeSystem/override-reason",
-                                            "code": "patient-declined", "display": "Patient declined"},
-                                 "userComment": "prefers to wait"}}
-EPIC_OVERRIDDEN = {"card": "card-3", "outcome": "overridden", "outcomeTimestamp": "2026-11-21T09:07:00Z",
-                   "overrideReasons": {"reason": {"system": "urn:epic:ack", "code": "1", "display": "Already treated"}}}
+ACCEPTED = {
+    "card": "card-1",
+    "outcome": "accepted",
+    "acceptedSuggestions": [{"id": "sugg-1"}],
+    "outcomeTimestamp": "2026-11-21T09:05:00Z",
+}
+OVERRIDDEN = {
+    "card": "card-2",
+    "outcome": "overridden",
+    "outcomeTimestamp": "2026-11-21T09:06:00Z",
+    "overrideReason": {
+        "reason": {
+            "system": "https://bme-cds.example.org/fhir/CodeSystem/override-reason",
+            "code": "patient-declined",
+            "display": "Patient declined",
+        },
+        "userComment": "prefers to wait",
+    },
+}
+EPIC_OVERRIDDEN = {
+    "card": "card-3",
+    "outcome": "overridden",
+    "outcomeTimestamp": "2026-11-21T09:07:00Z",
+    "overrideReasons": {"reason": {"system": "urn:epic:ack", "code": "1", "display": "Already treated"}},
+}
 
 
 def _count(engine: Engine) -> int:
@@ -60,7 +77,10 @@ def test_feedback_is_stored_once_and_attributed_to_its_rule(client: FlaskClient)
     "body, status",
     (
         ({"feedback": [{**ACCEPTED, "acceptedSuggestions": None}]}, 400),
-        ({"feedback": [{"card": "c", "outcome": "ignored", "outcomeTimestamp": "2026-11-21T09:05:00Z"}]}, 400),
+        (
+            {"feedback": [{"card": "c", "outcome": "ignored", "outcomeTimestamp": "2026-11-21T09:05:00Z"}]},
+            400,
+        ),
         ({"feedback": []}, 400),
         ({"nothing": 1}, 400),
     ),

@@ -27,22 +27,39 @@ CONDITIONS = 12  # more than one page (page size 5), so `next` links must be fol
 
 def _bundle() -> dict[str, Any]:
     patient = "urn:uuid:7d3f0000-0000-4000-8000-000000000001"
-    entries: list[dict[str, Any]] = [{
-        "fullUrl": patient, "request": {"method": "POST", "url": "Patient"},
-        "resource": {"resourceType": "Patient", "gender": "female", "birthDate": "1950-02-03"},
-    }]
+    entries: list[dict[str, Any]] = [
+        {
+            "fullUrl": patient,
+            "request": {"method": "POST", "url": "Patient"},
+            "resource": {"resourceType": "Patient", "gender": "female", "birthDate": "1950-02-03"},
+        }
+    ]
     for i in range(CONDITIONS):
-        entries.append({
-            "fullUrl": f"urn:uuid:7d3f0000-0000-4000-8000-0000000001{i:02d}", "request": {"method": "POST", "url": "Condition"},
-            "resource": {"resourceType": "Condition", "subject": {"reference": patient},
-                         "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M81.0"}]}},
-        })
-    entries.append({
-        "fullUrl": "urn:uuid:7d3f0000-0000-4000-8000-000000000200", "request": {"method": "POST", "url": "Observation"},
-        "resource": {"resourceType": "Observation", "status": "final", "subject": {"reference": patient},
-                     "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
-                     "valueInteger": 8, "effectiveDateTime": "2026-11-01"},
-    })
+        entries.append(
+            {
+                "fullUrl": f"urn:uuid:7d3f0000-0000-4000-8000-0000000001{i:02d}",
+                "request": {"method": "POST", "url": "Condition"},
+                "resource": {
+                    "resourceType": "Condition",
+                    "subject": {"reference": patient},
+                    "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M81.0"}]},
+                },
+            }
+        )
+    entries.append(
+        {
+            "fullUrl": "urn:uuid:7d3f0000-0000-4000-8000-000000000200",
+            "request": {"method": "POST", "url": "Observation"},
+            "resource": {
+                "resourceType": "Observation",
+                "status": "final",
+                "subject": {"reference": patient},
+                "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+                "valueInteger": 8,
+                "effectiveDateTime": "2026-11-01",
+            },
+        }
+    )
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
@@ -70,10 +87,16 @@ def pool() -> Iterator[FhirPool]:
 
 def _request(fhir_server: str, patient_id: str, prefetch: dict[str, Any] | None = None) -> dict[str, Any]:
     request: dict[str, Any] = {
-        "hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "hook": "patient-view",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
         "fhirServer": fhir_server,
-        "fhirAuthorization": {"access_token": TOKEN, "token_type": "Bearer", "expires_in": 300,
-                              "scope": "patient/*.read", "subject": "bme-cds"},
+        "fhirAuthorization": {
+            "access_token": TOKEN,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "bme-cds",
+        },
         "context": {"userId": "Practitioner/1", "patientId": patient_id},
     }
     if prefetch is not None:
@@ -81,7 +104,9 @@ def _request(fhir_server: str, patient_id: str, prefetch: dict[str, Any] | None 
     return request
 
 
-def test_missing_keys_are_fetched_with_the_bearer_token(server: tuple[FhirTestServer, str], pool: FhirPool) -> None:
+def test_missing_keys_are_fetched_with_the_bearer_token(
+    server: tuple[FhirTestServer, str], pool: FhirPool
+) -> None:
     fhir, patient_id = server
     fhir.reset()
     resolved = resolve(SERVICE, _request(fhir.base_url, patient_id), pool)
@@ -94,7 +119,9 @@ def test_missing_keys_are_fetched_with_the_bearer_token(server: tuple[FhirTestSe
     assert sum(r["path"].startswith("/Condition") for r in recorded) == 3  # 12 conditions, pages of 5
 
 
-def test_present_keys_null_included_are_not_fetched(server: tuple[FhirTestServer, str], pool: FhirPool) -> None:
+def test_present_keys_null_included_are_not_fetched(
+    server: tuple[FhirTestServer, str], pool: FhirPool
+) -> None:
     fhir, patient_id = server
     fhir.reset()
     sent = {"patient": {"resourceType": "Patient", "id": patient_id}, "conditions": None, "reports": None}
@@ -126,7 +153,9 @@ def test_slow_server_gives_412_within_the_budget(server: tuple[FhirTestServer, s
         fhir.set_delay(0)
 
 
-def test_optional_key_failing_is_omitted_not_fatal(server: tuple[FhirTestServer, str], pool: FhirPool) -> None:
+def test_optional_key_failing_is_omitted_not_fatal(
+    server: tuple[FhirTestServer, str], pool: FhirPool
+) -> None:
     fhir, patient_id = server
     oo = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "forbidden"}]}
     sent = {key: None for key in SERVICE.prefetch}
@@ -139,8 +168,12 @@ def test_optional_key_failing_is_omitted_not_fatal(server: tuple[FhirTestServer,
 
 
 def test_no_fhir_server_and_missing_required_key_gives_412() -> None:
-    request = {"hook": "patient-view", "hookInstance": "x", "context": {"userId": "Practitioner/1", "patientId": "p1"},
-               "prefetch": {"patient": {"resourceType": "Patient", "id": "p1"}}}
+    request = {
+        "hook": "patient-view",
+        "hookInstance": "x",
+        "context": {"userId": "Practitioner/1", "patientId": "p1"},
+        "prefetch": {"patient": {"resourceType": "Patient", "id": "p1"}},
+    }
     with pytest.raises(PrefetchUnavailableError, match="conditions"):
         resolve(SERVICE, request, None)
 
@@ -150,13 +183,18 @@ def test_plain_http_remote_server_is_refused_before_any_call(pool: FhirPool) -> 
         resolve(SERVICE, _request("http://ehr.example.org/fhir", "p1"), pool)
 
 
-def test_next_link_to_another_host_is_not_followed(server: tuple[FhirTestServer, str], pool: FhirPool) -> None:
+def test_next_link_to_another_host_is_not_followed(
+    server: tuple[FhirTestServer, str], pool: FhirPool
+) -> None:
     fhir, patient_id = server
     fhir.reset()
     sent: dict[str, Any] = {key: None for key in SERVICE.prefetch}
-    sent["conditions"] = {"resourceType": "Bundle", "type": "searchset",
-                          "entry": [{"resource": {"resourceType": "Condition", "id": "c1"}}],
-                          "link": [{"relation": "next", "url": "https://attacker.example.org/steal?page=2"}]}
+    sent["conditions"] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": {"resourceType": "Condition", "id": "c1"}}],
+        "link": [{"relation": "next", "url": "https://attacker.example.org/steal?page=2"}],
+    }
     resolved = resolve(SERVICE, _request(fhir.base_url, patient_id, sent), pool)
     assert [r["id"] for r in flatten({"c": resolved.values["conditions"]})] == ["c1"]
     assert fhir.requests() == []

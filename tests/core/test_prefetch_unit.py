@@ -19,7 +19,10 @@ CONTEXT = {"patientId": "p1", "userId": "PractitionerRole/77", "encounterId": "e
     "template, expected",
     (
         ("Patient/{{context.patientId}}", "Patient/p1"),
-        ("Condition?patient={{ context.patientId }}&encounter={{context.encounterId}}", "Condition?patient=p1&encounter=e9"),
+        (
+            "Condition?patient={{ context.patientId }}&encounter={{context.encounterId}}",
+            "Condition?patient=p1&encounter=e9",
+        ),
         ("PractitionerRole/{{userPractitionerRoleId}}", "PractitionerRole/77"),
         ("Practitioner/{{userPractitionerId}}", None),  # the user is a PractitionerRole, not a Practitioner
         ("Observation?patient={{context.missing}}", None),
@@ -33,7 +36,12 @@ def test_fill_template(template: str, expected: str | None) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ("https://ehr.example.org/fhir", "http://127.0.0.1:8080/fhir", "http://localhost/fhir", "http://[::1]:9/r4"),
+    (
+        "https://ehr.example.org/fhir",
+        "http://127.0.0.1:8080/fhir",
+        "http://localhost/fhir",
+        "http://[::1]:9/r4",
+    ),
 )
 def test_fhir_server_accepted(url: str) -> None:
     check_fhir_server_url(url)
@@ -41,7 +49,13 @@ def test_fhir_server_accepted(url: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ("http://ehr.example.org/fhir", "ftp://127.0.0.1/fhir", "https://user:pw@ehr.example.org/fhir", "fhir", ""),
+    (
+        "http://ehr.example.org/fhir",
+        "ftp://127.0.0.1/fhir",
+        "https://user:pw@ehr.example.org/fhir",
+        "fhir",
+        "",
+    ),
 )
 def test_fhir_server_refused(url: str) -> None:
     with pytest.raises(InvalidRequestError):
@@ -53,7 +67,10 @@ def test_http_allowed_for_configured_host() -> None:
 
 
 OO_ERROR = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "forbidden"}]}
-OO_INFO = {"resourceType": "OperationOutcome", "issue": [{"severity": "information", "code": "informational"}]}
+OO_INFO = {
+    "resourceType": "OperationOutcome",
+    "issue": [{"severity": "information", "code": "informational"}],
+}
 
 
 @pytest.mark.parametrize(
@@ -62,7 +79,10 @@ OO_INFO = {"resourceType": "OperationOutcome", "issue": [{"severity": "informati
         (OO_ERROR, True),
         (OO_INFO, False),
         ({"resourceType": "OperationOutcome"}, True),  # no issues: nothing says it is fine
-        ({"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": OO_INFO}]}, False),  # Epic no-results
+        (
+            {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": OO_INFO}]},
+            False,
+        ),  # Epic no-results
         ({"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": OO_ERROR}]}, True),
         ({"resourceType": "Bundle", "type": "searchset", "total": 0}, False),
         ({"resourceType": "Patient", "id": "p1"}, False),
@@ -77,8 +97,10 @@ def test_flatten_unpacks_bundles_and_drops_duplicates_and_outcomes() -> None:
     condition = {"resourceType": "Condition", "id": "c1"}
     values = {
         "patient": {"resourceType": "Patient", "id": "p1"},
-        "conditions": {"resourceType": "Bundle", "entry": [{"resource": condition}, {"resource": OO_INFO}, {},
-                                                           "junk", {"resource": condition}]},
+        "conditions": {
+            "resourceType": "Bundle",
+            "entry": [{"resource": condition}, {"resource": OO_INFO}, {}, "junk", {"resource": condition}],
+        },
         "again": {"resourceType": "Bundle", "entry": [{"resource": condition}]},
         "nothing": None,
     }

@@ -222,11 +222,6 @@ def test_oracle_fixture_is_patient_view_only() -> None:
     assert {fixture("oracle", name)["hook"] for name in fixture_names("oracle")} == {"patient-view"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pending: the lead adds the 'documents' prefetch key (hooks/common.py) and the features owner the "
-    "DocumentReference handler (docrefs.as_report) - issue 7",
-)
 def test_oracle_reads_bme_from_a_document_reference(client: FlaskClient, closed_port: int) -> None:
     body = fixture("oracle", "patient-view-documentreference.json")
     assert body["prefetch"]["reports"]["total"] == 0 and "imaging" not in body["prefetch"]

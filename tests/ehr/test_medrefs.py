@@ -195,7 +195,6 @@ def test_an_unknown_medication_is_not_invented(
 
 
 @pytest.mark.fhirserver
-@pytest.mark.xfail(strict=True, reason="the lead wires medrefs.read_missing into pipeline.evaluate (issue 7)")
 def test_epic_server_only_medication_reaches_the_safety_gates(
     client: FlaskClient, on_server: dict[str, Any]
 ) -> None:

@@ -13,7 +13,6 @@ from service.errors import ForbiddenError
 from tests.security.support import PUBLIC_BASE
 
 
-@pytest.mark.xfail(strict=True, reason="pending: the lead wires auth/security/logs into create_app (issue 4)")
 def test_create_app_wires_security(tmp_path: Path, trusted_clients_file: Path) -> None:
     from service.app import create_app
 
