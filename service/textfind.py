@@ -69,9 +69,12 @@ _UNCERTAIN = re.compile(
 )
 
 # Vertebral levels; T1/T2 are also MRI sequence names ("T2 hyperintense"), excluded by what follows them.
+# "T1"/"T2" are also MRI sequence names ("STIR and T1", "sagittal T1", "T1 and STIR images"): those are not levels.
 _LEVEL = re.compile(
+    r"(?<!stir and )(?<!stir, )(?<!stir/)(?<!sagittal )(?<!axial )(?<!coronal )(?<!t2 and )(?<!t1 and )"
     r"\b(C[1-7]|T1[0-2]|T[1-9]|L[1-5]|S1)\b(?!\s*[-/]?\s*(?:weighted|w\b|wi\b|hyper|hypo|signal|"
-    r"sequence|image|imaging|stir|fat|fs\b|bright|dark|map|relax|\*|flair))",
+    r"sequence|image|imaging|stir|fat|fs\b|bright|dark|map|relax|\*|flair))"
+    r"(?!\s*(?:and|,|/)\s*(?:stir|t1\b|t2\b|pd\b|fat|dwi|dixon))",
     re.I,
 )
 _VERTEBRA = re.compile(

@@ -140,3 +140,17 @@ def test_decimal_points_do_not_split_sentences() -> None:
 def test_huge_text_is_capped() -> None:
     text = "x " * t.MAX_TEXT_CHARS + "Marrow edema at L1."
     assert kinds(text).get(t.KIND_BME, []) == []
+
+
+@pytest.mark.parametrize(
+    "text, levels",
+    (
+        ("MRI lumbar spine, STIR and T1: acute L1 compression fracture with marrow edema.", ["L1"]),
+        ("Sagittal T1 and STIR images show marrow edema at L1.", ["L1"]),
+        ("Axial T2, marrow edema at T11.", ["T11"]),
+        ("Marrow edema in the T1 vertebral body.", ["T1"]),
+        ("Fractures of T12 and L1 with marrow edema.", ["T12", "L1"]),
+    ),
+)
+def test_mri_sequence_names_are_not_vertebral_levels(text: str, levels: list[str]) -> None:
+    assert t.levels_in(text) == levels
