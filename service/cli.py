@@ -43,7 +43,17 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
             return create_app(settings)
 
+    from service.logs import configure_logging
+
+    configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Build the app once in the master so a broken value set, policy or trusted-clients file stops start-up
+    # with a clear message instead of gunicorn workers failing to boot one after another.
+    from service.app import create_app
+
+    probe = create_app(settings).extensions["bme"]
+    probe.pool.close()
+    probe.engine.dispose()
     print(
         f"bme-cds: serving on http://{args.host}:{args.port}/cds-services with {args.workers} workers "
         f"(auth {settings.auth}, database {settings.effective_database_url.split('@')[-1]})",
@@ -144,8 +154,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"bme-cds: configuration error: {exc}", file=sys.stderr)
         return 2
+    from service.policy import PolicyError
+    from service.valuesets import ValueSetError
+
     handler = {"serve": _serve, "evaluate": _evaluate, "feedback-report": _feedback_report}[args.command]
-    return handler(args, settings)
+    try:
+        return handler(args, settings)
+    except (ConfigError, PolicyError, ValueSetError) as exc:
+        print(f"bme-cds: cannot start: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
