@@ -254,3 +254,12 @@ def test_readiness_fails_when_the_database_is_gone(
 
 def test_discovery_path_is_not_under_well_known(client: FlaskClient) -> None:
     assert client.get("/.well-known/cds-services").status_code == 404  # pre-1.0 location, not served
+
+
+def test_discovery_can_announce_the_spec_version(app_config: dict[str, Any]) -> None:
+    from service.app import create_app
+
+    app = create_app(test_config={**app_config, "emit_spec_version": True})
+    body = app.test_client().get("/cds-services").json
+    schemas.validate("discovery", body)
+    assert {s["version"] for s in body["services"]} == {"2.0"}
