@@ -28,8 +28,8 @@ SERVICE_ID = "bme-patient-view"
 # Fixed clock for the in-process runs; the MRI report is dated a week before it.
 BENCH_NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 
-# Prefetch key of hooks/common.py -> the resource type its search returns ("patient" is a read).
-KEY_TYPES: Mapping[str, str] = {
+# Used when hooks/common.py cannot be imported (the harness still reports what it can).
+_FALLBACK_KEY_TYPES: Mapping[str, str] = {
     "conditions": "Condition",
     "observations": "Observation",
     "reports": "DiagnosticReport",
@@ -38,6 +38,19 @@ KEY_TYPES: Mapping[str, str] = {
     "procedures": "Procedure",
     "encounters": "Encounter",
 }
+
+
+def _key_types() -> Mapping[str, str]:
+    """Search prefetch key -> the resource type it returns, from the services' own templates."""
+    try:
+        from hooks.common import PREFETCH
+    except Exception:  # a broken hooks module must not stop the harness from reporting
+        return _FALLBACK_KEY_TYPES
+    return {key: spec.template.partition("?")[0] for key, spec in PREFETCH.items() if "?" in spec.template}
+
+
+# Prefetch key -> the resource type its search returns ("patient" is a read).
+KEY_TYPES: Mapping[str, str] = _key_types()
 TYPE_KEYS: Mapping[str, str] = {kind: key for key, kind in KEY_TYPES.items()}
 _URN = re.compile(r'"urn:uuid:([0-9a-fA-F-]{36})"')
 LOINC = "http://loinc.org"
