@@ -26,7 +26,6 @@ from tests.security.support import PUBLIC_BASE
 from tests.security.support import RecordingServer
 from tests.security.support import SigningKey
 from tests.security.support import new_key
-from tests.security.support import wire
 
 INLINE_AUDIENCE = PUBLIC_BASE + "/cds-services"
 
@@ -132,7 +131,7 @@ def authenticator(clients: tuple[TrustedClient, ...], engine: Engine) -> Authent
 
 @pytest.fixture
 def make_app(tmp_path: Path, trusted_clients_file: Path) -> Iterator[Callable[..., Flask]]:
-    """Build the real app (create_app) with auth on by default and the security pieces wired."""
+    """Build the real app (create_app) with auth on by default."""
     built: list[Flask] = []
 
     def _make(**overrides: Any) -> Flask:
@@ -148,7 +147,7 @@ def make_app(tmp_path: Path, trusted_clients_file: Path) -> Iterator[Callable[..
         }
         values.update(overrides)
         settings = load_settings(environ={}, **values)
-        app = wire(create_app(settings), settings)
+        app = create_app(settings)
         app.config["TESTING"] = True
         built.append(app)
         return app

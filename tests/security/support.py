@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
-from dataclasses import replace
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from typing import Any
@@ -18,17 +17,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import rsa
-from flask import Flask
 from jwt.algorithms import ECAlgorithm
 from jwt.algorithms import RSAAlgorithm
-
-from service import logs
-from service import security
-from service.auth import TrustedClient
-from service.auth import authenticator_from_settings
-from service.auth import check_fhir_server
-from service.config import Settings
-from service.errors import ForbiddenError
 
 ISSUER = "https://ehr.example.org/api/FHIR/R4"
 OTHER_ISSUER = "https://other-ehr.example.org/fhir"
@@ -180,37 +170,3 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def wire(app: Flask, settings: Settings) -> Flask:
-    """Install the security pieces the way create_app must, unless create_app already did.
-
-    Once the lead wires them in create_app, every branch here is skipped and the tests exercise that wiring.
-    """
-    if not app.extensions.get("bme_logs"):
-        logs.init_app(app, settings)
-    if not app.extensions.get("bme_security"):
-        security.init_app(app, settings)
-    state = app.extensions["bme"]
-    if settings.auth == "on" and state.authenticator is None:
-        state = replace(state, authenticator=authenticator_from_settings(settings, state.engine))
-    probe = TrustedClient(
-        issuer="probe",
-        jku=(),
-        jwks=None,
-        audience=None,
-        subject=None,
-        tenant=None,
-        fhir_servers=(),
-        profile="generic",
-    )
-    try:
-        state.fhir_server_check(probe, "https://probe.example.org/fhir")
-        wired = False
-    except ForbiddenError:
-        wired = True
-    if not wired:
-        hosts = settings.allow_http_fhir_hosts
-        state = replace(state, fhir_server_check=lambda client, url: check_fhir_server(client, url, hosts))
-    app.extensions["bme"] = state
-    return app

@@ -22,7 +22,6 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from service.config import load_settings
-from tests.security.conftest import wire
 from tests.security.support import ISSUER
 from tests.security.support import PUBLIC_BASE
 from tests.security.support import RecordingServer
@@ -271,7 +270,7 @@ def open_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClien
         fhir_timeout_seconds=0.5,
         fhir_total_timeout_seconds=1.0,
     )
-    app = wire(create_app(config), config)
+    app = create_app(config)
     yield app.test_client()
     app.extensions["bme"].pool.close()
     app.extensions["bme"].engine.dispose()
@@ -290,7 +289,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, A
     config = load_settings(
         environ={}, data_dir=folder, auth="on", trusted_clients=clients, public_base_url=PUBLIC_BASE
     )
-    app = wire(create_app(config), config)
+    app = create_app(config)
     yield app, key, server.base + "/jwks.json"
     server.stop()
     app.extensions["bme"].pool.close()
