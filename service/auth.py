@@ -34,7 +34,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.config import ConfigError
-from service.config import Settings
 from service.db import SeenJwt
 from service.errors import AuthenticationError
 from service.errors import ForbiddenError
@@ -533,14 +532,3 @@ def check_fhir_server(client: TrustedClient | None, fhir_server: str,
         if not (is_loopback_host(host) or host in allowed or netloc in allowed
                 or (client is not None and client.allow_http)):
             raise InvalidRequestError("fhirServer must use https")
-
-
-def authenticator_from_settings(settings: Settings, engine: Engine) -> Authenticator | None:
-    """The Authenticator for BME_AUTH=on, None when off; ConfigError without a trusted-clients file."""
-    if settings.auth == "off":
-        return None
-    if settings.trusted_clients is None:
-        raise ConfigError("BME_AUTH=on needs BME_TRUSTED_CLIENTS (the trusted-clients JSON file)")
-    clients = load_trusted_clients(settings.trusted_clients)
-    return Authenticator(clients, engine, leeway_seconds=settings.jwt_leeway_seconds,
-                         http_timeout=settings.fhir_timeout_seconds)

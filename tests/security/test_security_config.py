@@ -11,11 +11,9 @@ import pytest
 
 from service.auth import TrustedClient
 from service.auth import assert_auth_off_allowed
-from service.auth import authenticator_from_settings
 from service.auth import check_fhir_server
 from service.auth import load_trusted_clients
 from service.config import ConfigError
-from service.config import load_settings
 from service.errors import ForbiddenError
 from service.errors import InvalidRequestError
 from tests.security.support import SigningKey
@@ -120,16 +118,6 @@ def test_trusting_the_sandbox_logs_a_warning(tmp_path: Path, caplog: pytest.LogC
     with caplog.at_level(logging.WARNING, logger="bme.auth"):
         load_trusted_clients(_write(tmp_path, {"clients": [sandbox]}))
     assert "development only" in caplog.text
-
-
-def test_auth_on_without_a_trusted_clients_file_is_refused(tmp_path: Path) -> None:
-    from service.db import make_engine
-
-    engine = make_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}")
-    with pytest.raises(ConfigError, match="BME_TRUSTED_CLIENTS"):
-        authenticator_from_settings(load_settings(environ={}, auth="on"), engine)
-    assert authenticator_from_settings(load_settings(environ={}, auth="off"), engine) is None
-    engine.dispose()
 
 
 class TestAuthOff:
