@@ -62,13 +62,7 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
     valuesets = ValueSetIndex.load(settings.valuesets_dir)  # a broken value set stops start-up here
     policy = load_policy(settings.policy_file)
     engine = make_engine(settings.effective_database_url)
-    pool = FhirPool(
-        timeout=settings.fhir_timeout_seconds,
-        total_timeout=settings.fhir_total_timeout_seconds,
-        max_pages=settings.fhir_max_pages,
-        pool_size=settings.fhir_pool_size,
-        allow_http_hosts=settings.allow_http_fhir_hosts,
-    )
+    pool = FhirPool.from_settings(settings)
     order_codes = load_order_codes(settings.order_codes_file) if settings.order_codes_file else None
     deps = Deps(
         settings=settings,

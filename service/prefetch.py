@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from service.config import Settings
 from service.errors import FhirTimeoutError
 from service.errors import InvalidRequestError
 from service.errors import PrefetchUnavailableError
@@ -166,6 +167,17 @@ class FhirPool:
         self._sessions: dict[str, requests.Session] = {}
         self._lock = threading.Lock()
         self.executor = ThreadPoolExecutor(max_workers=max(4, pool_size), thread_name_prefix="prefetch")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FhirPool:
+        """The pool as the service runs it (the app, the SMART app and the benchmarks build it this way)."""
+        return cls(
+            timeout=settings.fhir_timeout_seconds,
+            total_timeout=settings.fhir_total_timeout_seconds,
+            max_pages=settings.fhir_max_pages,
+            pool_size=settings.fhir_pool_size,
+            allow_http_hosts=settings.allow_http_fhir_hosts,
+        )
 
     def session(self, base_url: str) -> requests.Session:
         """The session for this server, created on first use."""
