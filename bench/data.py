@@ -113,9 +113,7 @@ def mri_report(patient_id: str, when: date) -> dict[str, Any]:
         "resourceType": "DiagnosticReport",
         "id": "bench-mri-l2-bme",
         "status": "final",
-        "category": [
-            {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "RAD"}]}
-        ],
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "RAD"}]}],
         "code": {
             "coding": [{"system": LOINC, "code": MR_LUMBAR_SPINE, "display": "MR Lumbar spine"}],
             "text": "MRI lumbar spine",
@@ -192,9 +190,7 @@ def template_filtered(patient: Patient) -> Patient:
             name, _, value = param.partition("=")
             if name in _TOKEN_PARAMS:
                 filters.append((_TOKEN_PARAMS[name], set(value.split(","))))
-        by_key[key] = [
-            r for r in resources if all(_token_match(r, element, tokens) for element, tokens in filters)
-        ]
+        by_key[key] = [r for r in resources if all(_token_match(r, element, tokens) for element, tokens in filters)]
     return Patient(patient=patient.patient, by_key=by_key)
 
 
@@ -217,9 +213,7 @@ class SizedRequests:
             other = load_patient(path)
             for key in KEY_TYPES:
                 for resource in other.by_key[key]:
-                    text = json.dumps(resource).replace(
-                        f'"Patient/{other.id}"', f'"Patient/{self.target.id}"'
-                    )
+                    text = json.dumps(resource).replace(f'"Patient/{other.id}"', f'"Patient/{self.target.id}"')
                     pool.append((str(resource["id"]), text))
         self.pool = pool
 
@@ -240,9 +234,7 @@ class SizedRequests:
     def body(self, n: int, now: datetime = BENCH_NOW) -> dict[str, Any]:
         """The request whose prefetch holds n resources (Patient included)."""
         empty = Patient(patient=self.target.patient, by_key={key: [] for key in KEY_TYPES})
-        return request_body(
-            prefetch_of(empty, self.resources(n, now)), self.target.id, hook_instance=f"bench-{n}"
-        )
+        return request_body(prefetch_of(empty, self.resources(n, now)), self.target.id, hook_instance=f"bench-{n}")
 
 
 def count_resources(body: Mapping[str, Any]) -> int:

@@ -74,9 +74,7 @@ def run(fhir_url: str, delay_ms: float, n: int, data_dir: Path) -> tuple[list[Ro
         "scope": "patient/*.read",
         "subject": "bench",
     }
-    text = json.dumps(
-        request_body(prefetch, full["context"]["patientId"], fhirServer=fhir_url, fhirAuthorization=auth)
-    )
+    text = json.dumps(request_body(prefetch, full["context"]["patientId"], fhirServer=fhir_url, fhirAuthorization=auth))
     floors: list[float] = []
     subjects: list[float] = []
     fetched: tuple[str, ...] = ()
@@ -92,9 +90,9 @@ def run(fhir_url: str, delay_ms: float, n: int, data_dir: Path) -> tuple[list[Ro
                 floors.append(floor)
                 subjects.append(elapsed)
     except Exception as exc:  # the failure goes in the table; the other parts still run
-        return [
-            not_run(PART3, "4 keys missing, in process", f"evaluate failed: {type(exc).__name__}: {exc}")
-        ], median(floors) if floors else None
+        return [not_run(PART3, "4 keys missing, in process", f"evaluate failed: {type(exc).__name__}: {exc}")], median(
+            floors
+        ) if floors else None
     finally:
         pool.close()
     mid, floor_mid = median(subjects), median(floors)

@@ -52,9 +52,7 @@ def make_handler(store: dict[str, list[dict[str, Any]]], delay: float) -> type[B
         ).encode()
         for kind, items in store.items()
     }
-    reads = {
-        f"{r['resourceType']}/{r['id']}": json.dumps(r).encode() for items in store.values() for r in items
-    }
+    reads = {f"{r['resourceType']}/{r['id']}": json.dumps(r).encode() for items in store.values() for r in items}
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -69,10 +67,7 @@ def make_handler(store: dict[str, list[dict[str, Any]]], delay: float) -> type[B
             if body is None and "/" not in path:
                 body = json.dumps({"resourceType": "Bundle", "type": "searchset", "total": 0}).encode()
             status = 200 if body is not None else 404
-            body = (
-                body
-                or b'{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"not-found"}]}'
-            )
+            body = body or b'{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"not-found"}]}'
             self.send_response(status)
             self.send_header("Content-Type", "application/fhir+json")
             self.send_header("Content-Length", str(len(body)))

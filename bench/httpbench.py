@@ -199,9 +199,7 @@ def throughput(
     s_err, f_err = sum(r.errors for r in services), sum(r.errors for r in floors)
     s_req, f_req = sum(r.requests for r in services), sum(r.requests for r in floors)
     detail = "; ".join(r.error_detail for r in services if r.error_detail)
-    load_desc = (
-        f"wrk -t{cfg.threads} -c{cfg.connections}, {cfg.rounds}x{cfg.duration:g} s alternating, {size}"
-    )
+    load_desc = f"wrk -t{cfg.threads} -c{cfg.connections}, {cfg.rounds}x{cfg.duration:g} s alternating, {size}"
     return [
         Row(
             part=PART2,
@@ -311,9 +309,7 @@ def memory(workdir: Path, signer: Signer, body: dict[str, Any], cfg: HttpConfig)
         for number, pid in enumerate(workers, 1):
             sampled = [samples[pid].get(mark) for mark in cfg.memory_marks]
             if any(value is None for value in sampled):
-                rows.append(
-                    not_run(PART4, f"worker {number} RSS", "the worker died or was replaced during the run")
-                )
+                rows.append(not_run(PART4, f"worker {number} RSS", "the worker died or was replaced during the run"))
                 continue
             values = [float(value or 0.0) for value in sampled]
             growth = values[-1] - values[0]

@@ -25,9 +25,7 @@ from bench.report import verdict
 PART = "1 in-process"
 TARGET_RATIO = 3.0
 TARGET_AT = (1000, 5000)  # the issue's target applies at these sizes
-MAX_SLOPE_RATIO = (
-    1.5  # growth of the marginal cost per resource relative to the json floor's: ~1 linear, ~5 quadratic
-)
+MAX_SLOPE_RATIO = 1.5  # cost per extra resource, upper vs lower size range: ~1 when linear, ~5 when quadratic
 
 
 @dataclass(frozen=True)
@@ -76,9 +74,7 @@ def _evaluate_alone(evaluate: Callable[[dict[str, Any]], Any], text: str) -> flo
         gc.enable()
 
 
-def measure_size(
-    evaluate: Callable[[dict[str, Any]], Any], body: dict[str, Any], budget: float
-) -> SizeResult:
+def measure_size(evaluate: Callable[[dict[str, Any]], Any], body: dict[str, Any], budget: float) -> SizeResult:
     """Interleave floor and subject (alternating which goes first) and take medians of each."""
     text = json.dumps(body)
 
@@ -127,13 +123,9 @@ def run(sizes: Sequence[int], budget: float, data_dir: Path) -> tuple[list[Row],
     """Rows for every size plus the growth check."""
     try:
         evaluate = make_evaluator(data_dir)
-    except (
-        Exception
-    ) as exc:  # a core module has not landed or does not import yet: say so, never fake a number
+    except Exception as exc:  # a core module has not landed or does not import yet: say so, never fake a number
         return [
-            not_run(
-                PART, f"pipeline at {n:,} resources", f"pipeline unavailable: {type(exc).__name__}: {exc}"
-            )
+            not_run(PART, f"pipeline at {n:,} resources", f"pipeline unavailable: {type(exc).__name__}: {exc}")
             for n in sizes
         ], []
     generator = SizedRequests()
@@ -144,9 +136,7 @@ def run(sizes: Sequence[int], budget: float, data_dir: Path) -> tuple[list[Row],
         try:
             result = measure_size(evaluate, body, budget)
         except Exception as exc:  # report the failure in the table; the other parts still run
-            rows.append(
-                not_run(PART, f"pipeline at {n:,} resources", f"evaluate failed: {type(exc).__name__}: {exc}")
-            )
+            rows.append(not_run(PART, f"pipeline at {n:,} resources", f"evaluate failed: {type(exc).__name__}: {exc}"))
             continue
         results.append(result)
         ratio = result.subject / result.floor
@@ -168,9 +158,7 @@ def run(sizes: Sequence[int], budget: float, data_dir: Path) -> tuple[list[Row],
     return rows, results
 
 
-def _slopes(
-    results: Sequence[SizeResult], value: Callable[[SizeResult], float]
-) -> tuple[float, float, float]:
+def _slopes(results: Sequence[SizeResult], value: Callable[[SizeResult], float]) -> tuple[float, float, float]:
     """Cost per extra resource over the lower and the upper size range, and their ratio."""
     first, mid, last = results[0], results[-2], results[-1]
     low = (value(mid) - value(first)) / (mid.size - first.size)

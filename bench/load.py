@@ -110,9 +110,7 @@ def run_wrk(
     done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60, check=False)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith('{"requests"')), None)
     if done.returncode != 0 or line is None:
-        raise RuntimeError(
-            f"wrk failed ({done.returncode}): {done.stderr.strip()[:300] or done.stdout[-300:]}"
-        )
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()[:300] or done.stdout[-300:]}")
     raw = json.loads(line)
     socket_errors = raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]
     detail = []

@@ -68,9 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--top", type=int, default=25)
-    parser.add_argument(
-        "--idle", action="store_true", help="sample idle threads too (wall time: I/O waits show)"
-    )
+    parser.add_argument("--idle", action="store_true", help="sample idle threads too (wall time: I/O waits show)")
     args = parser.parse_args(argv)
     if shutil.which("py-spy") is None or shutil.which("wrk") is None:
         print("needs py-spy (pip install py-spy) and wrk (apt-get install -y wrk)", file=sys.stderr)

@@ -60,22 +60,28 @@ NOTES = (
     "FHIR pool, every prefetch key present), timed as json.loads(request) + evaluate + "
     "json.dumps(response), against json.loads + json.dumps of the same request body. Floor and subject "
     "run interleaved (alternating order) and the medians are compared. Prefetch: one Synthea patient's "
-    "Patient, a hand-made MRI report with vertebral bone marrow edema (so rules fire), and copies of the "
-    "five Synthea records' conditions, observations, reports, medications, imaging studies, procedures "
-    "and encounters, re-identified, up to N resources.",
+    "Patient, a hand-made MRI report with vertebral bone marrow edema (so rules fire), and re-identified "
+    "copies of the five Synthea records' resources of every prefetched type, up to N resources. Linearity"
+    " is judged on evaluate() alone with the cyclic GC paused, because json.loads itself costs more per "
+    "resource at megabytes.",
     "**2 HTTP**: `python -m service.cli serve` (= `bme-cds serve`: gunicorn, sync workers, default worker"
     " count, authentication on with a trusted-clients file for an ES384 benchmark client) against "
-    "`bench/floor_app.py` (a Flask endpoint that parses and echoes the body) under the same gunicorn "
-    "settings. Load: wrk from Debian on loopback, `bench/wrk/post_tokens.lua`, every request with a fresh"
-    " hookInstance and a JWT minted beforehand and used once (unique jti, so the replay store sees every "
-    "one). Body: the prefetch of a real Synthea patient (Twyla Moen, unfiltered searches) plus the MRI "
-    "report. Service and floor rounds alternate.",
+    "`bench/floor_app.py` (a Flask endpoint that parses and echoes the body, no authentication) under the"
+    " same gunicorn settings. Load: wrk from Debian on loopback with `bench/wrk/post_tokens.lua`: every "
+    "request has a fresh hookInstance and a JWT minted beforehand and used once (unique jti, so the "
+    "replay store sees every one). Body: what the services' prefetch templates select for a real Synthea "
+    "patient (Twyla Moen: observations by the template's codes, encounters by class) plus the MRI report."
+    " Service and floor rounds alternate; requests/s are summed over the rounds, p50 is the median of the"
+    " rounds' p50, p99 the worst round's.",
     "**3 missing prefetch**: four FAIL keys (conditions, observations, reports, medications) absent, "
-    "`fhirServer` pointing at `bench/fhir_delay.py` (http.server, 100 ms sleep before every answer). "
-    "Floor: one search on that server. In process with a FhirPool built as create_app builds it, and end "
-    "to end over HTTP.",
-    "**4 memory**: a fresh `bme-cds serve`, a Python client (threads, keep-alive, fresh JWT each) sends "
-    "exact request counts; VmRSS of every gunicorn worker from /proc/<pid>/status after each mark.",
+    "`fhirServer` pointing at `bench/fhir_delay.py` (http.server with TCP_NODELAY, 100 ms sleep before "
+    "every answer; the Medplum test server's own search time would muddy the delay). Floor: one search on"
+    " that server over a kept-alive connection. In process with a FhirPool built as create_app builds it,"
+    " and end to end over HTTP (auth on).",
+    "**4 memory**: a fresh `bme-cds serve`; a Python client (threads, keep-alive, a fresh JWT each) sends"
+    " exact request counts; VmRSS of every gunicorn worker from /proc/<pid>/status after each mark.",
+    "Profiling: `python -m bench.profile` runs the service under the same wrk load and samples its "
+    "workers with py-spy (own time and time including callees per function).",
 )
 
 
@@ -100,9 +106,7 @@ def run(parts: Sequence[str], quick: bool, workdir: Path) -> list[Row]:
             fhir.start(read_line=True)
             fhir_url = f"http://127.0.0.1:{json.loads(fhir.stdout_line)['port']}"
             _log("part 3: missing prefetch in process")
-            fetch_rows, fhir_floor = fetch.run(
-                fhir_url, FETCH_DELAY_MS, cfg.fetch_requests, workdir / "fetch-data"
-            )
+            fetch_rows, fhir_floor = fetch.run(fhir_url, FETCH_DELAY_MS, cfg.fetch_requests, workdir / "fetch-data")
             rows.extend(fetch_rows)
         if "http" in parts or "memory" in parts:
             http_rows = httpbench.run(workdir, cfg, fhir_url, fhir_floor, _log, parts)
@@ -118,9 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m bench`."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds (the CI smoke run)")
-    parser.add_argument(
-        "--parts", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}"
-    )
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}")
     parser.add_argument(
         "--out",
         type=Path,
@@ -139,9 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         rows = run(parts, args.quick, workdir)
-    command = "python -m bench" + (
-        "".join(f" {shlex.quote(a)}" for a in (argv if argv is not None else sys.argv[1:]))
-    )
+    command = "python -m bench" + ("".join(f" {shlex.quote(a)}" for a in (argv if argv is not None else sys.argv[1:])))
     print(table(rows))
     print("\nMachine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
     if out is not None:

@@ -104,9 +104,7 @@ class Process:
                 raise RuntimeError(f"{self.argv[2]} printed nothing; see {self.log_path}")
         while self.ready_url is not None:
             if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"{' '.join(self.argv[:4])} exited with {self.proc.returncode}: {self.last_error()}"
-                )
+                raise RuntimeError(f"{' '.join(self.argv[:4])} exited with {self.proc.returncode}: {self.last_error()}")
             try:
                 with urllib.request.urlopen(self.ready_url, timeout=1) as response:
                     if response.status == 200:
@@ -163,9 +161,7 @@ class Process:
     def __enter__(self) -> Process:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
 

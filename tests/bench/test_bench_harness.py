@@ -84,15 +84,10 @@ def test_sized_requests_hold_exactly_n_resources_with_unique_ids() -> None:
             if v.get("resourceType") == "Bundle"
             for e in v.get("entry", ())
         ]
-        keys = [(r["resourceType"], r["id"]) for r in entries] + [
-            ("Patient", body["prefetch"]["patient"]["id"])
-        ]
+        keys = [(r["resourceType"], r["id"]) for r in entries] + [("Patient", body["prefetch"]["patient"]["id"])]
         assert len(set(keys)) == len(keys)
         patient_ref = f"Patient/{body['context']['patientId']}"
-        assert all(
-            r.get("subject", r.get("patient", {})).get("reference", patient_ref) == patient_ref
-            for r in entries
-        )
+        assert all(r.get("subject", r.get("patient", {})).get("reference", patient_ref) == patient_ref for r in entries)
 
 
 def test_the_mri_report_is_in_every_sized_request() -> None:

@@ -41,8 +41,7 @@ def test_record_cards_overwrites_a_repeated_uuid_as_merge_did(tmp_path: Path) ->
     record = record_cards(make_engine(url))
     record("bme-patient-view", "hook-1", [("c1", "R21")], FIRST)
     record("bme-order-sign", "hook-2", [("c1", "S01"), ("c9", "S02")], LATER)
-    assert _rows(url) == [("c1", "bme-order-sign", "S01", "hook-2"),
-                          ("c9", "bme-order-sign", "S02", "hook-2")]
+    assert _rows(url) == [("c1", "bme-order-sign", "S01", "hook-2"), ("c9", "bme-order-sign", "S02", "hook-2")]
     engine = make_engine(url)
     with Session(engine) as session:
         issued = session.get(IssuedCard, "c1")
@@ -56,10 +55,19 @@ def test_record_cards_long_hook_instance_is_cut_to_the_column(tmp_path: Path) ->
 
 
 SPECS = (
-    SuggestionSpec(label="MRI lumbar spine", code=Code("http://loinc.org", "24968-0", "MR Lumbar spine"),
-                   note="dual-energy protocol", priority="urgent"),
-    SuggestionSpec(label="Naproxen", resource_type="MedicationRequest", text="naproxen 500 MG Oral Tablet",
-                   dose_text="as the seed words it", is_recommended=True),
+    SuggestionSpec(
+        label="MRI lumbar spine",
+        code=Code("http://loinc.org", "24968-0", "MR Lumbar spine"),
+        note="dual-energy protocol",
+        priority="urgent",
+    ),
+    SuggestionSpec(
+        label="Naproxen",
+        resource_type="MedicationRequest",
+        text="naproxen 500 MG Oral Tablet",
+        dose_text="as the seed words it",
+        is_recommended=True,
+    ),
     SuggestionSpec(label="Naproxen, no dose", resource_type="MedicationRequest", note="seeds give no dose"),
     SuggestionSpec(label="Brace", resource_type="DeviceRequest", text="thoracolumbar orthosis"),
 )
