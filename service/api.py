@@ -77,7 +77,7 @@ def call_service(service_id: str) -> Response:
         log_fields["hookInstance"] = body["hookInstance"][:128]
     epic = profiles.epic_request_extensions(body)
     if epic:
-        log_fields["epic"] = epic
+        log_fields["epic"] = [f"{key}={value}" for key, value in sorted(epic.items())]  # scalars only
     g.bme_log = log_fields
     client = getattr(g, "bme_client", None)
     app_state.check_fhir_server(client, body)

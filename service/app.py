@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
 from flask import Response
@@ -22,6 +23,7 @@ from service.api import ops
 from service.auth import Authenticator
 from service.auth import check_fhir_server
 from service.auth import load_trusted_clients
+from service.config import ConfigError
 from service.config import Settings
 from service.config import load_settings
 from service.db import make_engine
@@ -35,6 +37,7 @@ from service.profiles import load_order_codes
 from service.registry import Registry
 from service.smart import init_app as init_smart
 from service.state import AppState
+from service.urls import is_loopback_host
 from service.valuesets import ValueSetIndex
 
 log = logging.getLogger(__name__)
@@ -102,6 +105,9 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
 def _authenticator(settings: Settings, engine: Any) -> Authenticator | None:
     """Authentication is on by default; with no trusted clients listed yet, every call is refused (401)."""
     if settings.auth == "off":
+        # Also guards gunicorn started by hand on create_app: without client JWTs we serve loopback only.
+        if not is_loopback_host(urlsplit(settings.public_base_url).hostname or ""):
+            raise ConfigError("BME_AUTH=off is only allowed for a loopback BME_PUBLIC_BASE_URL (development)")
         log.warning("authentication is OFF (BME_AUTH=off): development only, on a loopback address")
         return None
     clients = load_trusted_clients(settings.trusted_clients) if settings.trusted_clients else ()

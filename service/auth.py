@@ -8,7 +8,6 @@ expires so a replay is refused by every worker and replica. The token itself is 
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import threading
@@ -39,6 +38,10 @@ from service.errors import AuthenticationError
 from service.errors import ForbiddenError
 from service.errors import InvalidRequestError
 from service.errors import ServiceUnavailableError
+from service.urls import is_loopback_host
+from service.urls import normalize_base_url
+from service.urls import plain_http_allowed
+from service.urls import url_problem
 
 LOG = logging.getLogger("bme.auth")
 
@@ -58,7 +61,6 @@ JWKS_MIN_REFETCH_SECONDS = 30.0
 PURGE_INTERVAL_SECONDS = 60.0
 MAX_TOKEN_LIFETIME_SECONDS = 3600
 SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
-_LOOPBACK_NAMES = ("localhost",)
 
 
 @dataclass(frozen=True)
@@ -77,48 +79,6 @@ class TrustedClient:
 
 
 # ---------------------------------------------------------------------------------------------- URLs
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for localhost, 127.0.0.0/8 and ::1 (brackets allowed)."""
-    name = host.strip().strip("[]").lower()
-    if name in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def normalize_base_url(url: str) -> str:
-    """Canonical base URL for exact comparison: lower-case scheme/host, no default port or final slash."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    port = parts.port
-    netloc = host if port is None or (scheme, port) in (("https", 443), ("http", 80)) else f"{host}:{port}"
-    return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
-
-
-def _url_problem(url: str) -> str | None:
-    """Why a URL is not an acceptable absolute http(s) URL, or None."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
-        return "is not a valid URL"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "must be an absolute http(s) URL"
-    if parts.username is not None or parts.password is not None:
-        return "must not contain credentials"
-    if parts.fragment:
-        return "must not contain a fragment"
-    return None
-
-
-# ------------------------------------------------------------------------------- trusted-clients file
 
 
 def _opt_str(entry: Mapping[str, Any], key: str, where: str) -> str | None:
@@ -175,7 +135,7 @@ def _parse_client(entry: Any, index: int) -> TrustedClient:
         raise ConfigError(f"{where}: 'allow_http' must be true or false")
     jku = _str_list(entry, "jku", where)
     for url in jku:
-        problem = _url_problem(url)
+        problem = url_problem(url)
         if problem:
             raise ConfigError(f"{where}: jku {url!r} {problem}")
         parts = urlsplit(url)
@@ -188,11 +148,11 @@ def _parse_client(entry: Any, index: int) -> TrustedClient:
         raise ConfigError(f"{where}: give 'jku' (allowed JWK Set URLs) or 'jwks' (an inline JWK Set)")
     fhir_servers = _str_list(entry, "fhir_servers", where)
     for url in fhir_servers:
-        problem = _url_problem(url)
+        problem = url_problem(url)
         if problem:
             raise ConfigError(f"{where}: fhir_servers entry {url!r} {problem}")
     audience = _opt_str(entry, "audience", where)
-    if audience is not None and _url_problem(audience):
+    if audience is not None and url_problem(audience):
         raise ConfigError(f"{where}: 'audience' must be the absolute URL the client puts in 'aud'")
     profile = entry.get("profile", "generic")
     if profile not in PROFILES:
@@ -517,18 +477,12 @@ def _fail(public: str, reason: str) -> AuthenticationError:
 def check_fhir_server(client: TrustedClient | None, fhir_server: str,
                       allow_http_hosts: tuple[str, ...]) -> None:
     """Refuse a fhirServer the client may not name (403) or plain http to a non-allowed host (400)."""
-    problem = _url_problem(fhir_server) if isinstance(fhir_server, str) else "must be a string"
+    problem = url_problem(fhir_server) if isinstance(fhir_server, str) else "must be a string"
     if problem:
         raise InvalidRequestError(f"fhirServer {problem}")
-    parts = urlsplit(fhir_server)
-    host = (parts.hostname or "").lower()
     if client is not None and normalize_base_url(fhir_server) not in client.fhir_servers:
         LOG.warning("fhirServer refused: %s may not name %s", client.issuer,
                     normalize_base_url(fhir_server)[:300])
         raise ForbiddenError("this CDS client may not name that fhirServer")
-    if parts.scheme == "http":
-        allowed = {h.lower() for h in allow_http_hosts}
-        netloc = parts.netloc.lower()
-        if not (is_loopback_host(host) or host in allowed or netloc in allowed
-                or (client is not None and client.allow_http)):
-            raise InvalidRequestError("fhirServer must use https")
+    if not (plain_http_allowed(fhir_server, allow_http_hosts) or (client is not None and client.allow_http)):
+        raise InvalidRequestError("fhirServer must use https")

@@ -21,13 +21,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the app under gunicorn (never the Flask development server)."""
     from gunicorn.app.base import BaseApplication
 
-    from service.prefetch import is_loopback_host
+    from service.auth import assert_auth_off_allowed
 
-    if settings.auth == "off" and not is_loopback_host(args.host):
-        print(
-            f"bme-cds: BME_AUTH=off is allowed only on a loopback address, not {args.host}", file=sys.stderr
-        )
-        return 2
+    if settings.auth == "off":
+        assert_auth_off_allowed(args.host)  # ConfigError (exit 2) unless bound to loopback
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:

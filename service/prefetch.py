@@ -8,7 +8,6 @@ is used for these calls only: never logged, stored or echoed.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 import threading
@@ -21,7 +20,6 @@ from concurrent.futures import wait
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -32,6 +30,8 @@ from service.errors import InvalidRequestError
 from service.errors import PrefetchUnavailableError
 from service.registry import OnUnavailable
 from service.registry import ServiceDefinition
+from service.urls import plain_http_allowed
+from service.urls import url_problem
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,6 @@ _USER_TOKENS = {
     "userPatientId": "Patient",
     "userRelatedPersonId": "RelatedPerson",
 }
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
 
 class FetchUnavailable(Exception):
@@ -64,30 +63,15 @@ class Resolved:
     fetched: tuple[str, ...] = ()
 
 
-def is_loopback_host(host: str) -> bool:
-    """True for localhost and the 127.0.0.0/8 and ::1 addresses."""
-    name = host.strip("[]").lower()
-    if name in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 def check_fhir_server_url(url: str, allow_http_hosts: Iterable[str] = ()) -> None:
     """A fhirServer must be an absolute https URL, or http on loopback / an explicitly allowed host.
 
     :raises InvalidRequestError: otherwise (the service never calls such a server).
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidRequestError(f"fhirServer must be an absolute http(s) URL, got {url[:200]!r}")
-    if parts.username or parts.password:
-        raise InvalidRequestError("fhirServer must not carry credentials in the URL")
-    if parts.scheme == "http" and not (
-        is_loopback_host(parts.hostname) or parts.hostname in set(allow_http_hosts)
-    ):
+    problem = url_problem(url)
+    if problem:
+        raise InvalidRequestError(f"fhirServer {problem}")
+    if not plain_http_allowed(url, allow_http_hosts):
         raise InvalidRequestError(
             "fhirServer must use https (CDS Hooks 2.0); plain http is accepted only on "
             "a loopback address or a host the configuration allows"
