@@ -78,7 +78,8 @@ def _override(item: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _row(service_id: str, item: Mapping[str, Any], now: datetime) -> FeedbackItem:
     override = _override(item)
-    reason = override.get("reason") if isinstance(override.get("reason"), dict) else {}
+    raw_reason = override.get("reason")
+    reason: Mapping[str, Any] = raw_reason if isinstance(raw_reason, dict) else {}
     accepted = item.get("acceptedSuggestions") or []
     accepted_ids = sorted(str(s.get("id")) for s in accepted if isinstance(s, dict) and s.get("id"))
     return FeedbackItem(

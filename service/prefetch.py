@@ -250,7 +250,8 @@ def resolve(service: ServiceDefinition, request: Mapping[str, Any], pool: FhirPo
     """
     sent = request.get("prefetch")
     sent = sent if isinstance(sent, dict) else {}
-    context = request.get("context") if isinstance(request.get("context"), dict) else {}
+    raw_context = request.get("context")
+    context: Mapping[str, Any] = raw_context if isinstance(raw_context, dict) else {}
     fhir_server = request.get("fhirServer")
     auth = request.get("fhirAuthorization")
     token = auth.get("access_token") if isinstance(auth, dict) else None
