@@ -27,4 +27,8 @@ if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&
   export BME_TEST_REQUIRE_BROWSER=1
 fi
 
+# Static checks first: style (ruff) and types (mypy --strict on service/ and hooks/, per setup.cfg).
+python3 -m ruff check service hooks tests tools bench
+python3 -m mypy
+
 exec python3 -m pytest "$@"
