@@ -36,7 +36,6 @@ class Scenario:
     hook: str
     resources: Sequence[Resource]
     drafts: Sequence[Resource] = ()
-    note: str = ""
     selections: Sequence[str] | None = field(default=None)  # default: every draft is selected
 
 
@@ -108,7 +107,7 @@ def pain(score: int, when: str, id: str) -> Resource:
     return b.pain(score, when, id=id)
 
 
-def med(rxnorm: str | None, text: str, id: str, authored: str = "2026-11-01", **kw: Any) -> Resource:
+def med(rxnorm: str | None, text: str, id: str, authored: str | None = "2026-11-01", **kw: Any) -> Resource:
     """A MedicationRequest in the record."""
     return b.medication_request(rxnorm, text, authored, id=id, **kw)
 
@@ -198,8 +197,7 @@ def scenarios() -> dict[str, Scenario]:
 
     # Stage A: red flags
     add("R06/fires-cauda-equina", PV, [adult(), l1_bme(), cond("G83.4", id="neuro-1")])
-    add("R06/fires-deficit-at-order-sign", SIGN, [adult(), fracture(), cond("G83.4", id="neuro-1")],
-        [naproxen_draft()])
+    add("R06/fires-deficit-at-order-sign", SIGN, [adult(), fracture(), cond("G83.4", id="neuro-1")], [naproxen_draft()])
     add(
         "R06/quiet-neuro-exam-normal",
         PV,
@@ -323,10 +321,18 @@ def scenarios() -> dict[str, Scenario]:
     ]
     add("R24/fires-pain-unchanged-after-21-days", PV, [*nsaid_trial, pain(7, "2026-11-15", "pain-2")])
     add("R24/quiet-pain-halved-after-21-days", PV, [*nsaid_trial, pain(3, "2026-11-15", "pain-2")])
-    add("R24/fires-adalimumab-without-inflammatory-dx", SELECT, [adult(), l1_bme()],
-        [draft(*ADALIMUMAB, id="draft-ada")])
-    add("R24/quiet-adalimumab-with-ra", SELECT, [adult(), l1_bme(), cond("M06.9", id="ra-1")],
-        [draft(*ADALIMUMAB, id="draft-ada")])
+    add(
+        "R24/fires-adalimumab-without-inflammatory-dx",
+        SELECT,
+        [adult(), l1_bme()],
+        [draft(*ADALIMUMAB, id="draft-ada")],
+    )
+    add(
+        "R24/quiet-adalimumab-with-ra",
+        SELECT,
+        [adult(), l1_bme(), cond("M06.9", id="ra-1")],
+        [draft(*ADALIMUMAB, id="draft-ada")],
+    )
     add("R25/fires-severe-pain-no-opioid", PV, [adult(), l1_bme(), pain(8, "2026-11-18", "pain-1")])
     add(
         "R25/quiet-severe-pain-on-opioid",
@@ -338,44 +344,86 @@ def scenarios() -> dict[str, Scenario]:
     add(
         "R26/fires-a-iv-morphine",
         PV,
-        [adult(), l1_bme(), fracture(), med("7052", "morphine sulfate 4 MG/ML Injectable Solution", id="mr-morph",
-                                             authored="2026-11-12", route="intravenous")],
+        [
+            adult(),
+            l1_bme(),
+            fracture(),
+            med(
+                "7052",
+                "morphine sulfate 4 MG/ML Injectable Solution",
+                id="mr-morph",
+                authored="2026-11-12",
+                route="intravenous",
+            ),
+        ],
     )
     add(
         "R26/quiet-a-oral-morphine",
         PV,
-        [adult(), l1_bme(), fracture(), med("7052", "morphine sulfate 15 MG Oral Tablet", id="mr-morph",
-                                             authored="2026-11-12", route="oral")],
+        [
+            adult(),
+            l1_bme(),
+            fracture(),
+            med("7052", "morphine sulfate 15 MG Oral Tablet", id="mr-morph", authored="2026-11-12", route="oral"),
+        ],
     )
     add(
         "R26/fires-b-severe-pain-21-days-on-nsaid",
         PV,
-        [adult(), l1_bme("2026-10-25"), fracture(onset="2026-10-25"), med(*NAPROXEN, id="mr-naproxen",
-         authored="2026-10-26"), pain(8, "2026-10-26", "pain-1"), pain(8, "2026-11-15", "pain-2")],
+        [
+            adult(),
+            l1_bme("2026-10-25"),
+            fracture(onset="2026-10-25"),
+            med(*NAPROXEN, id="mr-naproxen", authored="2026-10-26"),
+            pain(8, "2026-10-26", "pain-1"),
+            pain(8, "2026-11-15", "pain-2"),
+        ],
     )
     add(
         "R26/quiet-b-severe-pain-20-days-on-nsaid",
         PV,
-        [adult(), l1_bme("2026-10-26"), fracture(onset="2026-10-26"), med(*NAPROXEN, id="mr-naproxen",
-         authored="2026-10-26"), pain(8, "2026-10-27", "pain-1"), pain(8, "2026-11-15", "pain-2")],
+        [
+            adult(),
+            l1_bme("2026-10-26"),
+            fracture(onset="2026-10-26"),
+            med(*NAPROXEN, id="mr-naproxen", authored="2026-10-26"),
+            pain(8, "2026-10-27", "pain-1"),
+            pain(8, "2026-11-15", "pain-2"),
+        ],
     )
     add(
         "R26/fires-c-pain-90-days",
         PV,
-        [adult(), l1_bme("2026-08-17"), fracture(onset="2026-08-17"), pain(5, "2026-08-20", "pain-1"),
-         pain(5, "2026-11-15", "pain-2")],
+        [
+            adult(),
+            l1_bme("2026-08-17"),
+            fracture(onset="2026-08-17"),
+            pain(5, "2026-08-20", "pain-1"),
+            pain(5, "2026-11-15", "pain-2"),
+        ],
     )
     add(
         "R26/quiet-c-pain-89-days",
         PV,
-        [adult(), l1_bme("2026-08-18"), fracture(onset="2026-08-18"), pain(5, "2026-08-20", "pain-1"),
-         pain(5, "2026-11-15", "pain-2")],
+        [
+            adult(),
+            l1_bme("2026-08-18"),
+            fracture(onset="2026-08-18"),
+            pain(5, "2026-08-20", "pain-1"),
+            pain(5, "2026-11-15", "pain-2"),
+        ],
     )
     add(
         "R26/quiet-c-augmentation-done",
         PV,
-        [adult(), l1_bme("2026-08-17"), fracture(onset="2026-08-17"), pain(5, "2026-08-20", "pain-1"),
-         pain(5, "2026-11-15", "pain-2"), b.procedure("22514", performed="2026-11-01", id="proc-kypho")],
+        [
+            adult(),
+            l1_bme("2026-08-17"),
+            fracture(onset="2026-08-17"),
+            pain(5, "2026-08-20", "pain-1"),
+            pain(5, "2026-11-15", "pain-2"),
+            b.procedure("22514", performed="2026-11-01", id="proc-kypho"),
+        ],
     )
     add("R27/fires-prednisone-drafted", SELECT, [adult(), knee_bme()], [draft(*PREDNISONE, id="draft-pred")])
     add(
@@ -434,10 +482,12 @@ def scenarios() -> dict[str, Scenario]:
         [adult(), knee_bme(), cond("Z79.52", id="z7952")],
         [draft(*PREDNISONE, id="draft-pred")],
     )
-    add("R34/quiet-prednisone-drafted-first-course", SIGN, [adult(), knee_bme()],
-        [draft(*PREDNISONE, id="draft-pred")])
-    add("R35/fires-naproxen-started-3-days-ago", PV, [adult(), knee_bme(), med(*NAPROXEN, id="mr-naproxen",
-                                                                                authored="2026-11-18")])
+    add("R34/quiet-prednisone-drafted-first-course", SIGN, [adult(), knee_bme()], [draft(*PREDNISONE, id="draft-pred")])
+    add(
+        "R35/fires-naproxen-started-3-days-ago",
+        PV,
+        [adult(), knee_bme(), med(*NAPROXEN, id="mr-naproxen", authored="2026-11-18")],
+    )
     add("R35/quiet-naproxen-start-unknown", PV, [adult(), knee_bme(), med(*NAPROXEN, id="mr-naproxen", authored=None)])
     add("R35/fires-zoledronic-acid-active", PV, [adult(), knee_bme(), med(*ZOLEDRONIC, id="mr-zol")])
     add("R36/fires-knee-mri-100-days-old", PV, [adult(), knee_bme("2026-08-13")])
@@ -451,39 +501,69 @@ def scenarios() -> dict[str, Scenario]:
     add("S01/fires-no-egfr-on-record", SELECT, [adult()], nap)
     add("S01/fires-egfr-45-caution", SELECT, [adult(), egfr(45)], nap)
     add("S01/quiet-egfr-72", SELECT, [adult(), egfr(72)], nap)
-    add("S02/fires-ulcer-history", SELECT, [adult(), egfr(72), cond("K25.4", id="pud-1", clinical_status="resolved")],
-        nap)
+    add(
+        "S02/fires-ulcer-history",
+        SELECT,
+        [adult(), egfr(72), cond("K25.4", id="pud-1", clinical_status="resolved")],
+        nap,
+    )
     add("S02/fires-active-gi-bleed-at-sign", SIGN, [adult(), egfr(72), cond("K92.2", id="gib-1")], nap)
     add("S02/quiet-no-gi-history", SELECT, [adult(), egfr(72), cond("M81.0", id="op-1")], nap)
-    add("S03/fires-warfarin-active", SELECT, [adult(), egfr(72), med("11289", "warfarin sodium 5 MG Oral Tablet",
-                                                                     id="mr-warf")], nap)
-    add("S03/quiet-warfarin-stopped", SELECT, [adult(), egfr(72), med("11289", "warfarin sodium 5 MG Oral Tablet",
-                                                                      id="mr-warf", status="stopped")], nap)
+    add(
+        "S03/fires-warfarin-active",
+        SELECT,
+        [adult(), egfr(72), med("11289", "warfarin sodium 5 MG Oral Tablet", id="mr-warf")],
+        nap,
+    )
+    add(
+        "S03/quiet-warfarin-stopped",
+        SELECT,
+        [adult(), egfr(72), med("11289", "warfarin sodium 5 MG Oral Tablet", id="mr-warf", status="stopped")],
+        nap,
+    )
     add("S04/fires-heart-failure", SELECT, [adult(), egfr(72), cond("I50.9", id="hf-1")], nap)
     add(
         "S04/fires-cabg-7-days-ago-at-sign",
         SIGN,
-        [adult(), egfr(72), b.procedure(None, text="Coronary artery bypass graft", performed="2026-11-14",
-                                        id="proc-cabg")],
+        [
+            adult(),
+            egfr(72),
+            b.procedure(None, text="Coronary artery bypass graft", performed="2026-11-14", id="proc-cabg"),
+        ],
         nap,
     )
     add(
         "S04/quiet-cabg-60-days-ago",
         SIGN,
-        [adult(), egfr(72), b.procedure(None, text="Coronary artery bypass graft", performed="2026-09-22",
-                                        id="proc-cabg"), cond("M81.0", id="op-1")],
+        [
+            adult(),
+            egfr(72),
+            b.procedure(None, text="Coronary artery bypass graft", performed="2026-09-22", id="proc-cabg"),
+            cond("M81.0", id="op-1"),
+        ],
         nap,
     )
-    add("S05/fires-pregnant-24-weeks", SELECT, [adult(), egfr(72), cond("Z33.1", id="preg-1"),
-                                                cond("Z3A.24", id="ga-1")], nap)
-    add("S05/fires-pregnant-32-weeks-at-sign", SIGN, [adult(), egfr(72), cond("Z33.1", id="preg-1"),
-                                                      cond("Z3A.32", id="ga-1")], nap)
-    add("S05/quiet-pregnant-12-weeks", SELECT, [adult(), egfr(72), cond("Z33.1", id="preg-1"),
-                                                cond("Z3A.12", id="ga-1")], nap)
+    add(
+        "S05/fires-pregnant-24-weeks",
+        SELECT,
+        [adult(), egfr(72), cond("Z33.1", id="preg-1"), cond("Z3A.24", id="ga-1")],
+        nap,
+    )
+    add(
+        "S05/fires-pregnant-32-weeks-at-sign",
+        SIGN,
+        [adult(), egfr(72), cond("Z33.1", id="preg-1"), cond("Z3A.32", id="ga-1")],
+        nap,
+    )
+    add(
+        "S05/quiet-pregnant-12-weeks",
+        SELECT,
+        [adult(), egfr(72), cond("Z33.1", id="preg-1"), cond("Z3A.12", id="ga-1")],
+        nap,
+    )
     ibuprofen = ("5640", "ibuprofen 400 MG Oral Tablet")
     add("S06/fires-ibuprofen-active", SELECT, [adult(), egfr(72), med(*ibuprofen, id="mr-ibu")], nap)
-    add("S06/quiet-ibuprofen-stopped", SELECT, [adult(), egfr(72), med(*ibuprofen, id="mr-ibu", status="stopped")],
-        nap)
+    add("S06/quiet-ibuprofen-stopped", SELECT, [adult(), egfr(72), med(*ibuprofen, id="mr-ibu", status="stopped")], nap)
     add("S07/fires-indomethacin-age-70", SELECT, [older(), egfr(72)], [draft(*INDOMETHACIN, id="draft-indo")])
     add("S07/quiet-indomethacin-age-50", SELECT, [adult(), egfr(72)], [draft(*INDOMETHACIN, id="draft-indo")])
     zol = [draft(*ZOLEDRONIC, id="draft-zol")]
@@ -498,14 +578,30 @@ def scenarios() -> dict[str, Scenario]:
     add("S11/fires-denosumab-egfr-25", SELECT, [adult(), egfr(25), *GOOD_LABS], dmab)
     add("S11/quiet-denosumab-egfr-60", SELECT, [adult(), egfr(60), *GOOD_LABS], dmab)
     add("S12/quiet-opioid-drafted-no-cns-depressant", SELECT, [adult()], [draft(*OXYCODONE, id="draft-oxy")])
-    add("S13/fires-adalimumab-with-osteomyelitis", SELECT, [adult(), cond("M86.9", id="om-1")],
-        [draft(*ADALIMUMAB, id="draft-ada")])
-    add("S13/quiet-adalimumab-no-infection", SELECT, [adult(), cond("M81.0", id="op-1")],
-        [draft(*ADALIMUMAB, id="draft-ada")])
-    add("S14/fires-prednisone-with-diabetes", SELECT, [adult(), cond("E11.9", id="dm-1")],
-        [draft(*PREDNISONE, id="draft-pred")])
-    add("S14/quiet-prednisone-no-diabetes", SELECT, [adult(), cond("M81.0", id="op-1")],
-        [draft(*PREDNISONE, id="draft-pred")])
+    add(
+        "S13/fires-adalimumab-with-osteomyelitis",
+        SELECT,
+        [adult(), cond("M86.9", id="om-1")],
+        [draft(*ADALIMUMAB, id="draft-ada")],
+    )
+    add(
+        "S13/quiet-adalimumab-no-infection",
+        SELECT,
+        [adult(), cond("M81.0", id="op-1")],
+        [draft(*ADALIMUMAB, id="draft-ada")],
+    )
+    add(
+        "S14/fires-prednisone-with-diabetes",
+        SELECT,
+        [adult(), cond("E11.9", id="dm-1")],
+        [draft(*PREDNISONE, id="draft-pred")],
+    )
+    add(
+        "S14/quiet-prednisone-no-diabetes",
+        SELECT,
+        [adult(), cond("M81.0", id="op-1")],
+        [draft(*PREDNISONE, id="draft-pred")],
+    )
     return s
 
 

@@ -69,9 +69,7 @@ def _in_valuesets(system: str, code: str) -> bool:
     if (system, code) in known:
         return True
     bare = code.replace(".", "")
-    return any(
-        s == system and c.endswith("*") and bare.startswith(c[:-1].replace(".", "")) for s, c in known
-    )
+    return any(s == system and c.endswith("*") and bare.startswith(c[:-1].replace(".", "")) for s, c in known)
 
 
 def resources_of(request: dict[str, Any]) -> list[dict[str, Any]]:

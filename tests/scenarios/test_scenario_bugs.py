@@ -1,0 +1,68 @@
+"""Defects the golden scenarios exposed, as strict xfails: each turns into a failure (XPASS) once fixed.
+
+When one is fixed: remove the mark, regenerate the golden files (tools/regenerate_golden.py) and read the diff.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests import builders as b
+from tests.scenarios.conftest import HERE
+from tests.scenarios.conftest import post
+from tests.scenarios.conftest import read_json
+
+
+def _cards(client: FlaskClient, request: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    response = post(client, request)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return {card["source"]["topic"]["code"]: card for card in response.get_json()["cards"]}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="R05 'no cause documented' fires next to R34 'they are themselves a cause of BME' when long-term "
+    "systemic steroid use is coded (Z79.52): service/rules/predicates.py ETIOLOGY_FLAGS (no_known_cause) omits "
+    "long_term_glucocorticoid_coded (and has_treatment_cause, R20, ignores it too)",
+)
+def test_r05_stays_quiet_when_long_term_steroid_use_is_coded(pinned_client: FlaskClient) -> None:
+    """Scenario R34/fires-z79-52-long-term-steroid: knee BME + Z79.52: a cause is documented, so no R05."""
+    cards = _cards(pinned_client, read_json(HERE / "R34" / "fires-z79-52-long-term-steroid" / "request.json"))
+    assert "R34" in cards
+    assert "R05" not in cards
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="R22 at a non-vertebral site lists 'BME extent (limited vs whole vertebral body) is not documented' "
+    "as missing: service/rules/bme.py, the R22 row's missing=('bme_extent',) applies whatever the site",
+)
+def test_r22_at_the_knee_does_not_ask_for_the_vertebral_extent(pinned_client: FlaskClient) -> None:
+    """Scenario R22/fires-knee-generic-first-line: the vertebral extent is irrelevant to knee BME."""
+    cards = _cards(pinned_client, read_json(HERE / "R22" / "fires-knee-generic-first-line" / "request.json"))
+    assert "R22" in cards
+    assert "vertebral body) is not documented" not in cards["R22"]["detail"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="S12 cannot fire from FHIR data: service/features.py (medication_features) never sets "
+    "Features.cns_depressant_active and valuesets/ has no benzodiazepine/CNS-depressant set; docs/rules.md does "
+    "not list S12 under 'Rules the data cannot support yet'",
+)
+def test_s12_fires_for_an_opioid_draft_with_an_active_benzodiazepine(pinned_client: FlaskClient) -> None:
+    """Oxycodone drafted while lorazepam (text only: no value set holds a benzodiazepine code) is active."""
+    request = b.request(
+        "order-select",
+        [
+            b.patient("1976-03-14", "female", id="p1"),
+            b.medication_request(None, "lorazepam 1 MG Oral Tablet", "2026-11-01", id="mr-lorazepam"),
+        ],
+        [b.draft_medication_request("7804", "oxycodone hydrochloride 5 MG Oral Tablet", id="draft-oxy")],
+        selections=["MedicationRequest/draft-oxy"],
+        hook_instance="6f7d3c1e-5b2a-4c9d-8e1f-0a1b2c3d4e5f",
+    )
+    assert "S12" in _cards(pinned_client, request)
