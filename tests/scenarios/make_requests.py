@@ -246,6 +246,12 @@ def scenarios() -> dict[str, Scenario]:
         [adult(), cond("G95.20", id="cord-1", verification="provisional")],
     )
     add("R11/fires-myeloma-with-bme", PV, [adult(), l1_bme(), cond("C90.00", id="mm-1")])
+    # Labs current so the gates pass: R22's NSAIDs stay visible but not recommended ("defer to the myeloma team").
+    add(
+        "R11/fires-myeloma-nsaids-deferred",
+        PV,
+        [adult(), l1_bme(), cond("C90.00", id="mm-1"), egfr(72), *GOOD_LABS],
+    )
     add(
         "R11/quiet-myeloma-without-bme",
         PV,
@@ -305,10 +311,14 @@ def scenarios() -> dict[str, Scenario]:
     whole = mri("Acute L1 compression fracture with bone marrow edema of the entire L1 vertebral body.")
     focal = mri("Acute L1 compression fracture with focal bone marrow edema at the L1 endplate.")
     add("R21/fires-whole-vertebral-body", PV, [adult(), whole, fracture()])
+    # With current labs S08/S09 pass, so the card carries the pamidronate regimens as seed 002 words them.
+    add("R21/fires-whole-vertebral-body-labs-current", PV, [adult(), whole, fracture(), egfr(72), *GOOD_LABS])
     add("R21/fires-naproxen-drafted", SELECT, [adult(), whole, fracture()], [naproxen_draft()])
     add("R21/quiet-focal-endplate", PV, [adult(), focal, fracture()])
     add("R21/quiet-oxycodone-drafted", SELECT, [adult(), whole, fracture()], [draft(*OXYCODONE, id="draft-oxy")])
     add("R22/fires-focal-endplate", PV, [adult(), focal, fracture()])
+    # With current labs the gates pass, so the card carries the seed's four NSAIDs with their doses.
+    add("R22/fires-focal-endplate-labs-current", PV, [adult(), focal, fracture(), egfr(72), *GOOD_LABS])
     add("R22/fires-knee-generic-first-line", PV, [adult(), knee_bme()])
     add("R22/quiet-nsaid-already-active", PV, [adult(), focal, fracture(), med(*NAPROXEN, id="mr-naproxen")])
     add("R23/fires-fracture-10-days-old", PV, [adult(), l1_bme(), fracture(onset="2026-11-11")])

@@ -199,3 +199,36 @@ def test_unsupported_variants_match_the_rules_doc() -> None:
     whole = {i for _, rules in rows for i in re.findall(r"[RS]\d\d", rules)}
     fired = {f.parent.name for f in FOLDERS if f.name.startswith("fires-")}
     assert not (whole - fired) - set(KNOWN_GAPS), "a doc-listed rule has no fires scenario"
+
+
+SEEDS = ROOT / "tests" / "rules" / "seeds"  # the rules helper's copy of the four seed files
+
+
+def _seed_text() -> str:
+    return " ".join(" ".join(p.read_text(encoding="utf-8").split()) for p in sorted(SEEDS.glob("*.txt")))
+
+
+def test_every_golden_dose_is_worded_as_in_a_seed() -> None:
+    """Doses come from the seeds as text: '<Drug> <dose text>' appears verbatim in a seed file."""
+    seeds = _seed_text()
+    doses = set()
+    for folder in FOLDERS:
+        for card in read_json(folder / "expected.json")["cards"]:
+            for suggestion in card.get("suggestions", []):
+                for action in suggestion.get("actions", []):
+                    resource = action.get("resource") or {}
+                    drug = resource.get("medicationCodeableConcept", {}).get("text", "")
+                    for dosage in resource.get("dosageInstruction", []):
+                        doses.add((drug, dosage["text"]))
+    assert {drug for drug, _ in doses} >= {"naproxen", "pamidronate"}, "the goldens show the seed doses"
+    for drug, text in doses:
+        assert f"{drug.capitalize()} {text}" in seeds, (drug, text)
+
+
+def test_myeloma_defers_the_nsaid_suggestions() -> None:
+    """R11/fires-myeloma-nsaids-deferred: R22's NSAIDs stay visible, none recommended, with R11's note."""
+    cards = read_json(HERE / "R11" / "fires-myeloma-nsaids-deferred" / "expected.json")["cards"]
+    r22 = next(c for c in cards if c["source"]["topic"]["code"] == "R22")
+    assert len(r22["suggestions"]) == 4
+    assert all(s.get("isRecommended") is False for s in r22["suggestions"])
+    assert "defer to the myeloma team" in r22["detail"]
