@@ -287,6 +287,11 @@ def scenarios() -> dict[str, Scenario]:
     add("R16/fires-axspa-with-bme", PV, [adult(), si_bme, cond("M45.9", id="axspa-1")])
     add("R16/quiet-si-bme-no-axspa", PV, [adult(), si_bme])
     add("R17/fires-osteonecrosis", PV, [adult(), hip_bme(), cond("M87.052", id="on-1")])
+    add(
+        "R17/fires-double-line-sign",
+        PV,
+        [adult(), mri("Bone marrow edema of the left femoral head with a double-line sign.", code="36013-1")],
+    )
     add("R17/quiet-hip-bme-only", PV, [adult(), hip_bme()])
     add("R18/fires-cno-with-bme", PV, [adult(), knee_bme(), cond("M86.38", id="cno-1")])
     add(

@@ -36,6 +36,9 @@ UNSUPPORTED_VARIANTS: dict[tuple[str, str], str] = {
     "no feature sets it; R36's follow-up variant is covered",
     ("R15", "dmard_active = false"): "the 'no active DMARD' warning: DMARD therapy is recorded only when "
     "present; R15's RAMRIS > 2 warning is covered",
+    ("R14", "on_features"): "the 'hip BME, rim sign positively absent' variant: only a present rim/double-line/"
+    "crescent sign is read from report text (see test_scenario_bugs.py); R14 is covered by a transient "
+    "osteoporosis diagnosis",
     ("R03", "atypical_pain"): "atypical pain is clinician input only; R03 is covered by cancer history and by "
     "two vertebral fractures",
 }

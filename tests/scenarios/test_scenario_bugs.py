@@ -66,3 +66,38 @@ def test_s12_fires_for_an_opioid_draft_with_an_active_benzodiazepine(pinned_clie
         hook_instance="6f7d3c1e-5b2a-4c9d-8e1f-0a1b2c3d4e5f",
     )
     assert "S12" in _cards(pinned_client, request)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="R14's rim-sign variant cannot fire: service/textfind.py find() records a rim/double-line/crescent "
+    "sign only when asserted, never a negated one (unlike retropulsion), so Features.on_features is never False "
+    "and seed 001's own wording ('without the characteristic rim sign') gives R04, not R14",
+)
+def test_r14_fires_for_hip_bme_without_the_rim_sign(pinned_client: FlaskClient) -> None:
+    """Hip BME 'throughout the femoral head and neck without the rim sign', no other cause: transient BME (R14)."""
+    report = b.report(
+        "Bone marrow edema throughout the left femoral head and neck without the characteristic rim sign of "
+        "osteonecrosis.",
+        code="36013-1",
+        effective="2026-11-10",
+        id="mri-1",
+    )
+    request = b.request(
+        "patient-view",
+        [b.patient("1976-03-14", "female", id="p1"), report],
+        hook_instance="0d9e8f7a-6b5c-4d3e-9f2a-1b0c9d8e7f6a",
+    )
+    assert "R14" in _cards(pinned_client, request)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="R05 'no cause documented' fires next to R17 'ischaemic BME or early osteonecrosis' when the report "
+    "shows a double-line sign: service/rules/predicates.py ETIOLOGY_FLAGS (no_known_cause) omits on_features",
+)
+def test_r05_stays_quiet_when_the_report_shows_osteonecrosis_features(pinned_client: FlaskClient) -> None:
+    """Scenario R17/fires-double-line-sign: the osteonecrosis feature is a documented cause, so no R05."""
+    cards = _cards(pinned_client, read_json(HERE / "R17" / "fires-double-line-sign" / "request.json"))
+    assert "R17" in cards
+    assert "R05" not in cards
