@@ -18,6 +18,8 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+import simple_icd_10_cm
+
 from tests import builders as b
 
 HERE = Path(__file__).resolve().parent
@@ -27,6 +29,29 @@ ICD, SCT = b.ICD10CM, b.SNOMED
 HOOK_INSTANCE_NS = uuid.UUID("0b6c9a52-8a3e-4c1e-9d0f-6d2f6f1b2a11")
 
 Resource = dict[str, Any]
+
+
+def _valueset_displays() -> dict[tuple[str, str], str]:
+    """(system, code) -> display, from the concepts listed in valuesets/*.json."""
+    out: dict[tuple[str, str], str] = {}
+    for path in sorted((HERE.parents[1] / "valuesets").glob("*.json")):
+        for include in json.loads(path.read_text(encoding="utf-8")).get("compose", {}).get("include", []):
+            for c in include.get("concept", []):
+                if c.get("display"):
+                    out.setdefault((include["system"], c["code"]), c["display"])
+    return out
+
+
+DISPLAYS = _valueset_displays()
+
+
+def display(system: str, code: str) -> str | None:
+    """The code's display: the value set's, else the ICD-10-CM description (codes under an is-a filter)."""
+    if (system, code) in DISPLAYS:
+        return DISPLAYS[(system, code)]
+    if system == ICD and simple_icd_10_cm.is_valid_item(code):
+        return str(simple_icd_10_cm.get_description(code))
+    return None
 
 
 @dataclass(frozen=True)
@@ -54,7 +79,7 @@ def older(birth: str = "1956-03-14") -> Resource:
 
 def mri(text: str, when: str = "2026-11-10", code: str = b.MR_LUMBAR_SPINE, id: str = "mri-1") -> Resource:
     """An MRI report whose conclusion carries the finding."""
-    return b.report(text, code=code, effective=when, id=id)
+    return b.report(text, code=code, effective=when, id=id, code_display=display(b.LOINC, code))
 
 
 def l1_bme(when: str = "2026-11-10") -> Resource:
@@ -79,7 +104,7 @@ def foot_bme(when: str = "2026-11-10") -> Resource:
 
 def cond(code: str, system: str = ICD, id: str = "cond-1", **kw: Any) -> Resource:
     """A Condition with an explicit id."""
-    return b.condition(code, system, id=id, **kw)
+    return b.condition(code, system, id=id, display=display(system, code), **kw)
 
 
 def fracture(onset: str = "2026-11-01", id: str = "fx-1", code: str = "M80.08XA", **kw: Any) -> Resource:
@@ -94,7 +119,7 @@ def local(code: str, id: str, **kw: Any) -> Resource:
 
 def lab(loinc: str, value: float, unit: str, id: str, when: str = "2026-11-01", **kw: Any) -> Resource:
     """A lab result."""
-    return b.observation(loinc, value, unit, when, id=id, **kw)
+    return b.observation(loinc, value, unit, when, id=id, display=display(b.LOINC, loinc), **kw)
 
 
 def egfr(value: float, when: str = "2026-11-01") -> Resource:
@@ -635,6 +660,10 @@ def build_request(path: str, scenario: Scenario) -> dict[str, Any]:
         selections=selections,
         hook_instance=hook_instance,
     )
+    # FHIR JSON has no empty arrays: an empty searchset Bundle has total 0 and no "entry".
+    for value in out["prefetch"].values():
+        if value.get("resourceType") == "Bundle" and not value.get("entry"):
+            value.pop("entry", None)
     return out
 
 

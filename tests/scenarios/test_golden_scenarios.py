@@ -90,6 +90,17 @@ def resources_of(request: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _empty_arrays(value: Any, path: str = "") -> list[str]:
+    """Paths of empty lists (context.selections excepted: CDS Hooks allows none selected)."""
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _empty_arrays(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        if not value and path != ".context.selections":
+            return [path]
+        return [p for i, v in enumerate(value) for p in _empty_arrays(v, f"{path}[{i}]")]
+    return []
+
+
 def codings_of(value: Any) -> list[dict[str, Any]]:
     """Every Coding (a dict with system and code) anywhere inside a resource."""
     found: list[dict[str, Any]] = []
@@ -148,6 +159,10 @@ def test_scenario_request_is_small_valid_fhir(folder: Path) -> None:
     from hooks.common import PREFETCH
 
     assert set(request["prefetch"]) == set(PREFETCH), "every prefetch key is present"
+    assert not _empty_arrays(request), "FHIR JSON and CDS Hooks have no empty arrays here"
+    for value in [*request["prefetch"].values(), request["context"].get("draftOrders")]:
+        if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+            get_fhir_model_class("Bundle").model_validate(value)
     for resource in resources_of(request):
         get_fhir_model_class(resource["resourceType"]).model_validate(resource)
         for c in codings_of(resource):
