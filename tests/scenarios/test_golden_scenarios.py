@@ -19,6 +19,7 @@ from service import schemas
 from service.features import LOCAL_CODES
 from service.features import LOCAL_SYSTEM
 from tests.scenarios.conftest import HERE
+from tests.scenarios.conftest import NOW
 from tests.scenarios.conftest import post
 from tests.scenarios.conftest import read_json
 from tests.scenarios.conftest import scenario_folders
@@ -250,3 +251,12 @@ def test_myeloma_defers_the_nsaid_suggestions() -> None:
     assert len(r22["suggestions"]) == 4
     assert all(s.get("isRecommended") is False for s in r22["suggestions"])
     assert "defer to the myeloma team" in r22["detail"]
+
+
+def test_the_regeneration_tool_agrees_with_the_app() -> None:
+    """tools/regenerate_golden.py (the CLI's Deps, offline) reproduces every golden file byte for byte."""
+    from tools.regenerate_golden import pinned_now
+    from tools.regenerate_golden import regenerate
+
+    assert pinned_now() == NOW
+    assert regenerate(FOLDERS, pinned_now(), check=True) == []
