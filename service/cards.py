@@ -192,10 +192,14 @@ def detail(finding: Finding, seed_url_base: str | None = None) -> str:
     lines: list[str] = [f"**Option:** {escape(finding.recommendation)}", "", "**Patient data used**"]
     lines += [f"- {_source_line(s)}" for s in finding.data_used] or ["- none recorded"]
     lines += ["", "**Missing or stale**"]
-    lines += [f"- {escape(m)}" for m in finding.missing] or ["- nothing missing"]
+    unchecked = any("not checked" in n or n.startswith("Withheld") for n in finding.notes)
+    lines += [f"- {escape(m)}" for m in finding.missing] or [
+        "- nothing the rule itself needs"
+        + ("; see below for what the safety checks could not check" if unchecked else "")
+    ]
     lines += ["", f"**Rule** ({escape(finding.rule_id)}): {escape(finding.rule_text)}", "", "**Evidence**"]
     lines += [f"- {_evidence_line(e, seed_url_base)}" for e in finding.evidence] or ["- none cited"]
-    lines += ["", "**Safety checks**"]
+    lines += ["", "**Notes and safety checks**"]  # rule notes and the gates' passed/not-checked lines
     lines += [f"- {escape(n)}" for n in finding.notes] or ["- none applied"]
     lines += ["", FOOTER]
     return "\n".join(lines)

@@ -333,7 +333,7 @@ def _oracle_card(card: dict[str, Any]) -> dict[str, Any]:
 _OPTION = "**Option:**"
 _RULE = "**Rule**"
 _SECTION_PRIORITY: Final = (
-    "**Missing or stale**", "**Patient data used**", "**Evidence**", "**Safety checks**",
+    "**Missing or stale**", "**Patient data used**", "**Evidence**", "**Notes and safety checks**",
 )
 _HEAD_CHARS: Final = {_OPTION: 400, _RULE: 240}
 _ITEM_CHARS: Final = 200

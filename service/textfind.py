@@ -312,6 +312,8 @@ def find(text: str) -> list[TextFinding]:
         on = _first_polarity(sentence, _ON)
         if on in ("asserted", "uncertain"):
             found.append(TextFinding(KIND_ON, True, q))
+        elif on == "negated":  # "without the characteristic rim sign" (seed 001) points to TBMES, not osteonecrosis
+            found.append(TextFinding(KIND_ON, False, q))
         kyphosis = _percent(_KYPHOSIS, sentence)
         if kyphosis is not None:
             found.append(TextFinding(KIND_KYPHOSIS, kyphosis, q))

@@ -99,6 +99,13 @@ LIMITATIONS: tuple[Limitation, ...] = (
     Limitation("doses the seeds omit", "R10, R21, R23, R24, R29, R30",
                "Dexamethasone, denosumab, iloprost, calcitonin "
                "and zoledronic acid carry no dose: institutional protocol (clinical-rules.md §6.3)."),
+    Limitation("cns_depressant_active", "S12",
+               "No verified code set for benzodiazepines or other CNS depressants (codes.md D2 names the VSAC "
+               "'Central Nervous System Depressants' set only by OID and count): the opioid + CNS-depressant "
+               "warning cannot fire from FHIR data yet; R25 and R33 still carry the seeds' opioid cautions."),
+    Limitation("tnfi_screening_concern", "S13",
+               "No verified codes for latent TB, hepatitis B or demyelinating disease (codes.md has none): "
+               "S13 fires on a documented active infection only and otherwise adds a screening reminder."),
     Limitation("vertebral fracture without documented BME", "R21-R28",
                "The Stage C rows need vertebra among the BME sites (catalogue §2.3), although seed 002 says "
                "absent BME should not exclude augmentation."),

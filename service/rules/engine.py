@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from service.facts import Fact
 from service.facts import Source
+from service.features import SITE_VERTEBRA
 from service.features import Features
 from service.findings import INDICATOR_ORDER
 from service.findings import Finding
@@ -83,9 +84,19 @@ def _data_used(rule: Rule, ctx: Ctx) -> tuple[Source, ...]:
     return tuple(sources)
 
 
+# Some data is only worth asking for in one setting: the extent (limited vs whole vertebral body) describes
+# vertebral BME, so a card about knee BME must not list it as missing.
+_MISSING_ONLY_IF: Mapping[str, Callable[[Ctx], bool]] = {
+    "bme_extent": lambda ctx: SITE_VERTEBRA in (ctx.features.bme_sites.value or frozenset()),
+}
+
+
 def _missing(rule: Rule, ctx: Ctx) -> tuple[str, ...]:
     out: list[str] = []
     for name in rule.missing:
+        relevant = _MISSING_ONLY_IF.get(name)
+        if relevant is not None and not relevant(ctx):
+            continue
         fact: Fact[object] = getattr(ctx.features, name)
         label = FEATURE_LABELS.get(name, name)
         if not fact.known:

@@ -237,6 +237,7 @@ has_bone_loss = any_of(is_true("osteoporosis", "osteoporosis"),
                        describe="osteoporosis or vitamin D deficiency is documented")
 has_treatment_cause = any_of(
     is_true("systemic_glucocorticoid_active", "an active systemic glucocorticoid"),
+    is_true("long_term_glucocorticoid_coded", "long-term systemic steroid use is coded (Z79.52)"),
     is_true("treatment_induced_cause",
             "cyclosporin, cytostatics, or recent radiotherapy or surgery at the site"),
     describe="a possible causative therapy is documented (systemic glucocorticoid, cyclosporin, cytostatics, "
@@ -251,7 +252,7 @@ ETIOLOGY_FLAGS: tuple[str, ...] = (
     "vitamin_d_deficiency", "transient_bme_syndrome", "osteonecrosis", "rheumatoid_arthritis", "axspa",
     "psoriatic_arthritis", "cno_sapho", "charcot", "osteomyelitis", "vertebral_fracture",
     "pathologic_fracture_neoplastic", "systemic_glucocorticoid_active", "treatment_induced_cause",
-    "ischemic_bme",
+    "ischemic_bme", "long_term_glucocorticoid_coded", "on_features",
 )
 no_known_cause = Pred("no_known_cause", "no cause of BME is documented (no etiology flag is set)",
                       lambda ctx: not any(_value(ctx, n) is True for n in ETIOLOGY_FLAGS), ETIOLOGY_FLAGS)

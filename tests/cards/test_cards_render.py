@@ -289,7 +289,7 @@ def test_detail_sections_show_the_basis() -> None:
         "**Missing or stale**",
         "**Rule** (R22):",
         "**Evidence**",
-        "**Safety checks**",
+        "**Notes and safety checks**",
     ]
     positions = [detail.index(h) for h in headings]
     assert positions == sorted(positions)
@@ -310,7 +310,7 @@ def test_detail_sections_show_the_basis() -> None:
 
 def test_detail_when_nothing_is_missing_or_checked() -> None:
     (card,) = cards_for(finding())
-    assert "- nothing missing" in card["detail"]
+    assert "- nothing the rule itself needs" in card["detail"]
     assert "- none recorded" in card["detail"]
     assert "- none applied" in card["detail"]
 

@@ -114,7 +114,7 @@ def test_extent(text: str, extent: list[str]) -> None:
         ("Crescent sign in the femoral head with marrow edema.", t.KIND_ON, [True]),
         ("Double-line sign.", t.KIND_ON, [True]),
         ("Serpiginous low signal line in the femoral head.", t.KIND_ON, [True]),
-        ("No rim sign.", t.KIND_ON, []),
+        ("No rim sign.", t.KIND_ON, [False]),  # a negated rim sign is recorded: it points away from osteonecrosis
         ("Bone marrow lesion 1.5 cm from the articular surface.", t.KIND_DEEP, [True]),
         ("Bone marrow edema 5 mm beneath the articular surface.", t.KIND_DEEP, [False]),
         ("BME deep >1 cm in the iliac bone.", t.KIND_DEEP, [True]),
