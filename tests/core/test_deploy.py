@@ -39,3 +39,11 @@ def test_readme_documents_every_setting() -> None:
     readme = (ROOT / "README.md").read_text()
     missing = [PREFIX + f.name.upper() for f in fields(Settings) if (PREFIX + f.name.upper()) not in readme]
     assert not missing, f"README configuration table lacks {missing}"
+
+
+def test_compose_mounts_a_trusted_clients_file_that_loads() -> None:
+    from service.auth import load_trusted_clients
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    mount = next(v for v in compose["services"]["bme-cds"]["volumes"] if v.endswith(":/config/trusted-clients.json:ro"))
+    assert load_trusted_clients(ROOT / mount.split(":")[0])
