@@ -16,7 +16,7 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
 fi
 
 # Python packages: the service and its test extras.
-python3 -m pip install --quiet --disable-pip-version-check -e '.[test,postgres]'
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[test,postgres]'
 
 # npm packages: the Medplum FHIR search engine the integration tests start.
 .ci/install-node-deps
