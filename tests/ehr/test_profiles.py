@@ -96,8 +96,9 @@ def pathway_cards(smart: bool = True) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------- all profiles
 
 
-@pytest.mark.parametrize("profile", profiles.PROFILES)
+@pytest.mark.parametrize("profile", [profiles.PROFILE_EPIC, profiles.PROFILE_ORACLE])
 def test_adapt_returns_new_dicts_and_valid_cards(profile: str, order_codes: profiles.OrderCodeMap) -> None:
+    """Adapting profiles copy: the rendered cards are never changed (generic/sandbox pass them through)."""
     cards = pathway_cards()
     before = copy.deepcopy(cards)
     adapted = valid(profiles.adapt(cards, profile, order_codes=order_codes))
