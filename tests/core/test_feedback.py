@@ -125,3 +125,34 @@ def test_feedback_store_on_postgresql(postgres_url: str) -> None:
         assert report["S01"].accepted == 1
     finally:
         engine.dispose()
+
+
+def test_background_recorder_writes_in_batches_and_report_attributes_late_records(tmp_path: Any) -> None:
+    from service.feedback import BackgroundCardRecorder
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'bg.sqlite3'}")
+    recorder = BackgroundCardRecorder(engine)
+    # Feedback can arrive before the issued-card record lands: the report still attributes it.
+    store_feedback(engine, "bme-patient-view", [{**ACCEPTED, "card": "late-card"}], NOW)
+    for i in range(50):
+        recorder("bme-patient-view", f"hook-{i}", [(f"card-{i}", "R22")], NOW)
+    recorder("bme-patient-view", "hook-late", [("late-card", "R21")], NOW)
+    assert recorder.flush(10.0)
+    report = {t.rule_id: t for t in feedback_report(engine)}
+    assert report["R22"].issued == 50
+    assert (report["R21"].issued, report["R21"].accepted) == (1, 1)
+    engine.dispose()
+
+
+def test_cards_issued_over_http_are_attributed_in_the_report(client: FlaskClient) -> None:
+    from tests.core.test_conformance import request as cds_request
+
+    response = client.post("/cds-services/bme-patient-view", json=cds_request())
+    card = next(c for c in response.json["cards"] if c["source"]["topic"]["code"] == "R21")
+    feedback = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-21T09:10:00Z",
+                "overrideReason": {"userComment": "already planned"}}
+    assert client.post("/cds-services/bme-patient-view/feedback", json={"feedback": [feedback]}).status_code == 200
+    state = client.application.extensions["bme"]
+    assert state.deps.recorder.flush(10.0)
+    report = {t.rule_id: t for t in feedback_report(state.engine)}
+    assert report["R21"].overridden == 1 and report["R21"].issued == 1
