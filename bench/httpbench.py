@@ -36,6 +36,7 @@ from bench.report import not_run
 from bench.report import verdict
 from bench.servers import Process
 from bench.servers import Signer
+from bench.servers import cpu_seconds
 from bench.servers import floor_process
 from bench.servers import free_port
 from bench.servers import service_process
@@ -181,13 +182,19 @@ def throughput(
     per_round = int(max(rate * 2.5, 250.0) * cfg.duration) + 4 * cfg.connections + 100
     services: list[LoadResult] = []
     floors: list[LoadResult] = []
+    # CPU seconds the servers' workers spent, by server: unlike requests/s it does not depend on how much of the
+    # two cores wrk and the machine's other tenants took during the round.
+    cpu = {"service": 0.0, "floor": 0.0}
+    workers = {"service": service.process.children(), "floor": floor.children()}
     for i in range(cfg.rounds):
         tokens = _tokens(service, per_round)  # minted just before use: they expire after five minutes
         # The floor does not verify tokens; it gets same-sized ones, reused, so its headers match.
         floor_tokens = list(itertools.islice(itertools.cycle(tokens), per_round * 4))
         order = [("service", service.port, tokens), ("floor", floor_port, floor_tokens)]
         for tag, port, toks in order if i % 2 == 0 else reversed(order):
+            before = cpu_seconds(workers[tag])
             result = load(port, toks, cfg.duration, f"{tag}-{i}")
+            cpu[tag] += cpu_seconds(workers[tag]) - before
             (services if tag == "service" else floors).append(result)
 
     def total_rps(results: list[LoadResult]) -> float:
@@ -229,6 +236,16 @@ def throughput(
             target=f"< {ms(MAX_P99)}",
             verdict=verdict(s_p99 < MAX_P99),
             note="worst round",
+        ),
+        Row(
+            part=PART2,
+            measure="worker CPU per request",
+            subject=ms(cpu["service"] / max(s_req, 1)),
+            floor=ms(cpu["floor"] / max(f_req, 1)),
+            ratio=f"{(cpu['floor'] / max(f_req, 1)) / max(cpu['service'] / max(s_req, 1), 1e-9):.2f}",
+            verdict=INFO,
+            note="utime+stime of all gunicorn workers (/proc/<pid>/stat) per request; ratio = floor/service, the "
+            "requests/s ratio the service would reach if both had the cores to themselves",
         ),
         Row(
             part=PART2,

@@ -165,6 +165,18 @@ class Process:
         self.stop()
 
 
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User plus system CPU time of these processes so far (fields 14 and 15 of /proc/<pid>/stat)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def vm_rss_mb(pid: int) -> float | None:
     """Resident memory of a process in MB (VmRSS in /proc/<pid>/status), None if it is gone."""
     try:
