@@ -363,6 +363,7 @@ class Authenticator:
         self._leeway = leeway_seconds
         self._jwks = JwksCache(http_timeout=http_timeout, clock=clock)
         self._replays = ReplayStore(engine, clock)
+        self._key_cache: dict[tuple[str, str], Any] = {}
 
     def authenticate(self, authorization_header: str | None, audience_url: str) -> TrustedClient:
         """Return the trusted client whose valid, fresh, unreplayed JWT this header carries, or raise 401."""
@@ -437,13 +438,22 @@ class Authenticator:
                 urls = client.jku  # jku is optional in the spec: look the kid up in every allowed set
             candidates = [jwk for url in urls for jwk in self._jwks.candidates(url, kid)]
         for jwk_data in candidates:
-            key = _key_for(jwk_data, alg)
+            key = self._key(jwk_data, alg)
             if key is not None:
                 return key
         if candidates:
             raise _fail("token key does not fit its algorithm",
                         f"kid {kid[:100]!r} of {client.issuer} unusable for {alg}")
         raise _fail("token key id unknown", f"unknown kid {kid[:100]!r} for {client.issuer}")
+
+    def _key(self, jwk_data: Mapping[str, Any], alg: str) -> Any | None:
+        """_key_for, memoised: building a key object from its JWK is a visible share of every request."""
+        cache_key = (json.dumps(jwk_data, sort_keys=True, default=str), alg)
+        if cache_key not in self._key_cache:
+            if len(self._key_cache) > 256:  # rotated keys must not accumulate forever
+                self._key_cache.clear()
+            self._key_cache[cache_key] = _key_for(jwk_data, alg)
+        return self._key_cache[cache_key]
 
     @staticmethod
     def _check_identity(client: TrustedClient, payload: Mapping[str, Any]) -> None:
