@@ -29,7 +29,7 @@ from service.config import load_settings
 from service.db import make_engine
 from service.errors import CdsError
 from service.errors import operation_outcome
-from service.feedback import BackgroundCardRecorder
+from service.feedback import record_cards
 from service.pipeline import Deps
 from service.policy import load_policy
 from service.prefetch import FhirPool
@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
         valuesets=valuesets,
         policy=policy,
         pool=pool,
-        recorder=BackgroundCardRecorder(engine),
+        recorder=record_cards(engine),
         order_codes=order_codes,
     )
     app.extensions["bme"] = AppState(

@@ -6,12 +6,6 @@ joined to its rule. Uses SQLAlchemy only; no Flask.
 
 from __future__ import annotations
 
-import atexit
-import logging
-import os
-import queue
-import threading
-import time
 from collections import Counter
 from collections import defaultdict
 from collections.abc import Callable
@@ -32,8 +26,6 @@ from sqlalchemy.orm import Session
 
 from service.db import FeedbackItem
 from service.db import IssuedCard
-
-log = logging.getLogger(__name__)
 
 # Dialects with INSERT ... ON CONFLICT DO UPDATE: one statement records every card of a response.
 _UPSERT_INSERTS: dict[str, Callable[[Any], Any]] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
@@ -74,66 +66,6 @@ def record_cards(engine: Engine) -> Any:
             connection.execute(upsert, rows)
 
     return record
-
-
-class BackgroundCardRecorder:
-    """Records issued cards from a background thread, in batches, so the EHR never waits for that write.
-
-    The record only serves feedback attribution (rule id per card uuid), which the report resolves when it
-    runs, so a record that lands a few milliseconds after its response is harmless. The queue is bounded: if
-    the database falls behind, records are dropped with a warning rather than delaying responses or growing
-    memory. Safe across gunicorn's fork: the writer thread starts lazily in the process that uses it.
-    """
-
-    def __init__(self, engine: Engine, *, max_pending: int = 10_000, batch: int = 500) -> None:
-        self._write = record_cards(engine)
-        self._queue: queue.Queue[tuple[str, str, Sequence[tuple[str, str]], datetime]] = queue.Queue(max_pending)
-        self._batch = batch
-        self._lock = threading.Lock()
-        self._pid: int | None = None
-
-    def __call__(self, service_id: str, hook_instance: str, issued: Sequence[tuple[str, str]], now: datetime) -> None:
-        """Queue one response's cards (never blocks)."""
-        self._ensure_writer()
-        try:
-            self._queue.put_nowait((service_id, hook_instance, tuple(issued), now))
-        except queue.Full:
-            log.warning("issued-card records dropped: the database is not keeping up")
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every queued record is written (tests, shutdown); False on timeout."""
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.005)
-        return True
-
-    def _ensure_writer(self) -> None:
-        if self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._pid != os.getpid():
-                self._pid = os.getpid()
-                threading.Thread(target=self._run, name="card-recorder", daemon=True).start()
-                atexit.register(self.flush, 5.0)
-
-    def _run(self) -> None:
-        while True:
-            items = [self._queue.get()]
-            while len(items) < self._batch:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                for service_id, hook_instance, issued, now in items:
-                    self._write(service_id, hook_instance, issued, now)
-            except Exception as exc:  # the writer must outlive a database outage; the reason is logged
-                log.warning("issued-card records not written: %s", type(exc).__name__)
-            finally:
-                for _ in items:
-                    self._queue.task_done()
 
 
 def _override(item: Mapping[str, Any]) -> Mapping[str, Any]:
