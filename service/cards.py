@@ -51,6 +51,7 @@ _RELATIVE_REFERENCE: Final = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$"
 _SAFE_URL: Final = re.compile(r"^https?://[^\s()<>\[\]]+$")
 
 
+@functools.lru_cache(maxsize=4096)  # most input is fixed rule and seed text: escape each once per process
 def escape(text: str) -> str:
     """Escape Markdown and HTML-special characters, and fold line breaks, so text shows literally."""
     text = " ".join(text.split())

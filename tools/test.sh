@@ -4,14 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: headless Chromium and its driver for the SMART app's browser test.
-if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+# Debian packages: headless Chromium and its driver for the SMART app's browser test; wrk for the benchmark
+# harness's smoke run (tests/bench).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 || ! command -v wrk >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "tools/test.sh: installing chromium and chromium-driver (Debian)" >&2
+    echo "tools/test.sh: installing chromium, chromium-driver and wrk (Debian)" >&2
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver wrk >/dev/null
   else
-    echo "tools/test.sh: chromium/chromedriver missing and cannot be installed here; browser tests will skip" >&2
+    echo "tools/test.sh: chromium/chromedriver/wrk missing and cannot be installed here; browser tests will skip" >&2
   fi
 fi
 
