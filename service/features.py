@@ -383,8 +383,11 @@ _LAB_SETS: dict[str, str] = {
     VS.LAB_VITAMIN_D: "vitd_25oh",
 }
 
-# Unit normalisation (clinical-rules §1.8, codes.md §0.3). Keys are units lower-cased without spaces, braces,
-# underscores or carets; values are the factor to the feature's unit. An unlisted unit gives an unknown value.
+# Unit normalisation. Keys are units lower-cased without spaces, braces, underscores or carets; values are the
+# factor to the feature's unit. An unlisted unit gives an unknown value, never a guess. Sources: vitamin D
+# nmol/L / 2.496 is clinical-rules.md §1.8; the others are molar-mass conversions [NOT IN SEEDS]: creatinine
+# 113.12 g/mol (1 mg/dL = 88.4 umol/L), calcium 40.08 g/mol (1 mmol/L = 4.008 mg/dL), albumin g/L = g/dL x 10.
+# No rule thresholds creatinine or calcium values (calcium_low uses the lab's own flag or reference range).
 _UNITS: dict[str, dict[str, float]] = {
     "egfr": {"ml/min/1.73m2": 1.0, "ml/min/1.73sqm": 1.0, "ml/min/1.73m^2": 1.0},
     "creatinine": {"mg/dl": 1.0, "umol/l": 1 / 88.4, "µmol/l": 1 / 88.4, "μmol/l": 1 / 88.4},
