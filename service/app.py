@@ -21,7 +21,6 @@ from service.api import bp
 from service.api import json_response
 from service.api import ops
 from service.auth import Authenticator
-from service.auth import check_fhir_server
 from service.auth import load_trusted_clients
 from service.config import ConfigError
 from service.config import Settings
@@ -83,7 +82,6 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
         engine=engine,
         pool=pool,
         authenticator=_authenticator(settings, engine),
-        fhir_server_check=lambda client, url: check_fhir_server(client, url, settings.allow_http_fhir_hosts),
     )
     # The sandbox and browser-based clients send a preflight with Authorization (cds-hooks/docs#1).
     CORS(
@@ -129,9 +127,7 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CdsError)
     def cds_error(error: CdsError) -> Response:
         log.info("request refused: %s %s", error.status, error.message)
-        response = json_response(error.to_outcome(), error.status)
-        response.headers.update(error.headers())
-        return response
+        return security.error_response(error)
 
     @app.errorhandler(InternalServerError)
     def internal_error(error: InternalServerError) -> Response:

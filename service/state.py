@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
 
+from service.auth import Authenticator
+from service.auth import TrustedClient
+from service.auth import check_fhir_server
 from service.config import Settings
 from service.pipeline import Deps
 from service.prefetch import FhirPool
@@ -23,10 +25,9 @@ class AppState:
     deps: Deps
     engine: Engine
     pool: FhirPool
-    authenticator: Any | None  # service.auth.Authenticator when authentication is on
-    fhir_server_check: Callable[[Any, str], None]
+    authenticator: Authenticator | None  # None only with BME_AUTH=off
 
-    def check_fhir_server(self, client: Any, body: Any) -> None:
-        """Refuse a fhirServer this client may not name, before any outbound call."""
+    def check_fhir_server(self, client: TrustedClient | None, body: Any) -> None:
+        """Refuse a fhirServer this client may not name (the open-proxy guard), before any outbound call."""
         if isinstance(body, dict) and isinstance(body.get("fhirServer"), str):
-            self.fhir_server_check(client, body["fhirServer"])
+            check_fhir_server(client, body["fhirServer"], self.settings.allow_http_fhir_hosts)

@@ -26,7 +26,7 @@ def test_create_app_wires_security(tmp_path: Path, trusted_clients_file: Path) -
         probe = TrustedClient(issuer="probe", jku=(), jwks=None, audience=None, subject=None, tenant=None,
                               fhir_servers=(), profile="generic")
         with pytest.raises(ForbiddenError):
-            state.fhir_server_check(probe, "https://probe.example.org/fhir")
+            state.check_fhir_server(probe, {"fhirServer": "https://probe.example.org/fhir"})
     finally:
         state.pool.close()
         state.engine.dispose()
