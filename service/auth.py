@@ -369,8 +369,9 @@ class Authenticator:
         """Return the trusted client whose valid, fresh, unreplayed JWT this header carries, or raise 401."""
         token = _bearer_token(authorization_header)
         try:
-            header = jwt.get_unverified_header(token)
-            claims = jwt.decode(token, options={"verify_signature": False})
+            # One unverified parse gives the header (alg, kid, jku) and the issuer to look the key up by.
+            unverified = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
+            header, claims = unverified["header"], unverified["payload"]
         except jwt.PyJWTError as exc:
             raise _fail("malformed token", f"unparseable JWT ({type(exc).__name__})") from None
         alg = header.get("alg")
