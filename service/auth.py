@@ -300,6 +300,10 @@ def _key_for(jwk_data: Mapping[str, Any], alg: str) -> Any | None:
 # -------------------------------------------------------------------------------------- replay store
 
 
+# Built once: constructing the statement per request cost more than executing it.
+_INSERT_SEEN = insert(SeenJwt)
+
+
 class ReplayStore:
     """Seen JWT ids in the database: a unique (issuer, jti) insert fails atomically on a replay anywhere."""
 
@@ -330,7 +334,7 @@ class ReplayStore:
     def _insert(self, row: dict[str, Any]) -> bool:
         try:
             with self._engine.begin() as connection:
-                connection.execute(insert(SeenJwt).values(**row))
+                connection.execute(_INSERT_SEEN, row)
         except IntegrityError:
             return False
         return True

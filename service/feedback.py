@@ -34,6 +34,19 @@ _UPSERT_INSERTS: dict[str, Callable[[Any], Any]] = {"sqlite": sqlite.insert, "po
 def record_cards(engine: Engine) -> Any:
     """A pipeline CardRecorder that writes issued cards in one transaction (an upsert per card uuid)."""
     make_insert = _UPSERT_INSERTS.get(engine.dialect.name)
+    upsert: Any = None
+    if make_insert is not None:
+        # Session.merge costs a SELECT and an INSERT per card: under load it took ~30% of a worker's time
+        # (py-spy, bench/profile.py). One multi-row upsert keeps merge's semantics (a repeated uuid is
+        # overwritten) in a single round trip; built once, since building it per call cost as much as running it.
+        statement = make_insert(IssuedCard)
+        upsert = statement.on_conflict_do_update(
+            index_elements=[IssuedCard.uuid],
+            set_={
+                name: statement.excluded[name]
+                for name in ("service_id", "rule_id", "hook_instance", "issued_at")
+            },
+        )
 
     def record(service_id: str, hook_instance: str, issued: Sequence[tuple[str, str]], now: datetime) -> None:
         rows = [
@@ -46,22 +59,11 @@ def record_cards(engine: Engine) -> Any:
             }
             for card_uuid, rule_id in issued
         ]
-        if make_insert is None:
+        if upsert is None:
             with Session(engine) as session, session.begin():
                 for row in rows:
                     session.merge(IssuedCard(**row))
             return
-        # Session.merge costs a SELECT and an INSERT per card: under load it took ~30% of a worker's time
-        # (py-spy, bench/profile.py). One multi-row upsert keeps merge's semantics (a repeated uuid is
-        # overwritten) in a single round trip.
-        statement = make_insert(IssuedCard)
-        upsert = statement.on_conflict_do_update(
-            index_elements=[IssuedCard.uuid],
-            set_={
-                name: statement.excluded[name]
-                for name in ("service_id", "rule_id", "hook_instance", "issued_at")
-            },
-        )
         with engine.begin() as connection:
             connection.execute(upsert, rows)
 
