@@ -1,20 +1,23 @@
 """The HTTP floor: a minimal Flask app that parses and echoes the body, under the same gunicorn settings.
 
-`python -m bench.floor_app --port 8081` serves it exactly as `bme-cds serve` serves the service (sync workers,
-same worker count, timeout 30, no access log), so the ratio between the two is the cost of the service itself.
+`python -m bench.floor_app --port 8081` serves it exactly as `bme-cds serve` serves the service (the same
+`service.cli.gunicorn_settings`: sync workers, worker count, timeout, GC freeze after start-up, no access log),
+so the ratio between the two is the cost of the service itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask
 from flask import Response
 from flask import request
+
+from service.cli import default_workers
+from service.cli import gunicorn_settings
 
 app = Flask(__name__)
 
@@ -41,16 +44,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
-    parser.add_argument("--workers", type=int, default=max(2, os.cpu_count() or 1))  # as `bme-cds serve`
+    parser.add_argument("--workers", type=int, default=default_workers())  # as `bme-cds serve`
     args = parser.parse_args(argv)
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            self.cfg.set("bind", f"{args.host}:{args.port}")
-            self.cfg.set("workers", args.workers)
-            self.cfg.set("worker_class", "sync")
-            self.cfg.set("timeout", 30)
-            self.cfg.set("accesslog", None)
+            for name, value in gunicorn_settings(args.host, args.port, args.workers).items():
+                self.cfg.set(name, value)
             self.cfg.set("proc_name", "bme-bench-floor")
 
         def load(self) -> Any:

@@ -39,9 +39,16 @@ def _frame(frame: str) -> str:
     return f"{path}:{name}"
 
 
+def _package(frame: str) -> str:
+    """'service/features.py:fn' -> 'service/features.py'; 'flask/app.py:fn' -> 'flask' (a third-party package)."""
+    path = frame.split(":", 1)[0]
+    return path if path.startswith(("service/", "bench/")) else path.split("/", 1)[0]
+
+
 def summarize(raw_files: Sequence[Path], top: int) -> str:
     """Own and inclusive sample counts per function from py-spy's raw (collapsed) output."""
     own: collections.Counter[str] = collections.Counter()
+    by_package: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
     total = 0
     for raw in raw_files:
@@ -53,10 +60,13 @@ def summarize(raw_files: Sequence[Path], top: int) -> str:
             frames = [_frame(f) for f in stack.split(";")]
             total += count
             own[frames[-1]] += count
+            by_package[_package(frames[-1])] += count
             for name in set(frames):
                 inclusive[name] += count
     lines = [f"{total} samples", "", "own time:"]
     lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in own.most_common(top)]
+    lines += ["", "own time by module or package:"]
+    lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in by_package.most_common(top)]
     lines += ["", "including callees:"]
     lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in inclusive.most_common(top * 2)]
     return "\n".join(lines)

@@ -117,3 +117,20 @@ def test_auth_off_is_refused_off_loopback() -> None:
 
 def test_console_script_is_installed() -> None:
     assert shutil.which("bme-cds") is not None or (Path(sys.executable).parent / "bme-cds").exists()
+
+
+def test_gunicorn_settings_freeze_the_start_up_heap_in_each_worker() -> None:
+    """Workers freeze what they loaded so full GC passes skip it; the echo floor is served the same way."""
+    import gc
+
+    from bench.floor_app import gunicorn_settings as floor_settings
+    from service.cli import gunicorn_settings
+
+    settings = gunicorn_settings("127.0.0.1", 8080, 2)
+    assert settings["worker_class"] == "sync" and settings["workers"] == 2 and settings["accesslog"] is None
+    assert floor_settings is gunicorn_settings
+    try:
+        settings["post_worker_init"](object())
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
