@@ -15,11 +15,12 @@ from service.security import MAX_DEPTH
 from service.security import MAX_STRING_CHARS
 from service.security import json_problem
 from service.security import may_hold_huge_string
+from service.security import nests_deeper_than
 from service.security import parse_json
 
 LIMIT = 8
 tricky_text = st.text(
-    alphabet=st.sampled_from(['"', "\\", "a", "é", "\n", "{", "]", "\u2028", "\U0001f600"]), max_size=20
+    alphabet=st.sampled_from(['"', "\\", "a", "é", "\n", "{", "]", "[", "}", "\u2028", "\U0001f600"]), max_size=20
 )
 values = st.recursive(
     st.none() | st.integers() | tricky_text,
@@ -64,9 +65,34 @@ def _nest(depth: int) -> Any:
     return value
 
 
+def depth(value: Any) -> int:
+    """Container nesting depth of a JSON value (a scalar is 0, [] is 1)."""
+    if isinstance(value, dict):
+        return 1 + max([0, *map(depth, value.values())])
+    if isinstance(value, list):
+        return 1 + max([0, *map(depth, value)])
+    return 0
+
+
+@settings(max_examples=500, deadline=None, derandomize=True, database=None)
+@given(value=values, ensure_ascii=st.booleans(), indent=st.sampled_from([None, 1]), limit=st.integers(0, 6))
+def test_byte_level_depth_check_agrees_with_the_parsed_value(
+    value: Any, ensure_ascii: bool, indent: int | None, limit: int
+) -> None:
+    """Brackets, quotes and backslashes inside strings never fool the byte-level check, either way."""
+    raw = json.dumps(value, ensure_ascii=ensure_ascii, indent=indent).encode()
+    assert nests_deeper_than(raw, limit) == (depth(value) > limit)
+    assert nests_deeper_than(b"\xef\xbb\xbf" + raw, limit) == (depth(value) > limit)  # with a BOM
+
+
 def test_depth_limit_is_exact() -> None:
     assert json_problem(_nest(MAX_DEPTH)) is None
     assert json_problem(_nest(MAX_DEPTH + 1)) == f"nesting deeper than {MAX_DEPTH} levels"
+    for text in (json.dumps(_nest(MAX_DEPTH)), json.dumps({"unit": "mm[Hg]", "v": _nest(MAX_DEPTH - 1)})):
+        parse_json(text.encode())
+    for text in (json.dumps(_nest(MAX_DEPTH + 1)), json.dumps({"a": "]]]]", "v": _nest(MAX_DEPTH)})):
+        with pytest.raises(InvalidRequestError, match="nesting deeper"):
+            parse_json(text.encode())
 
 
 def test_strings_and_keys_over_the_limit() -> None:
