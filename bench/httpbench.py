@@ -1,8 +1,9 @@
 """Parts 2-4 over HTTP: throughput and latency vs the echo floor, missing prefetch, worker memory.
 
 The service runs as `bme-cds serve` runs it (`python -m service.cli serve`: gunicorn, sync workers,
-default worker count, authentication on) with a trusted-clients file for a benchmark client whose ES384
-key the harness holds; every request carries a freshly minted JWT with a unique jti.
+default worker count, authentication on) with a trusted-clients file for two benchmark clients whose keys
+the harness holds, one signing ES384 (as the sandbox does) and one RS384 (Epic's default); every request
+carries a freshly minted JWT with a unique jti.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from bench.report import median
 from bench.report import ms
 from bench.report import not_run
 from bench.report import verdict
+from bench.servers import ALG
+from bench.servers import ALGORITHMS
 from bench.servers import Process
 from bench.servers import Signer
 from bench.servers import cpu_seconds
@@ -87,15 +90,15 @@ def post(port: int, path: str, body: bytes, token: str | None) -> tuple[int, byt
 class ServiceUnderTest:
     """The running service and what it takes to call it."""
 
-    def __init__(self, process: Process, port: int, signer: Signer) -> None:
+    def __init__(self, process: Process, port: int, signers: Sequence[Signer]) -> None:
         self.process = process
         self.port = port
-        self.signer = signer
+        self.signers = {signer.alg: signer for signer in signers}
         self.audience = f"http://127.0.0.1:{port}{PATH}"
 
-    def token(self) -> str:
-        """A fresh JWT for the service endpoint."""
-        return self.signer.mint(self.audience)
+    def token(self, alg: str = ALG) -> str:
+        """A fresh JWT for the service endpoint, signed with `alg`."""
+        return self.signers[alg].mint(self.audience)
 
     def call(self, body: dict[str, Any], token: str | None = "fresh") -> tuple[int, bytes, float]:
         """POST a request body; token "fresh" mints one, None sends none."""
@@ -103,14 +106,16 @@ class ServiceUnderTest:
         return post(self.port, PATH, json.dumps(body).encode(), bearer)
 
 
-def start_service(workdir: Path, signer: Signer, fhir_servers: list[str], name: str) -> ServiceUnderTest:
-    """Start `bme-cds serve` (auth on) on a free port with its own database."""
+def start_service(
+    workdir: Path, signer: Signer, fhir_servers: list[str], name: str, also: Sequence[Signer] = ()
+) -> ServiceUnderTest:
+    """Start `bme-cds serve` (auth on) on a free port with its own database, trusting `signer` and `also`."""
     port = free_port()
     data_dir = workdir / f"{name}-data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    clients = signer.trusted_clients_file(workdir / f"{name}-trusted-clients.json", fhir_servers)
+    clients = signer.trusted_clients_file(workdir / f"{name}-trusted-clients.json", fhir_servers, also)
     process = service_process(port, data_dir, clients, workdir / f"{name}.log").start()
-    return ServiceUnderTest(process, port, signer)
+    return ServiceUnderTest(process, port, [signer, *also])
 
 
 def check_auth(service: ServiceUnderTest, body: dict[str, Any]) -> tuple[Row, str | None]:
@@ -119,15 +124,19 @@ def check_auth(service: ServiceUnderTest, body: dict[str, Any]) -> tuple[Row, st
     Returns the row and, when the service cannot answer a valid call, why (the load runs are skipped then).
     """
     no_token, _, _ = service.call(body, token=None)
-    token = service.token()
-    first, data, _ = service.call(body, token=token)
-    replay, _, _ = service.call(body, token=token)
-    if first != 200:
-        why = f"a valid signed call got HTTP {first}: {data[:300].decode(errors='replace')}"
-        return not_run(PART2, "authentication", why), why
-    cards = len(json.loads(data).get("cards", []))
-    enforced = no_token == 401 and replay == 401
-    note = f"no token -> {no_token}, fresh ES384 JWT -> {first} ({cards} cards), same jti again -> {replay}"
+    seen: list[str] = []
+    enforced = no_token == 401
+    for alg in service.signers:
+        token = service.token(alg)
+        first, data, _ = service.call(body, token=token)
+        replay, _, _ = service.call(body, token=token)
+        if first != 200:
+            why = f"a valid {alg} call got HTTP {first}: {data[:300].decode(errors='replace')}"
+            return not_run(PART2, "authentication", why), why
+        cards = len(json.loads(data).get("cards", []))
+        enforced = enforced and replay == 401
+        seen.append(f"fresh {alg} JWT -> {first} ({cards} cards), same jti again -> {replay}")
+    note = f"no token -> {no_token}; " + "; ".join(seen)
     if not enforced:
         note += (
             "; authentication is NOT enforced (service/app.py builds no Authenticator?): numbers below are "
@@ -143,8 +152,8 @@ def check_auth(service: ServiceUnderTest, body: dict[str, Any]) -> tuple[Row, st
     ), None
 
 
-def _tokens(service: ServiceUnderTest, count: int) -> list[str]:
-    return [service.token() for _ in range(count)]
+def _tokens(service: ServiceUnderTest, count: int, alg: str = ALG) -> list[str]:
+    return [service.token(alg) for _ in range(count)]
 
 
 def throughput(
@@ -155,12 +164,13 @@ def throughput(
     cfg: HttpConfig,
     workdir: Path,
 ) -> list[Row]:
-    """wrk against the service and the floor, alternating rounds; requests/s ratio, latency, errors."""
+    """wrk against the service (once per JWT algorithm) and the floor, in rotating rounds; ratios, latency, errors."""
     missing = wrk_missing()
     if missing:
         return [not_run(PART2, "requests/s vs echo floor", missing)]
     template = BodyTemplate.of(body)
     size = f"{count_resources(body)} resources, {len(template.prefix + template.suffix) / 1e3:.0f} kB"
+    algs = list(service.signers)
 
     def load(port: int, tokens: list[str], seconds: float, tag: str) -> LoadResult:
         return run_wrk(
@@ -176,26 +186,44 @@ def throughput(
     # Warm-up (every worker of both servers warms its caches) and a rate estimate for token minting.
     rate = 400.0  # requests/s assumed when there is no warm-up (--quick): tokens are cheap (~0.2 ms each)
     if cfg.warmup > 0:
-        rate = max(load(service.port, _tokens(service, 3000), cfg.warmup, "warm-service").rps, 20.0)
+        for alg in algs:
+            rate = max(load(service.port, _tokens(service, 3000, alg), cfg.warmup, f"warm-{alg}").rps, 20.0, rate)
         load(floor_port, _tokens(service, 200), cfg.warmup, "warm-floor")
     # Rounds after the warm-up run faster than it; running out of tokens would turn into 401s (errors).
     per_round = int(max(rate * 2.5, 250.0) * cfg.duration) + 4 * cfg.connections + 100
-    services: list[LoadResult] = []
-    floors: list[LoadResult] = []
-    # CPU seconds the servers' workers spent, by server: unlike requests/s it does not depend on how much of the
+    results: dict[str, list[LoadResult]] = {tag: [] for tag in [*algs, "floor"]}
+    # CPU seconds the servers' workers spent, by subject: unlike requests/s it does not depend on how much of the
     # two cores wrk and the machine's other tenants took during the round.
-    cpu = {"service": 0.0, "floor": 0.0}
-    workers = {"service": service.process.children(), "floor": floor.children()}
+    cpu = dict.fromkeys(results, 0.0)
+    service_workers, floor_workers = service.process.children(), floor.children()
     for i in range(cfg.rounds):
-        tokens = _tokens(service, per_round)  # minted just before use: they expire after five minutes
+        tokens = {alg: _tokens(service, per_round, alg) for alg in algs}  # fresh: they expire after five minutes
         # The floor does not verify tokens; it gets same-sized ones, reused, so its headers match.
-        floor_tokens = list(itertools.islice(itertools.cycle(tokens), per_round * 4))
-        order = [("service", service.port, tokens), ("floor", floor_port, floor_tokens)]
-        for tag, port, toks in order if i % 2 == 0 else reversed(order):
-            before = cpu_seconds(workers[tag])
-            result = load(port, toks, cfg.duration, f"{tag}-{i}")
-            cpu[tag] += cpu_seconds(workers[tag]) - before
-            (services if tag == "service" else floors).append(result)
+        floor_tokens = list(itertools.islice(itertools.cycle(tokens[ALG]), per_round * 4))
+        order = [(alg, service.port, tokens[alg], service_workers) for alg in algs]
+        order.append(("floor", floor_port, floor_tokens, floor_workers))
+        shift = i % len(order)  # rotate, so no subject always runs right after the same one
+        for tag, port, toks, workers in order[shift:] + order[:shift]:
+            before = cpu_seconds(workers)
+            results[tag].append(load(port, toks, cfg.duration, f"{tag}-{i}"))
+            cpu[tag] += cpu_seconds(workers) - before
+    load_desc = f"wrk -t{cfg.threads} -c{cfg.connections}, {cfg.rounds}x{cfg.duration:g} s rotating, {size}"
+    rows: list[Row] = []
+    for alg in algs:
+        rows += _subject_rows(f"{alg} JWTs", results[alg], results["floor"], cpu[alg], cpu["floor"], cfg, load_desc)
+    return rows
+
+
+def _subject_rows(
+    label: str,
+    services: list[LoadResult],
+    floors: list[LoadResult],
+    service_cpu: float,
+    floor_cpu: float,
+    cfg: HttpConfig,
+    load_desc: str,
+) -> list[Row]:
+    """The rows of one subject (the service called with one JWT algorithm) against the floor."""
 
     def total_rps(results: list[LoadResult]) -> float:
         return sum(r.requests for r in results) / sum(r.seconds for r in results)
@@ -205,12 +233,12 @@ def throughput(
     s_p99, f_p99 = max(r.p99 for r in services), max(r.p99 for r in floors)
     s_err, f_err = sum(r.errors for r in services), sum(r.errors for r in floors)
     s_req, f_req = sum(r.requests for r in services), sum(r.requests for r in floors)
+    s_cpu, f_cpu = service_cpu / max(s_req, 1), floor_cpu / max(f_req, 1)
     detail = "; ".join(r.error_detail for r in services if r.error_detail)
-    load_desc = f"wrk -t{cfg.threads} -c{cfg.connections}, {cfg.rounds}x{cfg.duration:g} s alternating, {size}"
     return [
         Row(
             part=PART2,
-            measure="requests/s vs echo floor",
+            measure=f"requests/s vs echo floor, {label}",
             subject=f"{s_rps:.0f}/s",
             floor=f"{f_rps:.0f}/s",
             ratio=f"{s_rps / f_rps:.2f}",
@@ -220,7 +248,7 @@ def throughput(
         ),
         Row(
             part=PART2,
-            measure=f"p50 latency at {cfg.connections} connections",
+            measure=f"p50 latency at {cfg.connections} connections, {label}",
             subject=ms(s_p50),
             floor=ms(f_p50),
             ratio=f"{s_p50 / f_p50:.2f}x",
@@ -229,7 +257,7 @@ def throughput(
         ),
         Row(
             part=PART2,
-            measure=f"p99 latency at {cfg.connections} connections",
+            measure=f"p99 latency at {cfg.connections} connections, {label}",
             subject=ms(s_p99),
             floor=ms(f_p99),
             ratio=f"{s_p99 / f_p99:.2f}x",
@@ -239,17 +267,17 @@ def throughput(
         ),
         Row(
             part=PART2,
-            measure="worker CPU per request",
-            subject=ms(cpu["service"] / max(s_req, 1)),
-            floor=ms(cpu["floor"] / max(f_req, 1)),
-            ratio=f"{(cpu['floor'] / max(f_req, 1)) / max(cpu['service'] / max(s_req, 1), 1e-9):.2f}",
+            measure=f"worker CPU per request, {label}",
+            subject=ms(s_cpu),
+            floor=ms(f_cpu),
+            ratio=f"{f_cpu / max(s_cpu, 1e-9):.2f}",
             verdict=INFO,
             note="utime+stime of all gunicorn workers (/proc/<pid>/stat) per request; ratio = floor/service, the "
             "requests/s ratio the service would reach if both had the cores to themselves",
         ),
         Row(
             part=PART2,
-            measure="errors",
+            measure=f"errors, {label}",
             subject=f"{s_err} of {s_req:,}",
             floor=f"{f_err} of {f_req:,}",
             target="0",
@@ -361,7 +389,8 @@ def run(
     body = real_patient_request(datetime.now(UTC))
     rows: list[Row] = []
     if "http" in parts:
-        rows.extend(_service_and_floor(workdir, cfg, signer, body, fhir_url, fhir_floor, log))
+        others = [Signer(alg) for alg in ALGORITHMS if alg != signer.alg]
+        rows.extend(_service_and_floor(workdir, cfg, signer, others, body, fhir_url, fhir_floor, log))
     if "memory" in parts and not any(r.part == PART2 and r.note.startswith(BROKEN) for r in rows):
         log("part 4: worker memory")
         try:
@@ -378,13 +407,14 @@ def _service_and_floor(
     workdir: Path,
     cfg: HttpConfig,
     signer: Signer,
+    others: Sequence[Signer],
     body: dict[str, Any],
     fhir_url: str | None,
     fhir_floor: float | None,
     log: Callable[[str], None],
 ) -> list[Row]:
     try:
-        service = start_service(workdir, signer, [fhir_url] if fhir_url else [], "service")
+        service = start_service(workdir, signer, [fhir_url] if fhir_url else [], "service", others)
     except RuntimeError as exc:
         why = f"{BROKEN}bme-cds serve did not start: {exc}"
         return [not_run(PART2, "requests/s vs echo floor", why), not_run(PART4, "worker RSS", why)]

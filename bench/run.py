@@ -65,14 +65,16 @@ NOTES = (
     " is judged on evaluate() alone with the cyclic GC paused, because json.loads itself costs more per "
     "resource at megabytes.",
     "**2 HTTP**: `python -m service.cli serve` (= `bme-cds serve`: gunicorn, sync workers, default worker"
-    " count, authentication on with a trusted-clients file for an ES384 benchmark client) against "
+    " count, authentication on with a trusted-clients file for two benchmark clients, one signing ES384"
+    " as the CDS Hooks sandbox does and one RS384 as Epic does by default) against "
     "`bench/floor_app.py` (a Flask endpoint that parses and echoes the body, no authentication) under the"
     " same gunicorn settings. Load: wrk from Debian on loopback with `bench/wrk/post_tokens.lua`: every "
     "request has a fresh hookInstance and a JWT minted beforehand and used once (unique jti, so the "
     "replay store sees every one). Body: what the services' prefetch templates select for a real Synthea "
     "patient (Twyla Moen: observations by the template's codes, encounters by class) plus the MRI report."
-    " Service and floor rounds alternate; requests/s are summed over the rounds, p50 is the median of the"
-    " rounds' p50, p99 the worst round's.",
+    " The floor and the service called with each algorithm run in rotating rounds; requests/s are summed"
+    " over the rounds, p50 is the median of the rounds' p50, p99 the worst round's. ES384 verification"
+    " (P-384 ECDSA) costs about ten times RS384's, which is why both are shown.",
     "**3 missing prefetch**: four FAIL keys (conditions, observations, reports, medications) absent, "
     "`fhirServer` pointing at `bench/fhir_delay.py` (http.server with TCP_NODELAY, 100 ms sleep before "
     "every answer; the Medplum test server's own search time would muddy the delay). Floor: one search on"

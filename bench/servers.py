@@ -26,12 +26,15 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bench.data import REPO
 
 ISSUER = "https://bench.bme-cds.test"
-KID = "bench-es384"
-ALG = "ES384"  # CDS Hooks 2.0 recommends ES384 and RS384; the sandbox signs ES384
+# CDS Hooks 2.0 recommends ES384 and RS384. The sandbox signs ES384; Epic signs RS384 by default
+# (docs/integration-epic.md). ES384 verification costs about ten times RS384's, so the harness measures both.
+ALGORITHMS = ("ES384", "RS384")
+ALG = "ES384"
 
 
 def free_port() -> int:
@@ -42,33 +45,55 @@ def free_port() -> int:
 
 
 class Signer:
-    """An ES384 key pair for one CDS client: mints a fresh JWT (unique jti) per request."""
+    """A key pair for one CDS client (ES384 P-384 or RS384 RSA-2048): mints a fresh JWT (unique jti) per call."""
 
-    def __init__(self) -> None:
-        self._key = ec.generate_private_key(ec.SECP384R1())
+    def __init__(self, alg: str = ALG) -> None:
+        if alg not in ALGORITHMS:
+            raise ValueError(f"alg must be one of {ALGORITHMS}")
+        self.alg = alg
+        self.issuer = ISSUER if alg == ALG else f"{ISSUER}/{alg.lower()}"
+        self.kid = f"bench-{alg.lower()}"
+        self._key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = (
+            ec.generate_private_key(ec.SECP384R1())
+            if alg == "ES384"
+            else rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        )
 
     def public_jwk(self) -> dict[str, Any]:
         """The public key as a JWK with kid/alg/use."""
-        jwk: dict[str, Any] = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self._key.public_key()))
-        jwk.update(kid=KID, alg=ALG, use="sig")
+        public = self._key.public_key()
+        text = (
+            jwt.algorithms.ECAlgorithm.to_jwk(public)
+            if isinstance(public, ec.EllipticCurvePublicKey)
+            else jwt.algorithms.RSAAlgorithm.to_jwk(public)
+        )
+        jwk: dict[str, Any] = json.loads(text)
+        jwk.update(kid=self.kid, alg=self.alg, use="sig")
         return jwk
 
     def mint(self, audience: str) -> str:
         """A CDS Hooks 2.0 client JWT for this audience (the exact URL called), valid for five minutes."""
         now = int(time.time())
-        claims = {"iss": ISSUER, "aud": audience, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
-        return jwt.encode(claims, self._key, algorithm=ALG, headers={"kid": KID, "typ": "JWT"})
+        claims = {"iss": self.issuer, "aud": audience, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
+        return jwt.encode(claims, self._key, algorithm=self.alg, headers={"kid": self.kid, "typ": "JWT"})
 
-    def trusted_clients_file(self, path: Path, fhir_servers: Sequence[str]) -> Path:
-        """The BME_TRUSTED_CLIENTS file trusting this key (inline JWK Set) and naming the FHIR servers."""
+    def client_entry(self, fhir_servers: Sequence[str]) -> dict[str, Any]:
+        """This client's entry in a BME_TRUSTED_CLIENTS file (inline JWK Set, the FHIR servers it names)."""
         client: dict[str, Any] = {
-            "issuer": ISSUER,
+            "issuer": self.issuer,
             "jwks": {"keys": [self.public_jwk()]},
-            "comment": "benchmark client, generated per run",
+            "comment": f"benchmark client ({self.alg}), generated per run",
         }
         if fhir_servers:
             client["fhir_servers"] = list(fhir_servers)
-        path.write_text(json.dumps({"clients": [client]}, indent=2), encoding="utf-8")
+        return client
+
+    def trusted_clients_file(
+        self, path: Path, fhir_servers: Sequence[str], also: Sequence[Signer] = ()
+    ) -> Path:
+        """The BME_TRUSTED_CLIENTS file trusting this key and those of `also`."""
+        clients = [signer.client_entry(fhir_servers) for signer in (self, *also)]
+        path.write_text(json.dumps({"clients": clients}, indent=2), encoding="utf-8")
         return path
 
 
