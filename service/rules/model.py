@@ -69,6 +69,11 @@ class Pred:
     uses: tuple[str, ...] = ()  # Features field names whose sources are the basis of the condition
     draft_kinds: frozenset[str] = frozenset()  # ORDER_* kinds of draft orders the condition reads
     keys: tuple[str, ...] = ()  # policy keys the test reads (its parts' keys included)
+    # Set only by all_of/any_of/not_: how `parts` combine, so the engine can resolve static parts once.
+    combine: Literal["", "all", "any", "not"] = ""
+    parts: tuple[Pred, ...] = ()
+    # Reads only the policy and the hook, never the patient: the engine resolves it once per (policy, hook).
+    static: bool = False
 
     def __call__(self, ctx: Ctx) -> bool:
         """Evaluate the condition."""
@@ -80,15 +85,43 @@ class Pred:
         return tuple(dict.fromkeys((*self.keys, *POLICY_PLACEHOLDER.findall(self.describe))))
 
 
+def every(tests: tuple[Callable[[Ctx], bool], ...]) -> Callable[[Ctx], bool]:
+    """A test that is true when every test is; stops at the first false one, like all()."""
+
+    def test(ctx: Ctx) -> bool:
+        # A plain loop, not all() over a generator: this runs ~100 times per request.
+        for part in tests:
+            if not part(ctx):
+                return False
+        return True
+
+    return test
+
+
+def some(tests: tuple[Callable[[Ctx], bool], ...]) -> Callable[[Ctx], bool]:
+    """A test that is true when at least one test is; stops at the first true one, like any()."""
+
+    def test(ctx: Ctx) -> bool:
+        for part in tests:
+            if part(ctx):
+                return True
+        return False
+
+    return test
+
+
 def all_of(*preds: Pred, describe: str | None = None) -> Pred:
     """True when every part is true."""
     return Pred(
         name="all_of(" + ", ".join(p.name for p in preds) + ")",
         describe=describe or "(" + " and ".join(p.describe for p in preds) + ")",
-        test=lambda ctx: all(p(ctx) for p in preds),
+        test=every(tuple(p.test for p in preds)),
         uses=tuple(u for p in preds for u in p.uses),
         draft_kinds=frozenset().union(*(p.draft_kinds for p in preds)),
         keys=tuple(k for p in preds for k in p.policy_keys),
+        combine="all",
+        parts=preds,
+        static=bool(preds) and all(p.static for p in preds),
     )
 
 
@@ -97,17 +130,22 @@ def any_of(*preds: Pred, describe: str | None = None) -> Pred:
     return Pred(
         name="any_of(" + ", ".join(p.name for p in preds) + ")",
         describe=describe or "(" + " or ".join(p.describe for p in preds) + ")",
-        test=lambda ctx: any(p(ctx) for p in preds),
+        test=some(tuple(p.test for p in preds)),
         uses=tuple(u for p in preds for u in p.uses),
         draft_kinds=frozenset().union(*(p.draft_kinds for p in preds)),
         keys=tuple(k for p in preds for k in p.policy_keys),
+        combine="any",
+        parts=preds,
+        static=bool(preds) and all(p.static for p in preds),
     )
 
 
 def not_(pred: Pred, describe: str) -> Pred:
     """True when the part is false; the caller words the negation (unknown handling differs per fact)."""
-    return Pred(name=f"not_({pred.name})", describe=describe, test=lambda ctx: not pred(ctx), uses=pred.uses,
-                draft_kinds=pred.draft_kinds, keys=pred.policy_keys)
+    part = pred.test
+    return Pred(name=f"not_({pred.name})", describe=describe, test=lambda ctx: not part(ctx), uses=pred.uses,
+                draft_kinds=pred.draft_kinds, keys=pred.policy_keys, combine="not", parts=(pred,),
+                static=pred.static)
 
 
 @dataclass(frozen=True)

@@ -41,17 +41,18 @@ def _value(ctx: Ctx, name: str) -> Any:
 
 def is_true(name: str, describe: str) -> Pred:
     """The fact is positively True (unknown is not true)."""
-    return Pred(name, describe, lambda ctx: _value(ctx, name) is True, (name,))
+    # getattr inlined (not _value): leaf tests run ~100 times per request.
+    return Pred(name, describe, lambda ctx: getattr(ctx.features, name).value is True, (name,))
 
 
 def is_false(name: str, describe: str) -> Pred:
     """The fact is positively False (unknown is not false)."""
-    return Pred(f"{name}_is_false", describe, lambda ctx: _value(ctx, name) is False, (name,))
+    return Pred(f"{name}_is_false", describe, lambda ctx: getattr(ctx.features, name).value is False, (name,))
 
 
 def not_documented(name: str, describe: str) -> Pred:
     """The fact is not positively True: False or unknown."""
-    return Pred(f"no_{name}", describe, lambda ctx: _value(ctx, name) is not True, (name,))
+    return Pred(f"no_{name}", describe, lambda ctx: getattr(ctx.features, name).value is not True, (name,))
 
 
 def at_least(name: str, key: str, describe: str) -> Pred:
@@ -96,12 +97,13 @@ def days_since_at_least(name: str, key: str, describe: str) -> Pred:
 
 def policy_flag(key: str, describe: str) -> Pred:
     """A boolean policy key is on."""
-    return Pred(f"policy_{key}", describe, lambda ctx: ctx.policy.flag(key), keys=(key,))
+    return Pred(f"policy_{key}", describe, lambda ctx: ctx.policy.flag(key), keys=(key,), static=True)
 
 
 def policy_flag_off(key: str, describe: str) -> Pred:
     """A boolean policy key is off."""
-    return Pred(f"policy_not_{key}", describe, lambda ctx: not ctx.policy.flag(key), keys=(key,))
+    return Pred(f"policy_not_{key}", describe, lambda ctx: not ctx.policy.flag(key), keys=(key,),
+                static=True)
 
 
 def has_site(site: str, describe: str) -> Pred:
@@ -371,7 +373,8 @@ iloprost_in_scope = all_of(
     policy_flag("iloprost.enabled", "policy iloprost.enabled is on"),
     any_of(is_refractory,
            all_of(Pred("iloprost_scope_includes_ischemic", "policy iloprost.scope includes ischaemic BME",
-                       lambda ctx: "ischemic" in str(ctx.policy["iloprost.scope"]), keys=("iloprost.scope",)),
+                       lambda ctx: "ischemic" in str(ctx.policy["iloprost.scope"]), keys=("iloprost.scope",),
+                       static=True),
                   has_ischemic_bme)),
     describe="policy iloprost.enabled is on, and BME is refractory or (policy iloprost.scope includes "
              "ischaemic BME and ischaemic BME / osteonecrosis is documented)")
