@@ -29,12 +29,12 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
-from dataclasses import field
 from datetime import date
 from typing import Any
 
 from service import docrefs
 from service import textfind
+from service.facts import UNKNOWN
 from service.facts import Fact
 from service.facts import Source
 from service.policy import Policy
@@ -84,8 +84,10 @@ class DraftOrder:
     source: Source | None = None
 
 
-def _f() -> Fact[Any]:
-    return Fact()
+# Fact is frozen, so every unknown field and flag can share the one unknown Fact: building ~110 of them per
+# extraction was a third of the cost of a request with few resources.
+_UNKNOWN: Fact[Any] = UNKNOWN
+_FALSE: Fact[Any] = Fact(False)  # likewise the one sourceless False
 
 
 @dataclass(frozen=True)
@@ -96,135 +98,133 @@ class Features:
     patient_reference: str = ""
 
     # §1.1 demographics and state
-    age_years: Fact[int] = field(default_factory=_f)
-    sex: Fact[str] = field(default_factory=_f)
-    pregnant: Fact[bool] = field(default_factory=_f)
-    gestational_age_weeks: Fact[int] = field(default_factory=_f)
+    age_years: Fact[int] = _UNKNOWN
+    sex: Fact[str] = _UNKNOWN
+    pregnant: Fact[bool] = _UNKNOWN
+    gestational_age_weeks: Fact[int] = _UNKNOWN
 
     # §1.2 bone marrow edema (imaging)
-    bme_present: Fact[bool] = field(default_factory=_f)
-    bme_from_report_text: Fact[bool] = field(default_factory=_f)  # source (d) used
-    bme_sites: Fact[frozenset[str]] = field(default_factory=_f)
-    bme_vertebral_level: Fact[str] = field(default_factory=_f)
-    bme_extent: Fact[str] = field(default_factory=_f)  # EXTENT_* or unknown
-    bme_deep_gt_1cm: Fact[bool] = field(default_factory=_f)
-    ramris_bme_score: Fact[float] = field(default_factory=_f)
-    bme_first_seen_date: Fact[date] = field(default_factory=_f)
-    bone_pain: Fact[bool] = field(default_factory=_f)  # R01 trigger
-    last_mri_date: Fact[date] = field(default_factory=_f)
-    mri_contraindicated: Fact[bool] = field(default_factory=_f)
-    dect_or_ct_done: Fact[bool] = field(default_factory=_f)
-    spect_ct_done: Fact[bool] = field(default_factory=_f)
-    bone_scan_done: Fact[bool] = field(default_factory=_f)
-    wbc_scan_done: Fact[bool] = field(default_factory=_f)
-    on_features: Fact[bool] = field(default_factory=_f)  # rim/double-line/crescent
-    ischemic_bme: Fact[bool] = field(default_factory=_f)  # report text
-    new_symptoms_or_complication: Fact[bool] = field(default_factory=_f)  # R36
+    bme_present: Fact[bool] = _UNKNOWN
+    bme_from_report_text: Fact[bool] = _UNKNOWN  # source (d) used
+    bme_sites: Fact[frozenset[str]] = _UNKNOWN
+    bme_vertebral_level: Fact[str] = _UNKNOWN
+    bme_extent: Fact[str] = _UNKNOWN  # EXTENT_* or unknown
+    bme_deep_gt_1cm: Fact[bool] = _UNKNOWN
+    ramris_bme_score: Fact[float] = _UNKNOWN
+    bme_first_seen_date: Fact[date] = _UNKNOWN
+    bone_pain: Fact[bool] = _UNKNOWN  # R01 trigger
+    last_mri_date: Fact[date] = _UNKNOWN
+    mri_contraindicated: Fact[bool] = _UNKNOWN
+    dect_or_ct_done: Fact[bool] = _UNKNOWN
+    spect_ct_done: Fact[bool] = _UNKNOWN
+    bone_scan_done: Fact[bool] = _UNKNOWN
+    wbc_scan_done: Fact[bool] = _UNKNOWN
+    on_features: Fact[bool] = _UNKNOWN  # rim/double-line/crescent
+    ischemic_bme: Fact[bool] = _UNKNOWN  # report text
+    new_symptoms_or_complication: Fact[bool] = _UNKNOWN  # R36
 
     # §1.3 vertebral fracture and deformity
-    vertebral_fracture: Fact[bool] = field(default_factory=_f)
-    vertebral_fracture_count: Fact[int] = field(default_factory=_f)
-    fracture_onset_date: Fact[date] = field(default_factory=_f)
-    pathologic_fracture_neoplastic: Fact[bool] = field(default_factory=_f)
-    kyphosis_pct: Fact[float] = field(default_factory=_f)
-    height_loss_pct: Fact[float] = field(default_factory=_f)
-    retropulsion: Fact[bool] = field(default_factory=_f)
-    spinal_instability: Fact[bool] = field(default_factory=_f)
-    accumulated_skeletal_damage: Fact[bool] = field(default_factory=_f)
+    vertebral_fracture: Fact[bool] = _UNKNOWN
+    vertebral_fracture_count: Fact[int] = _UNKNOWN
+    fracture_onset_date: Fact[date] = _UNKNOWN
+    pathologic_fracture_neoplastic: Fact[bool] = _UNKNOWN
+    kyphosis_pct: Fact[float] = _UNKNOWN
+    height_loss_pct: Fact[float] = _UNKNOWN
+    retropulsion: Fact[bool] = _UNKNOWN
+    spinal_instability: Fact[bool] = _UNKNOWN
+    accumulated_skeletal_damage: Fact[bool] = _UNKNOWN
 
     # §1.4 neurological status
-    neuro_deficit: Fact[bool] = field(default_factory=_f)
-    cord_compression_suspected: Fact[bool] = field(default_factory=_f)
-    neuro_progressive: Fact[bool] = field(default_factory=_f)
+    neuro_deficit: Fact[bool] = _UNKNOWN
+    cord_compression_suspected: Fact[bool] = _UNKNOWN
+    neuro_progressive: Fact[bool] = _UNKNOWN
 
     # §1.5 etiology and comorbidity
-    malignancy_active: Fact[bool] = field(default_factory=_f)
-    malignancy_history: Fact[bool] = field(default_factory=_f)
-    bone_metastasis: Fact[bool] = field(default_factory=_f)
-    multiple_myeloma: Fact[bool] = field(default_factory=_f)
-    osteoporosis: Fact[bool] = field(default_factory=_f)
-    vitamin_d_deficiency: Fact[bool] = field(default_factory=_f)
-    transient_bme_syndrome: Fact[bool] = field(default_factory=_f)
-    osteonecrosis: Fact[bool] = field(default_factory=_f)
-    rheumatoid_arthritis: Fact[bool] = field(default_factory=_f)
-    axspa: Fact[bool] = field(default_factory=_f)
-    psoriatic_arthritis: Fact[bool] = field(default_factory=_f)
-    cno_sapho: Fact[bool] = field(default_factory=_f)
-    diabetes: Fact[bool] = field(default_factory=_f)
-    charcot: Fact[bool] = field(default_factory=_f)
-    foot_ulcer_or_cellulitis_or_abscess: Fact[bool] = field(default_factory=_f)
-    osteomyelitis: Fact[bool] = field(default_factory=_f)
-    inflammatory_dx: Fact[bool] = field(default_factory=_f)  # RA/axSpA/CNO/PsA
-    unexplained_weight_loss: Fact[bool] = field(default_factory=_f)
-    fever: Fact[bool] = field(default_factory=_f)
-    atypical_pain: Fact[bool] = field(default_factory=_f)  # clinician input only
+    malignancy_active: Fact[bool] = _UNKNOWN
+    malignancy_history: Fact[bool] = _UNKNOWN
+    bone_metastasis: Fact[bool] = _UNKNOWN
+    multiple_myeloma: Fact[bool] = _UNKNOWN
+    osteoporosis: Fact[bool] = _UNKNOWN
+    vitamin_d_deficiency: Fact[bool] = _UNKNOWN
+    transient_bme_syndrome: Fact[bool] = _UNKNOWN
+    osteonecrosis: Fact[bool] = _UNKNOWN
+    rheumatoid_arthritis: Fact[bool] = _UNKNOWN
+    axspa: Fact[bool] = _UNKNOWN
+    psoriatic_arthritis: Fact[bool] = _UNKNOWN
+    cno_sapho: Fact[bool] = _UNKNOWN
+    diabetes: Fact[bool] = _UNKNOWN
+    charcot: Fact[bool] = _UNKNOWN
+    foot_ulcer_or_cellulitis_or_abscess: Fact[bool] = _UNKNOWN
+    osteomyelitis: Fact[bool] = _UNKNOWN
+    inflammatory_dx: Fact[bool] = _UNKNOWN  # RA/axSpA/CNO/PsA
+    unexplained_weight_loss: Fact[bool] = _UNKNOWN
+    fever: Fact[bool] = _UNKNOWN
+    atypical_pain: Fact[bool] = _UNKNOWN  # clinician input only
     # safety comorbidities [NOT IN SEEDS]
-    ckd_stage_4_5_or_esrd: Fact[bool] = field(default_factory=_f)
-    gi_bleed_or_pud_history: Fact[bool] = field(default_factory=_f)
-    gi_bleed_active: Fact[bool] = field(default_factory=_f)
-    heart_failure: Fact[bool] = field(default_factory=_f)
-    hypocalcemia: Fact[bool] = field(default_factory=_f)  # E83.51 or low lab
-    onj_history: Fact[bool] = field(default_factory=_f)
-    dental_disease: Fact[bool] = field(default_factory=_f)
-    recent_cabg_date: Fact[date] = field(default_factory=_f)
-    tnfi_screening_concern: Fact[bool] = field(default_factory=_f)  # S13
-    active_infection: Fact[bool] = field(default_factory=_f)  # S13/S14
+    ckd_stage_4_5_or_esrd: Fact[bool] = _UNKNOWN
+    gi_bleed_or_pud_history: Fact[bool] = _UNKNOWN
+    gi_bleed_active: Fact[bool] = _UNKNOWN
+    heart_failure: Fact[bool] = _UNKNOWN
+    hypocalcemia: Fact[bool] = _UNKNOWN  # E83.51 or low lab
+    onj_history: Fact[bool] = _UNKNOWN
+    dental_disease: Fact[bool] = _UNKNOWN
+    recent_cabg_date: Fact[date] = _UNKNOWN
+    tnfi_screening_concern: Fact[bool] = _UNKNOWN  # S13
+    active_infection: Fact[bool] = _UNKNOWN  # S13/S14
 
     # §1.6 pain, function, care setting
-    pain_nrs_latest: Fact[int] = field(default_factory=_f)
+    pain_nrs_latest: Fact[int] = _UNKNOWN
     pain_nrs_series: tuple[tuple[date, int], ...] = ()  # oldest first
-    pain_severe: Fact[bool] = field(default_factory=_f)
-    pain_persistent_days: Fact[int] = field(default_factory=_f)
-    impaired_mobility: Fact[bool] = field(default_factory=_f)
-    parenteral_opioid: Fact[bool] = field(default_factory=_f)
-    hospitalized_for_pain: Fact[bool] = field(default_factory=_f)
+    pain_severe: Fact[bool] = _UNKNOWN
+    pain_persistent_days: Fact[int] = _UNKNOWN
+    impaired_mobility: Fact[bool] = _UNKNOWN
+    parenteral_opioid: Fact[bool] = _UNKNOWN
+    hospitalized_for_pain: Fact[bool] = _UNKNOWN
 
     # §1.7 treatment history
-    nsaid_active: Fact[bool] = field(default_factory=_f)
-    nsaid_start_date: Fact[date] = field(default_factory=_f)
-    nsaid_days: Fact[int] = field(default_factory=_f)
-    nsaid_active_ingredients: Fact[frozenset[str]] = field(default_factory=_f)  # S06
-    nsaid_response_insufficient: Fact[bool] = field(default_factory=_f)
-    iv_bisphosphonate_given: Fact[bool] = field(default_factory=_f)
-    iv_bisphosphonate_active: Fact[bool] = field(default_factory=_f)
-    bisphosphonate_given: Fact[bool] = field(default_factory=_f)  # any, incl. oral
-    tnfi_active: Fact[bool] = field(default_factory=_f)
-    denosumab_given: Fact[bool] = field(default_factory=_f)
-    iloprost_given: Fact[bool] = field(default_factory=_f)
-    calcitonin_active: Fact[bool] = field(default_factory=_f)
-    opioid_active: Fact[bool] = field(default_factory=_f)
-    opioid_days: Fact[int] = field(default_factory=_f)
-    cns_depressant_active: Fact[bool] = field(default_factory=_f)  # S12
-    systemic_glucocorticoid_active: Fact[bool] = field(default_factory=_f)
-    glucocorticoid_days: Fact[int] = field(default_factory=_f)
-    long_term_glucocorticoid_coded: Fact[bool] = field(default_factory=_f)  # Z79.52
-    treatment_induced_cause: Fact[bool] = field(default_factory=_f)  # R20 others
-    anticoagulant_active: Fact[bool] = field(default_factory=_f)
-    antiplatelet_active: Fact[bool] = field(default_factory=_f)
-    bed_rest_ordered: Fact[bool] = field(default_factory=_f)
-    offloading_in_place: Fact[bool] = field(default_factory=_f)
-    augmentation_done: Fact[bool] = field(default_factory=_f)
-    core_decompression_done: Fact[bool] = field(default_factory=_f)
-    conservative_start_date: Fact[date] = field(default_factory=_f)
-    dmard_active: Fact[bool] = field(default_factory=_f)  # R15 warning
+    nsaid_active: Fact[bool] = _UNKNOWN
+    nsaid_start_date: Fact[date] = _UNKNOWN
+    nsaid_days: Fact[int] = _UNKNOWN
+    nsaid_active_ingredients: Fact[frozenset[str]] = _UNKNOWN  # S06
+    nsaid_response_insufficient: Fact[bool] = _UNKNOWN
+    iv_bisphosphonate_given: Fact[bool] = _UNKNOWN
+    iv_bisphosphonate_active: Fact[bool] = _UNKNOWN
+    bisphosphonate_given: Fact[bool] = _UNKNOWN  # any, incl. oral
+    tnfi_active: Fact[bool] = _UNKNOWN
+    denosumab_given: Fact[bool] = _UNKNOWN
+    iloprost_given: Fact[bool] = _UNKNOWN
+    calcitonin_active: Fact[bool] = _UNKNOWN
+    opioid_active: Fact[bool] = _UNKNOWN
+    opioid_days: Fact[int] = _UNKNOWN
+    cns_depressant_active: Fact[bool] = _UNKNOWN  # S12
+    systemic_glucocorticoid_active: Fact[bool] = _UNKNOWN
+    glucocorticoid_days: Fact[int] = _UNKNOWN
+    long_term_glucocorticoid_coded: Fact[bool] = _UNKNOWN  # Z79.52
+    treatment_induced_cause: Fact[bool] = _UNKNOWN  # R20 others
+    anticoagulant_active: Fact[bool] = _UNKNOWN
+    antiplatelet_active: Fact[bool] = _UNKNOWN
+    bed_rest_ordered: Fact[bool] = _UNKNOWN
+    offloading_in_place: Fact[bool] = _UNKNOWN
+    augmentation_done: Fact[bool] = _UNKNOWN
+    core_decompression_done: Fact[bool] = _UNKNOWN
+    conservative_start_date: Fact[date] = _UNKNOWN
+    dmard_active: Fact[bool] = _UNKNOWN  # R15 warning
 
     # §1.8 labs (value in the unit named; Fact.as_of is the lab date, for staleness)
-    egfr: Fact[float] = field(default_factory=_f)  # mL/min/1.73m2
-    creatinine: Fact[float] = field(default_factory=_f)  # mg/dL
-    calcium: Fact[float] = field(default_factory=_f)  # mg/dL (total)
-    calcium_low: Fact[bool] = field(default_factory=_f)  # by lab flag / ref range
-    calcium_ionized: Fact[float] = field(default_factory=_f)
-    albumin: Fact[float] = field(default_factory=_f)  # g/dL
-    vitd_25oh: Fact[float] = field(default_factory=_f)  # ng/mL
+    egfr: Fact[float] = _UNKNOWN  # mL/min/1.73m2
+    creatinine: Fact[float] = _UNKNOWN  # mg/dL
+    calcium: Fact[float] = _UNKNOWN  # mg/dL (total)
+    calcium_low: Fact[bool] = _UNKNOWN  # by lab flag / ref range
+    calcium_ionized: Fact[float] = _UNKNOWN
+    albumin: Fact[float] = _UNKNOWN  # g/dL
+    vitd_25oh: Fact[float] = _UNKNOWN  # ng/mL
 
     # hook input
     draft_orders: tuple[DraftOrder, ...] = ()
 
     # added by the features extractor (contract additions; see the module docstring)
-    unresolved_medications: Fact[int] = field(default_factory=_f)  # orders whose drug could not be identified
-    pain_nrs_baseline: Fact[int] = field(
-        default_factory=_f
-    )  # last score on/before the NSAID start (R24 basis)
+    unresolved_medications: Fact[int] = _UNKNOWN  # orders whose drug could not be identified
+    pain_nrs_baseline: Fact[int] = _UNKNOWN  # last score on/before the NSAID start (R24 basis)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -373,6 +373,27 @@ _CONDITION_ONLY: dict[str, tuple[str, ...]] = {
     "pathologic_fracture_neoplastic": (VS.PATHOLOGIC_FRACTURE_NEOPLASTIC,),
     "long_term_glucocorticoid_coded": (VS.LONG_TERM_GLUCOCORTICOID,),
 }
+
+# The flags condition_features reads from the accumulator, listed once rather than rebuilt per request. The
+# excluded ones are combined with other sources (labs, medications, reports) elsewhere in `finish`.
+_CONDITION_FEATURES: tuple[str, ...] = tuple(
+    sorted(
+        ({f for _, f, _ in _CONDITION_FLAGS} | set(_CONDITION_ONLY) | set(_LOCAL_FLAGS.values()))
+        - {
+            "bme_present",
+            "calcium_low",
+            "hypocalcemia",
+            "nsaid_active",
+            "opioid_active",
+            "anticoagulant_active",
+            "bisphosphonate_given",
+            "dmard_active",
+            "spinal_instability",
+            "retropulsion",
+            "pregnant",
+        }
+    )
+)
 
 _LAB_SETS: dict[str, str] = {
     VS.LAB_EGFR: "egfr",
@@ -682,7 +703,7 @@ class _Acc:
             return Fact(True, tuple(self.true[name]), _newest(self.true[name]))
         if name in self.false:
             return Fact(False, tuple(self.false[name]), _newest(self.false[name]))
-        return Fact()
+        return _UNKNOWN
 
 
 def _newest(sources: list[Source]) -> date | None:
@@ -1289,7 +1310,7 @@ class _Extractor:
             if name in _FIELDS and name not in out:
                 out[name] = acc.flag(name)
         if "augmentation_done" not in out and "Procedure" in acc.seen_types:
-            out["augmentation_done"] = Fact(False)
+            out["augmentation_done"] = _FALSE
         out["draft_orders"] = tuple(
             self.draft_order(d, draft_meds, frozenset(selections))
             for d in drafts
@@ -1323,23 +1344,7 @@ class _Extractor:
         """Flags from Condition codes; False only when Conditions were supplied (see _CONDITION_ONLY)."""
         out: dict[str, Any] = {}
         have_conditions = "Condition" in self.acc.seen_types
-        for feature in (
-            {f for _, f, _ in _CONDITION_FLAGS} | set(_CONDITION_ONLY) | set(_LOCAL_FLAGS.values())
-        ):
-            if feature in (
-                "bme_present",
-                "calcium_low",
-                "hypocalcemia",
-                "nsaid_active",
-                "opioid_active",
-                "anticoagulant_active",
-                "bisphosphonate_given",
-                "dmard_active",
-                "spinal_instability",
-                "retropulsion",
-                "pregnant",
-            ):
-                continue  # combined with other sources below
+        for feature in _CONDITION_FEATURES:
             fact = self.acc.flag(feature)
             sets = _CONDITION_ONLY.get(feature)
             if (
@@ -1348,20 +1353,20 @@ class _Extractor:
                 and have_conditions
                 and all(name in self.loaded for name in sets)
             ):
-                fact = Fact(False)
+                fact = _FALSE
             out[feature] = fact
         members = [
-            out.get(f, Fact()) for f in ("rheumatoid_arthritis", "axspa", "cno_sapho", "psoriatic_arthritis")
+            out.get(f, _UNKNOWN) for f in ("rheumatoid_arthritis", "axspa", "cno_sapho", "psoriatic_arthritis")
         ]
         if any(m.true for m in members):
             out["inflammatory_dx"] = Fact(True, tuple(s for m in members if m.true for s in m.sources))
         elif all(m.value is False for m in members):
-            out["inflammatory_dx"] = Fact(False)
+            out["inflammatory_dx"] = _FALSE
         if self.fracture_keys:
             out["vertebral_fracture_count"] = Fact(
                 len(self.fracture_keys), tuple(self.fracture_keys.values())
             )
-        elif out.get("vertebral_fracture", Fact()).value is False:
+        elif out.get("vertebral_fracture", _UNKNOWN).value is False:
             out["vertebral_fracture_count"] = Fact(0)
         if self.fracture_dates:
             when, src = max(self.fracture_dates, key=lambda x: x[0])
@@ -1376,7 +1381,7 @@ class _Extractor:
             out["accumulated_skeletal_damage"] = Fact(True, tuple(damage))
         mri = self.acc.flag("mri_contraindicated")
         # clinical-rules §1.2: "Not reliably derivable. Default false; allow an explicit override."
-        out["mri_contraindicated"] = mri if mri.known else Fact(False)
+        out["mri_contraindicated"] = mri if mri.known else _FALSE
         return out
 
     def bme_features(self) -> dict[str, Any]:
@@ -1393,7 +1398,7 @@ class _Extractor:
             # Either no positive at all, or a newer report says the edema is gone ("has resolved").
             present = Fact(False, tuple(negatives), newest_neg)
         else:
-            present = Fact()
+            present = _UNKNOWN
         out["bme_present"] = present
         for feature in (
             "on_features",
@@ -1408,7 +1413,7 @@ class _Extractor:
         imaging_seen = bool(self.acc.seen_types & {"ImagingStudy", "DiagnosticReport"})
         for feature in ("bone_scan_done", "wbc_scan_done", "dect_or_ct_done", "spect_ct_done"):
             if not out[feature].known and imaging_seen:
-                out[feature] = Fact(False)
+                out[feature] = _FALSE
         if self.last_mri is not None:
             out["last_mri_date"] = Fact(self.last_mri[0], (self.last_mri[1],), self.last_mri[0])
         for feature in ("kyphosis_pct", "height_loss_pct", "ramris_bme_score"):
@@ -1418,7 +1423,7 @@ class _Extractor:
         if not present.true:
             return out
         text = acc.true.get("bme_from_report_text", [])
-        out["bme_from_report_text"] = Fact(True, tuple(text)) if text else Fact(False)
+        out["bme_from_report_text"] = Fact(True, tuple(text)) if text else _FALSE
         if self.sites:
             out["bme_sites"] = Fact(frozenset(self.sites), tuple(s for v in self.sites.values() for s in v))
         if self.levels:
@@ -1464,7 +1469,7 @@ class _Extractor:
             if found or coded:
                 sources = tuple(m.source for m in found) + tuple(coded)
                 return Fact(True, sources, _newest(list(sources)))
-            return Fact(False) if can_deny else Fact()
+            return _FALSE if can_deny else _UNKNOWN
 
         def duration(found: list[_Med], start_feature: str | None, days_feature: str) -> None:
             starts = [(m.start, m.source) for m in found if m.start is not None]
@@ -1516,7 +1521,7 @@ class _Extractor:
         if parenteral:
             out["parenteral_opioid"] = Fact(True, tuple(m.source for m in parenteral))
         elif opioid or can_deny_active:
-            out["parenteral_opioid"] = Fact(False)
+            out["parenteral_opioid"] = _FALSE
         steroid = matching(_GC_SETS, active=True, systemic=True)
         out["systemic_glucocorticoid_active"] = fact(
             "systemic_glucocorticoid_active", steroid, can_deny_active
@@ -1539,19 +1544,19 @@ class _Extractor:
             out[feature] = _lab_fact(feature, lab)
         calcium_low = self.acc.flag("calcium_low")  # from a hypocalcemia Condition
         calcium_lab = self.labs.get("calcium")
-        lab_low = _calcium_low(calcium_lab) if calcium_lab is not None else Fact()
+        lab_low = _calcium_low(calcium_lab) if calcium_lab is not None else _UNKNOWN
         if calcium_low.true or lab_low.true:
             out["calcium_low"] = Fact(True, calcium_low.sources + lab_low.sources)
         else:
             out["calcium_low"] = lab_low
-        coded = so_far.get("hypocalcemia", Fact())
+        coded = so_far.get("hypocalcemia", _UNKNOWN)
         hypo = self.acc.flag("hypocalcemia")
         if hypo.true or lab_low.true:
             out["hypocalcemia"] = Fact(True, hypo.sources + lab_low.sources)
         elif lab_low.value is False and "Condition" in self.acc.seen_types and VS.HYPOCALCEMIA in self.loaded:
             out["hypocalcemia"] = Fact(False, lab_low.sources, lab_low.as_of)
         else:
-            out["hypocalcemia"] = coded if coded.known else Fact()
+            out["hypocalcemia"] = coded if coded.known else _UNKNOWN
         if not self.acc.flag("fever").true and self.temperature is not None:
             flags = _interpretations(self.temperature.resource)
             if flags & _HIGH_INTERPRETATION:
@@ -1636,7 +1641,7 @@ class _Extractor:
         if hospital:
             out["hospitalized_for_pain"] = Fact(True, tuple(hospital))
         elif self.encounters:
-            out["hospitalized_for_pain"] = Fact(False)
+            out["hospitalized_for_pain"] = _FALSE
         if episode is not None:
             basis = [
                 f
@@ -1904,7 +1909,7 @@ def _calcium_low(lab: _Lab) -> Fact[bool]:
         return Fact(below, (Source(ref, text, lab.when),), lab.when)
     if flags & (_HIGH_INTERPRETATION | _NORMAL_INTERPRETATION):
         return Fact(False, (Source(ref, "Calcium not flagged low by the lab", lab.when),), lab.when)
-    return Fact()
+    return _UNKNOWN
 
 
 def _attachment_text(form: dict[str, Any]) -> str:
