@@ -12,6 +12,7 @@ Pure module: no flask, no requests, no globals; the date comes from `Features.to
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -946,11 +947,19 @@ class _Call:
     nsaid_drafts: tuple[DraftOrder, ...]  # NSAID draft orders (order hooks only), for S06
     nsaid_in_play: bool  # an NSAID is active, drafted or suggested, for S14
     emergency: bool  # R10 fired: a dexamethasone draft is the emergency order, never blocked
+    # Verdicts per suggested drug class: the checks are pure, and a card often offers one class in two doses.
+    verdicts: dict[str, list[Verdict]] = field(default_factory=dict)
 
 
 def _gates_for(classes: Iterable[str]) -> list[Gate]:
     wanted = set(classes)
     return [g for g in GATES if g.drug_classes & wanted]
+
+
+# The gates guarding each single drug class, worked out once (a suggestion has one class).
+_GATES_BY_CLASS: Final[Mapping[str, tuple[Gate, ...]]] = MappingProxyType(
+    {c: tuple(_gates_for((c,))) for c in sorted(GATED_CLASSES)}
+)
 
 
 def _evaluate(ctx: _Context) -> list[Verdict]:
@@ -1006,14 +1015,17 @@ def _gate_finding(finding: Finding, call: _Call, hits: dict[str, list[_Hit]]) ->
             notes[f"No safety check in the catalogue (§5) covers {spec.drug_class}; review its label"] = None
             kept.append(spec)
             continue
-        ctx = _Context(
-            call.features,
-            call.policy,
-            frozenset({spec.drug_class}),
-            nsaid_drafts=call.nsaid_drafts,
-            nsaid_in_play=call.nsaid_in_play,
-        )
-        verdicts = _evaluate(ctx)
+        verdicts = call.verdicts.get(spec.drug_class)
+        if verdicts is None:
+            ctx = _Context(
+                call.features,
+                call.policy,
+                frozenset({spec.drug_class}),
+                nsaid_drafts=call.nsaid_drafts,
+                nsaid_in_play=call.nsaid_in_play,
+            )
+            verdicts = [CHECKS[g.id](ctx) for g in _GATES_BY_CLASS.get(spec.drug_class, ())]
+            call.verdicts[spec.drug_class] = verdicts
         if never_blocked:
             verdicts = [
                 dataclasses.replace(v, level="info") if _RANK[v.level] >= _RANK["info"] else v
@@ -1109,9 +1121,44 @@ def _draft_effect(level: Level, hook: str, never_blocked: bool) -> tuple[Indicat
     return "warning", "review before signing"
 
 
+@dataclass(frozen=True)
+class _PolicyTexts:
+    """A gate's card texts filled with one policy's numbers, each formatted on first use."""
+
+    policy: Policy
+    words: dict[str, str]
+    texts: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def get(self, gate: Gate, which: str) -> str:
+        """`which` is a summaries key, "then" or "when"."""
+        text = self.texts.get((gate.id, which))
+        if text is None:
+            template = gate.then_text if which == "then" else gate.when_text if which == "when" else (
+                gate.summaries[which])
+            text = template.format(**self.words)
+            self.texts[(gate.id, which)] = text
+        return text
+
+
+_POLICY_TEXTS: dict[int, _PolicyTexts] = {}
+_MAX_POLICY_TEXTS: Final = 64  # one policy in production; tests build many
+
+
+def _policy_texts(policy: Policy) -> _PolicyTexts:
+    """The gate texts for this policy; the policy is frozen, so they are built once per policy."""
+    cached = _POLICY_TEXTS.get(id(policy))
+    if cached is not None and cached.policy is policy:  # it keeps its policy alive: the same id is the same
+        return cached
+    cached = _PolicyTexts(policy, _numbers(policy))
+    if len(_POLICY_TEXTS) >= _MAX_POLICY_TEXTS:
+        _POLICY_TEXTS.pop(next(iter(_POLICY_TEXTS)), None)  # the oldest
+    _POLICY_TEXTS[id(policy)] = cached
+    return cached
+
+
 def _gate_findings(hits: dict[str, list[_Hit]], policy: Policy) -> tuple[Finding, ...]:
     """One finding per gate that fired, listing every affected suggestion and order."""
-    words = _numbers(policy)
+    texts = _policy_texts(policy)
     offered_labs: dict[str, str] = {}  # lab -> the gate card that offers it (one order per lab per response)
     out: list[Finding] = []
     for gate in GATES:
@@ -1124,7 +1171,7 @@ def _gate_findings(hits: dict[str, list[_Hit]], policy: Policy) -> tuple[Finding
         levels = [h.verdict.level for h in carded if h.indicator == indicator]
         worst = max(levels, key=_RANK.__getitem__)
         summary_key = {"absolute": "absolute", "missing": "missing", "info": "info"}.get(worst, "relative")
-        summary = gate.summaries.get(summary_key) or gate.summaries["relative"]
+        summary_key = summary_key if gate.summaries.get(summary_key) else "relative"
         suggestions: list[SuggestionSpec] = []
         notes: list[str] = []
         for h in carded:
@@ -1161,10 +1208,10 @@ def _gate_findings(hits: dict[str, list[_Hit]], policy: Policy) -> tuple[Finding
                 rule_id=gate.id,
                 title=gate.title,
                 indicator=indicator,
-                summary=summary.format(**words),
-                recommendation=gate.then_text.format(**words),
+                summary=texts.get(gate, summary_key),
+                recommendation=texts.get(gate, "then"),
                 # The recommendation already carries the "then" part; the rule line says when it fires.
-                rule_text=f"Fires when: {gate.when_text.format(**words)}.",
+                rule_text=f"Fires when: {texts.get(gate, 'when')}.",
                 evidence=gate.evidence,
                 data_used=data_used,
                 missing=tuple(dict.fromkeys(m for h in carded for m in h.verdict.missing)),
@@ -1184,6 +1231,7 @@ def _resource_type(draft: DraftOrder) -> Literal["MedicationRequest", "ServiceRe
     return "MedicationRequest"
 
 
+@functools.lru_cache(maxsize=256)  # frozen and fixed per (lab, gate): built once, not per request
 def _lab_suggestion(lab: str, gate_id: str) -> SuggestionSpec:
     order = LAB_ORDERS[lab]
     return SuggestionSpec(
