@@ -465,16 +465,16 @@ _NAME_SYNONYMS: dict[str, str] = {
     "pamidronic acid": "pamidronate",
     "indometacin": "indomethacin",
 }
+# Text patterns below are lower-case and searched in textfind.fold(text): case-insensitive at case-sensitive
+# speed (see textfind). Whole words share one \b(?:...)\b group: same matches, fewer branches to try.
 # Non-systemic forms of glucocorticoids (display or route words); they do not count as systemic use.
 _NON_SYSTEMIC = re.compile(
-    r"ophthalmic|\botic\b|topical|cutaneous|cream|ointment|lotion|\bgel\b|inhal|nasal|intra-?articular"
-    r"|\bdental\b|\beye\b|\bear\b|\bskin\b",
-    re.I,
+    r"ophthalmic|topical|cutaneous|cream|ointment|lotion|inhal|nasal|intra-?articular"
+    r"|\b(?:otic|gel|dental|eye|ear|skin)\b"
 )
 _PARENTERAL = re.compile(
-    r"intravenous|\bIV\b|intramuscular|\bIM\b|subcutaneous|\bSC\b|\bSQ\b|injection|injectable|infusion"
-    r"|prefilled\s+syringe|auto-?injector",
-    re.I,
+    r"intravenous|intramuscular|subcutaneous|inject(?:ion|able)|infusion|prefilled\s+syringe|auto-?injector"
+    r"|\b(?:iv|im|sc|sq)\b"
 )
 
 _MED_ACTIVE = {
@@ -499,15 +499,13 @@ _PAIN_REASON_SETS = frozenset(
         VS.BONE_PAIN,
     }
 )
-_PAIN_REASON = re.compile(
-    r"back\s+pain|bone\s+pain|marrow\s+o?edema|vertebral\s+fracture|compression\s+fracture", re.I
-)
-_BED_REST = re.compile(r"\bbed\s*-?\s*rest\b|\bstrict\s+immobili[sz]ation\b", re.I)
-_AUGMENTATION = re.compile(r"vertebroplasty|kyphoplasty|vertebral\s+augmentation", re.I)
-_CORE_DECOMPRESSION = re.compile(r"core\s+decompression", re.I)
-_OFFLOADING = re.compile(r"total\s+contact\s+cast|off-?loading", re.I)
-_CABG = re.compile(r"coronary\s+artery\s+bypass|\bCABG\b", re.I)
-_MRI_TEXT = re.compile(r"\bMRI\b|\bMR\b|magnetic\s+resonance", re.I)
+_PAIN_REASON = re.compile(r"back\s+pain|bone\s+pain|marrow\s+o?edema|vertebral\s+fracture|compression\s+fracture")
+_BED_REST = re.compile(r"\b(?:bed\s*-?\s*rest|strict\s+immobili[sz]ation)\b")
+_AUGMENTATION = re.compile(r"vertebroplasty|kyphoplasty|vertebral\s+augmentation")
+_CORE_DECOMPRESSION = re.compile(r"core\s+decompression")
+_OFFLOADING = re.compile(r"total\s+contact\s+cast|off-?loading")
+_CABG = re.compile(r"coronary\s+artery\s+bypass|\bcabg\b")
+_MRI_TEXT = re.compile(r"\bmri?\b|magnetic\s+resonance")
 
 _REGION_SITES: dict[str, str] = {
     VS.IMAGING_REGION_SPINE: SITE_VERTEBRA,
@@ -739,6 +737,7 @@ class _Names:
     """Ingredient-name matcher built from the rx-* value sets' ingredient displays."""
 
     pattern: re.Pattern[str] | None
+    folded: bool  # the pattern is lower-case without re.I: search textfind.fold(text), not the text
     classes: dict[str, frozenset[str]]  # canonical ingredient name -> value-set names
     ingredient_of_code: dict[tuple[str, str], str]  # (RXNORM, IN code) -> ingredient name
 
@@ -765,14 +764,12 @@ def _names(valuesets: ValueSetIndex) -> _Names:
                 of_code[(concept.system, concept.code)] = display
     classes.setdefault(RX_CALCITONIN, set()).add(RX_CALCITONIN)
     all_names = set(classes) | set(_NAME_SYNONYMS)
-    pattern = (
-        re.compile(
-            r"\b(" + "|".join(re.escape(n) for n in sorted(all_names, key=len, reverse=True)) + r")\b", re.I
-        )
-        if all_names
-        else None
-    )
-    built = _Names(pattern, {k: frozenset(v) for k, v in classes.items()}, of_code)
+    # Lower-case ASCII names match folded text exactly as re.I matches the original (textfind.fold); a name
+    # with other characters (none so far) keeps re.I, whose Unicode case rules fold does not reproduce.
+    folded = all(n.isascii() for n in all_names)
+    source = r"\b(" + "|".join(re.escape(n) for n in sorted(all_names, key=len, reverse=True)) + r")\b"
+    pattern = re.compile(source, 0 if folded else re.I) if all_names else None
+    built = _Names(pattern, folded, {k: frozenset(v) for k, v in classes.items()}, of_code)
     if len(_NAMES_CACHE) > 8:
         _NAMES_CACHE.clear()
     _NAMES_CACHE[id(valuesets)] = (valuesets, built)
@@ -1121,7 +1118,7 @@ class _Extractor:
             return
         when = parse_date(r.get("performedDateTime")) or _period_start(r.get("performedPeriod"))
         names = self.classify(r.get("code"))
-        text = _all_text(r.get("code"))
+        text = textfind.fold(_all_text(r.get("code")))
         src = Source(_ref(r), _short(f"Procedure: {_concept_text(r.get('code')) or 'procedure'}"), when)
         self.imaging(names, when, src)
         if VS.PROC_VERTEBRAL_AUGMENTATION in names or _AUGMENTATION.search(text):
@@ -1145,7 +1142,7 @@ class _Extractor:
         status = _str(r.get("status")).lower()
         if status not in ("active", "on-hold"):
             return
-        text = _all_text(r.get("code"))
+        text = textfind.fold(_all_text(r.get("code")))
         names = self.classify(r.get("code"))
         when = parse_date(r.get("authoredOn"))
         src = Source(_ref(r), _short(f"Order: {_concept_text(r.get('code')) or 'service request'}"), when)
@@ -1169,16 +1166,17 @@ class _Extractor:
                 continue
             text = _all_text(detail.get("code")) + " " + _str(detail.get("description"))
             src = Source(_ref(r), _short(f"Care plan activity: {text.strip()}"), when, via="care plan text")
-            if _BED_REST.search(text):
+            folded = textfind.fold(text)
+            if _BED_REST.search(folded):
                 self.acc.yes("bed_rest_ordered", src)
-            if _OFFLOADING.search(text):
+            if _OFFLOADING.search(folded):
                 self.acc.yes("offloading_in_place", src)
 
     def device_request_(self, r: dict[str, Any]) -> None:
         if _str(r.get("status")).lower() not in ("active", "on-hold", "completed"):
             return
         text = _all_text(r.get("codeCodeableConcept"))
-        if _OFFLOADING.search(text):
+        if _OFFLOADING.search(textfind.fold(text)):
             when = parse_date(r.get("authoredOn"))
             self.acc.yes(
                 "offloading_in_place", Source(_ref(r), _short(f"Device: {text}"), when, via="device text")
@@ -1196,7 +1194,7 @@ class _Extractor:
         for reason in _dicts(r.get("reasonCode")):
             names |= self.classify(reason)
         by_reason = bool(names & _PAIN_REASON_SETS) or bool(
-            _PAIN_REASON.search(_all_text(r.get("reasonCode")))
+            _PAIN_REASON.search(textfind.fold(_all_text(r.get("reasonCode"))))
         )
         refs = tuple(_ref_id(_str(x.get("reference"))) for x in _dicts(r.get("reasonReference")))
         self.encounters.append((r, by_reason, refs))
@@ -1242,8 +1240,9 @@ class _Extractor:
                 ingredients.add(name)
         text = _all_text(concept)
         if self.names.pattern is not None and text:
-            for m in self.names.pattern.finditer(text):
-                name = m.group(1).lower()
+            searched = textfind.fold(text) if self.names.folded else text
+            for m in self.names.pattern.finditer(searched):
+                name = text[m.start(1) : m.end(1)].lower()  # as written: fold() is not lower()
                 name = _NAME_SYNONYMS.get(name, name)
                 ingredients.add(name)
                 classes |= self.names.classes.get(name, frozenset())
@@ -1260,6 +1259,7 @@ class _Extractor:
         start = _med_start(r)
         route_text = " ".join(_all_text(d.get("route")) for d in _dicts(r.get("dosageInstruction")))
         route_text += " " + _all_text(_dict(r.get("dosage")).get("route"))
+        route, drug = textfind.fold(route_text), textfind.fold(display)
         resolved = bool(display or classes)
         label = display or "unidentified medication"
         src = Source(
@@ -1276,8 +1276,8 @@ class _Extractor:
                 active=active,
                 given=True,
                 start=start,
-                parenteral=bool(_PARENTERAL.search(route_text) or _PARENTERAL.search(display)),
-                systemic=not (_NON_SYSTEMIC.search(route_text) or _NON_SYSTEMIC.search(display)),
+                parenteral=bool(_PARENTERAL.search(route) or _PARENTERAL.search(drug)),
+                systemic=not (_NON_SYSTEMIC.search(route) or _NON_SYSTEMIC.search(drug)),
                 resolved=resolved,
             )
         )
@@ -1678,7 +1678,9 @@ class _Extractor:
             )
             route_text = " ".join(_all_text(d.get("route")) for d in _dicts(res.get("dosageInstruction")))
             route = route_text.strip() or None
-            systemic = not (_NON_SYSTEMIC.search(route_text) or _NON_SYSTEMIC.search(display))
+            systemic = not (
+                _NON_SYSTEMIC.search(textfind.fold(route_text)) or _NON_SYSTEMIC.search(textfind.fold(display))
+            )
             for name in classes:
                 if name in _GC_SETS and not systemic:
                     continue
@@ -1687,7 +1689,7 @@ class _Extractor:
         else:
             code = res.get("code") if kind != "DeviceRequest" else res.get("codeCodeableConcept")
             names = self.classify(code)
-            text = _all_text(code)
+            text = textfind.fold(_all_text(code))
             display = _concept_text(code)
             codes = tuple(
                 (_str(c.get("system")), _str(c.get("code"))) for c in _codings(code) if c.get("code")
