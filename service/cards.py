@@ -195,13 +195,17 @@ def detail(finding: Finding, seed_url_base: str | None = None) -> str:
     lines: list[str] = [f"**Option:** {escape(finding.recommendation)}", "", "**Patient data used**"]
     lines += [f"- {_source_line(s)}" for s in finding.data_used] or ["- none recorded"]
     lines += ["", "**Missing or stale**"]
-    unchecked = any("not checked" in n or n.startswith("Withheld") for n in finding.notes)
+    unchecked = False
+    for note in finding.notes:  # a loop, not any() over a generator: detail() runs for every card
+        if "not checked" in note or note.startswith("Withheld"):
+            unchecked = True
+            break
     lines += [f"- {escape(m)}" for m in finding.missing] or [
         "- nothing the rule itself needs"
         + ("; see below for what the safety checks could not check" if unchecked else "")
     ]
     lines += ["", f"**Rule** ({escape(finding.rule_id)}): {escape(finding.rule_text)}", "", "**Evidence**"]
-    lines += [f"- {_evidence_line(e, seed_url_base)}" for e in finding.evidence] or ["- none cited"]
+    lines += _evidence_lines(finding.evidence, seed_url_base)
     lines += ["", "**Notes and safety checks**"]  # rule notes and the gates' passed/not-checked lines
     lines += [f"- {escape(n)}" for n in finding.notes] or ["- none applied"]
     lines += ["", FOOTER]
@@ -216,6 +220,25 @@ def _source_line(source: Source) -> str:
     if source.via:
         where.append(f"via {escape(source.via)}")
     return f"{what} ({'; '.join(where)})"
+
+
+# Evidence tuples are the rule and gate tables' own: their lines are built once, looked up by identity
+# (hashing every Evidence per card cost more than building the lines). Each entry keeps its tuple alive,
+# so an id found here is that very tuple.
+_EVIDENCE_LINES: dict[tuple[int, str | None], tuple[tuple[Evidence, ...], tuple[str, ...]]] = {}
+_EVIDENCE_LINES_SIZE: Final = 1024
+
+
+def _evidence_lines(evidence: tuple[Evidence, ...], seed_url_base: str | None) -> tuple[str, ...]:
+    key = (id(evidence), seed_url_base)
+    cached = _EVIDENCE_LINES.get(key)
+    if cached is not None and cached[0] is evidence:
+        return cached[1]
+    lines = tuple(f"- {_evidence_line(e, seed_url_base)}" for e in evidence) or ("- none cited",)
+    if len(_EVIDENCE_LINES) >= _EVIDENCE_LINES_SIZE:
+        _EVIDENCE_LINES.pop(next(iter(_EVIDENCE_LINES)), None)  # the oldest
+    _EVIDENCE_LINES[key] = (evidence, lines)
+    return lines
 
 
 @functools.lru_cache(maxsize=1024)  # evidence is fixed rule and gate text: one line each per process

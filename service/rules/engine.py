@@ -55,7 +55,8 @@ def evaluate(features: Features, hook: str, policy: Policy = DEFAULT_POLICY, rul
                 if row.rule.id not in fired and row.applies(ctx):
                     fired[row.rule.id] = _finding(row, ctx, plan)
         red_flag = red_flag or (stage == "A" and bool(fired))
-        ctx = Ctx(features, policy, hook, red_flag, frozenset(fired))
+        if red_flag != ctx.red_flag or len(fired) != len(ctx.fired):  # `fired` only grows
+            ctx = Ctx(features, policy, hook, red_flag, frozenset(fired))
     findings = _defer(fired, DEFERRALS)
     ordered = tuple(sorted(findings, key=lambda f: (INDICATOR_ORDER[f.indicator], f.rule_id)))
     # Stage F: the safety gates (service/gates.py, S01-S14) check every drug suggestion and draft order.

@@ -11,6 +11,7 @@ from service.findings import Evidence
 from service.findings import SuggestionSpec
 from service.gates import GATES
 from service.rules import RULES
+from tests.gates.gate_builders import finding
 
 CATALOGUE = tuple(
     dict.fromkeys(s for rule in RULES for s in rule.offer.catalogue if s.action == "create")
@@ -56,3 +57,18 @@ def test_evidence_not_from_the_seeds_says_so_and_seed_evidence_does_not() -> Non
             for in_seeds in (True, False):
                 line = cards._evidence_line(Evidence(evidence.source, evidence.statement, in_seeds), None)
                 assert line.endswith("(not from the seeds)") is not in_seeds
+
+
+def test_detail_lists_each_findings_own_evidence_under_each_base() -> None:
+    one = (Evidence("000_78eca85d1300eed9.txt", "first statement"),)
+    other = (Evidence("001_55f96261c0195ecd.txt", "second statement"),)
+    for _ in range(2):  # the second round is served from the cache
+        for evidence, statement in ((one, "first statement"), (other, "second statement"), ((), None)):
+            for base in (None, "https://example.org/seeds"):
+                text = cards.detail(finding(rule_id="R01", evidence=evidence), base)
+                block = text.split("**Evidence**\n", 1)[1].split("\n\n", 1)[0]
+                if statement is None:
+                    assert block == "- none cited"
+                    continue
+                assert block.count("\n") == 0 and statement in block
+                assert ("https://example.org/seeds/" in block) is (base is not None)
