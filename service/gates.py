@@ -962,8 +962,13 @@ _GATES_BY_CLASS: Final[Mapping[str, tuple[Gate, ...]]] = MappingProxyType(
 )
 
 
+@functools.lru_cache(maxsize=256)  # a draft's kinds are one of a few frozensets: select the gates once each
+def _gates_for_kinds(classes: frozenset[str]) -> tuple[Gate, ...]:
+    return tuple(_gates_for(classes))
+
+
 def _evaluate(ctx: _Context) -> list[Verdict]:
-    return [CHECKS[g.id](ctx) for g in _gates_for(ctx.classes)]
+    return [CHECKS[g.id](ctx) for g in _gates_for_kinds(ctx.classes)]
 
 
 def _is_drug(spec: SuggestionSpec) -> bool:
