@@ -999,7 +999,10 @@ def apply_gates(
 
 def _gate_finding(finding: Finding, call: _Call, hits: dict[str, list[_Hit]]) -> Finding:
     """Gate one finding's drug suggestions; record passes and removals in its notes."""
-    if not any(_is_drug(s) for s in finding.suggestions):
+    for spec in finding.suggestions:  # a loop, not any() over a generator: most findings offer no drug
+        if _is_drug(spec):
+            break
+    else:
         return finding
     never_blocked = finding.rule_id in NEVER_BLOCKED_RULES
     kept: list[SuggestionSpec] = []
@@ -1167,7 +1170,9 @@ def _gate_findings(hits: dict[str, list[_Hit]], policy: Policy) -> tuple[Finding
     offered_labs: dict[str, str] = {}  # lab -> the gate card that offers it (one order per lab per response)
     out: list[Finding] = []
     for gate in GATES:
-        carded = [h for h in hits.get(gate.id, ()) if h.indicator is not None]
+        if gate.id not in hits:  # most calls hit no gate, or one or two of the fourteen
+            continue
+        carded = [h for h in hits[gate.id] if h.indicator is not None]
         if not carded:
             continue
         indicator = min(

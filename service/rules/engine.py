@@ -51,9 +51,9 @@ def evaluate(features: Features, hook: str, policy: Policy = DEFAULT_POLICY, rul
     red_flag = False
     for stage, gate, rows in plan.stages:
         if gate is None or gate(ctx):
-            for row in rows:
-                if row.rule.id not in fired and row.applies(ctx):
-                    fired[row.rule.id] = _finding(row, ctx, plan)
+            for rule_id, applies, row in rows:
+                if rule_id not in fired and applies(ctx):
+                    fired[rule_id] = _finding(row, ctx, plan)
         red_flag = red_flag or (stage == "A" and bool(fired))
         if red_flag != ctx.red_flag or len(fired) != len(ctx.fired):  # `fired` only grows
             ctx = Ctx(features, policy, hook, red_flag, frozenset(fired))
@@ -121,7 +121,8 @@ class _Plan:
     policy: Policy
     hook: str
     rules: Sequence[Rule]
-    stages: tuple[tuple[str, Test | None, tuple[_Row, ...]], ...]
+    # Rows as (rule id, condition, row): unpacked in the loop, cheaper than attribute look-ups per row.
+    stages: tuple[tuple[str, Test | None, tuple[tuple[str, Test, _Row], ...]], ...]
     # Card texts with policy values filled in, per row, rendered on the row's first firing.
     texts: dict[int, tuple[str, str, str, tuple[str, ...]]] = field(default_factory=dict)
 
@@ -145,7 +146,7 @@ def _plan(ctx: Ctx, rules: Sequence[Rule]) -> _Plan:
 
 
 def _build_plan(ctx: Ctx, rules: Sequence[Rule]) -> _Plan:
-    stages: list[tuple[str, Test | None, tuple[_Row, ...]]] = []
+    stages: list[tuple[str, Test | None, tuple[tuple[str, Test, _Row], ...]]] = []
     for stage in STAGES:
         gate_pred = STAGE_GATES.get(stage)
         gate: Test | bool | None = None if gate_pred is None else _compile(gate_pred, ctx)
@@ -153,7 +154,7 @@ def _build_plan(ctx: Ctx, rules: Sequence[Rule]) -> _Plan:
             # A closed gate runs no row; the stage still counts for the red-flag and fired bookkeeping.
             stages.append((stage, _never, ()))
             continue
-        rows: list[_Row] = []
+        rows: list[tuple[str, Test, _Row]] = []
         for rule in rules:
             if rule.stage != stage or ctx.hook not in rule.hooks:
                 continue
@@ -163,7 +164,8 @@ def _build_plan(ctx: Ctx, rules: Sequence[Rule]) -> _Plan:
             preds: tuple[Pred, ...] = (*rule.when, *rule.unless)
             names = tuple(dict.fromkeys((*(u for pred in preds for u in pred.uses), *rule.uses)))
             kinds: frozenset[str] = frozenset().union(*(pred.draft_kinds for pred in preds))
-            rows.append(_Row(rule, _always if applies is True else applies, names, kinds))
+            test = _always if applies is True else applies
+            rows.append((rule.id, test, _Row(rule, test, names, kinds)))
         stages.append((stage, None if gate is None or gate is True else gate, tuple(rows)))
     return _Plan(ctx.policy, ctx.hook, rules, tuple(stages))
 

@@ -256,8 +256,18 @@ ETIOLOGY_FLAGS: tuple[str, ...] = (
     "pathologic_fracture_neoplastic", "systemic_glucocorticoid_active", "treatment_induced_cause",
     "ischemic_bme", "long_term_glucocorticoid_coded", "on_features",
 )
+
+
+def _no_etiology_flag(ctx: Ctx) -> bool:
+    features = ctx.features
+    for name in ETIOLOGY_FLAGS:  # a loop, not any() over a generator: this runs on most requests
+        if getattr(features, name).value is True:
+            return False
+    return True
+
+
 no_known_cause = Pred("no_known_cause", "no cause of BME is documented (no etiology flag is set)",
-                      lambda ctx: not any(_value(ctx, n) is True for n in ETIOLOGY_FLAGS), ETIOLOGY_FLAGS)
+                      _no_etiology_flag, ETIOLOGY_FLAGS)
 
 # --- Treatment state --------------------------------------------------------------------------------------
 on_nsaid = is_true("nsaid_active", "an NSAID is active")
