@@ -6,7 +6,8 @@ class. An absolute contraindication removes the suggestion (and on order-sign ad
 relative concern keeps it, not pre-selected, with a warning card; a lab the gate needs that is missing or
 stale withholds the suggestion and offers the lab as a ServiceRequest. A missing lab never counts as normal.
 The gates are not from the seeds: every gate card cites the public source named in §5 and says so.
-Pure module: no flask, no requests, no globals; the date comes from `Features.today`.
+Pure module: no flask, no requests, no global settings (only caches of what the policy and the gate table
+fix, which never change a result); the date comes from `Features.today`.
 """
 
 from __future__ import annotations

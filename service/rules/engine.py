@@ -106,10 +106,9 @@ def _sources(names: tuple[str, ...], kinds: frozenset[str], ctx: Ctx) -> tuple[S
 
 @dataclass(frozen=True)
 class _Row:
-    """One rule row ready to run: its compiled condition and the fields its data-used list reads."""
+    """A rule row as its finding needs it: the fields and draft kinds its data-used list reads."""
 
     rule: Rule
-    applies: Test
     names: tuple[str, ...]
     kinds: frozenset[str]
 
@@ -165,7 +164,7 @@ def _build_plan(ctx: Ctx, rules: Sequence[Rule]) -> _Plan:
             names = tuple(dict.fromkeys((*(u for pred in preds for u in pred.uses), *rule.uses)))
             kinds: frozenset[str] = frozenset().union(*(pred.draft_kinds for pred in preds))
             test = _always if applies is True else applies
-            rows.append((rule.id, test, _Row(rule, test, names, kinds)))
+            rows.append((rule.id, test, _Row(rule, names, kinds)))
         stages.append((stage, None if gate is None or gate is True else gate, tuple(rows)))
     return _Plan(ctx.policy, ctx.hook, rules, tuple(stages))
 
