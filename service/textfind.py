@@ -39,118 +39,99 @@ def fold(text: str) -> str:
     return text.lower() if text.isascii() else text.translate(_FOLD)
 
 
+# The patterns are lower-case and run on fold(text) (above). Whole words share one \b(?:...)\b group, in
+# the original order: the same matches as one \b...\b alternative per word, with fewer branches to try.
 # clinical-rules.md §1.2 (d): the BME patterns.
-_BME = re.compile(
-    r"\bbone\s+marrow\s+o?edema\b|\bmarrow\s+o?edema\b|\bBME\b|\bbone\s+marrow\s+lesions?\b", re.I
-)
+_BME = re.compile(r"\b(?:bone\s+marrow\s+o?edema|marrow\s+o?edema|bme|bone\s+marrow\s+lesions?)\b")
 # Sentence ends at . ; ! ? or a line break, but not at a decimal point ("1.5 cm").
 # A "?" stays with its sentence (zero-width split after it): "Marrow edema at L1?" is a question.
 _SENTENCE_END = re.compile(r"\.(?!\d)|(?<!\d)\.|[;!\n\r]+|(?<=\?)")
 # A clause boundary stops a negation from reaching across: "No fracture, but marrow edema at L2". A bare comma
 # is not one, because "no fracture, dislocation or marrow edema" is the commonest negated list in reports.
 _CLAUSE_BREAK = re.compile(
-    r"\bbut\b|\bhowever\b|\balthough\b|\bthough\b|\bwhereas\b|\bwhile\b|\bexcept\b|\band\s+there\s+(?:is|are)\b"
-    r"|\bwith\s+(?:new|associated|surrounding|adjacent)\b|:",
-    re.I,
+    r"\b(?:but|however|although|though|whereas|while|except|and\s+there\s+(?:is|are)"
+    r"|with\s+(?:new|associated|surrounding|adjacent))\b|:"
 )
 NEGATION_WINDOW = 8  # words from cue to finding: "no evidence of acute fracture, dislocation or BME"
-_WORD = re.compile(r"[A-Za-z0-9]+")
+_WORD = re.compile(r"[A-Za-z0-9]+")  # counted in the original text: fold() may join words (İ, ı, ſ, K)
 # Negation cues before the finding ("no", "without", "negative for", "no evidence of" ...).
 _NEG_BEFORE = re.compile(
-    r"\bno\b|\bnot\b|\bwithout\b|\bnegative\s+for\b|\babsence\s+of\b|\bfree\s+of\b|\bresolved\b|\bresolution\s+of\b"
-    r"|\bno\s+longer\b|\bnor\b|\bdenies\b",
-    re.I,
+    r"\b(?:no|not|without|negative\s+for|absence\s+of|free\s+of|resolved|resolution\s+of|no\s+longer|nor"
+    r"|denies)\b"
 )
 # Negation cues after the finding ("marrow edema has resolved", "... is not seen").
 _NEG_AFTER = re.compile(
-    r"\b(?:has|have)\s+resolved\b|\bresolved\b|\bnot\s+(?:seen|present|identified|evident|visible|demonstrated)\b"
-    r"|\bis\s+absent\b|\bno\s+longer\b|\bis\s+excluded\b",
-    re.I,
+    r"\b(?:(?:has|have)\s+resolved|resolved|not\s+(?:seen|present|identified|evident|visible|demonstrated)"
+    r"|is\s+absent|no\s+longer|is\s+excluded)\b"
 )
 # Wording of a request or question, not a finding ("evaluate for BME", "r/o marrow edema").
 _REQUEST = re.compile(
-    r"\bevaluat(?:e|ion)\s+(?:for|of)\b|\brule\s+out\b|\br/o\b|\bassess(?:ment)?\s+(?:for|of)\b|\bquery\b"
-    r"|\bto\s+exclude\b|\?|\bindication\b|\bclinical\s+(?:history|question)\b",
-    re.I,
+    r"\?|\b(?:evaluat(?:e|ion)\s+(?:for|of)|rule\s+out|r/o|assess(?:ment)?\s+(?:for|of)|query|to\s+exclude"
+    r"|indication|clinical\s+(?:history|question))\b"
 )
 # "History of BME" / "previous marrow edema": the cue must sit right before the finding, because "prior
 # fracture at T12 and marrow edema at L1" still reports current edema.
-_HISTORY = re.compile(r"\bhistory\s+of\b|\bprior\b|\bprevious(?:ly)?\b", re.I)
+_HISTORY = re.compile(r"\b(?:history\s+of|prior|previous(?:ly)?)\b")
 HISTORY_WINDOW = 1
 # Uncertainty: enough for a red-flag suspicion (cord compression), not enough to assert BME.
 _UNCERTAIN = re.compile(
-    r"\bpossible\b|\bpossibly\b|\bprobable\b|\bsuspect(?:ed)?\b|\bsuspicious\s+for\b|\bconcern(?:ing)?\s+for\b"
-    r"|\bcannot\s+be\s+excluded\b|\bcannot\s+exclude\b|\bmay\s+represent\b|\bequivocal\b|\bquestionable\b",
-    re.I,
+    r"\b(?:possible|possibly|probable|suspect(?:ed)?|suspicious\s+for|concern(?:ing)?\s+for"
+    r"|cannot\s+be\s+excluded|cannot\s+exclude|may\s+represent|equivocal|questionable)\b"
 )
 
 # Vertebral levels; T1/T2 are also MRI sequence names ("T2 hyperintense"), excluded by what follows them.
 # "T1"/"T2" are also MRI sequence names ("STIR and T1", "sagittal T1", "T1 and STIR images"): those are not levels.
 _LEVEL = re.compile(
     r"(?<!stir and )(?<!stir, )(?<!stir/)(?<!sagittal )(?<!axial )(?<!coronal )(?<!t2 and )(?<!t1 and )"
-    r"\b(C[1-7]|T1[0-2]|T[1-9]|L[1-5]|S1)\b(?!\s*[-/]?\s*(?:weighted|w\b|wi\b|hyper|hypo|signal|"
+    r"\b(c[1-7]|t1[0-2]|t[1-9]|l[1-5]|s1)\b(?!\s*[-/]?\s*(?:weighted|w\b|wi\b|hyper|hypo|signal|"
     r"sequence|image|imaging|stir|fat|fs\b|bright|dark|map|relax|\*|flair))"
-    r"(?!\s*(?:and|,|/)\s*(?:stir|t1\b|t2\b|pd\b|fat|dwi|dixon))",
-    re.I,
+    r"(?!\s*(?:and|,|/)\s*(?:stir|t1\b|t2\b|pd\b|fat|dwi|dixon))"
 )
 _VERTEBRA = re.compile(
-    r"\bvertebra(?:e|l)?\b|\bvertebral\s+bod(?:y|ies)\b|\b(?:lumbar|thoracic|cervical)\s+spine\b"
-    r"|\bendplates?\b|\bspinous\b|\bpedicles?\b",
-    re.I,
+    r"\b(?:vertebra(?:e|l)?|vertebral\s+bod(?:y|ies)|(?:lumbar|thoracic|cervical)\s+spine|endplates?|spinous"
+    r"|pedicles?)\b"
 )
-_HIP = re.compile(r"\bhips?\b|\bfemoral\s+(?:head|neck)\b|\bacetabul\w*|\bproximal\s+femur\b", re.I)
-_KNEE = re.compile(
-    r"\bknees?\b|\btibial\s+plateau\b|\bfemoral\s+condyles?\b|\bpatell\w*|\bproximal\s+tibia\b", re.I
-)
+_HIP = re.compile(r"\b(?:hips?|femoral\s+(?:head|neck))\b|\bacetabul\w*|\bproximal\s+femur\b")
+_KNEE = re.compile(r"\b(?:knees?|tibial\s+plateau|femoral\s+condyles?)\b|\bpatell\w*|\bproximal\s+tibia\b")
 _FOOT = re.compile(
-    r"\bfoot\b|\bfeet\b|\bankles?\b|\btal(?:us|ar)\b|\bcalcane(?:us|al)\b|\bmetatars\w*|\bnavicular\b"
-    r"|\bcuboid\b|\bcuneiform\b|\btarsal\b|\bmidfoot\b|\bhindfoot\b",
-    re.I,
+    r"\b(?:foot|feet|ankles?|tal(?:us|ar)|calcane(?:us|al))\b|\bmetatars\w*"
+    r"|\b(?:navicular|cuboid|cuneiform|tarsal|midfoot|hindfoot)\b"
 )
-_SI = re.compile(r"\bsacroiliac\b|\bSI\s+joints?\b|\bsacr(?:um|al)\b", re.I)
+_SI = re.compile(r"\b(?:sacroiliac|si\s+joints?|sacr(?:um|al))\b")
 
 _EXTENSIVE = re.compile(
     r"\b(?:entire|whole|full|complete|throughout\s+the)\b[^.;]{0,40}?\bvertebral\s+bod(?:y|ies)\b"
-    r"|\bdiffuse\b",
-    re.I,
+    r"|\bdiffuse\b"
 )
-_LIMITED = re.compile(r"\bfocal\b|\blimited\b|\bpartial\b|\bendplates?\b", re.I)
-_DEEP_WORD = re.compile(r"\bdeep\b[^.;]{0,40}?(?:>|greater\s+than|more\s+than|over)\s*1(?:\.0)?\s*cm\b", re.I)
+_LIMITED = re.compile(r"\b(?:focal|limited|partial|endplates?)\b")
+_DEEP_WORD = re.compile(r"\bdeep\b[^.;]{0,40}?(?:>|greater\s+than|more\s+than|over)\s*1(?:\.0)?\s*cm\b")
 _DEPTH = re.compile(
     r"(\d+(?:\.\d+)?)\s*(cm|mm)\b[^.;]{0,30}?\b(?:from|beneath|below|deep\s+to)\b[^.;]{0,20}?"
-    r"\b(?:articular|joint|subchondral|cortex|cortical|surface)",
-    re.I,
+    r"\b(?:articular|joint|subchondral|cortex|cortical|surface)"
 )
-_ON = re.compile(
-    r"\brim\s+sign\b|\bdouble[-\s]line\b|\bcrescent\b|\bserpiginous\b|\b(?:sclerotic|low[-\s]signal)\s+rim\b",
-    re.I,
-)
-_ISCHEMIC = re.compile(r"\bisch(?:a)?emi(?:a|c)\b|\binfarct\w*|\bavascular\b", re.I)
+_ON = re.compile(r"\b(?:rim\s+sign|double[-\s]line|crescent|serpiginous|(?:sclerotic|low[-\s]signal)\s+rim)\b")
+_ISCHEMIC = re.compile(r"\bisch(?:a)?emi(?:a|c)\b|\binfarct\w*|\bavascular\b")
 _NUM = r"(\d{1,3}(?:\.\d+)?)\s*%"
-_KYPHOSIS = re.compile(
-    rf"\bkyphos(?:is|otic)\b[^.;%]{{0,40}}?{_NUM}|{_NUM}\s*(?:of\s+)?(?:kyphosis|kyphotic)", re.I
-)
+_KYPHOSIS = re.compile(rf"\bkyphos(?:is|otic)\b[^.;%]{{0,40}}?{_NUM}|{_NUM}\s*(?:of\s+)?(?:kyphosis|kyphotic)")
 _HEIGHT_LOSS = re.compile(
     rf"\bheight\s+loss\b[^.;%]{{0,30}}?{_NUM}|{_NUM}\s*(?:vertebral\s+)?(?:body\s+)?height\s+loss"
     rf"|\bloss\s+of\s+{_NUM}\s*(?:of\s+)?(?:the\s+)?(?:vertebral\s+)?(?:body\s+)?height|{_NUM}\s*loss\s+of\s+"
-    rf"(?:the\s+)?(?:vertebral\s+)?(?:body\s+)?height",
-    re.I,
+    rf"(?:the\s+)?(?:vertebral\s+)?(?:body\s+)?height"
 )
-_RETROPULSION = re.compile(r"\bretropuls(?:ion|ed)\b", re.I)
+_RETROPULSION = re.compile(r"\bretropuls(?:ion|ed)\b")
 _CORD = re.compile(
-    r"\b(?:spinal\s+)?cord\s+compression\b|\bcompress(?:ion|ing)\s+(?:of\s+)?the\s+(?:spinal\s+)?cord\b"
-    r"|\bcauda\s+equina\s+compression\b|\bcompression\s+of\s+the\s+cauda\s+equina\b",
-    re.I,
+    r"\b(?:(?:spinal\s+)?cord\s+compression|compress(?:ion|ing)\s+(?:of\s+)?the\s+(?:spinal\s+)?cord"
+    r"|cauda\s+equina\s+compression|compression\s+of\s+the\s+cauda\s+equina)\b"
 )
-_ANKYLOSIS = re.compile(r"\bankylos(?:is|ed)\b|\bbamboo\s+spine\b", re.I)
-_SPECT = re.compile(r"\bSPECT(?:/CT|-CT)?\b", re.I)
-# Cheap pre-check: every pattern below needs one of these words (keep in step when adding a pattern).
+_ANKYLOSIS = re.compile(r"\b(?:ankylos(?:is|ed)|bamboo\s+spine)\b")
+_SPECT = re.compile(r"\bspect(?:/ct|-ct)?\b")
+# Cheap pre-check: every pattern find() applies to a sentence needs one of these words, so a sentence without
+# any is skipped (keep in step when adding a pattern; tests/features/test_features_textfind_patterns.py).
 _ANY_KEYWORD = re.compile(
-    r"o?edema|\bBME\b|marrow|kyphos|kyphotic|height|retropuls|cord|cauda|rim\b|double|crescent|serpiginous"
-    r"|ankylos|bamboo|SPECT|dual|DECT",
-    re.I,
+    r"o?edema|\bbme\b|marrow|kyphos|kyphotic|height|retropuls|cord|cauda|rim\b|double|crescent|serpiginous"
+    r"|ankylos|bamboo|spect|dual|dect"
 )
-_DECT = re.compile(r"\bdual[-\s]energy\s+CT\b|\bDECT\b", re.I)
+_DECT = re.compile(r"\b(?:dual[-\s]energy\s+ct|dect)\b")
 
 
 @dataclass(frozen=True)
@@ -189,93 +170,108 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text[:MAX_TEXT_CHARS]) if s.strip()]
 
 
-def _clause_start(sentence: str, pos: int) -> int:
+def _clause_start(low: str, pos: int) -> int:
     """Start of the clause containing `pos`: after the last clause break before it."""
     start = 0
-    for m in _CLAUSE_BREAK.finditer(sentence, 0, pos):
+    for m in _CLAUSE_BREAK.finditer(low, 0, pos):
         start = m.end()
     return start
 
 
-def _clause_end(sentence: str, pos: int) -> int:
+def _clause_end(low: str, pos: int) -> int:
     """End of the clause containing `pos`: the next clause break after it."""
-    m = _CLAUSE_BREAK.search(sentence, pos)
-    return m.start() if m else len(sentence)
+    m = _CLAUSE_BREAK.search(low, pos)
+    return m.start() if m else len(low)
 
 
-def _within_window(cue: re.Pattern[str], before: str, window: int = NEGATION_WINDOW) -> bool:
-    """True when `cue` occurs within `window` words before the finding (NegEx-style scope)."""
+def _within_window(cue: re.Pattern[str], before: str, low: str, window: int = NEGATION_WINDOW) -> bool:
+    """True when `cue` occurs in `low` (folded `before`) within `window` words before the finding (NegEx)."""
     last: re.Match[str] | None = None
-    for m in cue.finditer(before):
+    for m in cue.finditer(low):
         last = m
     if last is None:
         return False
     return len(_WORD.findall(before[last.end() :])) <= window
 
 
-def _negated_before(before: str) -> bool:
-    """True when a negation cue sits within NEGATION_WINDOW words before the finding."""
-    return _within_window(_NEG_BEFORE, before)
-
-
-def polarity(sentence: str, match: re.Match[str]) -> str:
-    """'negated', 'request', 'uncertain' or 'asserted' for one match, judged within its clause."""
-    start = _clause_start(sentence, match.start())
-    end = _clause_end(sentence, match.end())
-    before = sentence[start : match.start()]
-    after = sentence[match.end() : end]
-    if _negated_before(before) or _NEG_AFTER.search(after):
+def _polarity(sentence: str, low: str, start: int, end: int) -> str:
+    """polarity() of the match at sentence[start:end]; `low` is fold(sentence)."""
+    c_start = _clause_start(low, start)
+    c_end = _clause_end(low, end)
+    before, before_low = sentence[c_start:start], low[c_start:start]
+    after = low[end:c_end]
+    if _within_window(_NEG_BEFORE, before, before_low) or _NEG_AFTER.search(after):
         return "negated"
-    if _within_window(_HISTORY, before, HISTORY_WINDOW):
+    if _within_window(_HISTORY, before, before_low, HISTORY_WINDOW):
         return "request"  # "history of BME": a past finding, not a current one
     # A request ("evaluate for BME") can sit anywhere in the sentence, typically an indication line.
-    if _REQUEST.search(sentence[: match.start()]) or _REQUEST.search(after):
+    if _REQUEST.search(low[:start]) or _REQUEST.search(after):
         return "request"
-    if _UNCERTAIN.search(before) or _UNCERTAIN.search(after):
+    if _UNCERTAIN.search(before_low) or _UNCERTAIN.search(after):
         return "uncertain"
     return "asserted"
 
 
-def _first_polarity(sentence: str, pattern: re.Pattern[str]) -> str | None:
+def polarity(sentence: str, match: re.Match[str]) -> str:
+    """'negated', 'request', 'uncertain' or 'asserted' for one match, judged within its clause."""
+    return _polarity(sentence, fold(sentence), match.start(), match.end())
+
+
+_RANK = {"asserted": 3, "uncertain": 2, "request": 1, "negated": 0}
+
+
+def _first_polarity(sentence: str, low: str, pattern: re.Pattern[str]) -> str | None:
     """Polarity of the strongest mention of `pattern` in the sentence (asserted beats the rest), or None."""
     best: str | None = None
-    rank = {"asserted": 3, "uncertain": 2, "request": 1, "negated": 0}
-    for m in pattern.finditer(sentence):
-        p = polarity(sentence, m)
-        if best is None or rank[p] > rank[best]:
+    for m in pattern.finditer(low):
+        p = _polarity(sentence, low, m.start(), m.end())
+        if p == "asserted":
+            return p  # nothing ranks higher: the other mentions need not be judged
+        if best is None or _RANK[p] > _RANK[best]:
             best = p
     return best
 
 
-def sites_in(text: str) -> list[str]:
-    """Body sites named in a piece of text, in a fixed order."""
+def _sites(low: str) -> list[str]:
+    """sites_in() of folded text."""
     found: list[str] = []
-    if _LEVEL.search(text) or _VERTEBRA.search(text):
+    # _VERTEBRA first: the cheaper of the two, and either one is enough.
+    if _VERTEBRA.search(low) or _LEVEL.search(low):
         found.append(SITE_VERTEBRA)
-    if _SI.search(text):
+    if _SI.search(low):
         found.append(SITE_SACROILIAC)
-    if _HIP.search(text):
+    if _HIP.search(low):
         found.append(SITE_HIP)
-    if _KNEE.search(text):
+    if _KNEE.search(low):
         found.append(SITE_KNEE)
-    if _FOOT.search(text):
+    if _FOOT.search(low):
         found.append(SITE_FOOT_ANKLE)
     return found
 
 
-def levels_in(text: str) -> list[str]:
-    """Vertebral levels named in the text ("L1", "T12"), upper-cased, in order, without repeats."""
+def sites_in(text: str) -> list[str]:
+    """Body sites named in a piece of text, in a fixed order."""
+    return _sites(fold(text))
+
+
+def _levels(text: str, low: str) -> list[str]:
+    """levels_in() of `text`, given `low` = fold(text)."""
     out: list[str] = []
-    for m in _LEVEL.finditer(text):
-        level = m.group(1).upper()
+    for m in _LEVEL.finditer(low):
+        level = text[m.start(1) : m.end(1)].upper()  # as written, like re.I's match of the original
         if level not in out:
             out.append(level)
     return out
 
 
-def _percent(pattern: re.Pattern[str], sentence: str) -> float | None:
-    """The first percentage the pattern captures in the sentence, or None."""
-    m = pattern.search(sentence)
+def levels_in(text: str) -> list[str]:
+    """Vertebral levels named in the text ("L1", "T12"), upper-cased, in order, without repeats."""
+    return _levels(text, fold(text))
+
+
+def _percent(pattern: re.Pattern[str], low: str) -> float | None:
+    """The first percentage the pattern captures in the (folded) sentence, or None."""
+    m = pattern.search(low)
     if not m:
         return None
     for g in m.groups():
@@ -284,83 +280,86 @@ def _percent(pattern: re.Pattern[str], sentence: str) -> float | None:
     return None
 
 
-def _depth(sentence: str) -> bool | None:
+def _depth(low: str) -> bool | None:
     """True when BME is described deeper than 1 cm from the articular surface, False when shallower."""
-    if _DEEP_WORD.search(sentence):
+    if _DEEP_WORD.search(low):
         return True
-    m = _DEPTH.search(sentence)
+    m = _DEPTH.search(low)
     if not m:
         return None
-    value = float(m.group(1)) / (10.0 if m.group(2).lower() == "mm" else 1.0)
+    value = float(m.group(1)) / (10.0 if m.group(2) == "mm" else 1.0)
     return value > 1.0
 
 
 def find(text: str) -> list[TextFinding]:
     """All findings in one report's text; BME facts only from sentences that assert BME."""
-    if not _ANY_KEYWORD.search(text, 0, MAX_TEXT_CHARS):
+    if not _ANY_KEYWORD.search(fold(text[:MAX_TEXT_CHARS])):
         return []  # most reports mention none of this: skip sentence splitting entirely
     found: list[TextFinding] = []
-    all_sentences = sentences(text)
+    all_sentences = [(s, fold(s)) for s in sentences(text)]
     bme_asserted = False
-    for sentence in all_sentences:
+    for sentence, low in all_sentences:
+        if not _ANY_KEYWORD.search(low):
+            continue  # no pattern below can match this sentence
         q = quote(sentence)
-        bme = _first_polarity(sentence, _BME)
+        bme = _first_polarity(sentence, low, _BME)
         if bme == "asserted":
             bme_asserted = True
             found.append(TextFinding(KIND_BME, True, q))
-            for site in sites_in(sentence):
+            sites = _sites(low)
+            for site in sites:
                 found.append(TextFinding(KIND_SITE, site, q))
-            levels = levels_in(sentence)
+            levels = _levels(sentence, low)
             if levels:
                 found.append(TextFinding(KIND_LEVEL, ", ".join(levels), q))
             # "Diffuse" means the whole vertebral body only when the sentence is about a vertebra.
-            if _EXTENSIVE.search(sentence) and SITE_VERTEBRA in sites_in(sentence):
+            if _EXTENSIVE.search(low) and SITE_VERTEBRA in sites:
                 found.append(TextFinding(KIND_EXTENT, EXTENT_EXTENSIVE, q))
-            elif _LIMITED.search(sentence):
+            elif _LIMITED.search(low):
                 found.append(TextFinding(KIND_EXTENT, EXTENT_LIMITED, q))
-            deep = _depth(sentence)
+            deep = _depth(low)
             if deep is not None:
                 found.append(TextFinding(KIND_DEEP, deep, q))
-            if _ISCHEMIC.search(sentence):
+            if _ISCHEMIC.search(low):
                 found.append(TextFinding(KIND_ISCHEMIC, True, q))
         elif bme == "negated":
             found.append(TextFinding(KIND_BME, False, q))
-        on = _first_polarity(sentence, _ON)
+        on = _first_polarity(sentence, low, _ON)
         if on in ("asserted", "uncertain"):
             found.append(TextFinding(KIND_ON, True, q))
         elif on == "negated":  # "without the characteristic rim sign" (seed 001) points to TBMES, not osteonecrosis
             found.append(TextFinding(KIND_ON, False, q))
-        kyphosis = _percent(_KYPHOSIS, sentence)
+        kyphosis = _percent(_KYPHOSIS, low)
         if kyphosis is not None:
             found.append(TextFinding(KIND_KYPHOSIS, kyphosis, q))
-        height = _percent(_HEIGHT_LOSS, sentence)
+        height = _percent(_HEIGHT_LOSS, low)
         if height is not None:
             found.append(TextFinding(KIND_HEIGHT_LOSS, height, q))
-        retro = _first_polarity(sentence, _RETROPULSION)
+        retro = _first_polarity(sentence, low, _RETROPULSION)
         if retro == "asserted":
             found.append(TextFinding(KIND_RETROPULSION, True, q))
         elif retro == "negated":
             found.append(TextFinding(KIND_RETROPULSION, False, q))
-        cord = _first_polarity(sentence, _CORD)
+        cord = _first_polarity(sentence, low, _CORD)
         # A red flag needs suspicion only (clinical-rules §1.4): "possible cord compression" counts.
         if cord in ("asserted", "uncertain"):
             found.append(TextFinding(KIND_CORD, True, q))
         elif cord == "negated":
             found.append(TextFinding(KIND_CORD, False, q))
-        if _first_polarity(sentence, _ANKYLOSIS) == "asserted":
+        if _first_polarity(sentence, low, _ANKYLOSIS) == "asserted":
             found.append(TextFinding(KIND_ANKYLOSIS, True, q))
-        if _SPECT.search(sentence):
+        if _SPECT.search(low):
             found.append(TextFinding(KIND_SPECT, True, q))
-        if _DECT.search(sentence):
+        if _DECT.search(low):
             found.append(TextFinding(KIND_DECT, True, q))
     if bme_asserted and not any(f.kind == KIND_SITE for f in found):
         # No site in the BME sentence: fall back to sites named elsewhere in the same report.
-        for sentence in all_sentences:
-            if _first_polarity(sentence, _BME) in ("negated", "request"):
+        for sentence, low in all_sentences:
+            if _first_polarity(sentence, low, _BME) in ("negated", "request"):
                 continue
-            for site in sites_in(sentence):
+            for site in _sites(low):
                 found.append(TextFinding(KIND_SITE, site, quote(sentence)))
-            levels = levels_in(sentence)
+            levels = _levels(sentence, low)
             if levels and not any(f.kind == KIND_LEVEL for f in found):
                 found.append(TextFinding(KIND_LEVEL, ", ".join(levels), quote(sentence)))
     return found
@@ -368,14 +367,14 @@ def find(text: str) -> list[TextFinding]:
 
 def has_bme_mention(text: str) -> bool:
     """Cheap pre-check: does the text mention any BME-related or deformity wording at all."""
-    return bool(_BME.search(text[:MAX_TEXT_CHARS]))
+    return bool(_BME.search(fold(text[:MAX_TEXT_CHARS])))
 
 
 def has_spect(text: str) -> bool:
     """True when the text names SPECT or SPECT/CT."""
-    return bool(_SPECT.search(text[:MAX_TEXT_CHARS]))
+    return bool(_SPECT.search(fold(text[:MAX_TEXT_CHARS])))
 
 
 def has_dect(text: str) -> bool:
     """True when the text names dual-energy CT."""
-    return bool(_DECT.search(text[:MAX_TEXT_CHARS]))
+    return bool(_DECT.search(fold(text[:MAX_TEXT_CHARS])))

@@ -19,8 +19,14 @@ SEPARATORS = (" ", "  ", "-", "_", "/", "\n", ", ", ". ", "?", ":", "%", "1", "Ã
 
 
 def words_of(*sources: str) -> list[str]:
-    """The literal words of regex sources (letters only), lower-cased: the raw material for test text."""
-    return sorted({w.lower() for s in sources for w in re.findall(r"[A-Za-z]{2,}", s)})
+    """The literal words and word runs ("no longer") of regex sources, lower-cased: raw material for text."""
+    out: set[str] = set()
+    for source in sources:
+        spaced = re.sub(r"\\s[+*]|\[-\\s\]", " ", source)  # "no\s+longer" -> "no longer"
+        plain = re.sub(r"\\[A-Za-z]", " ", spaced)  # drop escapes (\b, \w, \d) before taking words
+        out.update(w.lower() for w in re.findall(r"[A-Za-z]{2,}", plain))
+        out.update(w.lower() for w in re.findall(r"[A-Za-z]{2,}(?: [A-Za-z]{2,})+", plain))
+    return sorted(out)
 
 
 @st.composite
@@ -43,10 +49,9 @@ def _mangled(draw: st.DrawFn, words: list[str]) -> str:
 
 def texts(words: list[str]) -> st.SearchStrategy[str]:
     """Text made of the pattern's own words (mangled), separators and a little arbitrary text."""
-    piece = st.one_of(
-        _mangled(words), _mangled(words), st.sampled_from(SEPARATORS), st.text(max_size=3)
-    )
-    return st.lists(piece, max_size=14).map("".join)
+    separator = st.one_of(st.sampled_from(SEPARATORS), st.sampled_from(SEPARATORS), st.text(max_size=2))
+    piece = st.tuples(_mangled(words), separator).map("".join)
+    return st.lists(piece, max_size=12).map("".join)
 
 
 def spans(pattern: re.Pattern[str], text: str) -> list[tuple[tuple[int, int], ...]]:

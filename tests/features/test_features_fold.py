@@ -155,7 +155,7 @@ def test_same_truth_on_tricky_text(name: str, old: str, new: re.Pattern[str]) ->
 def test_same_truth_on_generated_text(name: str, old: str, new: re.Pattern[str]) -> None:
     oracle = re.compile(old, re.I)
 
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=150, deadline=None)
     @given(texts(words_of(old)))
     def check(text: str) -> None:
         assert same_truth(oracle, new, text)
@@ -197,7 +197,7 @@ def test_ingredient_names_on_generated_text(valuesets: ValueSetIndex) -> None:
     new = names.pattern
     old = _old_names_pattern(valuesets)
 
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=150, deadline=None)
     @given(texts(sorted(set(names.classes) | set(f._NAME_SYNONYMS))))
     def check(text: str) -> None:
         assert same_matches(old, new, text)
