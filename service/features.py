@@ -577,7 +577,19 @@ def _concept_text(concept: Any) -> str:
 
 def _all_text(concept: Any) -> str:
     """Every text and display in a CodeableConcept, joined; for name and keyword matching."""
-    parts: list[str] = []
+    if concept is None:
+        return ""  # fast path: an absent element (most bodySites and dosage routes)
+    if isinstance(concept, dict) and isinstance(concept.get("coding"), list):
+        # Fast path: a well-formed CodeableConcept; the same parts, in the same order, as below.
+        text = concept.get("text")
+        parts = [text] if isinstance(text, str) and text else []
+        for coding in concept["coding"]:
+            if isinstance(coding, dict):
+                display = coding.get("display")
+                if isinstance(display, str) and display:
+                    parts.append(display)
+        return " | ".join(parts)
+    parts = []
     for c in _dicts(concept):
         parts.append(_str(c.get("text")))
     for coding in _codings(concept):
@@ -904,7 +916,7 @@ class _Extractor:
                 continue
             self.acc.yes(feature, src)
         if active and not tentative:
-            if names & {VS.VERTEBRAL_FRACTURE, VS.VERTEBRAL_FRACTURE_UNSTABLE}:
+            if names & _FRACTURE_SETS:
                 code = next(
                     (c.get("code") for c in _codings(r.get("code")) if isinstance(c.get("code"), str)), ""
                 )
@@ -1005,37 +1017,40 @@ class _Extractor:
         status = _str(r.get("status")).lower()
         if status in _EXCLUDED_STATUS:
             return
-        when = _effective(r)
         names = self.classify(r.get("code"))
+        conclusion_codes = _dicts(r.get("conclusionCode"))
+        parts = [_str(r.get("conclusion"))]
+        for form in _dicts(r.get("presentedForm")):
+            parts.append(_attachment_text(form))
+        text = "\n".join(p for p in parts if p)
+        if not (names or conclusion_codes or text):
+            return  # most reports (lab panels): no coded study, no conclusion, nothing below would use them
+        when = _effective(r)
         label = _concept_text(r.get("code")) or "Diagnostic report"
         src = Source(_ref(r), _short(f"Report: {label}"), when)
         self.imaging(names, when, src)
-        for c_names in (self.classify(cc) for cc in _dicts(r.get("conclusionCode"))):
+        for c_names in (self.classify(cc) for cc in conclusion_codes):
             if VS.BME_PROXY in c_names or VS.TRANSIENT_OSTEOPOROSIS in c_names:
                 self.acc.yes(
                     "bme_present", Source(src.reference, src.display, when, via="report conclusion code")
                 )
                 if when is not None:
                     self.bme_dates.append(when)
-            if c_names & {VS.VERTEBRAL_FRACTURE, VS.VERTEBRAL_FRACTURE_UNSTABLE}:
+            if c_names & _FRACTURE_SETS:
                 self.acc.yes(
                     "vertebral_fracture",
                     Source(src.reference, src.display, when, via="report conclusion code"),
                 )
-        parts = [_str(r.get("conclusion"))]
-        for form in _dicts(r.get("presentedForm")):
-            parts.append(_attachment_text(form))
-        text = "\n".join(p for p in parts if p)
         if text:
             region = [s for n, s in _REGION_SITES.items() if n in names] or textfind.sites_in(label)
             self.report_text(r, text, when, region_sites=tuple(region))
 
     def imaging(self, names: frozenset[str], when: date | None, src: Source) -> None:
         """Imaging done (MRI date, CT, bone scan, WBC scan) from a study's, report's or procedure's codes."""
-        if names & {VS.IMAGING_MRI, VS.MODALITY_MR, VS.PROC_MRI} and when is not None:
+        if names & _MRI_SETS and when is not None:
             if self.last_mri is None or when > self.last_mri[0]:
                 self.last_mri = (when, src)
-        if names & {VS.IMAGING_CT, VS.MODALITY_CT}:
+        if names & _CT_SETS:
             self.acc.yes("dect_or_ct_done", src)
         if VS.IMAGING_NM_BONE in names:
             self.acc.yes("bone_scan_done", src)
@@ -1716,6 +1731,10 @@ class _Extractor:
 
 
 _FIELDS = frozenset(Features.__dataclass_fields__)
+# Value-set groups tested per resource (built once, not as set literals on every call).
+_MRI_SETS = frozenset({VS.IMAGING_MRI, VS.MODALITY_MR, VS.PROC_MRI})
+_CT_SETS = frozenset({VS.IMAGING_CT, VS.MODALITY_CT})
+_FRACTURE_SETS = frozenset({VS.VERTEBRAL_FRACTURE, VS.VERTEBRAL_FRACTURE_UNSTABLE})
 _NSAID_SETS = frozenset({VS.RX_NSAID, VS.RX_INDOMETHACIN})
 _IV_BP_SETS = frozenset({VS.RX_IV_BISPHOSPHONATE, VS.RX_ZOLEDRONIC_ACID, VS.RX_PAMIDRONATE})
 _BP_SETS = _IV_BP_SETS | {VS.RX_BISPHOSPHONATE}
