@@ -826,13 +826,17 @@ class _Extractor:
 
     def classify_codings(self, codings: list[dict[str, Any]]) -> frozenset[str]:
         """Every value set any of these codings belongs to (one names_for call per coding)."""
-        found: set[str] = set()
+        # Most codings are in no value set and most concepts have one coding: keep the index's own frozenset
+        # instead of building a set and freezing a copy per call.
+        found: frozenset[str] = _NO_SETS
         for coding in codings:
             system = coding.get("system")
             code = coding.get("code")
             if isinstance(system, str) and isinstance(code, str) and code:
-                found |= self.vs.names_for(system, code)
-        return frozenset(found)
+                hits = self.vs.names_for(system, code)
+                if hits:
+                    found = found | hits if found else hits
+        return found
 
     # -- dispatch --
 
@@ -1731,6 +1735,7 @@ class _Extractor:
 
 
 _FIELDS = frozenset(Features.__dataclass_fields__)
+_NO_SETS: frozenset[str] = frozenset()
 # Value-set groups tested per resource (built once, not as set literals on every call).
 _MRI_SETS = frozenset({VS.IMAGING_MRI, VS.MODALITY_MR, VS.PROC_MRI})
 _CT_SETS = frozenset({VS.IMAGING_CT, VS.MODALITY_CT})
