@@ -1250,10 +1250,11 @@ class _Extractor:
         """(classes, ingredient names, display, classes came from the text only) of a medication concept."""
         if concept is None:
             return frozenset(), frozenset(), "", False
-        coded = self.classify(concept)
+        codings = _codings(concept)  # once: both loops below read them
+        coded = self.classify_codings(codings)
         classes = set(coded)
         ingredients: set[str] = set()
-        for coding in _codings(concept):
+        for coding in codings:
             name = self.names.ingredient_of_code.get((_str(coding.get("system")), _str(coding.get("code"))))
             if name:
                 ingredients.add(name)
