@@ -105,6 +105,8 @@ def feedback(service_id: str) -> Response:
     problems = schemas.errors("feedback", body)
     if problems:
         raise InvalidRequestError("the feedback does not follow CDS Hooks 2.0", details=tuple(problems))
+    if app_state.card_buffer is not None:
+        app_state.card_buffer.flush()  # cards this worker issued moments ago are attributed at once
     result = store_feedback(app_state.engine, service_id, body["feedback"], datetime.now(UTC))
     g.bme_log = {**getattr(g, "bme_log", {}), "service": service_id, "feedback": result.stored}
     return json_response({"stored": result.stored, "duplicates": result.duplicates})

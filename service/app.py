@@ -28,7 +28,8 @@ from service.config import load_settings
 from service.db import make_engine
 from service.errors import CdsError
 from service.errors import operation_outcome
-from service.feedback import record_cards
+from service.feedback import CardBuffer
+from service.feedback import write_issued_cards
 from service.pipeline import Deps
 from service.policy import load_policy
 from service.prefetch import FhirPool
@@ -66,13 +67,14 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
     engine = make_engine(settings.effective_database_url)
     pool = FhirPool.from_settings(settings)
     order_codes = load_order_codes(settings.order_codes_file) if settings.order_codes_file else None
+    card_buffer = CardBuffer(write_issued_cards(engine))
     deps = Deps(
         settings=settings,
         registry=registry,
         valuesets=valuesets,
         policy=policy,
         pool=pool,
-        recorder=record_cards(engine),
+        recorder=card_buffer,
         order_codes=order_codes,
     )
     app.extensions["bme"] = AppState(
@@ -82,6 +84,7 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
         engine=engine,
         pool=pool,
         authenticator=_authenticator(settings, engine),
+        card_buffer=card_buffer,
     )
     # The sandbox and browser-based clients send a preflight with Authorization (cds-hooks/docs#1).
     CORS(

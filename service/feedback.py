@@ -6,6 +6,11 @@ joined to its rule. Uses SQLAlchemy only; no Flask.
 
 from __future__ import annotations
 
+import atexit
+import logging
+import os
+import threading
+import time
 from collections import Counter
 from collections import defaultdict
 from collections.abc import Callable
@@ -22,23 +27,29 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from service.db import FeedbackItem
 from service.db import IssuedCard
 
+LOG = logging.getLogger("bme.feedback")
+
 # Dialects with INSERT ... ON CONFLICT DO UPDATE: one statement records every card of a response.
 _UPSERT_INSERTS: dict[str, Callable[[Any], Any]] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
-def record_cards(engine: Engine) -> Any:
-    """A pipeline CardRecorder that writes issued cards in one transaction (an upsert per card uuid)."""
+Row = dict[str, Any]
+
+
+def write_issued_cards(engine: Engine) -> Callable[[Sequence[Row]], None]:
+    """A writer of issued-card rows: one transaction, an upsert per card uuid (a repeated uuid is overwritten)."""
     make_insert = _UPSERT_INSERTS.get(engine.dialect.name)
     upsert: Any = None
     if make_insert is not None:
         # Session.merge costs a SELECT and an INSERT per card: under load it took ~30% of a worker's time
-        # (py-spy, bench/profile.py). One multi-row upsert keeps merge's semantics (a repeated uuid is
-        # overwritten) in a single round trip; built once, since building it per call cost as much as running it.
+        # (py-spy, bench/profile.py). One multi-row upsert keeps merge's semantics in a single round trip;
+        # built once, since building it per call cost as much as running it.
         statement = make_insert(IssuedCard)
         upsert = statement.on_conflict_do_update(
             index_elements=[IssuedCard.uuid],
@@ -48,26 +59,115 @@ def record_cards(engine: Engine) -> Any:
             },
         )
 
-    def record(service_id: str, hook_instance: str, issued: Sequence[tuple[str, str]], now: datetime) -> None:
-        rows = [
-            {
-                "uuid": card_uuid,
-                "service_id": service_id,
-                "rule_id": rule_id,
-                "hook_instance": hook_instance[:128],
-                "issued_at": now,
-            }
-            for card_uuid, rule_id in issued
-        ]
+    def write(rows: Sequence[Row]) -> None:
+        # The last row per uuid wins, as consecutive merges would; PostgreSQL refuses one statement that
+        # updates the same row twice, so repeats are dropped here rather than sent.
+        unique = list({row["uuid"]: row for row in rows}.values())
+        if not unique:
+            return
         if upsert is None:
             with Session(engine) as session, session.begin():
-                for row in rows:
+                for row in unique:
                     session.merge(IssuedCard(**row))
             return
         with engine.begin() as connection:
-            connection.execute(upsert, rows)
+            connection.execute(upsert, unique)
+
+    return write
+
+
+def _rows(service_id: str, hook_instance: str, issued: Sequence[tuple[str, str]], now: datetime) -> list[Row]:
+    return [
+        {
+            "uuid": card_uuid,
+            "service_id": service_id,
+            "rule_id": rule_id,
+            "hook_instance": hook_instance[:128],
+            "issued_at": now,
+        }
+        for card_uuid, rule_id in issued
+    ]
+
+
+def record_cards(engine: Engine) -> Callable[[str, str, Sequence[tuple[str, str]], datetime], None]:
+    """A pipeline CardRecorder that writes a response's issued cards at once, in the caller's thread."""
+    write = write_issued_cards(engine)
+
+    def record(service_id: str, hook_instance: str, issued: Sequence[tuple[str, str]], now: datetime) -> None:
+        write(_rows(service_id, hook_instance, issued, now))
 
     return record
+
+
+class CardBuffer:
+    """A pipeline CardRecorder that batches issued-card rows and writes them off the request path.
+
+    A transaction per response cost about a tenth of a worker's CPU under load (bench/profile.py); hundreds of
+    rows in one upsert cost a third per row and one commit. Rows reach the database within `interval` seconds
+    (a background thread per process), at once when `max_rows` are waiting, on `flush()` (the feedback
+    endpoint calls it so this worker's cards are known when feedback arrives) and at interpreter exit. The rows
+    only attribute feedback to rules: a crash loses at most `interval` seconds of them, never patient data,
+    and the feedback report resolves attribution again when it runs.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[Sequence[Row]], None],
+        *,
+        interval: float = 0.5,
+        max_rows: int = 2000,
+    ) -> None:
+        self._write = write
+        self._interval = interval
+        self._max_rows = max_rows
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # a forked worker owns neither the thread nor the rows
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[Row] = []
+        self._thread: threading.Thread | None = None
+
+    def __call__(
+        self, service_id: str, hook_instance: str, issued: Sequence[tuple[str, str]], now: datetime
+    ) -> None:
+        """Queue one response's cards (a few microseconds); the background thread writes them."""
+        rows = _rows(service_id, hook_instance, issued, now)
+        with self._lock:
+            self._pending.extend(rows)
+            full = len(self._pending) >= self._max_rows
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="bme-card-buffer", daemon=True)
+                self._thread.start()
+                atexit.register(self.flush)
+        if full:
+            self.flush()
+
+    def pending(self) -> int:
+        """Rows recorded but not yet written."""
+        with self._lock:
+            return len(self._pending)
+
+    def flush(self) -> None:
+        """Write every waiting row now; on a database error keep them (up to max_rows) for the next try."""
+        with self._lock:
+            rows, self._pending = self._pending, []
+        if not rows:
+            return
+        try:
+            self._write(rows)
+        except SQLAlchemyError as exc:
+            with self._lock:
+                kept = (rows + self._pending)[-self._max_rows :]
+                dropped = len(rows) + len(self._pending) - len(kept)
+                self._pending = kept
+            LOG.error("issued-card rows not written (%s): %d kept for retry, %d dropped",
+                      type(exc).__name__, len(kept), dropped)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self._interval)
+            self.flush()
 
 
 def _override(item: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -11,6 +11,7 @@ from service.auth import Authenticator
 from service.auth import TrustedClient
 from service.auth import check_fhir_server
 from service.config import Settings
+from service.feedback import CardBuffer
 from service.pipeline import Deps
 from service.prefetch import FhirPool
 from service.registry import Registry
@@ -26,6 +27,7 @@ class AppState:
     engine: Engine
     pool: FhirPool
     authenticator: Authenticator | None  # None only with BME_AUTH=off
+    card_buffer: CardBuffer | None = None  # the issued-card rows waiting to be written
 
     def check_fhir_server(self, client: TrustedClient | None, body: Any) -> None:
         """Refuse a fhirServer this client may not name (the open-proxy guard), before any outbound call."""

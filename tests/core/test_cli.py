@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -101,12 +102,20 @@ def test_serve_runs_gunicorn_on_loopback_with_embedded_defaults(tmp_path: Path) 
         request = urllib.request.Request(f"http://127.0.0.1:{port}/cds-services/bme-patient-view",
                                          data=EXAMPLE.read_bytes(), headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=10) as response:
-            assert json.load(response)["cards"]
+            issued = {card["uuid"] for card in json.load(response)["cards"]}
+        assert issued
         assert (tmp_path / "data" / "bme-cds.sqlite3").exists()  # the embedded SQLite default
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         output = proc.communicate(timeout=30)[0]
     assert "gunicorn" in output.lower() and "Running on http" not in output  # never the Flask dev server
+    # Issued cards are buffered off the request path; they are in the database once the workers have exited.
+    db = sqlite3.connect(tmp_path / "data" / "bme-cds.sqlite3")
+    try:
+        stored = {row[0] for row in db.execute("SELECT uuid FROM issued_card")}
+    finally:
+        db.close()
+    assert issued <= stored
 
 
 def test_auth_off_is_refused_off_loopback() -> None:
