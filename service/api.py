@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC
 from datetime import datetime
 from typing import Any
 
+import orjson
 from flask import Blueprint
 from flask import Response
 from flask import current_app
@@ -35,12 +35,12 @@ def state() -> AppState:
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    """A compact JSON response (CDS Hooks: application/json)."""
-    return Response(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-        status=status,
-        mimetype="application/json",
-    )
+    """A compact UTF-8 JSON response (CDS Hooks: application/json).
+
+    orjson writes the same bytes as json.dumps(ensure_ascii=False, separators=(",", ":")) for our bodies, in a
+    tenth of the time (a response carries several kB of Markdown).
+    """
+    return Response(orjson.dumps(body), status=status, mimetype="application/json")
 
 
 @bp.before_request

@@ -7,10 +7,12 @@ the service parse megabytes of JSON) and just before the view; the view gets it 
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from typing import Any
 
+import orjson
 from flask import Flask
 from flask import Response
 from flask import g
@@ -147,17 +149,29 @@ def parse_json(raw: bytes) -> Any:
     if not raw or raw.isspace():
         raise InvalidRequestError("the body is empty; send a JSON object")
     try:
-        value = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant)
-    except RecursionError:
-        raise InvalidRequestError(f"the body nests deeper than {MAX_DEPTH} levels") from None
-    except ValueError:  # includes UnicodeDecodeError and json.JSONDecodeError
-        raise InvalidRequestError("the body is not valid UTF-8 JSON") from None
+        # orjson parses in about half json.loads' time (the largest single cost of a call). It refuses all that
+        # the standard library refuses here (invalid UTF-8, NaN/Infinity, lone surrogates), and more; whatever it
+        # refuses goes to the standard library, which stays the judge of what is accepted and why not.
+        value = orjson.loads(raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw)
+    except orjson.JSONDecodeError:
+        value = _parse_strictly(raw)
     if may_hold_huge_string(raw):
         problem = json_problem(value)
     else:
         problem = f"nesting deeper than {MAX_DEPTH} levels" if nests_deeper_than(raw, MAX_DEPTH) else None
     if problem:
         raise InvalidRequestError(f"the body is refused: {problem}")
+    return value
+
+
+def _parse_strictly(raw: bytes) -> Any:
+    """The standard library's parse, with its reasons for refusing (too deep, not UTF-8 JSON, lone surrogate)."""
+    try:
+        value = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant)
+    except RecursionError:
+        raise InvalidRequestError(f"the body nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError:  # includes UnicodeDecodeError and json.JSONDecodeError
+        raise InvalidRequestError("the body is not valid UTF-8 JSON") from None
     if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(value):
         raise InvalidRequestError("the body contains an unpaired UTF-16 surrogate escape")
     return value

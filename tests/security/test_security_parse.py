@@ -85,6 +85,87 @@ def test_byte_level_depth_check_agrees_with_the_parsed_value(
     assert nests_deeper_than(b"\xef\xbb\xbf" + raw, limit) == (depth(value) > limit)  # with a BOM
 
 
+REFUSED = object()
+JSON_BYTES = st.sampled_from([b'"', b"\\", b"{", b"}", b"[", b"]", b",", b":", b"0", b"9", b"-", b"e", b".", b" ",
+                              b"\xef\xbb\xbf", b"\xff", b"\\ud800", b"NaN", b"Infinity", b"1e400", b"99999999999"])
+
+
+def _standard_library(raw: bytes) -> Any:
+    """What the standard library makes of a body under our rules, or REFUSED."""
+    try:
+        value = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject)
+    except (ValueError, RecursionError):
+        return REFUSED
+    return REFUSED if _lone(value) else value
+
+
+def _reject(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [*value, *(s for v in value.values() for s in _strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _lone(value: Any) -> bool:
+    try:
+        for text in _strings(value):
+            text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _big_int(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return not -(2**63) <= value < 2**64
+    if isinstance(value, dict):
+        return any(map(_big_int, value.values()))
+    if isinstance(value, list):
+        return any(map(_big_int, value))
+    return False
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(value=values, ensure_ascii=st.booleans(), bom=st.booleans())
+def test_parse_json_returns_what_the_standard_library_returns(value: Any, ensure_ascii: bool, bom: bool) -> None:
+    raw = (b"\xef\xbb\xbf" if bom else b"") + json.dumps({"v": value}, ensure_ascii=ensure_ascii).encode()
+    expected = json.loads(raw.decode("utf-8-sig"))
+    if _big_int(expected):  # orjson reads integers beyond 64 bits as floats; no field we read holds one
+        assert parse_json(raw) == json.loads(raw.decode("utf-8-sig"), parse_int=float)
+    else:
+        assert parse_json(raw) == expected
+
+
+@settings(max_examples=1500, deadline=None, derandomize=True, database=None)
+@given(value=values, edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 2), JSON_BYTES), max_size=3))
+def test_parse_json_accepts_only_what_the_standard_library_accepts(
+    value: Any, edits: list[tuple[int, int, bytes]]
+) -> None:
+    """Damaged bodies: the fast parser never accepts what the standard library refuses, nor reads it differently."""
+    raw = json.dumps({"v": value}).encode()
+    for where, cut, insert in edits:
+        at = where % (len(raw) + 1)
+        raw = raw[:at] + insert + raw[at + cut :]
+    try:
+        ours = parse_json(raw)
+    except InvalidRequestError:
+        ours = REFUSED
+    theirs = _standard_library(raw)
+    if theirs is REFUSED:
+        assert ours is REFUSED
+    elif not _big_int(theirs):  # integers beyond 64 bits: orjson reads them as floats (FHIR integers are 32-bit)
+        assert ours == theirs
+
+
 def test_depth_limit_is_exact() -> None:
     assert json_problem(_nest(MAX_DEPTH)) is None
     assert json_problem(_nest(MAX_DEPTH + 1)) == f"nesting deeper than {MAX_DEPTH} levels"
