@@ -18,12 +18,14 @@ from datetime import datetime
 from typing import Any
 from typing import TextIO
 
+import orjson
 from flask import Flask
 from flask import Response
 from flask import g
 from flask import request
 
 from service.config import Settings
+from service.textfind import fold
 
 ACCESS_LOGGER = "bme.access"
 _HANDLER_NAME = "bme-json"
@@ -42,8 +44,17 @@ _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# Each redaction needs one of these in its match: "eyJ" as written, a keyword as re.I sees it (textfind.fold).
+_JWT_MARK = "eyJ"
+_KEYWORDS = ("bearer", "_token", "authorization")
+
+
 def redact(text: str) -> str:
     """Replace bearer tokens, JWTs and token-valued fields in a log line."""
+    if _JWT_MARK not in text:
+        folded = fold(text)
+        if not any(keyword in folded for keyword in _KEYWORDS):
+            return text  # nothing any pattern could match: most lines, and every access line
     for pattern, replacement in _REDACTIONS:
         text = pattern.sub(replacement, text)
     return text
@@ -82,7 +93,11 @@ class JsonFormatter(logging.Formatter):
             # The exception message can quote data (a KeyError on a patient field): log type and frames only.
             entry["exc_type"] = type(error).__name__
             entry["exc_frames"] = "".join(traceback.format_tb(error.__traceback__))[-4000:]
-        return redact(json.dumps(entry, ensure_ascii=False, default=str))
+        try:
+            line = orjson.dumps(entry, default=str).decode()  # a tenth of json.dumps' time, one line per request
+        except TypeError:  # a non-string key or an integer beyond 64 bits: the standard library writes those
+            line = json.dumps(entry, ensure_ascii=False, default=str)
+        return redact(line)
 
 
 def configure_logging(level: str, *, stream: TextIO | None = None) -> None:

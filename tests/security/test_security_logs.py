@@ -12,9 +12,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask import g
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 
 from service import logs
 from service.config import load_settings
+from service.logs import _REDACTIONS
+from service.logs import redact
 from tests.security.support import ISSUER
 from tests.security.support import PUBLIC_BASE
 from tests.security.support import RecordingServer
@@ -248,3 +253,21 @@ def test_a_full_run_logs_no_token_and_no_patient_identifier(
     forbidden += [t.split(".")[2] for t in (jwt_access_token, *cds_tokens)]  # signatures alone
     leaked = [secret[:24] for secret in forbidden if secret in text]
     assert not leaked, f"leaked into the logs: {leaked}"
+
+
+_PIECES = st.sampled_from([
+    "Bearer", "bEaReR", "BEARER", "access_token", "ACCESS_TOKEN", "refresh_to\u212aen", "id_token", "authorization",
+    "AUTHORİZATİON", "authorızation", "eyJhbGciOiJFUzM4NCJ9", "eyJ", ".", ":", "=", '"', "'", "\\", " ", "\n",
+    ",", "}", "abc123", "x-_~+/", "==", "\u017f", "token",
+])
+
+
+@settings(max_examples=1500, deadline=None, derandomize=True, database=None)
+@given(parts=st.lists(_PIECES, max_size=12))
+def test_the_quick_no_match_check_never_skips_a_redaction(parts: list[str]) -> None:
+    """redact() skips its patterns only for lines none of them could match (the oracle runs them all)."""
+    text = "".join(parts)
+    expected = text
+    for pattern, replacement in _REDACTIONS:
+        expected = pattern.sub(replacement, expected)
+    assert redact(text) == expected
