@@ -601,6 +601,12 @@ def _status_code(concept: Any) -> str:
     """The first code of a status CodeableConcept (clinicalStatus, verificationStatus), lower-cased."""
     if isinstance(concept, str):
         return concept.strip().lower()
+    if isinstance(concept, dict):  # fast path: a well-formed status whose first coding has the code
+        coding = concept.get("coding")
+        if isinstance(coding, list) and coding and isinstance(coding[0], dict):
+            code = coding[0].get("code")
+            if isinstance(code, str) and code.strip():
+                return code.strip().lower()
     for coding in _codings(concept):
         code = _str(coding.get("code")).strip().lower()
         if code:
@@ -1135,9 +1141,13 @@ class _Extractor:
         status = _str(r.get("status")).lower()
         if status and status not in ("completed", "in-progress"):
             return
-        when = parse_date(r.get("performedDateTime")) or _period_start(r.get("performedPeriod"))
         names = self.classify(r.get("code"))
         text = textfind.fold(_all_text(r.get("code")))
+        # Most procedures (colonoscopy, medication review) feed nothing below: say so before building the
+        # date, display and Source that only a contributing procedure needs.
+        if names.isdisjoint(_PROCEDURE_SETS) and not _PROCEDURE_WORDS.search(text):
+            return
+        when = parse_date(r.get("performedDateTime")) or _period_start(r.get("performedPeriod"))
         src = Source(_ref(r), _short(f"Procedure: {_concept_text(r.get('code')) or 'procedure'}"), when)
         self.imaging(names, when, src)
         if VS.PROC_VERTEBRAL_AUGMENTATION in names or _AUGMENTATION.search(text):
@@ -1741,6 +1751,12 @@ _NO_SETS: frozenset[str] = frozenset()
 _MRI_SETS = frozenset({VS.IMAGING_MRI, VS.MODALITY_MR, VS.PROC_MRI})
 _CT_SETS = frozenset({VS.IMAGING_CT, VS.MODALITY_CT})
 _FRACTURE_SETS = frozenset({VS.VERTEBRAL_FRACTURE, VS.VERTEBRAL_FRACTURE_UNSTABLE})
+# Every set `imaging` or `procedure_` reads, and every text pattern `procedure_` searches: a procedure with
+# none of them contributes nothing.
+_PROCEDURE_SETS = _MRI_SETS | _CT_SETS | {VS.IMAGING_NM_BONE, VS.IMAGING_WBC_SCAN, VS.PROC_VERTEBRAL_AUGMENTATION}
+_PROCEDURE_WORDS = re.compile(
+    "|".join(p.pattern for p in (_AUGMENTATION, _CORE_DECOMPRESSION, _OFFLOADING, _CABG))
+)
 _NSAID_SETS = frozenset({VS.RX_NSAID, VS.RX_INDOMETHACIN})
 _IV_BP_SETS = frozenset({VS.RX_IV_BISPHOSPHONATE, VS.RX_ZOLEDRONIC_ACID, VS.RX_PAMIDRONATE})
 _BP_SETS = _IV_BP_SETS | {VS.RX_BISPHOSPHONATE}
