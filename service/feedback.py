@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import Counter
 from collections import defaultdict
 from collections.abc import Callable
@@ -121,7 +122,7 @@ class CardBuffer:
         self._interval = interval
         self._max_rows = max_rows
         self._reset()
-        os.register_at_fork(after_in_child=self._reset)  # a forked worker owns neither the thread nor the rows
+        _LIVE_BUFFERS.add(self)  # weakly: a dropped app's buffer is collected, its thread then ends
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
@@ -137,9 +138,11 @@ class CardBuffer:
             self._pending.extend(rows)
             full = len(self._pending) >= self._max_rows
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="bme-card-buffer", daemon=True)
+                self._thread = threading.Thread(
+                    target=_flush_periodically, args=(weakref.ref(self), self._interval), name="bme-card-buffer",
+                    daemon=True,
+                )
                 self._thread.start()
-                atexit.register(self.flush)
         if full:
             self.flush()
 
@@ -164,10 +167,36 @@ class CardBuffer:
             LOG.error("issued-card rows not written (%s): %d kept for retry, %d dropped",
                       type(exc).__name__, len(kept), dropped)
 
-    def _run(self) -> None:
-        while True:
-            time.sleep(self._interval)
-            self.flush()
+
+
+_LIVE_BUFFERS: weakref.WeakSet[CardBuffer] = weakref.WeakSet()
+
+
+def _flush_periodically(buffer_ref: weakref.ref[CardBuffer], interval: float) -> None:
+    """The background writer: holds its buffer only weakly, and ends once the buffer is gone."""
+    while True:
+        time.sleep(interval)
+        buffer = buffer_ref()
+        if buffer is None:
+            return
+        buffer.flush()
+        del buffer
+
+
+def _flush_all() -> None:
+    """At interpreter exit (a gunicorn worker stopping): write what every live buffer still holds."""
+    for buffer in list(_LIVE_BUFFERS):
+        buffer.flush()
+
+
+def _reset_all_after_fork() -> None:
+    """A forked worker owns neither its parent's rows nor its threads."""
+    for buffer in list(_LIVE_BUFFERS):
+        buffer._reset()
+
+
+atexit.register(_flush_all)
+os.register_at_fork(after_in_child=_reset_all_after_fork)
 
 
 def _override(item: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
 import textwrap
 import time
+import weakref
 from collections.abc import Sequence
 from datetime import UTC
 from datetime import datetime
@@ -132,3 +134,17 @@ def test_rows_are_written_when_the_process_exits(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert _stored(url) == [("exit-card", "R21", "hook-exit")]
+
+
+def test_a_dropped_buffer_is_collected_and_its_thread_ends(tmp_path: Path) -> None:
+    """Apps built and dropped (tests, the CLI's start-up probe) leave no buffer, engine or thread behind."""
+    url = f"sqlite:///{tmp_path / 'cards.sqlite3'}"
+    buffer = CardBuffer(write_issued_cards(make_engine(url)), interval=0.02)
+    buffer("bme-patient-view", "hook-1", [("c1", "R21")], NOW)
+    thread = buffer._thread
+    assert thread is not None and thread.is_alive()
+    alive = weakref.ref(buffer)
+    del buffer
+    gc.collect()
+    assert alive() is None
+    assert _wait_for(lambda: not thread.is_alive())
