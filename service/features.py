@@ -752,12 +752,14 @@ class _Lab:
 
 @dataclass(frozen=True)
 class _Names:
-    """Ingredient-name matcher built from the rx-* value sets' ingredient displays."""
+    """What is built once per (immutable) value-set index: the ingredient-name matcher and loaded-set facts."""
 
     pattern: re.Pattern[str] | None
     folded: bool  # the pattern is lower-case without re.I: search textfind.fold(text), not the text
     classes: dict[str, frozenset[str]]  # canonical ingredient name -> value-set names
     ingredient_of_code: dict[tuple[str, str], str]  # (RXNORM, IN code) -> ingredient name
+    loaded: frozenset[str]  # valuesets.names(), which builds a new frozenset per call
+    condition_only_loaded: frozenset[str]  # _CONDITION_ONLY features whose value sets are all loaded
 
 
 _NAMES_CACHE: dict[int, tuple[ValueSetIndex, _Names]] = {}
@@ -787,7 +789,14 @@ def _names(valuesets: ValueSetIndex) -> _Names:
     folded = all(n.isascii() for n in all_names)
     source = r"\b(" + "|".join(re.escape(n) for n in sorted(all_names, key=len, reverse=True)) + r")\b"
     pattern = re.compile(source, 0 if folded else re.I) if all_names else None
-    built = _Names(pattern, folded, {k: frozenset(v) for k, v in classes.items()}, of_code)
+    built = _Names(
+        pattern,
+        folded,
+        {k: frozenset(v) for k, v in classes.items()},
+        of_code,
+        loaded,
+        frozenset(f for f, sets in _CONDITION_ONLY.items() if all(name in loaded for name in sets)),
+    )
     if len(_NAMES_CACHE) > 8:
         _NAMES_CACHE.clear()
     _NAMES_CACHE[id(valuesets)] = (valuesets, built)
@@ -800,9 +809,9 @@ class _Extractor:
     def __init__(self, today: date, valuesets: ValueSetIndex, policy: Policy) -> None:
         self.today = today
         self.vs = valuesets
-        self.loaded = valuesets.names()
         self.policy = policy
         self.names = _names(valuesets)
+        self.loaded = self.names.loaded
         self.acc = _Acc()
         self.medications: dict[str, dict[str, Any]] = {}  # Medication resources by id
         self.pending_meds: list[dict[str, Any]] = []  # med orders, resolved after the pass
@@ -1346,7 +1355,7 @@ class _Extractor:
             for d in drafts
             if d.get("resourceType") != "Medication"
         )
-        return Features(today=self.today, **out)
+        return _freeze(self.today, out)
 
     def demographics(self, patient_id: str | None) -> dict[str, Any]:
         """patient_reference, age_years, sex, pregnancy and gestational age."""
@@ -1373,16 +1382,11 @@ class _Extractor:
     def condition_features(self) -> dict[str, Any]:
         """Flags from Condition codes; False only when Conditions were supplied (see _CONDITION_ONLY)."""
         out: dict[str, Any] = {}
-        have_conditions = "Condition" in self.acc.seen_types
+        # Only features whose value sets are all loaded can be denied (built once per index, see _Names).
+        deniable = self.names.condition_only_loaded if "Condition" in self.acc.seen_types else _NO_SETS
         for feature in _CONDITION_FEATURES:
             fact = self.acc.flag(feature)
-            sets = _CONDITION_ONLY.get(feature)
-            if (
-                not fact.known
-                and sets is not None
-                and have_conditions
-                and all(name in self.loaded for name in sets)
-            ):
+            if not fact.known and feature in deniable:
                 fact = _FALSE
             out[feature] = fact
         members = [
@@ -1746,6 +1750,26 @@ class _Extractor:
 
 
 _FIELDS = frozenset(Features.__dataclass_fields__)
+# Every field's default, in field order (all but `today` have one).
+_DEFAULTS: dict[str, Any] = {
+    name: f.default for name, f in Features.__dataclass_fields__.items() if name != "today"
+}
+
+
+def _freeze(today: date, values: dict[str, Any]) -> Features:
+    """Features(today=today, **values), without the frozen __init__'s object.__setattr__ per field."""
+    # The generated __init__ of a frozen dataclass sets each of the ~110 fields through object.__setattr__:
+    # ~13 us per request. Filling __dict__ gives the same object (same fields, order and values; Features has
+    # no __post_init__); an unknown name is still an error, as it is for __init__.
+    unknown = values.keys() - _FIELDS
+    if unknown:
+        raise TypeError(f"Features has no field(s) {sorted(unknown)}")
+    features = Features.__new__(Features)
+    state = features.__dict__
+    state["today"] = today
+    state.update(_DEFAULTS)
+    state.update(values)
+    return features
 _NO_SETS: frozenset[str] = frozenset()
 # Value-set groups tested per resource (built once, not as set literals on every call).
 _MRI_SETS = frozenset({VS.IMAGING_MRI, VS.MODALITY_MR, VS.PROC_MRI})
