@@ -26,6 +26,7 @@ import base64
 import binascii
 import re
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -857,17 +858,20 @@ class _Extractor:
 
     # -- dispatch --
 
-    def add(self, resource: Any) -> None:
-        """Route one resource to its handler; anything that is not a dict with a resourceType is ignored."""
-        if not isinstance(resource, dict):
-            return
-        kind = resource.get("resourceType")
-        if not isinstance(kind, str):
-            return
-        self.acc.seen_types.add(kind)
-        handler = _HANDLERS.get(kind)
-        if handler is not None:
-            handler(self, resource)
+    def add_all(self, resources: Iterable[Any]) -> None:
+        """Route each resource to its handler; anything that is not a dict with a resourceType is ignored."""
+        # One loop here rather than a method call per resource: the call was a tenth of a small handler's cost.
+        seen_types = self.acc.seen_types
+        for resource in resources:
+            if not isinstance(resource, dict):
+                continue
+            kind = resource.get("resourceType")
+            if not isinstance(kind, str):
+                continue
+            seen_types.add(kind)
+            handler = _HANDLERS.get(kind)
+            if handler is not None:
+                handler(self, resource)
 
     # -- per type --
 
@@ -1039,11 +1043,14 @@ class _Extractor:
         if status in _EXCLUDED_STATUS:
             return
         names = self.classify(r.get("code"))
-        conclusion_codes = _dicts(r.get("conclusionCode"))
-        parts = [_str(r.get("conclusion"))]
-        for form in _dicts(r.get("presentedForm")):
-            parts.append(_attachment_text(form))
-        text = "\n".join(p for p in parts if p)
+        # Lab panels, most reports, have neither conclusionCode nor presentedForm: skip building empty lists.
+        raw_codes = r.get("conclusionCode")
+        conclusion_codes = _dicts(raw_codes) if raw_codes is not None else []
+        text = _str(r.get("conclusion"))
+        forms = r.get("presentedForm")
+        if forms is not None:
+            parts = [text] + [_attachment_text(form) for form in _dicts(forms)]
+            text = "\n".join(p for p in parts if p)
         if not (names or conclusion_codes or text):
             return  # most reports (lab panels): no coded study, no conclusion, nothing below would use them
         when = _effective(r)
@@ -2045,6 +2052,5 @@ def extract(
 ) -> Features:
     """Map a patient's FHIR R4 resources and the hook's draft orders to Features (one linear pass)."""
     extractor = _Extractor(today, valuesets, policy)
-    for resource in resources:
-        extractor.add(resource)
+    extractor.add_all(resources)
     return extractor.finish(patient_id, draft_orders, selections)
