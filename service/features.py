@@ -1399,11 +1399,12 @@ class _Extractor:
         out: dict[str, Any] = {}
         # Only features whose value sets are all loaded can be denied (built once per index, see _Names).
         deniable = self.names.condition_only_loaded if "Condition" in self.acc.seen_types else _NO_SETS
+        true, false = self.acc.true, self.acc.false
         for feature in _CONDITION_FEATURES:
-            fact = self.acc.flag(feature)
-            if not fact.known and feature in deniable:
-                fact = _FALSE
-            out[feature] = fact
+            if feature in true or feature in false:  # most are in neither: skip building their flag
+                out[feature] = self.acc.flag(feature)
+            else:
+                out[feature] = _FALSE if feature in deniable else _UNKNOWN
         members = [
             out.get(f, _UNKNOWN) for f in ("rheumatoid_arthritis", "axspa", "cno_sapho", "psoriatic_arthritis")
         ]
@@ -1552,18 +1553,18 @@ class _Extractor:
             "bisphosphonate_given", matching(_BP_SETS, active=False), can_deny_given
         )
         out["tnfi_active"] = fact(
-            "tnfi_active", matching(frozenset({VS.RX_TNFI}), active=True), can_deny_active
+            "tnfi_active", matching(_TNFI_SETS, active=True), can_deny_active
         )
         out["denosumab_given"] = fact(
-            "denosumab_given", matching(frozenset({VS.RX_DENOSUMAB}), active=False), can_deny_given
+            "denosumab_given", matching(_DENOSUMAB_SETS, active=False), can_deny_given
         )
         out["iloprost_given"] = fact(
-            "iloprost_given", matching(frozenset({VS.RX_ILOPROST}), active=False), can_deny_given
+            "iloprost_given", matching(_ILOPROST_SETS, active=False), can_deny_given
         )
         out["calcitonin_active"] = fact(
-            "calcitonin_active", matching(frozenset({RX_CALCITONIN}), active=True), can_deny_active
+            "calcitonin_active", matching(_CALCITONIN_SETS, active=True), can_deny_active
         )
-        opioid = matching(frozenset({VS.RX_OPIOID}), active=True)
+        opioid = matching(_OPIOID_SETS, active=True)
         out["opioid_active"] = fact("opioid_active", opioid, can_deny_active)
         duration(opioid, None, "opioid_days")
         parenteral = [m for m in opioid if m.parenteral]
@@ -1577,7 +1578,7 @@ class _Extractor:
         )
         duration(steroid, None, "glucocorticoid_days")
         out["anticoagulant_active"] = fact(
-            "anticoagulant_active", matching(frozenset({VS.RX_ANTICOAGULANT}), active=True), can_deny_active
+            "anticoagulant_active", matching(_ANTICOAGULANT_SETS, active=True), can_deny_active
         )
         out["antiplatelet_active"] = self.acc.flag("antiplatelet_active")
         tnfi = out["tnfi_active"]
@@ -1800,6 +1801,12 @@ _NSAID_SETS = frozenset({VS.RX_NSAID, VS.RX_INDOMETHACIN})
 _IV_BP_SETS = frozenset({VS.RX_IV_BISPHOSPHONATE, VS.RX_ZOLEDRONIC_ACID, VS.RX_PAMIDRONATE})
 _BP_SETS = _IV_BP_SETS | {VS.RX_BISPHOSPHONATE}
 _GC_SETS = frozenset({VS.RX_SYSTEMIC_GLUCOCORTICOID, VS.RX_DEXAMETHASONE})
+_TNFI_SETS = frozenset({VS.RX_TNFI})
+_DENOSUMAB_SETS = frozenset({VS.RX_DENOSUMAB})
+_ILOPROST_SETS = frozenset({VS.RX_ILOPROST})
+_CALCITONIN_SETS = frozenset({RX_CALCITONIN})
+_OPIOID_SETS = frozenset({VS.RX_OPIOID})
+_ANTICOAGULANT_SETS = frozenset({VS.RX_ANTICOAGULANT})
 _ORDER_KINDS: dict[str, tuple[str, ...]] = {
     VS.RX_NSAID: (ORDER_NSAID,),
     VS.RX_INDOMETHACIN: (ORDER_INDOMETHACIN, ORDER_NSAID),
