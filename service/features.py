@@ -738,9 +738,21 @@ class _Med:
     active: bool
     given: bool
     start: date | None
-    parenteral: bool
-    systemic: bool
+    route: str  # route wording, folded (textfind.fold)
+    drug: str  # the drug's display, folded
     resolved: bool  # False: the drug could not be identified (unresolved reference, no code, no text)
+
+    # Route checks are read only for opioids (parenteral) and glucocorticoids (systemic), so they are worked
+    # out when read rather than for every order: two regex scans of the drug text each.
+    @property
+    def parenteral(self) -> bool:
+        """Given by injection or infusion, by its route or its drug's wording."""
+        return bool(_PARENTERAL.search(self.route) or _PARENTERAL.search(self.drug))
+
+    @property
+    def systemic(self) -> bool:
+        """Not an eye, skin, inhaled, nasal or joint form (by route or drug wording)."""
+        return not (_NON_SYSTEMIC.search(self.route) or _NON_SYSTEMIC.search(self.drug))
 
 
 @dataclass(frozen=True)
@@ -1313,7 +1325,6 @@ class _Extractor:
         start = _med_start(r)
         route_text = " ".join(_all_text(d.get("route")) for d in _dicts(r.get("dosageInstruction")))
         route_text += " " + _all_text(_dict(r.get("dosage")).get("route"))
-        route, drug = textfind.fold(route_text), textfind.fold(display)
         resolved = bool(display or classes)
         label = display or "unidentified medication"
         src = Source(
@@ -1330,8 +1341,8 @@ class _Extractor:
                 active=active,
                 given=True,
                 start=start,
-                parenteral=bool(_PARENTERAL.search(route) or _PARENTERAL.search(drug)),
-                systemic=not (_NON_SYSTEMIC.search(route) or _NON_SYSTEMIC.search(drug)),
+                route=textfind.fold(route_text),
+                drug=textfind.fold(display),
                 resolved=resolved,
             )
         )
