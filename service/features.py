@@ -1325,8 +1325,11 @@ class _Extractor:
         concept = self.resolve_medication(r, extra)
         classes, ingredients, display, by_text = self.classify_medication(concept)
         start = _med_start(r)
-        route_text = " ".join(_all_text(d.get("route")) for d in _dicts(r.get("dosageInstruction")))
-        route_text += " " + _all_text(_dict(r.get("dosage")).get("route"))
+        instructions, dosage = r.get("dosageInstruction"), r.get("dosage")
+        route_text = " "  # what the two lines below give when the order carries no dosage (most do not)
+        if instructions is not None or dosage is not None:
+            route_text = " ".join(_all_text(d.get("route")) for d in _dicts(instructions))
+            route_text += " " + _all_text(_dict(dosage).get("route"))
         resolved = bool(display or classes)
         label = display or "unidentified medication"
         src = Source(
@@ -2042,7 +2045,9 @@ def _attachment_text(form: dict[str, Any]) -> str:
 
 def _med_start(r: dict[str, Any]) -> date | None:
     """When the drug started: dosage bounds start, else dispense validity start, else authoredOn/effective."""
-    for dosage in _dicts(r.get("dosageInstruction")) + _dicts(r.get("dosage")):
+    instructions, dosages = r.get("dosageInstruction"), r.get("dosage")
+    # Many orders carry no dosage at all (Synthea's none): then there are no lists to build.
+    for dosage in _dicts(instructions) + _dicts(dosages) if instructions or dosages else ():
         start = _period_start(_dict(_dict(dosage.get("timing")).get("repeat")).get("boundsPeriod"))
         if start is not None:
             return start
