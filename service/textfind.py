@@ -323,31 +323,8 @@ def _depth(low: str) -> bool | None:
     return value > 1.0
 
 
-# find() depends on nothing but its text, and the same report text comes back on every hook call for the
-# patient (patient-view on each chart opening, order-select on each change of selection): recent results are
-# kept. Bounded in entries and text length, so a stream of new or huge texts costs at most a few MB; callers
-# get a new list each time, so none can change what another sees.
-MEMO_ENTRIES = 512
-MEMO_TEXT_CHARS = 8_000
-_memo: dict[str, tuple[TextFinding, ...]] = {}
-
-
 def find(text: str) -> list[TextFinding]:
     """All findings in one report's text; BME facts only from sentences that assert BME."""
-    if len(text) > MEMO_TEXT_CHARS:
-        return _find(text)
-    known = _memo.get(text)
-    if known is not None:
-        return list(known)
-    found = _find(text)
-    if len(_memo) >= MEMO_ENTRIES:
-        _memo.clear()  # simpler than LRU and as good here: a chart's reports are re-read within minutes
-    _memo[text] = tuple(found)
-    return found
-
-
-def _find(text: str) -> list[TextFinding]:
-    """find() without the memo."""
     if not _ANY_KEYWORD.search(fold(text[:MAX_TEXT_CHARS])):
         return []  # most reports mention none of this: skip sentence splitting entirely
     found: list[TextFinding] = []
