@@ -39,6 +39,10 @@ def _frame(frame: str) -> str:
     return f"{path}:{name}"
 
 
+# Functions whose own samples are a thread sleeping between batches, not CPU.
+_SLEEPERS = frozenset({"service/feedback.py:_flush_periodically"})
+
+
 def _package(frame: str) -> str:
     """'service/features.py:fn' -> 'service/features.py'; 'flask/app.py:fn' -> 'flask' (a third-party package)."""
     path = frame.split(":", 1)[0]
@@ -58,6 +62,8 @@ def summarize(raw_files: Sequence[Path], top: int) -> str:
                 continue
             count = int(count_text)
             frames = [_frame(f) for f in stack.split(";")]
+            if frames[-1] in _SLEEPERS:
+                continue  # a background thread asleep in time.sleep (py-spy cannot tell it from work)
             total += count
             own[frames[-1]] += count
             by_package[_package(frames[-1])] += count
