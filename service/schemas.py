@@ -33,6 +33,7 @@ MAX_MESSAGES: Final = 10
 # Instances are quoted in messages only as a short preview: a bad value may be a 5,000-entry Bundle.
 _PREVIEW_CHARS: Final = 60
 
+_LOCAL_DEF: Final = "#/$defs/"
 _SCHEMA_PACKAGE: Final = "service"
 _SCHEMA_DIR: Final = "schemas"
 _RFC3339: Final = re.compile(
@@ -139,7 +140,28 @@ def _request_validator_for(hook: str) -> Draft202012Validator | None:
     if not matched:
         return None
     document["allOf"] = kept
+    defs = document.get("$defs", {})
+    for key in ("properties", "allOf"):  # $defs stay as they are, for any reference left in place
+        document[key] = _inline_refs(document[key], defs, ())
     return Draft202012Validator(document, format_checker=_validator(REQUEST).format_checker)
+
+
+def _inline_refs(node: Any, defs: dict[str, Any], expanding: tuple[str, ...]) -> Any:
+    """`node` with each bare {"$ref": "#/$defs/<name>"} replaced by that definition (a recursive one stays a ref).
+
+    jsonschema resolves a reference on every validation; a copy in place validates the same way, without it.
+    """
+    if isinstance(node, list):
+        return [_inline_refs(item, defs, expanding) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if set(node) == {"$ref"} and isinstance(ref, str) and ref.startswith(_LOCAL_DEF):
+        name = ref.removeprefix(_LOCAL_DEF)
+        if name in defs and name not in expanding:
+            return _inline_refs(defs[name], defs, (*expanding, name))
+        return node
+    return {key: _inline_refs(value, defs, expanding) for key, value in node.items()}
 
 
 def _format_checker() -> FormatChecker:
