@@ -90,16 +90,6 @@ def _rows(service_id: str, hook_instance: str, issued: Sequence[tuple[str, str]]
     ]
 
 
-def record_cards(engine: Engine) -> Callable[[str, str, Sequence[tuple[str, str]], datetime], None]:
-    """A pipeline CardRecorder that writes a response's issued cards at once, in the caller's thread."""
-    write = write_issued_cards(engine)
-
-    def record(service_id: str, hook_instance: str, issued: Sequence[tuple[str, str]], now: datetime) -> None:
-        write(_rows(service_id, hook_instance, issued, now))
-
-    return record
-
-
 class CardBuffer:
     """A pipeline CardRecorder that batches issued-card rows and writes them off the request path.
 

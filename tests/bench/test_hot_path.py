@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from service import cards
 from service.db import IssuedCard
 from service.db import make_engine
-from service.feedback import record_cards
 from service.findings import Code
 from service.findings import SuggestionSpec
+from tests.core.test_card_buffer import record_now
 
 FIRST = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 LATER = datetime(2026, 11, 21, 9, 5, tzinfo=UTC)
@@ -32,15 +32,15 @@ def _rows(url: str) -> list[tuple[str, str, str, str]]:
 def test_record_cards_writes_every_card_of_a_response(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cards.sqlite3'}"
     issued = [("c1", "R21"), ("c2", "S08"), ("c3", "R37")]
-    record_cards(make_engine(url))("bme-patient-view", "hook-1", issued, FIRST)
+    record_now(make_engine(url), "bme-patient-view", "hook-1", issued, FIRST)
     assert _rows(url) == [(uuid, "bme-patient-view", rule, "hook-1") for uuid, rule in issued]
 
 
 def test_record_cards_overwrites_a_repeated_uuid_as_merge_did(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cards.sqlite3'}"
-    record = record_cards(make_engine(url))
-    record("bme-patient-view", "hook-1", [("c1", "R21")], FIRST)
-    record("bme-order-sign", "hook-2", [("c1", "S01"), ("c9", "S02")], LATER)
+    engine = make_engine(url)
+    record_now(engine, "bme-patient-view", "hook-1", [("c1", "R21")], FIRST)
+    record_now(engine, "bme-order-sign", "hook-2", [("c1", "S01"), ("c9", "S02")], LATER)
     assert _rows(url) == [("c1", "bme-order-sign", "S01", "hook-2"), ("c9", "bme-order-sign", "S02", "hook-2")]
     engine = make_engine(url)
     with Session(engine) as session:
@@ -50,7 +50,7 @@ def test_record_cards_overwrites_a_repeated_uuid_as_merge_did(tmp_path: Path) ->
 
 def test_record_cards_long_hook_instance_is_cut_to_the_column(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cards.sqlite3'}"
-    record_cards(make_engine(url))("bme-patient-view", "h" * 300, [("c1", "R21")], FIRST)
+    record_now(make_engine(url), "bme-patient-view", "h" * 300, [("c1", "R21")], FIRST)
     assert _rows(url)[0][3] == "h" * 128
 
 

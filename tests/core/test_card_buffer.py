@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -28,6 +29,15 @@ from service.feedback import write_issued_cards
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def record_now(
+    engine: Engine, service_id: str, hook_instance: str, issued: Sequence[tuple[str, str]], now: datetime
+) -> None:
+    """Record one response's cards through the service's recorder and write them at once."""
+    buffer = CardBuffer(write_issued_cards(engine), interval=3600)
+    buffer(service_id, hook_instance, issued, now)
+    buffer.flush()
 
 
 def _stored(url: str) -> list[tuple[str, str, str]]:

@@ -19,8 +19,8 @@ from service.db import FeedbackItem
 from service.db import make_engine
 from service.feedback import feedback_report
 from service.feedback import format_report
-from service.feedback import record_cards
 from service.feedback import store_feedback
+from tests.core.test_card_buffer import record_now
 from tests.pg import TempPostgres
 from tests.pg import postgres_unavailable
 
@@ -59,7 +59,7 @@ def _count(engine: Engine) -> int:
 
 def test_feedback_is_stored_once_and_attributed_to_its_rule(client: FlaskClient) -> None:
     engine = client.application.extensions["bme"].engine
-    record_cards(engine)("bme-patient-view", "hook-1", [("card-1", "R22"), ("card-2", "R21")], NOW)
+    record_now(engine, "bme-patient-view", "hook-1", [("card-1", "R22"), ("card-2", "R21")], NOW)
     body = {"feedback": [ACCEPTED, OVERRIDDEN, EPIC_OVERRIDDEN]}
     first = client.post("/cds-services/bme-patient-view/feedback", json=body)
     assert first.status_code == 200 and first.json == {"stored": 3, "duplicates": 0}
@@ -117,7 +117,7 @@ def postgres_url() -> Iterator[str]:
 def test_feedback_store_on_postgresql(postgres_url: str) -> None:
     engine = make_engine(postgres_url)
     try:
-        record_cards(engine)("bme-order-sign", "hook-pg", [("pg-card-1", "S01")], NOW)
+        record_now(engine, "bme-order-sign", "hook-pg", [("pg-card-1", "S01")], NOW)
         item = {**ACCEPTED, "card": "pg-card-1"}
         assert store_feedback(engine, "bme-order-sign", [item, item], NOW).stored == 1
         assert store_feedback(engine, "bme-order-sign", [item], NOW).duplicates == 1
@@ -130,7 +130,7 @@ def test_feedback_store_on_postgresql(postgres_url: str) -> None:
 def test_report_attributes_feedback_that_arrived_before_its_card_record(tmp_path: Any) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'late.sqlite3'}")
     store_feedback(engine, "bme-patient-view", [{**ACCEPTED, "card": "late-card"}], NOW)
-    record_cards(engine)("bme-patient-view", "hook-late", [("late-card", "R21")], NOW)
+    record_now(engine, "bme-patient-view", "hook-late", [("late-card", "R21")], NOW)
     report = {t.rule_id: t for t in feedback_report(engine)}
     assert (report["R21"].issued, report["R21"].accepted) == (1, 1)
     engine.dispose()
