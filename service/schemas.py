@@ -127,16 +127,12 @@ def _request_validator_for(hook: str) -> Draft202012Validator | None:
     kept: list[Any] = []
     matched = False
     for entry in document.get("allOf", []):
-        condition = entry.get("if", {}) if isinstance(entry, dict) else {}
-        constant = condition.get("properties", {}).get("hook", {}).get("const")
-        if set(condition) == {"required", "properties"} and condition["required"] == ["hook"] and set(
-            condition["properties"]
-        ) == {"hook"} and set(condition["properties"]["hook"]) == {"const"} and set(entry) == {"if", "then"}:
-            if constant == hook:
-                kept.append(entry["then"])
-                matched = True
-            continue
-        kept.append(entry)
+        branch_hook = _branch_hook(entry)
+        if branch_hook is None:
+            kept.append(entry)
+        elif branch_hook == hook:
+            kept.append(entry["then"])
+            matched = True
     if not matched:
         return None
     document["allOf"] = kept
@@ -144,6 +140,15 @@ def _request_validator_for(hook: str) -> Draft202012Validator | None:
     for key in ("properties", "allOf"):  # $defs stay as they are, for any reference left in place
         document[key] = _inline_refs(document[key], defs, ())
     return Draft202012Validator(document, format_checker=_validator(REQUEST).format_checker)
+
+
+def _branch_hook(entry: Any) -> str | None:
+    """H for an allOf entry {"if": {"required": ["hook"], "properties": {"hook": {"const": H}}}, "then": ...}."""
+    if not isinstance(entry, dict) or set(entry) != {"if", "then"} or not isinstance(entry["if"], dict):
+        return None
+    hook = entry["if"].get("properties", {}).get("hook", {}).get("const")
+    shape = {"required": ["hook"], "properties": {"hook": {"const": hook}}}
+    return hook if isinstance(hook, str) and entry["if"] == shape else None
 
 
 def _inline_refs(node: Any, defs: dict[str, Any], expanding: tuple[str, ...]) -> Any:
