@@ -1559,27 +1559,10 @@ class _Extractor:
             out["nsaid_active_ingredients"] = Fact(nsaid_names, tuple(m.source for m in nsaid))
         elif out["nsaid_active"].value is False:
             out["nsaid_active_ingredients"] = Fact(frozenset())
-        out["iv_bisphosphonate_given"] = fact(
-            "iv_bisphosphonate_given", matching(_IV_BP_SETS, active=False), can_deny_given
-        )
-        out["iv_bisphosphonate_active"] = fact(
-            "iv_bisphosphonate_active", matching(_IV_BP_SETS, active=True), can_deny_active
-        )
-        out["bisphosphonate_given"] = fact(
-            "bisphosphonate_given", matching(_BP_SETS, active=False), can_deny_given
-        )
-        out["tnfi_active"] = fact(
-            "tnfi_active", matching(_TNFI_SETS, active=True), can_deny_active
-        )
-        out["denosumab_given"] = fact(
-            "denosumab_given", matching(_DENOSUMAB_SETS, active=False), can_deny_given
-        )
-        out["iloprost_given"] = fact(
-            "iloprost_given", matching(_ILOPROST_SETS, active=False), can_deny_given
-        )
-        out["calcitonin_active"] = fact(
-            "calcitonin_active", matching(_CALCITONIN_SETS, active=True), can_deny_active
-        )
+        for feature, classes, active in _MEDICATION_FLAGS:
+            out[feature] = fact(
+                feature, matching(classes, active=active), can_deny_active if active else can_deny_given
+            )
         opioid = matching(_OPIOID_SETS, active=True)
         out["opioid_active"] = fact("opioid_active", opioid, can_deny_active)
         duration(opioid, None, "opioid_days")
@@ -1824,6 +1807,8 @@ def _has_any(text: str, words: tuple[str, ...]) -> bool:
         if word in text:
             return True
     return False
+
+
 _NSAID_SETS = frozenset({VS.RX_NSAID, VS.RX_INDOMETHACIN})
 _IV_BP_SETS = frozenset({VS.RX_IV_BISPHOSPHONATE, VS.RX_ZOLEDRONIC_ACID, VS.RX_PAMIDRONATE})
 _BP_SETS = _IV_BP_SETS | {VS.RX_BISPHOSPHONATE}
@@ -1834,6 +1819,17 @@ _ILOPROST_SETS = frozenset({VS.RX_ILOPROST})
 _CALCITONIN_SETS = frozenset({RX_CALCITONIN})
 _OPIOID_SETS = frozenset({VS.RX_OPIOID})
 _ANTICOAGULANT_SETS = frozenset({VS.RX_ANTICOAGULANT})
+# Treatment-history flags that are only "a matching drug was given (or is active)": (feature, drug classes,
+# active order required). A flag can be False only when every drug could be identified (see can_deny_*).
+_MEDICATION_FLAGS: tuple[tuple[str, frozenset[str], bool], ...] = (
+    ("iv_bisphosphonate_given", _IV_BP_SETS, False),
+    ("iv_bisphosphonate_active", _IV_BP_SETS, True),
+    ("bisphosphonate_given", _BP_SETS, False),
+    ("tnfi_active", _TNFI_SETS, True),
+    ("denosumab_given", _DENOSUMAB_SETS, False),
+    ("iloprost_given", _ILOPROST_SETS, False),
+    ("calcitonin_active", _CALCITONIN_SETS, True),
+)
 _ORDER_KINDS: dict[str, tuple[str, ...]] = {
     VS.RX_NSAID: (ORDER_NSAID,),
     VS.RX_INDOMETHACIN: (ORDER_INDOMETHACIN, ORDER_NSAID),
