@@ -34,8 +34,8 @@ PATH = f"/cds-services/{SERVICE_ID}"
 
 def pieces(workdir: Path) -> dict[str, Callable[[], Any]]:
     """The timed callables, by name (each builds what it needs once)."""
-    from service.app import create_app
-    from service.pipeline import evaluate
+    from service.cds.pipeline import evaluate
+    from service.web.app import create_app
 
     signer = Signer()
     trusted = signer.trusted_clients_file(workdir / "trusted-clients.json", [])
@@ -73,7 +73,7 @@ def pieces(workdir: Path) -> dict[str, Callable[[], Any]]:
             "Bearer " + signer.mint(audience), audience
         )
     try:
-        from service.security import parse_json
+        from service.web.security import parse_json
 
         found["  security.parse_json of the body"] = lambda: parse_json(raw)
     except ImportError as exc:

@@ -36,16 +36,16 @@ def run(fhir_url: str, delay_ms: float, n: int, data_dir: Path) -> tuple[list[Ro
     session.trust_env = False
     try:
         from hooks import SERVICES
+        from service.cds.pipeline import Deps
+        from service.cds.pipeline import evaluate
+        from service.cds.registry import Registry
         from service.config import load_settings
-        from service.pipeline import Deps
-        from service.pipeline import evaluate
-        from service.policy import load_policy
-        from service.prefetch import FhirPool
-        from service.registry import Registry
-        from service.valuesets import ValueSetIndex
+        from service.core.policy import load_policy
+        from service.core.valuesets import ValueSetIndex
+        from service.fhir.prefetch import FhirPool
 
         settings = load_settings({}, data_dir=data_dir)
-        # The pool exactly as service/app.py::create_app builds it.
+        # The pool exactly as service/web/app.py::create_app builds it.
         pool = FhirPool(
             timeout=settings.fhir_timeout_seconds,
             total_timeout=settings.fhir_total_timeout_seconds,

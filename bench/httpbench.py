@@ -139,7 +139,7 @@ def check_auth(service: ServiceUnderTest, body: dict[str, Any]) -> tuple[Row, st
     note = f"no token -> {no_token}; " + "; ".join(seen)
     if not enforced:
         note += (
-            "; authentication is NOT enforced (service/app.py builds no Authenticator?): numbers below are "
+            "; authentication is NOT enforced (service/web/app.py builds no Authenticator?): numbers below are "
             "without JWT verification"
         )
     return Row(

@@ -45,12 +45,12 @@ class SizeResult:
 def make_evaluator(data_dir: Path) -> Callable[[dict[str, Any]], Any]:
     """evaluate() bound to Deps built as service/cli.py::_evaluate builds them (pool None: offline)."""
     from hooks import SERVICES
+    from service.cds.pipeline import Deps
+    from service.cds.pipeline import evaluate
+    from service.cds.registry import Registry
     from service.config import load_settings
-    from service.pipeline import Deps
-    from service.pipeline import evaluate
-    from service.policy import load_policy
-    from service.registry import Registry
-    from service.valuesets import ValueSetIndex
+    from service.core.policy import load_policy
+    from service.core.valuesets import ValueSetIndex
 
     settings = load_settings({}, data_dir=data_dir)
     deps = Deps(

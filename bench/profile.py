@@ -40,11 +40,11 @@ def _frame(frame: str) -> str:
 
 
 # Functions whose own samples are a thread sleeping between batches, not CPU.
-_SLEEPERS = frozenset({"service/feedback.py:_flush_periodically"})
+_SLEEPERS = frozenset({"service/store/feedback.py:_flush_periodically"})
 
 
 def _package(frame: str) -> str:
-    """'service/features.py:fn' -> 'service/features.py'; 'flask/app.py:fn' -> 'flask' (a third-party package)."""
+    """'service/core/features.py:fn' -> that path; 'flask/app.py:fn' -> 'flask' (a third-party package)."""
     path = frame.split(":", 1)[0]
     return path if path.startswith(("service/", "bench/")) else path.split("/", 1)[0]
 

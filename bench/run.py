@@ -56,7 +56,7 @@ QUICK_HTTP = httpbench.HttpConfig(
 )
 
 NOTES = (
-    "**1 in-process**: `service.pipeline.evaluate` with Deps built as `bme-cds evaluate` builds them (no "
+    "**1 in-process**: `service.cds.pipeline.evaluate` with Deps built as `bme-cds evaluate` builds them (no "
     "FHIR pool, every prefetch key present), timed as json.loads(request) + evaluate + "
     "json.dumps(response), against json.loads + json.dumps of the same request body. Floor and subject "
     "run interleaved (alternating order) and the medians are compared. Prefetch: one Synthea patient's "
@@ -76,7 +76,7 @@ NOTES = (
     " over the rounds, p50 is the median of the rounds' p50, p99 the worst round's. ES384 verification"
     " (P-384 ECDSA) costs about ten times RS384's, which is why both are shown. The floor parses and echoes"
     " with the standard library's json, as a minimal Flask endpoint does; the service parses the body and"
-    " writes its cards with orjson (`service/security.py`, `service/api.py`), one of the changes that"
+    " writes its cards with orjson (`service/web/security.py`, `service/web/api.py`), one of the changes that"
     " brought it near the floor.",
     "**3 missing prefetch**: four FAIL keys (conditions, observations, reports, medications) absent, "
     "`fhirServer` pointing at `bench/fhir_delay.py` (http.server with TCP_NODELAY, 100 ms sleep before "

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from service.registry import OnUnavailable
-from service.registry import PrefetchKey
+from service.cds.registry import OnUnavailable
+from service.cds.registry import PrefetchKey
 
 # LOINC codes the features read (codes.md B): eGFR, creatinine, calcium (total and ionized), albumin,
 # 25-OH vitamin D, pain scores, body weight and temperature; plus the project-local codes (codes.md A1)

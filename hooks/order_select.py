@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hooks.common import PREFETCH
 from hooks.common import USAGE
-from service.registry import ServiceDefinition
+from service.cds.registry import ServiceDefinition
 
 SERVICE = ServiceDefinition(
     id="bme-order-select",

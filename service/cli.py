@@ -49,7 +49,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the app under gunicorn (never the Flask development server)."""
     from gunicorn.app.base import BaseApplication
 
-    from service.auth import assert_auth_off_allowed
+    from service.web.auth import assert_auth_off_allowed
 
     if settings.auth == "off":
         assert_auth_off_allowed(args.host)  # ConfigError (exit 2) unless bound to loopback
@@ -61,17 +61,17 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             self.cfg.set("proc_name", "bme-cds")
 
         def load(self) -> Any:
-            from service.app import create_app
+            from service.web.app import create_app
 
             return create_app(settings)
 
-    from service.logs import configure_logging
+    from service.web.logs import configure_logging
 
     configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Build the app once in the master so a broken value set, policy or trusted-clients file stops start-up
     # with a clear message instead of gunicorn workers failing to boot one after another.
-    from service.app import create_app
+    from service.web.app import create_app
 
     probe = create_app(settings).extensions["bme"]
     probe.pool.close()
@@ -93,12 +93,12 @@ def _read_request(path: str) -> Any:
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     """Run one request through the same pipeline, offline, and print the response JSON."""
     from hooks import SERVICES
+    from service.cds.pipeline import Deps
+    from service.cds.pipeline import evaluate
+    from service.cds.registry import Registry
+    from service.core.policy import load_policy
+    from service.core.valuesets import ValueSetIndex
     from service.errors import CdsError
-    from service.pipeline import Deps
-    from service.pipeline import evaluate
-    from service.policy import load_policy
-    from service.registry import Registry
-    from service.valuesets import ValueSetIndex
 
     try:
         body = _read_request(args.request)
@@ -140,9 +140,9 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _feedback_report(_args: argparse.Namespace, settings: Settings) -> int:
     """Print accepted/overridden counts and override reasons per rule id."""
-    from service.db import make_engine
-    from service.feedback import feedback_report
-    from service.feedback import format_report
+    from service.store.db import make_engine
+    from service.store.feedback import feedback_report
+    from service.store.feedback import format_report
 
     sys.stdout.write(format_report(feedback_report(make_engine(settings.effective_database_url))))
     return 0
@@ -176,8 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"bme-cds: configuration error: {exc}", file=sys.stderr)
         return 2
-    from service.policy import PolicyError
-    from service.valuesets import ValueSetError
+    from service.core.policy import PolicyError
+    from service.core.valuesets import ValueSetError
 
     handler = {"serve": _serve, "evaluate": _evaluate, "feedback-report": _feedback_report}[args.command]
     try:

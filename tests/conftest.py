@@ -30,7 +30,7 @@ def app_config(tmp_path: Path) -> dict[str, Any]:
 @pytest.fixture
 def app(app_config: dict[str, Any]) -> Iterator[Flask]:
     """The real application, as create_app builds it."""
-    from service.app import create_app
+    from service.web.app import create_app
 
     application = create_app(test_config=app_config)
     application.config["TESTING"] = True

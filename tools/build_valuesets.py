@@ -6,7 +6,7 @@ April 2026) to check ICD-10-CM codes, take their displays and expand the prefix 
 
 Source of truth: docs codes.md (verified terminology) and clinical-rules.md §1 (which concepts the features
 need). Only codes marked V-A or V-B go in, and each carries its evidence; UNVERIFIED codes are left out.
-See `service/valuesets.py` for the file conventions (evidence extension, ICD-10-CM is-a = prefix).
+See `service/core/valuesets.py` for the file conventions (evidence extension, ICD-10-CM is-a = prefix).
 """
 
 from __future__ import annotations
@@ -28,15 +28,15 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import simple_icd_10_cm as icd10
 
-from service.valuesets import CPT  # noqa: E402
-from service.valuesets import DCM  # noqa: E402
-from service.valuesets import EVIDENCE_EXTENSION_URL  # noqa: E402
-from service.valuesets import ICD10CM  # noqa: E402
-from service.valuesets import LOINC  # noqa: E402
-from service.valuesets import RXNORM  # noqa: E402
-from service.valuesets import SNOMED  # noqa: E402
-from service.valuesets import VALUESET_URL_BASE  # noqa: E402
-from service.valuesets import VS  # noqa: E402
+from service.core.valuesets import CPT  # noqa: E402
+from service.core.valuesets import DCM  # noqa: E402
+from service.core.valuesets import EVIDENCE_EXTENSION_URL  # noqa: E402
+from service.core.valuesets import ICD10CM  # noqa: E402
+from service.core.valuesets import LOINC  # noqa: E402
+from service.core.valuesets import RXNORM  # noqa: E402
+from service.core.valuesets import SNOMED  # noqa: E402
+from service.core.valuesets import VALUESET_URL_BASE  # noqa: E402
+from service.core.valuesets import VS  # noqa: E402
 
 OUT_DIR = ROOT / "valuesets"
 VERSION = "0.1.0"

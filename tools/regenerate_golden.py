@@ -46,11 +46,11 @@ def service_for(hook: str) -> str:
 def build_deps() -> Any:
     """The Deps `bme-cds evaluate` builds: settings, registry, value sets, policy; no FHIR pool, no recorder."""
     from hooks import SERVICES
+    from service.cds.pipeline import Deps
+    from service.cds.registry import Registry
     from service.config import load_settings
-    from service.pipeline import Deps
-    from service.policy import load_policy
-    from service.registry import Registry
-    from service.valuesets import ValueSetIndex
+    from service.core.policy import load_policy
+    from service.core.valuesets import ValueSetIndex
 
     settings = load_settings()
     return Deps(
@@ -63,7 +63,7 @@ def build_deps() -> Any:
 
 def response_for(request: dict[str, Any], deps: Any, now: datetime) -> dict[str, Any]:
     """The pipeline's response body for one request."""
-    from service.pipeline import evaluate
+    from service.cds.pipeline import evaluate
 
     body: dict[str, Any] = evaluate(service_for(request["hook"]), request, deps, now).body
     return body

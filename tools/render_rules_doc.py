@@ -9,8 +9,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing the package
 
-from service.rules.doc import REGENERATE  # noqa: E402
-from service.rules.doc import render_markdown  # noqa: E402
+from service.knowledge.doc import REGENERATE  # noqa: E402
+from service.knowledge.doc import render_markdown  # noqa: E402
 
 DOC = ROOT / "docs" / "rules.md"
 

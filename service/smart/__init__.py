@@ -14,8 +14,8 @@ from datetime import datetime
 
 from flask import Flask
 
+from service.cds.pipeline import Deps
 from service.config import Settings
-from service.pipeline import Deps
 from service.smart.config import load_smart_config
 from service.smart.launch import SmartApp
 from service.smart.launch import utc_now

@@ -2,7 +2,7 @@
 
 45 CFR 170.315(b)(11)(iv)(A), as listed in ehr-and-smart.md §5.2. Filled in for this service as it is:
 the four seed documents are its only clinical sources, and the demographic answers follow what the
-features and rules actually read (service/features.py, service/rules/, service/gates.py). Pure module.
+features and rules actually read (service/core/features.py, service/knowledge/, service/core/gates.py). Pure module.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from importlib import metadata
 
 from service.config import RULESET_VERSION
 from service.config import SERVICE_NAME
-from service.rules.texts import SEED_000
-from service.rules.texts import SEED_001
-from service.rules.texts import SEED_002
-from service.rules.texts import SEED_003
+from service.knowledge.evidence import SEED_000
+from service.knowledge.evidence import SEED_001
+from service.knowledge.evidence import SEED_002
+from service.knowledge.evidence import SEED_003
 
 DISTRIBUTION = "bme-cds"
 

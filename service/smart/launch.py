@@ -17,16 +17,16 @@ from datetime import date
 from datetime import datetime
 from typing import Any
 
-from service import features
-from service import prefetch
-from service import rules
+from service import knowledge as rules
+from service.cds.pipeline import Deps
+from service.cds.registry import ServiceDefinition
 from service.config import RULESET_VERSION
 from service.config import Settings
+from service.core import features
 from service.errors import FhirTimeoutError
 from service.errors import InvalidRequestError
 from service.errors import PrefetchUnavailableError
-from service.pipeline import Deps
-from service.registry import ServiceDefinition
+from service.fhir import prefetch
 from service.smart import report
 from service.smart import timeline
 from service.smart.config import SmartConfig

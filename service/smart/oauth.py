@@ -30,7 +30,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from service.config import ConfigError
 from service.errors import InvalidRequestError
-from service.prefetch import check_fhir_server_url
+from service.fhir.prefetch import check_fhir_server_url
 from service.smart.config import CLIENT_PRIVATE_KEY_JWT
 from service.smart.config import CLIENT_PUBLIC
 from service.smart.config import CLIENT_SECRET_BASIC

@@ -14,10 +14,10 @@ from dataclasses import fields
 from datetime import date
 from typing import Any
 
-from service.facts import Fact
-from service.facts import Source
-from service.features import Features
-from service.findings import Finding
+from service.core.facts import Fact
+from service.core.facts import Source
+from service.core.features import Features
+from service.core.findings import Finding
 
 # The feature groups of clinical-rules.md §1, by the first field of each group in the Features dataclass.
 GROUP_STARTS = {
@@ -92,7 +92,7 @@ LABELS = {
     "ckd_stage_4_5_or_esrd": "CKD stage 4-5 or ESRD",
     "spect_ct_done": "SPECT/CT done",
 }
-# Gate texts that mean a suggestion was taken away or flagged (service/gates.py wording).
+# Gate texts that mean a suggestion was taken away or flagged (service/core/gates.py wording).
 _FAILED = re.compile(r"^(Withheld|Removed):|suggestion (withheld|removed)|\bfailed\b")
 _CAUTION = re.compile(r"\bcaution:|No safety check in the catalogue|suggestion kept")
 _PASSED = re.compile(r"\bpassed\b")

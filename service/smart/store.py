@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import mapped_column
 
-from service.db import Base
+from service.store.db import Base
 
 STATUS_PENDING = "pending"  # sent to the authorization server, waiting for the redirect back
 STATUS_ACTIVE = "active"  # token received; the app's pages may be shown

@@ -14,9 +14,9 @@ from datetime import date
 from datetime import timedelta
 from html import escape
 
-from service.facts import Fact
-from service.facts import Source
-from service.features import Features
+from service.core.facts import Fact
+from service.core.facts import Source
+from service.core.features import Features
 
 LANE_IMAGING = "Imaging"
 LANE_FRACTURES = "Fractures"

@@ -106,13 +106,13 @@ def test_body_template_sets_a_fresh_hook_instance() -> None:
 
 def test_a_failing_pipeline_is_reported_as_not_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     def broken(_data_dir: Path) -> Any:
-        raise ImportError("service.rules has not landed")
+        raise ImportError("service.knowledge has not landed")
 
     monkeypatch.setattr(inproc, "make_evaluator", broken)
     rows, results = inproc.run((10, 100), 0.01, tmp_path)
     assert results == []
     assert [r.verdict for r in rows] == [NOT_RUN, NOT_RUN]
-    assert all("service.rules has not landed" in r.note for r in rows)
+    assert all("service.knowledge has not landed" in r.note for r in rows)
 
 
 def test_document_escapes_pipes_in_cells() -> None:

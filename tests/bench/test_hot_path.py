@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import cards
-from service.db import IssuedCard
-from service.db import make_engine
-from service.findings import Code
-from service.findings import SuggestionSpec
+from service.core import cards
+from service.core.findings import Code
+from service.core.findings import SuggestionSpec
+from service.store.db import IssuedCard
+from service.store.db import make_engine
 from tests.core.test_card_buffer import record_now
 
 FIRST = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from service.cards import render
-from service.gates import apply_gates
-from service.policy import DEFAULT_POLICY
-from service.schemas import validate
+from service.cds.schemas import validate
+from service.core.cards import render
+from service.core.gates import apply_gates
+from service.core.policy import DEFAULT_POLICY
 from tests.cards.card_checks import empties
 from tests.cards.card_checks import inferno_errors
 from tests.cards.card_checks import markup_errors

@@ -12,17 +12,17 @@ from typing import Any
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from service.cards import FOOTER
-from service.cards import NO_DOSE
-from service.cards import OVERRIDE_REASON_SYSTEM
-from service.cards import escape
-from service.cards import render
-from service.facts import Source
-from service.findings import Code
-from service.findings import Evidence
-from service.findings import Finding
-from service.findings import SuggestionSpec
-from service.schemas import validate
+from service.cds.schemas import validate
+from service.core.cards import FOOTER
+from service.core.cards import NO_DOSE
+from service.core.cards import OVERRIDE_REASON_SYSTEM
+from service.core.cards import escape
+from service.core.cards import render
+from service.core.facts import Source
+from service.core.findings import Code
+from service.core.findings import Evidence
+from service.core.findings import Finding
+from service.core.findings import SuggestionSpec
 from tests.cards.card_checks import empties
 from tests.cards.card_checks import inferno_errors
 from tests.cards.card_checks import markup_errors

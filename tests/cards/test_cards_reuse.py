@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from service import cards
-from service.findings import Evidence
-from service.findings import SuggestionSpec
-from service.gates import GATES
-from service.rules import RULES
+from service.core import cards
+from service.core.findings import Evidence
+from service.core.findings import SuggestionSpec
+from service.core.gates import GATES
+from service.knowledge import RULES
 from tests.gates.gate_builders import finding
 
 CATALOGUE = tuple(

@@ -21,11 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from service.db import IssuedCard
-from service.db import make_engine
-from service.feedback import CardBuffer
-from service.feedback import Row
-from service.feedback import write_issued_cards
+from service.store.db import IssuedCard
+from service.store.db import make_engine
+from service.store.feedback import CardBuffer
+from service.store.feedback import Row
+from service.store.feedback import write_issued_cards
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,8 +135,8 @@ def test_rows_are_written_when_the_process_exits(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         from datetime import UTC, datetime
-        from service.db import make_engine
-        from service.feedback import CardBuffer, write_issued_cards
+        from service.store.db import make_engine
+        from service.store.feedback import CardBuffer, write_issued_cards
         buffer = CardBuffer(write_issued_cards(make_engine({url!r})), interval=3600)
         buffer("bme-patient-view", "hook-exit", [("exit-card", "R21")], datetime.now(UTC))
         """

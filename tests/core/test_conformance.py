@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from hooks import SERVICES
-from service import schemas
+from service.cds import schemas
 
 PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1950-02-03"}
 EMPTY = {"resourceType": "Bundle", "type": "searchset", "total": 0}
@@ -248,7 +248,7 @@ def test_readiness_fails_when_the_database_is_gone(
     def broken(_engine: Any) -> None:
         raise OSError("database down")
 
-    monkeypatch.setattr("service.api.ping", broken)
+    monkeypatch.setattr("service.web.api.ping", broken)
     _outcome(client.get("/readyz"), 503, "BME-0503")
 
 
@@ -257,7 +257,7 @@ def test_discovery_path_is_not_under_well_known(client: FlaskClient) -> None:
 
 
 def test_discovery_can_announce_the_spec_version(app_config: dict[str, Any]) -> None:
-    from service.app import create_app
+    from service.web.app import create_app
 
     app = create_app(test_config={**app_config, "emit_spec_version": True})
     body = app.test_client().get("/cds-services").json

@@ -42,7 +42,7 @@ def test_readme_documents_every_setting() -> None:
 
 
 def test_compose_mounts_a_trusted_clients_file_that_loads() -> None:
-    from service.auth import load_trusted_clients
+    from service.web.auth import load_trusted_clients
 
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     mount = next(v for v in compose["services"]["bme-cds"]["volumes"] if v.endswith(":/config/trusted-clients.json:ro"))

@@ -15,11 +15,11 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db import FeedbackItem
-from service.db import make_engine
-from service.feedback import feedback_report
-from service.feedback import format_report
-from service.feedback import store_feedback
+from service.store.db import FeedbackItem
+from service.store.db import make_engine
+from service.store.feedback import feedback_report
+from service.store.feedback import format_report
+from service.store.feedback import store_feedback
 from tests.core.test_card_buffer import record_now
 from tests.pg import TempPostgres
 from tests.pg import postgres_unavailable

@@ -13,9 +13,9 @@ from hooks.patient_view import SERVICE
 from service.errors import FhirTimeoutError
 from service.errors import InvalidRequestError
 from service.errors import PrefetchUnavailableError
-from service.prefetch import FhirPool
-from service.prefetch import flatten
-from service.prefetch import resolve
+from service.fhir.prefetch import FhirPool
+from service.fhir.prefetch import flatten
+from service.fhir.prefetch import resolve
 from tests.fhir_server import FhirTestServer
 from tests.fhir_server import fhir_server_required
 from tests.fhir_server import node_available

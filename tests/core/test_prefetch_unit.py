@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from service.errors import InvalidRequestError
-from service.prefetch import check_fhir_server_url
-from service.prefetch import fill_template
-from service.prefetch import flatten
-from service.prefetch import outcome_problem
+from service.fhir.prefetch import check_fhir_server_url
+from service.fhir.prefetch import fill_template
+from service.fhir.prefetch import flatten
+from service.fhir.prefetch import outcome_problem
 
 CONTEXT = {"patientId": "p1", "userId": "PractitionerRole/77", "encounterId": "e9", "draftOrders": {"x": 1}}
 

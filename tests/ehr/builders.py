@@ -11,12 +11,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from service.cards import render
-from service.facts import Source
-from service.findings import Code
-from service.findings import Evidence
-from service.findings import Finding
-from service.findings import SuggestionSpec
+from service.core.cards import render
+from service.core.facts import Source
+from service.core.findings import Code
+from service.core.findings import Evidence
+from service.core.findings import Finding
+from service.core.findings import SuggestionSpec
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"

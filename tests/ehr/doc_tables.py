@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from hooks import SERVICES
-from service.registry import OnUnavailable
+from service.cds.registry import OnUnavailable
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 GUIDES = ("integration-epic.md", "integration-oracle.md", "integration-sandbox.md")

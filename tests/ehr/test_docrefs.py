@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from service import docrefs
-from service import features
-from service import textfind
-from service.policy import DEFAULT_POLICY
-from service.prefetch import flatten
-from service.valuesets import ValueSetIndex
+from service.core import docrefs
+from service.core import features
+from service.core import textfind
+from service.core.policy import DEFAULT_POLICY
+from service.core.valuesets import ValueSetIndex
+from service.fhir.prefetch import flatten
 from tests.ehr.builders import fixture
 from valuesets import DIRECTORY as PACKAGED_VALUESETS
 

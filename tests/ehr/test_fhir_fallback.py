@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from service import profiles
-from service.schemas import validate
+from service.cds.schemas import validate
 from tests.ehr.builders import fixture
 from tests.ehr.builders import oracle_limit_errors
 from tests.fhir_server import FhirTestServer

@@ -10,7 +10,7 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
-from service.schemas import validate
+from service.cds.schemas import validate
 from tests.ehr.builders import fixture
 from tests.ehr.builders import fixture_names
 

@@ -12,7 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from service import profiles
-from service.schemas import validate
+from service.cds.schemas import validate
 from tests.cards.card_checks import inferno_errors
 from tests.ehr.builders import SMART_URL
 from tests.ehr.builders import actions

@@ -11,10 +11,10 @@ import pytest
 
 from hooks import SERVICES
 from service import profiles
-from service.auth import load_trusted_clients
-from service.cards import OVERRIDE_REASONS
 from service.config import PREFIX
 from service.config import Settings
+from service.core.cards import OVERRIDE_REASONS
+from service.web.auth import load_trusted_clients
 from tests.ehr.doc_tables import BEGIN
 from tests.ehr.doc_tables import DOCS
 from tests.ehr.doc_tables import END

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from service import features
-from service import medrefs
-from service.pipeline import draft_order_resources
-from service.policy import DEFAULT_POLICY
-from service.prefetch import FhirPool
-from service.prefetch import flatten
-from service.valuesets import ValueSetIndex
+from service.cds.pipeline import draft_order_resources
+from service.core import features
+from service.core.policy import DEFAULT_POLICY
+from service.core.valuesets import ValueSetIndex
+from service.fhir import medrefs
+from service.fhir.prefetch import FhirPool
+from service.fhir.prefetch import flatten
 from tests.ehr.builders import fixture
 from tests.fhir_server import FhirTestServer
 from valuesets import DIRECTORY as PACKAGED_VALUESETS

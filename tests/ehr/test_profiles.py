@@ -15,12 +15,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service import profiles
+from service.cds.schemas import validate
 from service.config import ConfigError
-from service.facts import Source
-from service.findings import SuggestionSpec
-from service.gates import GATES
-from service.rules.bme import rule_ids
-from service.schemas import validate
+from service.core.facts import Source
+from service.core.findings import SuggestionSpec
+from service.core.gates import GATES
+from service.knowledge.rules import rule_ids
 from tests.cards.card_checks import inferno_errors
 from tests.cards.card_checks import markup_errors
 from tests.ehr.builders import AUGMENTATION
@@ -123,7 +123,7 @@ def test_unknown_profile_is_refused() -> None:
 
 
 def test_profiles_match_the_trusted_client_profiles() -> None:
-    from service.auth import PROFILES
+    from service.web.auth import PROFILES
 
     assert set(profiles.PROFILES) == set(PROFILES)
 

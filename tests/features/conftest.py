@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from service.features import Features
-from service.features import extract
-from service.policy import DEFAULT_POLICY
-from service.policy import Policy
-from service.valuesets import ValueSetIndex
+from service.core.features import Features
+from service.core.features import extract
+from service.core.policy import DEFAULT_POLICY
+from service.core.policy import Policy
+from service.core.valuesets import ValueSetIndex
 from tests.builders import TODAY
 
 VALUESETS_DIR = Path(__file__).resolve().parents[2] / "valuesets"

@@ -11,7 +11,7 @@ import re
 
 from hypothesis import strategies as st
 
-from service.textfind import fold
+from service.core.textfind import fold
 
 # Characters re.I matches to an ASCII letter besides its two cases (every code point was tried).
 RE_I_EXTRAS = {"i": ("\u0130", "\u0131"), "s": ("\u017f",), "k": ("\u212a",)}

@@ -6,12 +6,12 @@ from datetime import date
 
 import pytest
 
-from service.features import EXTENT_EXTENSIVE
-from service.features import EXTENT_LIMITED
-from service.features import SITE_FOOT_ANKLE
-from service.features import SITE_HIP
-from service.features import SITE_KNEE
-from service.features import SITE_VERTEBRA
+from service.core.features import EXTENT_EXTENSIVE
+from service.core.features import EXTENT_LIMITED
+from service.core.features import SITE_FOOT_ANKLE
+from service.core.features import SITE_HIP
+from service.core.features import SITE_KNEE
+from service.core.features import SITE_VERTEBRA
 from tests import builders as b
 from tests.features.conftest import Run
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from service.features import SITE_HIP
-from service.features import SITE_VERTEBRA
+from service.core.features import SITE_HIP
+from service.core.features import SITE_VERTEBRA
 from tests import builders as b
 from tests.features.conftest import Run
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from service.facts import Fact
-from service.features import Features
+from service.core.facts import Fact
+from service.core.features import Features
 from tests import builders as b
 from tests.builders import TODAY
 from tests.features.conftest import Run

@@ -6,20 +6,20 @@ from typing import Any
 
 import pytest
 
-from service.features import ORDER_AUGMENTATION
-from service.features import ORDER_BED_REST
-from service.features import ORDER_BISPHOSPHONATE
-from service.features import ORDER_DENOSUMAB
-from service.features import ORDER_DEXAMETHASONE
-from service.features import ORDER_INDOMETHACIN
-from service.features import ORDER_IV_BISPHOSPHONATE
-from service.features import ORDER_MRI
-from service.features import ORDER_NSAID
-from service.features import ORDER_OPIOID
-from service.features import ORDER_PAMIDRONATE
-from service.features import ORDER_SYSTEMIC_GLUCOCORTICOID
-from service.features import ORDER_TNFI
-from service.features import ORDER_ZOLEDRONIC
+from service.core.features import ORDER_AUGMENTATION
+from service.core.features import ORDER_BED_REST
+from service.core.features import ORDER_BISPHOSPHONATE
+from service.core.features import ORDER_DENOSUMAB
+from service.core.features import ORDER_DEXAMETHASONE
+from service.core.features import ORDER_INDOMETHACIN
+from service.core.features import ORDER_IV_BISPHOSPHONATE
+from service.core.features import ORDER_MRI
+from service.core.features import ORDER_NSAID
+from service.core.features import ORDER_OPIOID
+from service.core.features import ORDER_PAMIDRONATE
+from service.core.features import ORDER_SYSTEMIC_GLUCOCORTICOID
+from service.core.features import ORDER_TNFI
+from service.core.features import ORDER_ZOLEDRONIC
 from tests import builders as b
 from tests.features.conftest import Run
 

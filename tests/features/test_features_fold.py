@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import settings
 
-from service import features as f
-from service.features import _names
-from service.textfind import fold
-from service.valuesets import ValueSetIndex
+from service.core import features as f
+from service.core.features import _names
+from service.core.textfind import fold
+from service.core.valuesets import ValueSetIndex
 from tests.features.oracle import RE_I_EXTRAS
 from tests.features.oracle import same_matches
 from tests.features.oracle import same_truth

@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from service.facts import Fact
-from service.facts import Source
-from service.features import Features
-from service.features import _freeze
+from service.core.facts import Fact
+from service.core.facts import Source
+from service.core.features import Features
+from service.core.features import _freeze
 from tests import builders as b
 from tests.builders import TODAY
 from tests.features.conftest import Run

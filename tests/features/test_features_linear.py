@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from service import textfind
-from service.features import extract
-from service.policy import DEFAULT_POLICY
-from service.valuesets import ValueSetIndex
+from service.core import textfind
+from service.core.features import extract
+from service.core.policy import DEFAULT_POLICY
+from service.core.valuesets import ValueSetIndex
 from tests import builders as b
 from tests.features.conftest import VALUESETS_DIR
 

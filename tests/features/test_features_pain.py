@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from service.policy import policy_from_mapping
+from service.core.policy import policy_from_mapping
 from tests import builders as b
 from tests.features.conftest import Run
 

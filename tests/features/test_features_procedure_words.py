@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import settings
 
-from service import features as f
-from service.textfind import fold
+from service.core import features as f
+from service.core.textfind import fold
 from tests import builders as b
 from tests.features.conftest import Run
 from tests.features.oracle import texts

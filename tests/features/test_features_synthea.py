@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from service.features import Features
+from service.core.features import Features
 from tests import builders as b
 from tests.features.conftest import Run
 
@@ -22,8 +22,8 @@ def load(prefix: str) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def patients(valuesets: Any) -> dict[str, Features]:
-    from service.features import extract
-    from service.policy import DEFAULT_POLICY
+    from service.core.features import extract
+    from service.core.policy import DEFAULT_POLICY
 
     return {
         name: extract(load(name), today=b.TODAY, valuesets=valuesets, policy=DEFAULT_POLICY)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service import textfind as t
+from service.core import textfind as t
 
 
 def kinds(text: str) -> dict[str, list[object]]:

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import settings
 
-from service import textfind as t
-from service.textfind import fold
+from service.core import textfind as t
+from service.core.textfind import fold
 from tests.features.oracle import same_matches
 from tests.features.oracle import texts
 from tests.features.oracle import words_of

@@ -7,14 +7,14 @@ from datetime import date
 from datetime import timedelta
 from typing import Any
 
-from service.facts import Fact
-from service.facts import Source
-from service.features import DraftOrder
-from service.features import Features
-from service.findings import Code
-from service.findings import Evidence
-from service.findings import Finding
-from service.findings import SuggestionSpec
+from service.core.facts import Fact
+from service.core.facts import Source
+from service.core.features import DraftOrder
+from service.core.features import Features
+from service.core.findings import Code
+from service.core.findings import Evidence
+from service.core.findings import Finding
+from service.core.findings import SuggestionSpec
 
 TODAY = date(2026, 11, 1)
 LAB_DATE = TODAY - timedelta(days=30)  # current under the default labs.max_age_days (90)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from service.facts import Fact
-from service.facts import Source
-from service.findings import SuggestionSpec
-from service.gates import LAB_ORDERS
-from service.gates import apply_gates
-from service.policy import DEFAULT_POLICY
+from service.core.facts import Fact
+from service.core.facts import Source
+from service.core.findings import SuggestionSpec
+from service.core.gates import LAB_ORDERS
+from service.core.gates import apply_gates
+from service.core.policy import DEFAULT_POLICY
 from tests.gates.gate_builders import NAPROXEN
 from tests.gates.gate_builders import draft
 from tests.gates.gate_builders import drug

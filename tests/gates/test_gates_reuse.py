@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from service.features import Features
-from service.gates import apply_gates
-from service.policy import DEFAULT_POLICY
-from service.policy import policy_from_mapping
+from service.core.features import Features
+from service.core.gates import apply_gates
+from service.core.policy import DEFAULT_POLICY
+from service.core.policy import policy_from_mapping
 from tests.gates.gate_builders import NAPROXEN
 from tests.gates.gate_builders import drug
 from tests.gates.gate_builders import finding

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from service.features import Features
-from service.findings import Finding
-from service.findings import SuggestionSpec
-from service.gates import GATES
-from service.gates import apply_gates
-from service.policy import DEFAULT_POLICY
-from service.policy import policy_from_mapping
+from service.core.features import Features
+from service.core.findings import Finding
+from service.core.findings import SuggestionSpec
+from service.core.gates import GATES
+from service.core.gates import apply_gates
+from service.core.policy import DEFAULT_POLICY
+from service.core.policy import policy_from_mapping
 from tests.gates.gate_builders import TODAY
 from tests.gates.gate_builders import drug
 from tests.gates.gate_builders import finding
@@ -227,7 +227,7 @@ def test_pass_line_names_value_and_date() -> None:
     [DEFAULT_POLICY, policy_from_mapping({"egfr.nsaid_avoid_below": 32.5, "egfr.nsaid_caution_below": 62.5})],
 )
 def test_every_gate_summary_fits_a_card(policy: Any) -> None:
-    from service.gates import _numbers
+    from service.core.gates import _numbers
 
     words = _numbers(policy)
     for gate in GATES:

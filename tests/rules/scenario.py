@@ -8,15 +8,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from service.facts import Fact
-from service.facts import Source
-from service.features import DraftOrder
-from service.features import Features
-from service.findings import Finding
-from service.policy import DEFAULT_POLICY
-from service.policy import Policy
-from service.policy import policy_from_mapping
-from service.rules import evaluate
+from service.core.facts import Fact
+from service.core.facts import Source
+from service.core.features import DraftOrder
+from service.core.features import Features
+from service.core.findings import Finding
+from service.core.policy import DEFAULT_POLICY
+from service.core.policy import Policy
+from service.core.policy import policy_from_mapping
+from service.knowledge import evaluate
 
 TODAY = date(2026, 11, 21)
 SEEDS_DIR = Path(__file__).parent / "seeds"

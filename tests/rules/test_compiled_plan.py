@@ -17,44 +17,44 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from service.facts import Fact
-from service.facts import Source
-from service.features import EXTENT_EXTENSIVE
-from service.features import EXTENT_LIMITED
-from service.features import ORDER_BED_REST
-from service.features import ORDER_DEXAMETHASONE
-from service.features import ORDER_NSAID
-from service.features import ORDER_OPIOID
-from service.features import ORDER_SYSTEMIC_GLUCOCORTICOID
-from service.features import ORDER_TNFI
-from service.features import SITE_FOOT_ANKLE
-from service.features import SITE_HIP
-from service.features import SITE_KNEE
-from service.features import SITE_VERTEBRA
-from service.features import DraftOrder
-from service.features import Features
-from service.findings import INDICATOR_ORDER
-from service.findings import Finding
-from service.policy import DEFAULT_POLICY
-from service.policy import SETTINGS
-from service.policy import Policy
-from service.policy import policy_from_mapping
-from service.rules import RULES
-from service.rules import evaluate
-from service.rules.bme import DEFERRALS
-from service.rules.bme import STAGE_GATES
-from service.rules.engine import _defer
-from service.rules.engine import to_finding
-from service.rules.model import ALL_HOOKS
-from service.rules.model import STAGES
-from service.rules.model import Ctx
-from service.rules.model import Pred
-from service.rules.model import Rule
+from service.core.engine import _defer
+from service.core.engine import to_finding
+from service.core.facts import Fact
+from service.core.facts import Source
+from service.core.features import EXTENT_EXTENSIVE
+from service.core.features import EXTENT_LIMITED
+from service.core.features import ORDER_BED_REST
+from service.core.features import ORDER_DEXAMETHASONE
+from service.core.features import ORDER_NSAID
+from service.core.features import ORDER_OPIOID
+from service.core.features import ORDER_SYSTEMIC_GLUCOCORTICOID
+from service.core.features import ORDER_TNFI
+from service.core.features import SITE_FOOT_ANKLE
+from service.core.features import SITE_HIP
+from service.core.features import SITE_KNEE
+from service.core.features import SITE_VERTEBRA
+from service.core.features import DraftOrder
+from service.core.features import Features
+from service.core.findings import INDICATOR_ORDER
+from service.core.findings import Finding
+from service.core.policy import DEFAULT_POLICY
+from service.core.policy import SETTINGS
+from service.core.policy import Policy
+from service.core.policy import policy_from_mapping
+from service.core.rulemodel import ALL_HOOKS
+from service.core.rulemodel import STAGES
+from service.core.rulemodel import Ctx
+from service.core.rulemodel import Pred
+from service.core.rulemodel import Rule
+from service.knowledge import RULES
+from service.knowledge import evaluate
+from service.knowledge.rules import DEFERRALS
+from service.knowledge.rules import STAGE_GATES
 from tests.rules.scenario import TODAY
 from tests.rules.scenario import no_gates
 
 HINTS = typing.get_type_hints(Features)
-FACT_FIELDS = {name: str(hint) for name, hint in HINTS.items() if str(hint).startswith("service.facts.Fact")}
+FACT_FIELDS = {name: str(hint) for name, hint in HINTS.items() if str(hint).startswith("service.core.facts.Fact")}
 FLAGS = sorted(k for k, s in SETTINGS.items() if isinstance(s.default, bool))
 KINDS = (ORDER_NSAID, ORDER_OPIOID, ORDER_SYSTEMIC_GLUCOCORTICOID, ORDER_DEXAMETHASONE, ORDER_TNFI,
          ORDER_BED_REST)

@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from service.features import ORDER_BED_REST
-from service.features import ORDER_NSAID
-from service.features import ORDER_OPIOID
-from service.findings import Finding
-from service.policy import DEFAULT_POLICY
-from service.rules import evaluate
-from service.rules.texts import NO_DOSE_NOTE
+from service.core.features import ORDER_BED_REST
+from service.core.features import ORDER_NSAID
+from service.core.features import ORDER_OPIOID
+from service.core.findings import Finding
+from service.core.policy import DEFAULT_POLICY
+from service.knowledge import evaluate
+from service.knowledge.evidence import NO_DOSE_NOTE
 from tests.rules.scenario import EXTENSIVE
 from tests.rules.scenario import FOOT
 from tests.rules.scenario import KNEE

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from service.cards import render
-from service.rules import evaluate
-from service.schemas import validate
+from service.cds.schemas import validate
+from service.core.cards import render
+from service.knowledge import evaluate
 from tests.rules.scenario import feat
 from tests.rules.test_rule_scenarios import CASES
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from service.features import ORDER_BED_REST
-from service.features import ORDER_NSAID
-from service.features import ORDER_OPIOID
-from service.features import ORDER_SYSTEMIC_GLUCOCORTICOID
-from service.features import ORDER_TNFI
+from service.core.features import ORDER_BED_REST
+from service.core.features import ORDER_NSAID
+from service.core.features import ORDER_OPIOID
+from service.core.features import ORDER_SYSTEMIC_GLUCOCORTICOID
+from service.core.features import ORDER_TNFI
 from tests.rules.scenario import EXTENSIVE
 from tests.rules.scenario import FOOT
 from tests.rules.scenario import HIP

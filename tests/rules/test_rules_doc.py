@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.policy import policy_from_mapping
-from service.rules.bme import RULES
-from service.rules.doc import LIMITATIONS
-from service.rules.doc import REGENERATE
-from service.rules.doc import render_markdown
+from service.core.policy import policy_from_mapping
+from service.knowledge.doc import LIMITATIONS
+from service.knowledge.doc import REGENERATE
+from service.knowledge.doc import render_markdown
+from service.knowledge.rules import RULES
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "rules.md"
 

@@ -8,23 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from service.features import Features
-from service.findings import SuggestionSpec
-from service.policy import DEFAULT_POLICY
-from service.policy import SETTINGS
-from service.policy import Policy
-from service.policy import policy_from_mapping
-from service.rules import orders
-from service.rules.bme import RULES
-from service.rules.bme import STAGE_GATES
-from service.rules.model import ALL_HOOKS
-from service.rules.model import POLICY_PLACEHOLDER
-from service.rules.model import Rule
-from service.rules.model import render
-from service.rules.texts import FEATURE_LABELS
-from service.rules.texts import NO_DOSE_NOTE
-from service.rules.texts import SEED_002
-from service.rules.texts import SEED_FILES
+from service.core.features import Features
+from service.core.findings import SuggestionSpec
+from service.core.policy import DEFAULT_POLICY
+from service.core.policy import SETTINGS
+from service.core.policy import Policy
+from service.core.policy import policy_from_mapping
+from service.core.rulemodel import ALL_HOOKS
+from service.core.rulemodel import POLICY_PLACEHOLDER
+from service.core.rulemodel import Rule
+from service.core.rulemodel import render
+from service.knowledge import offers as orders
+from service.knowledge.evidence import FEATURE_LABELS
+from service.knowledge.evidence import NO_DOSE_NOTE
+from service.knowledge.evidence import SEED_002
+from service.knowledge.evidence import SEED_FILES
+from service.knowledge.rules import RULES
+from service.knowledge.rules import STAGE_GATES
 from tests.rules.scenario import SEEDS_DIR
 from tests.rules.scenario import seed_text
 

@@ -48,8 +48,8 @@ def pinned_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskCli
     Module-scoped: building the app costs ~0.1 s, and the suite runs ~140 scenarios, so one app serves them all
     (each scenario has its own hookInstance, so the issued-card records never collide).
     """
-    from service import api
-    from service.app import create_app
+    from service.web import api
+    from service.web.app import create_app
 
     config = {
         "data_dir": tmp_path_factory.mktemp("scenarios"),
@@ -61,7 +61,7 @@ def pinned_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskCli
     application = create_app(test_config=config)
     application.config["TESTING"] = True
     with pytest.MonkeyPatch.context() as mp:
-        # The view reads datetime.now(UTC) once per call (service/api.py); pin it like --now does for the CLI.
+        # The view reads datetime.now(UTC) once per call (service/web/api.py); pin it like --now does for the CLI.
         mp.setattr(api, "datetime", _PinnedDatetime)
         yield application.test_client()
     application.extensions["bme"].pool.close()

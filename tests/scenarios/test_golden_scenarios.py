@@ -15,9 +15,9 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from flask.testing import FlaskClient
 
-from service import schemas
-from service.features import LOCAL_CODES
-from service.features import LOCAL_SYSTEM
+from service.cds import schemas
+from service.core.features import LOCAL_CODES
+from service.core.features import LOCAL_SYSTEM
 from tests.scenarios.conftest import HERE
 from tests.scenarios.conftest import NOW
 from tests.scenarios.conftest import post

@@ -19,7 +19,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from hooks.common import OBSERVATION_CODES
-from service import schemas
+from service.cds import schemas
 from tests import builders as b
 from tests.scenarios.conftest import post
 

@@ -7,7 +7,7 @@ from importlib import resources
 import pytest
 from jsonschema import Draft202012Validator
 
-from service import schemas
+from service.cds import schemas
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 

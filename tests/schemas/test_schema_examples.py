@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from schema_edits import drop
 from schema_edits import set_path
 
-from service import schemas
+from service.cds import schemas
 
 Loader = Callable[[str], Any]
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from service import schemas
+from service.cds import schemas
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REQUESTS = {

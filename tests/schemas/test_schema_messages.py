@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from schema_edits import set_path
 
-from service import schemas
+from service.cds import schemas
 
 Loader = Callable[[str], Any]
 

@@ -9,7 +9,7 @@ import pytest
 from schema_edits import drop
 from schema_edits import set_path
 
-from service import schemas
+from service.cds import schemas
 
 Edit = Callable[[Any], Any]
 

@@ -13,11 +13,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import Engine
 
-from service.auth import Authenticator
-from service.auth import TrustedClient
-from service.auth import load_trusted_clients
 from service.config import load_settings
-from service.db import make_engine
+from service.store.db import make_engine
+from service.web.auth import Authenticator
+from service.web.auth import TrustedClient
+from service.web.auth import load_trusted_clients
 from tests.security.support import FHIR_BASE
 from tests.security.support import INLINE_ISSUER
 from tests.security.support import ISSUER
@@ -135,7 +135,7 @@ def make_app(tmp_path: Path, trusted_clients_file: Path) -> Iterator[Callable[..
     built: list[Flask] = []
 
     def _make(**overrides: Any) -> Flask:
-        from service.app import create_app
+        from service.web.app import create_app
 
         values: dict[str, Any] = {
             "data_dir": tmp_path,

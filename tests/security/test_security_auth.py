@@ -20,10 +20,10 @@ from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
 
-from service.auth import Authenticator
-from service.auth import TrustedClient
-from service.db import SeenJwt
 from service.errors import AuthenticationError
+from service.store.db import SeenJwt
+from service.web.auth import Authenticator
+from service.web.auth import TrustedClient
 from tests.security.conftest import INLINE_AUDIENCE
 from tests.security.support import DISCOVERY_URL
 from tests.security.support import INLINE_ISSUER

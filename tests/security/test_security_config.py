@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from service.auth import TrustedClient
-from service.auth import assert_auth_off_allowed
-from service.auth import check_fhir_server
-from service.auth import load_trusted_clients
 from service.config import ConfigError
 from service.errors import ForbiddenError
 from service.errors import InvalidRequestError
+from service.web.auth import TrustedClient
+from service.web.auth import assert_auth_off_allowed
+from service.web.auth import check_fhir_server
+from service.web.auth import load_trusted_clients
 from tests.security.support import SigningKey
 
 EPIC = {

@@ -259,7 +259,7 @@ def assert_well_behaved(response: Any, method: str) -> None:
 @pytest.fixture(scope="module")
 def open_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
     """The real app with authentication off, so the fuzzed bodies reach the parser and the pipeline."""
-    from service.app import create_app
+    from service.web.app import create_app
 
     config = load_settings(
         environ={},
@@ -279,7 +279,7 @@ def open_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClien
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, Any, str]]:
     """The real app with authentication on, a trusted EHR key and its JWKS server."""
-    from service.app import create_app
+    from service.web.app import create_app
 
     key = new_key("ES384")
     server = RecordingServer(documents={"/jwks.json": {"keys": [key.public_jwk()]}}).start()

@@ -16,10 +16,10 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from service import logs
 from service.config import load_settings
-from service.logs import _REDACTIONS
-from service.logs import redact
+from service.web import logs
+from service.web.logs import _REDACTIONS
+from service.web.logs import redact
 from tests.security.support import ISSUER
 from tests.security.support import PUBLIC_BASE
 from tests.security.support import RecordingServer

@@ -11,12 +11,12 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from service.errors import InvalidRequestError
-from service.security import MAX_DEPTH
-from service.security import MAX_STRING_CHARS
-from service.security import json_problem
-from service.security import may_hold_huge_string
-from service.security import nests_deeper_than
-from service.security import parse_json
+from service.web.security import MAX_DEPTH
+from service.web.security import MAX_STRING_CHARS
+from service.web.security import json_problem
+from service.web.security import may_hold_huge_string
+from service.web.security import nests_deeper_than
+from service.web.security import parse_json
 
 LIMIT = 8
 tricky_text = st.text(

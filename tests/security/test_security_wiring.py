@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from service.auth import Authenticator
-from service.auth import TrustedClient
 from service.config import load_settings
 from service.errors import ForbiddenError
+from service.web.auth import Authenticator
+from service.web.auth import TrustedClient
 from tests.security.support import PUBLIC_BASE
 
 
 def test_create_app_wires_security(tmp_path: Path, trusted_clients_file: Path) -> None:
-    from service.app import create_app
+    from service.web.app import create_app
 
     settings = load_settings(environ={}, data_dir=tmp_path, auth="on", trusted_clients=trusted_clients_file,
                              public_base_url=PUBLIC_BASE)

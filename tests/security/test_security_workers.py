@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from service.db import make_engine
+from service.store.db import make_engine
 from tests.security.support import ISSUER
 from tests.security.support import PUBLIC_BASE
 from tests.security.support import SigningKey

@@ -90,8 +90,8 @@ def smart_env(ehr: TestEhr, auth_config: AuthConfig) -> dict[str, str]:
 @pytest.fixture
 def make_smart_app(tmp_path: Path, clock: Clock) -> Iterator[Callable[[dict[str, str]], Flask]]:
     """Build the real app with the SMART Blueprint, as create_app + init_app will."""
-    from service.app import create_app
     from service.smart import init_app
+    from service.web.app import create_app
 
     built: list[Flask] = []
 

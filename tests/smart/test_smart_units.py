@@ -10,10 +10,10 @@ import pytest
 
 from service.config import RULESET_VERSION
 from service.config import ConfigError
-from service.facts import Fact
-from service.facts import Source
-from service.features import Features
-from service.rules.texts import SEED_FILES
+from service.core.facts import Fact
+from service.core.facts import Source
+from service.core.features import Features
+from service.knowledge.evidence import SEED_FILES
 from service.smart import about
 from service.smart.config import load_smart_config
 from service.smart.errors import AuthorizationFailedError
@@ -322,7 +322,7 @@ _DEMOGRAPHIC_FEATURES = {"10": "sex", "11": "age_years"}
 
 @pytest.mark.parametrize(("number", "feature"), sorted(_DEMOGRAPHIC_FEATURES.items()))
 def test_about_demographic_answers_follow_the_rules_and_gates(number: str, feature: str) -> None:
-    knowledge = [SERVICE_DIR / "gates.py", *sorted((SERVICE_DIR / "rules").glob("*.py"))]
+    knowledge = [SERVICE_DIR / "core" / "gates.py", *sorted((SERVICE_DIR / "knowledge").glob("*.py"))]
     used = any(re.search(rf"\.{feature}\b|\"{feature}\"", path.read_text()) for path in knowledge)
     answer = next(a for a in about.attributes() if a.number == number)
     assert answer.uses is used

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from service.valuesets import ValueSetIndex
+from service.core.valuesets import ValueSetIndex
 from valuesets import DIRECTORY
 
 FILES = sorted(DIRECTORY.glob("*.json"))

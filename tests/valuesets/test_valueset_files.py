@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.valueset import ValueSet
 
-from service.valuesets import EVIDENCE_EXTENSION_URL
-from service.valuesets import ICD10CM
-from service.valuesets import LOINC
-from service.valuesets import SNOMED
-from service.valuesets import VALUESET_URL_BASE
-from service.valuesets import VS
-from service.valuesets import ValueSetIndex
-from service.valuesets import normalise_icd10cm
+from service.core.valuesets import EVIDENCE_EXTENSION_URL
+from service.core.valuesets import ICD10CM
+from service.core.valuesets import LOINC
+from service.core.valuesets import SNOMED
+from service.core.valuesets import VALUESET_URL_BASE
+from service.core.valuesets import VS
+from service.core.valuesets import ValueSetIndex
+from service.core.valuesets import normalise_icd10cm
 from tests.valuesets.icd10 import icd10
 from tests.valuesets.verified_codes import ICD10CM_PREFIX_ROWS
 from tests.valuesets.verified_codes import UNVERIFIED

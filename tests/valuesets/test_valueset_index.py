@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from service.valuesets import CPT
-from service.valuesets import DCM
-from service.valuesets import ICD10CM
-from service.valuesets import LOINC
-from service.valuesets import RXNORM
-from service.valuesets import SNOMED
-from service.valuesets import VS
-from service.valuesets import ValueSetError
-from service.valuesets import ValueSetIndex
-from service.valuesets import normalise_icd10cm
+from service.core.valuesets import CPT
+from service.core.valuesets import DCM
+from service.core.valuesets import ICD10CM
+from service.core.valuesets import LOINC
+from service.core.valuesets import RXNORM
+from service.core.valuesets import SNOMED
+from service.core.valuesets import VS
+from service.core.valuesets import ValueSetError
+from service.core.valuesets import ValueSetIndex
+from service.core.valuesets import normalise_icd10cm
 from tests.valuesets.vs_builders import make_valueset
 
 WriteDir = Callable[[dict[str, Any]], Path]

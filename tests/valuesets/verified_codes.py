@@ -11,12 +11,12 @@ Regenerate it by hand if codes.md changes; do not edit entries to make a failing
 
 from __future__ import annotations
 
-from service.valuesets import CPT
-from service.valuesets import DCM
-from service.valuesets import ICD10CM
-from service.valuesets import LOINC
-from service.valuesets import RXNORM
-from service.valuesets import SNOMED
+from service.core.valuesets import CPT
+from service.core.valuesets import DCM
+from service.core.valuesets import ICD10CM
+from service.core.valuesets import LOINC
+from service.core.valuesets import RXNORM
+from service.core.valuesets import SNOMED
 
 VERIFIED: dict[str, dict[str, str]] = {
     CPT: {

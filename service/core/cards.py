@@ -24,11 +24,11 @@ from fhir.resources.R4B.devicerequest import DeviceRequest
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from service.facts import Source
-from service.findings import INDICATOR_ORDER
-from service.findings import Evidence
-from service.findings import Finding
-from service.findings import SuggestionSpec
+from service.core.facts import Source
+from service.core.findings import INDICATOR_ORDER
+from service.core.findings import Evidence
+from service.core.findings import Finding
+from service.core.findings import SuggestionSpec
 
 # CDS Hooks 2.0 Card: "One-sentence, <140-character summary"; Inferno rejects length >= 140.
 MAX_SUMMARY: Final = 139

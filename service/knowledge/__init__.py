@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from service.rules.bme import RULES
-from service.rules.engine import evaluate
+from service.core.engine import evaluate
+from service.knowledge.rules import RULES
 
 __all__ = ["RULES", "evaluate"]

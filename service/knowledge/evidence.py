@@ -6,7 +6,7 @@ quote against a copy of the seed files, so a misquote fails. Pure module.
 
 from __future__ import annotations
 
-from service.findings import Evidence
+from service.core.findings import Evidence
 
 SEED_000 = "000_78eca85d1300eed9.txt"  # "Treatment for Bone Marrow Edema" (guideline-style summary)
 SEED_001 = "001_55f96261c0195ecd.txt"  # "How is marrow edema managed?" (medical-answers article)

@@ -12,27 +12,27 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from service.features import ORDER_BED_REST
-from service.findings import SuggestionSpec
-from service.rules import orders as o
-from service.rules import predicates as p
-from service.rules import texts as t
-from service.rules.model import ALL_HOOKS
-from service.rules.model import HOOK_PATIENT_VIEW
-from service.rules.model import ORDER_HOOKS
-from service.rules.model import CardSpec
-from service.rules.model import Ctx
-from service.rules.model import Deferral
-from service.rules.model import Offer
-from service.rules.model import Pred
-from service.rules.model import Rule
-from service.rules.model import all_of
-from service.rules.model import any_of
-from service.rules.model import fixed
-from service.rules.texts import s000
-from service.rules.texts import s001
-from service.rules.texts import s002
-from service.rules.texts import s003
+from service.core import predicates as p
+from service.core.features import ORDER_BED_REST
+from service.core.findings import SuggestionSpec
+from service.core.rulemodel import ALL_HOOKS
+from service.core.rulemodel import HOOK_PATIENT_VIEW
+from service.core.rulemodel import ORDER_HOOKS
+from service.core.rulemodel import CardSpec
+from service.core.rulemodel import Ctx
+from service.core.rulemodel import Deferral
+from service.core.rulemodel import Offer
+from service.core.rulemodel import Pred
+from service.core.rulemodel import Rule
+from service.core.rulemodel import all_of
+from service.core.rulemodel import any_of
+from service.core.rulemodel import fixed
+from service.knowledge import evidence as t
+from service.knowledge import offers as o
+from service.knowledge.evidence import s000
+from service.knowledge.evidence import s001
+from service.knowledge.evidence import s002
+from service.knowledge.evidence import s003
 
 PV = (HOOK_PATIENT_VIEW,)
 

@@ -14,29 +14,29 @@ from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
 
-from service.facts import Fact
-from service.facts import Source
-from service.features import SITE_VERTEBRA
-from service.features import Features
-from service.findings import INDICATOR_ORDER
-from service.findings import Finding
-from service.gates import apply_gates
-from service.policy import DEFAULT_POLICY
-from service.policy import Policy
-from service.rules.bme import DEFERRALS
-from service.rules.bme import RULES
-from service.rules.bme import STAGE_GATES
-from service.rules.model import STAGES
-from service.rules.model import Ctx
-from service.rules.model import Deferral
-from service.rules.model import Pred
-from service.rules.model import Rule
-from service.rules.model import every
-from service.rules.model import render
-from service.rules.model import some
-from service.rules.predicates import LAB_FEATURES
-from service.rules.predicates import lab_is_current
-from service.rules.texts import FEATURE_LABELS
+from service.core.facts import Fact
+from service.core.facts import Source
+from service.core.features import SITE_VERTEBRA
+from service.core.features import Features
+from service.core.findings import INDICATOR_ORDER
+from service.core.findings import Finding
+from service.core.gates import apply_gates
+from service.core.policy import DEFAULT_POLICY
+from service.core.policy import Policy
+from service.core.predicates import LAB_FEATURES
+from service.core.predicates import lab_is_current
+from service.core.rulemodel import STAGES
+from service.core.rulemodel import Ctx
+from service.core.rulemodel import Deferral
+from service.core.rulemodel import Pred
+from service.core.rulemodel import Rule
+from service.core.rulemodel import every
+from service.core.rulemodel import render
+from service.core.rulemodel import some
+from service.knowledge.evidence import FEATURE_LABELS
+from service.knowledge.rules import DEFERRALS
+from service.knowledge.rules import RULES
+from service.knowledge.rules import STAGE_GATES
 
 Gates = Callable[[tuple[Finding, ...], Features, str, Policy], tuple[Finding, ...]]
 Test = Callable[[Ctx], bool]
@@ -59,7 +59,7 @@ def evaluate(features: Features, hook: str, policy: Policy = DEFAULT_POLICY, rul
             ctx = Ctx(features, policy, hook, red_flag, frozenset(fired))
     findings = _defer(fired, DEFERRALS)
     ordered = tuple(sorted(findings, key=lambda f: (INDICATOR_ORDER[f.indicator], f.rule_id)))
-    # Stage F: the safety gates (service/gates.py, S01-S14) check every drug suggestion and draft order.
+    # Stage F: the safety gates (service/core/gates.py, S01-S14) check every drug suggestion and draft order.
     return gates(ordered, features, hook, policy)
 
 

@@ -25,7 +25,7 @@ from flask import g
 from flask import request
 
 from service.config import Settings
-from service.textfind import fold
+from service.core.textfind import fold
 
 ACCESS_LOGGER = "bme.access"
 _HANDLER_NAME = "bme-json"

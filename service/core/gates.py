@@ -25,17 +25,17 @@ from typing import Any
 from typing import Final
 from typing import Literal
 
-from service.facts import Fact
-from service.facts import Source
-from service.features import DraftOrder
-from service.features import Features
-from service.findings import INDICATOR_ORDER
-from service.findings import Code
-from service.findings import Evidence
-from service.findings import Finding
-from service.findings import Indicator
-from service.findings import SuggestionSpec
-from service.policy import Policy
+from service.core.facts import Fact
+from service.core.facts import Source
+from service.core.features import DraftOrder
+from service.core.features import Features
+from service.core.findings import INDICATOR_ORDER
+from service.core.findings import Code
+from service.core.findings import Evidence
+from service.core.findings import Finding
+from service.core.findings import Indicator
+from service.core.findings import SuggestionSpec
+from service.core.policy import Policy
 
 HOOK_PATIENT_VIEW: Final = "patient-view"
 HOOK_ORDER_SELECT: Final = "order-select"

@@ -35,15 +35,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.config import ConfigError
-from service.db import SeenJwt
 from service.errors import AuthenticationError
 from service.errors import ForbiddenError
 from service.errors import InvalidRequestError
 from service.errors import ServiceUnavailableError
-from service.urls import is_loopback_host
-from service.urls import normalize_base_url
-from service.urls import plain_http_allowed
-from service.urls import url_problem
+from service.fhir.urls import is_loopback_host
+from service.fhir.urls import normalize_base_url
+from service.fhir.urls import plain_http_allowed
+from service.fhir.urls import url_problem
+from service.store.db import SeenJwt
 
 LOG = logging.getLogger("bme.auth")
 

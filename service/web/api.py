@@ -14,15 +14,15 @@ from flask import current_app
 from flask import g
 from flask import request
 
-from service import pipeline
 from service import profiles
-from service import schemas
-from service import security
-from service.db import ping
+from service.cds import pipeline
+from service.cds import schemas
 from service.errors import InvalidRequestError
 from service.errors import ServiceUnavailableError
-from service.feedback import store_feedback
-from service.state import AppState
+from service.store.db import ping
+from service.store.feedback import store_feedback
+from service.web import security
+from service.web.state import AppState
 
 bp = Blueprint("cds", __name__)
 ops = Blueprint("ops", __name__)  # health probes: no client JWT, for load balancers and orchestrators

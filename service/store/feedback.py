@@ -31,8 +31,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from service.db import FeedbackItem
-from service.db import IssuedCard
+from service.store.db import FeedbackItem
+from service.store.db import IssuedCard
 
 LOG = logging.getLogger("bme.feedback")
 

@@ -20,9 +20,9 @@ from concurrent.futures import wait
 from typing import Any
 from typing import Final
 
-from service.prefetch import FetchUnavailable
-from service.prefetch import FhirPool
-from service.prefetch import check_fhir_server_url
+from service.fhir.prefetch import FetchUnavailable
+from service.fhir.prefetch import FhirPool
+from service.fhir.prefetch import check_fhir_server_url
 
 log = logging.getLogger(__name__)
 

@@ -14,31 +14,31 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
 
 from hooks import SERVICES
-from service import logs
-from service import schemas
-from service import security
-from service.api import bp
-from service.api import json_response
-from service.api import ops
-from service.auth import Authenticator
-from service.auth import load_trusted_clients
+from service.cds import schemas
+from service.cds.pipeline import Deps
+from service.cds.registry import Registry
 from service.config import ConfigError
 from service.config import Settings
 from service.config import load_settings
-from service.db import make_engine
+from service.core.policy import load_policy
+from service.core.valuesets import ValueSetIndex
 from service.errors import CdsError
 from service.errors import operation_outcome
-from service.feedback import CardBuffer
-from service.feedback import write_issued_cards
-from service.pipeline import Deps
-from service.policy import load_policy
-from service.prefetch import FhirPool
+from service.fhir.prefetch import FhirPool
+from service.fhir.urls import is_loopback_host
 from service.profiles import load_order_codes
-from service.registry import Registry
 from service.smart import init_app as init_smart
-from service.state import AppState
-from service.urls import is_loopback_host
-from service.valuesets import ValueSetIndex
+from service.store.db import make_engine
+from service.store.feedback import CardBuffer
+from service.store.feedback import write_issued_cards
+from service.web import logs
+from service.web import security
+from service.web.api import bp
+from service.web.api import json_response
+from service.web.api import ops
+from service.web.auth import Authenticator
+from service.web.auth import load_trusted_clients
+from service.web.state import AppState
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
     """Create the app; `test_config` overrides Settings fields (tests, the CLI)."""
     if settings is None:
         settings = load_settings(**dict(test_config or {}))
-    app = Flask(__name__)
+    app = Flask("service")  # the package root: templates/ and static/ live in service/
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.compact = True  # type: ignore[attr-defined]
 

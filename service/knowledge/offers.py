@@ -9,18 +9,18 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Literal
 
-from service.features import SITE_FOOT_ANKLE
-from service.features import SITE_HIP
-from service.features import SITE_KNEE
-from service.features import SITE_OTHER
-from service.features import SITE_SACROILIAC
-from service.features import SITE_VERTEBRA
-from service.findings import Code
-from service.findings import SuggestionSpec
-from service.rules.model import Ctx
-from service.rules.model import Offer
-from service.rules.texts import NO_CODE_NOTE
-from service.rules.texts import NO_DOSE_NOTE
+from service.core.features import SITE_FOOT_ANKLE
+from service.core.features import SITE_HIP
+from service.core.features import SITE_KNEE
+from service.core.features import SITE_OTHER
+from service.core.features import SITE_SACROILIAC
+from service.core.features import SITE_VERTEBRA
+from service.core.findings import Code
+from service.core.findings import SuggestionSpec
+from service.core.rulemodel import Ctx
+from service.core.rulemodel import Offer
+from service.knowledge.evidence import NO_CODE_NOTE
+from service.knowledge.evidence import NO_DOSE_NOTE
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 LOINC = "http://loinc.org"
@@ -29,7 +29,7 @@ CPT = "http://www.ama-assn.org/go/cpt"
 MEDICATION: Literal["MedicationRequest"] = "MedicationRequest"
 Priority = Literal["routine", "urgent", "stat"]
 
-# Drug classes the safety gates (service/gates.py) filter on.
+# Drug classes the safety gates (service/core/gates.py) filter on.
 CLASS_NSAID = "nsaid"
 CLASS_INDOMETHACIN = "indomethacin"  # an NSAID that S07 also checks
 CLASS_PAMIDRONATE = "pamidronate"  # an IV bisphosphonate

@@ -10,22 +10,22 @@ from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from service.findings import Evidence
-from service.findings import SuggestionSpec
-from service.gates import GATES
-from service.gates import _numbers as gate_numbers
-from service.policy import DEFAULT_POLICY
-from service.policy import SETTINGS
-from service.policy import Policy
-from service.rules.bme import DEFERRALS
-from service.rules.bme import RULES
-from service.rules.bme import STAGE_GATES
-from service.rules.model import STAGE_NAMES
-from service.rules.model import STAGES
-from service.rules.model import Rule
-from service.rules.model import format_value
-from service.rules.model import render
-from service.rules.texts import FEATURE_LABELS
+from service.core.findings import Evidence
+from service.core.findings import SuggestionSpec
+from service.core.gates import GATES
+from service.core.gates import _numbers as gate_numbers
+from service.core.policy import DEFAULT_POLICY
+from service.core.policy import SETTINGS
+from service.core.policy import Policy
+from service.core.rulemodel import STAGE_NAMES
+from service.core.rulemodel import STAGES
+from service.core.rulemodel import Rule
+from service.core.rulemodel import format_value
+from service.core.rulemodel import render
+from service.knowledge.evidence import FEATURE_LABELS
+from service.knowledge.rules import DEFERRALS
+from service.knowledge.rules import RULES
+from service.knowledge.rules import STAGE_GATES
 
 REGENERATE = "python tools/render_rules_doc.py"
 
@@ -197,7 +197,7 @@ def _gates(policy: Policy) -> list[str]:
     words = gate_numbers(policy)
     lines = ["## Stage F: safety gates S01-S14 (NOT IN SEEDS)",
              "",
-             "Generated from `service/gates.py`. Every drug suggestion and classified draft order passes "
+             "Generated from `service/core/gates.py`. Every drug suggestion and classified draft order passes "
              "through the gates of its drug class.",
              ""]
     for gate in GATES:
@@ -213,7 +213,7 @@ def render_markdown(rules: Sequence[Rule] = RULES, policy: Policy = DEFAULT_POLI
     lines = [
         "# BME CDS rules",
         "",
-        f"Generated from `service/rules/bme.py` (and `service/gates.py`) by `{REGENERATE}`; do not edit "
+        f"Generated from `service/knowledge/rules.py` (and `service/core/gates.py`) by `{REGENERATE}`; do not edit "
         "by hand.",
         "Research draft: **a clinician must review and sign off every rule before any of it ships.** Numbers "
         "in the texts are the policy defaults (clinical-rules.md §4); an institution policy file changes "

@@ -33,14 +33,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from service import docrefs
-from service import textfind
-from service.facts import UNKNOWN
-from service.facts import Fact
-from service.facts import Source
-from service.policy import Policy
-from service.valuesets import VS
-from service.valuesets import ValueSetIndex
+from service.core import docrefs
+from service.core import textfind
+from service.core.facts import UNKNOWN
+from service.core.facts import Fact
+from service.core.facts import Source
+from service.core.policy import Policy
+from service.core.valuesets import VS
+from service.core.valuesets import ValueSetIndex
 
 # bme_sites values (clinical-rules.md §1.2)
 SITE_VERTEBRA = "vertebra"

@@ -10,23 +10,23 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from service.features import EXTENT_EXTENSIVE
-from service.features import ORDER_BED_REST
-from service.features import ORDER_DEXAMETHASONE
-from service.features import ORDER_INDOMETHACIN
-from service.features import ORDER_NSAID
-from service.features import ORDER_OPIOID
-from service.features import ORDER_SYSTEMIC_GLUCOCORTICOID
-from service.features import ORDER_TNFI
-from service.features import SITE_FOOT_ANKLE
-from service.features import SITE_HIP
-from service.features import SITE_KNEE
-from service.features import SITE_VERTEBRA
-from service.rules.model import Ctx
-from service.rules.model import Pred
-from service.rules.model import all_of
-from service.rules.model import any_of
-from service.rules.model import not_
+from service.core.features import EXTENT_EXTENSIVE
+from service.core.features import ORDER_BED_REST
+from service.core.features import ORDER_DEXAMETHASONE
+from service.core.features import ORDER_INDOMETHACIN
+from service.core.features import ORDER_NSAID
+from service.core.features import ORDER_OPIOID
+from service.core.features import ORDER_SYSTEMIC_GLUCOCORTICOID
+from service.core.features import ORDER_TNFI
+from service.core.features import SITE_FOOT_ANKLE
+from service.core.features import SITE_HIP
+from service.core.features import SITE_KNEE
+from service.core.features import SITE_VERTEBRA
+from service.core.rulemodel import Ctx
+from service.core.rulemodel import Pred
+from service.core.rulemodel import all_of
+from service.core.rulemodel import any_of
+from service.core.rulemodel import not_
 
 # A seed number, not a policy choice: "baseline bone marrow edema score >2 RAMRIS units" (seed 001).
 RAMRIS_PROGRESSION_SCORE = 2.0

@@ -10,12 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from service.features import DraftOrder
-from service.features import Features
-from service.findings import Evidence
-from service.findings import Indicator
-from service.findings import SuggestionSpec
-from service.policy import Policy
+from service.core.features import DraftOrder
+from service.core.features import Features
+from service.core.findings import Evidence
+from service.core.findings import Indicator
+from service.core.findings import SuggestionSpec
+from service.core.policy import Policy
 
 HOOK_PATIENT_VIEW = "patient-view"
 HOOK_ORDER_SELECT = "order-select"

@@ -24,14 +24,14 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
+from service.cds.registry import OnUnavailable
+from service.cds.registry import ServiceDefinition
 from service.config import Settings
 from service.errors import FhirTimeoutError
 from service.errors import InvalidRequestError
 from service.errors import PrefetchUnavailableError
-from service.registry import OnUnavailable
-from service.registry import ServiceDefinition
-from service.urls import plain_http_allowed
-from service.urls import url_problem
+from service.fhir.urls import plain_http_allowed
+from service.fhir.urls import url_problem
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Literal
 
-from service.facts import Source
+from service.core.facts import Source
 
 Indicator = Literal["info", "warning", "critical"]
 INDICATOR_ORDER: dict[str, int] = {"critical": 0, "warning": 1, "info": 2}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# Site values (same strings as service.features SITE_*; repeated here so this module stays import-free).
+# Site values (same strings as service.core.features SITE_*; repeated here so this module stays import-free).
 SITE_VERTEBRA = "vertebra"
 SITE_HIP = "hip_femoral_head"
 SITE_KNEE = "knee"

@@ -7,14 +7,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from service.auth import Authenticator
-from service.auth import TrustedClient
-from service.auth import check_fhir_server
+from service.cds.pipeline import Deps
+from service.cds.registry import Registry
 from service.config import Settings
-from service.feedback import CardBuffer
-from service.pipeline import Deps
-from service.prefetch import FhirPool
-from service.registry import Registry
+from service.fhir.prefetch import FhirPool
+from service.store.feedback import CardBuffer
+from service.web.auth import Authenticator
+from service.web.auth import TrustedClient
+from service.web.auth import check_fhir_server
 
 
 @dataclass(frozen=True)

@@ -15,19 +15,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from service import cards
-from service import features
-from service import medrefs
-from service import prefetch
+from service import knowledge as rules
 from service import profiles
-from service import rules
-from service import schemas
+from service.cds import schemas
+from service.cds.registry import Registry
+from service.cds.registry import ServiceDefinition
 from service.config import Settings
+from service.core import cards
+from service.core import features
+from service.core.policy import Policy
+from service.core.valuesets import ValueSetIndex
 from service.errors import InvalidRequestError
-from service.policy import Policy
-from service.registry import Registry
-from service.registry import ServiceDefinition
-from service.valuesets import ValueSetIndex
+from service.fhir import medrefs
+from service.fhir import prefetch
 
 # Card and suggestion uuids are derived from the hookInstance, so a client that repeats a call (the sandbox does,
 # once per discovery URL) gets the very same response, and the issued-card record stays idempotent.

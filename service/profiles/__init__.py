@@ -28,7 +28,7 @@ from typing import Any
 from typing import Final
 
 from service.config import ConfigError
-from service.findings import Code
+from service.core.findings import Code
 
 PROFILE_GENERIC: Final = "generic"
 PROFILE_EPIC: Final = "epic"

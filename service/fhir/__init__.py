@@ -1,0 +1,1 @@
+"""FHIR server access: URL rules, the client pool, prefetch resolution, medication references."""

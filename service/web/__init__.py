@@ -1,0 +1,1 @@
+"""The HTTP edge: app factory, views, request hardening, JWT authentication, access logs."""
