@@ -5,10 +5,11 @@ from __future__ import annotations
 from hooks.common import PREFETCH
 from hooks.common import USAGE
 from service.cds.registry import ServiceDefinition
+from service.core.vocabulary import HOOK_ORDER_SELECT
 
 SERVICE = ServiceDefinition(
     id="bme-order-select",
-    hook="order-select",
+    hook=HOOK_ORDER_SELECT,
     title="Bone marrow edema: order check while selecting",
     description=(
         "Checks selected draft orders for a patient with bone marrow edema: an NSAID where extensive vertebral "

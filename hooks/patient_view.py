@@ -5,10 +5,11 @@ from __future__ import annotations
 from hooks.common import PREFETCH
 from hooks.common import USAGE
 from service.cds.registry import ServiceDefinition
+from service.core.vocabulary import HOOK_PATIENT_VIEW
 
 SERVICE = ServiceDefinition(
     id="bme-patient-view",
-    hook="patient-view",
+    hook=HOOK_PATIENT_VIEW,
     title="Bone marrow edema: pathway and red flags",
     description=(
         "Reads the patient's conditions, imaging reports, labs, pain scores and medications and offers the bone "

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from service import knowledge as rules
 from service import profiles
 from service.cds import schemas
 from service.cds.registry import Registry
 from service.cds.registry import ServiceDefinition
 from service.config import Settings
 from service.core import cards
+from service.core import engine as rules
 from service.core import features
 from service.core.policy import Policy
 from service.core.valuesets import ValueSetIndex

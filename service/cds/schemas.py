@@ -21,12 +21,13 @@ from jsonschema import Draft202012Validator
 from jsonschema import FormatChecker
 from jsonschema import ValidationError
 
+from service.core.vocabulary import HOOKS
+
 REQUEST: Final = "request"
 RESPONSE: Final = "response"
 DISCOVERY: Final = "discovery"
 FEEDBACK: Final = "feedback"
 KINDS: Final[tuple[str, ...]] = (REQUEST, RESPONSE, DISCOVERY, FEEDBACK)
-HOOKS: Final[tuple[str, ...]] = ("patient-view", "order-select", "order-sign")  # the hooks the schema knows
 
 # Enough to fix a payload without flooding a log line or an OperationOutcome.
 MAX_MESSAGES: Final = 10

@@ -41,6 +41,20 @@ from service.core.facts import Source
 from service.core.policy import Policy
 from service.core.valuesets import VS
 from service.core.valuesets import ValueSetIndex
+from service.core.vocabulary import BED_REST
+from service.core.vocabulary import BISPHOSPHONATE
+from service.core.vocabulary import DENOSUMAB
+from service.core.vocabulary import DEXAMETHASONE
+from service.core.vocabulary import INDOMETHACIN
+from service.core.vocabulary import IV_BISPHOSPHONATE
+from service.core.vocabulary import MRI
+from service.core.vocabulary import NSAID
+from service.core.vocabulary import OPIOID
+from service.core.vocabulary import PAMIDRONATE
+from service.core.vocabulary import SYSTEMIC_GLUCOCORTICOID
+from service.core.vocabulary import TNFI
+from service.core.vocabulary import VERTEBRAL_AUGMENTATION
+from service.core.vocabulary import ZOLEDRONIC_ACID
 
 # bme_sites values (clinical-rules.md §1.2)
 SITE_VERTEBRA = "vertebra"
@@ -55,20 +69,6 @@ EXTENT_LIMITED = "limited"
 EXTENT_EXTENSIVE = "extensive_full_vertebral_body"
 
 # DraftOrder.kinds values: what a draft order is, for the order-select/order-sign checks
-ORDER_NSAID = "nsaid"
-ORDER_INDOMETHACIN = "indomethacin"
-ORDER_IV_BISPHOSPHONATE = "iv_bisphosphonate"
-ORDER_ZOLEDRONIC = "zoledronic_acid"
-ORDER_PAMIDRONATE = "pamidronate"
-ORDER_BISPHOSPHONATE = "bisphosphonate"
-ORDER_DENOSUMAB = "denosumab"
-ORDER_OPIOID = "opioid"
-ORDER_SYSTEMIC_GLUCOCORTICOID = "systemic_glucocorticoid"
-ORDER_DEXAMETHASONE = "dexamethasone"
-ORDER_TNFI = "tnfi"
-ORDER_BED_REST = "bed_rest"
-ORDER_AUGMENTATION = "vertebral_augmentation"
-ORDER_MRI = "mri"
 
 
 @dataclass(frozen=True)
@@ -1745,11 +1745,11 @@ class _Extractor:
             )
             if kind == "ServiceRequest":
                 if names & {VS.IMAGING_MRI, VS.PROC_MRI} or _MRI_TEXT.search(text):
-                    kinds.add(ORDER_MRI)
+                    kinds.add(MRI)
                 if VS.PROC_VERTEBRAL_AUGMENTATION in names or _AUGMENTATION.search(text):
-                    kinds.add(ORDER_AUGMENTATION)
+                    kinds.add(VERTEBRAL_AUGMENTATION)
                 if VS.BED_CONFINEMENT in names or _BED_REST.search(text):
-                    kinds.add(ORDER_BED_REST)
+                    kinds.add(BED_REST)
             when = parse_date(res.get("authoredOn"))
         label = display or f"{kind or 'order'} without a named item"
         return DraftOrder(
@@ -1831,17 +1831,17 @@ _MEDICATION_FLAGS: tuple[tuple[str, frozenset[str], bool], ...] = (
     ("calcitonin_active", _CALCITONIN_SETS, True),
 )
 _ORDER_KINDS: dict[str, tuple[str, ...]] = {
-    VS.RX_NSAID: (ORDER_NSAID,),
-    VS.RX_INDOMETHACIN: (ORDER_INDOMETHACIN, ORDER_NSAID),
-    VS.RX_IV_BISPHOSPHONATE: (ORDER_IV_BISPHOSPHONATE, ORDER_BISPHOSPHONATE),
-    VS.RX_ZOLEDRONIC_ACID: (ORDER_ZOLEDRONIC, ORDER_IV_BISPHOSPHONATE, ORDER_BISPHOSPHONATE),
-    VS.RX_PAMIDRONATE: (ORDER_PAMIDRONATE, ORDER_IV_BISPHOSPHONATE, ORDER_BISPHOSPHONATE),
-    VS.RX_BISPHOSPHONATE: (ORDER_BISPHOSPHONATE,),
-    VS.RX_DENOSUMAB: (ORDER_DENOSUMAB,),
-    VS.RX_OPIOID: (ORDER_OPIOID,),
-    VS.RX_TNFI: (ORDER_TNFI,),
-    VS.RX_SYSTEMIC_GLUCOCORTICOID: (ORDER_SYSTEMIC_GLUCOCORTICOID,),
-    VS.RX_DEXAMETHASONE: (ORDER_DEXAMETHASONE, ORDER_SYSTEMIC_GLUCOCORTICOID),
+    VS.RX_NSAID: (NSAID,),
+    VS.RX_INDOMETHACIN: (INDOMETHACIN, NSAID),
+    VS.RX_IV_BISPHOSPHONATE: (IV_BISPHOSPHONATE, BISPHOSPHONATE),
+    VS.RX_ZOLEDRONIC_ACID: (ZOLEDRONIC_ACID, IV_BISPHOSPHONATE, BISPHOSPHONATE),
+    VS.RX_PAMIDRONATE: (PAMIDRONATE, IV_BISPHOSPHONATE, BISPHOSPHONATE),
+    VS.RX_BISPHOSPHONATE: (BISPHOSPHONATE,),
+    VS.RX_DENOSUMAB: (DENOSUMAB,),
+    VS.RX_OPIOID: (OPIOID,),
+    VS.RX_TNFI: (TNFI,),
+    VS.RX_SYSTEMIC_GLUCOCORTICOID: (SYSTEMIC_GLUCOCORTICOID,),
+    VS.RX_DEXAMETHASONE: (DEXAMETHASONE, SYSTEMIC_GLUCOCORTICOID),
 }
 _TEXT_FLAGS: dict[str, str] = {
     textfind.KIND_DEEP: "bme_deep_gt_1cm",

@@ -36,33 +36,26 @@ from service.core.findings import Finding
 from service.core.findings import Indicator
 from service.core.findings import SuggestionSpec
 from service.core.policy import Policy
-
-HOOK_PATIENT_VIEW: Final = "patient-view"
-HOOK_ORDER_SELECT: Final = "order-select"
-HOOK_ORDER_SIGN: Final = "order-sign"
-ORDER_HOOKS: Final = frozenset({HOOK_ORDER_SELECT, HOOK_ORDER_SIGN})
-
-LOINC: Final = "http://loinc.org"
+from service.core.vocabulary import ANTIRESORPTIVE_CLASSES
+from service.core.vocabulary import CALCITONIN
+from service.core.vocabulary import DENOSUMAB
+from service.core.vocabulary import DEXAMETHASONE
+from service.core.vocabulary import GLUCOCORTICOID_CLASSES
+from service.core.vocabulary import HOOK_ORDER_SIGN
+from service.core.vocabulary import ILOPROST
+from service.core.vocabulary import INDOMETHACIN
+from service.core.vocabulary import IV_BP_CLASSES
+from service.core.vocabulary import LOINC
+from service.core.vocabulary import NSAID
+from service.core.vocabulary import NSAID_CLASSES
+from service.core.vocabulary import OPIOID
+from service.core.vocabulary import ORDER_HOOKS
+from service.core.vocabulary import PAMIDRONATE
+from service.core.vocabulary import TNFI
+from service.core.vocabulary import ZOLEDRONIC_ACID
 
 # Drug classes as SuggestionSpec.drug_class / DraftOrder.kinds name them.
-NSAID: Final = "nsaid"
-INDOMETHACIN: Final = "indomethacin"
-IV_BISPHOSPHONATE: Final = "iv_bisphosphonate"
-PAMIDRONATE: Final = "pamidronate"
-ZOLEDRONIC_ACID: Final = "zoledronic_acid"
-BISPHOSPHONATE: Final = "bisphosphonate"  # any, incl. oral (draft orders only)
-DENOSUMAB: Final = "denosumab"
-TNFI: Final = "tnfi"
-DEXAMETHASONE: Final = "dexamethasone"
-SYSTEMIC_GLUCOCORTICOID: Final = "systemic_glucocorticoid"
-OPIOID: Final = "opioid"
-ILOPROST: Final = "iloprost"
-CALCITONIN: Final = "calcitonin"
 
-NSAID_CLASSES: Final = frozenset({NSAID, INDOMETHACIN})
-IV_BP_CLASSES: Final = frozenset({IV_BISPHOSPHONATE, PAMIDRONATE, ZOLEDRONIC_ACID})
-ANTIRESORPTIVE_CLASSES: Final = IV_BP_CLASSES | {BISPHOSPHONATE, DENOSUMAB}
-GLUCOCORTICOID_CLASSES: Final = frozenset({SYSTEMIC_GLUCOCORTICOID, DEXAMETHASONE})
 # Drug classes the catalogue names but no §5 gate covers: they pass, with a note saying so.
 UNGATED_CLASSES: Final = frozenset({ILOPROST, CALCITONIN})
 

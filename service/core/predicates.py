@@ -11,13 +11,6 @@ from datetime import date
 from typing import Any
 
 from service.core.features import EXTENT_EXTENSIVE
-from service.core.features import ORDER_BED_REST
-from service.core.features import ORDER_DEXAMETHASONE
-from service.core.features import ORDER_INDOMETHACIN
-from service.core.features import ORDER_NSAID
-from service.core.features import ORDER_OPIOID
-from service.core.features import ORDER_SYSTEMIC_GLUCOCORTICOID
-from service.core.features import ORDER_TNFI
 from service.core.features import SITE_FOOT_ANKLE
 from service.core.features import SITE_HIP
 from service.core.features import SITE_KNEE
@@ -27,6 +20,13 @@ from service.core.rulemodel import Pred
 from service.core.rulemodel import all_of
 from service.core.rulemodel import any_of
 from service.core.rulemodel import not_
+from service.core.vocabulary import BED_REST
+from service.core.vocabulary import DEXAMETHASONE
+from service.core.vocabulary import INDOMETHACIN
+from service.core.vocabulary import NSAID
+from service.core.vocabulary import OPIOID
+from service.core.vocabulary import SYSTEMIC_GLUCOCORTICOID
+from service.core.vocabulary import TNFI
 
 # A seed number, not a policy choice: "baseline bone marrow edema score >2 RAMRIS units" (seed 001).
 RAMRIS_PROGRESSION_SCORE = 2.0
@@ -343,12 +343,12 @@ nsaid_started = Pred("nsaid_start_known", "an active NSAID with a known start da
                      ("nsaid_active", "nsaid_start_date"))
 
 # --- Draft orders (order-select / order-sign) -------------------------------------------------------------
-drafting_nsaid = drafting(frozenset({ORDER_NSAID, ORDER_INDOMETHACIN}), "an NSAID is being ordered")
-drafting_opioid = drafting(frozenset({ORDER_OPIOID}), "an opioid is being ordered")
-drafting_glucocorticoid = drafting(frozenset({ORDER_SYSTEMIC_GLUCOCORTICOID, ORDER_DEXAMETHASONE}),
+drafting_nsaid = drafting(frozenset({NSAID, INDOMETHACIN}), "an NSAID is being ordered")
+drafting_opioid = drafting(frozenset({OPIOID}), "an opioid is being ordered")
+drafting_glucocorticoid = drafting(frozenset({SYSTEMIC_GLUCOCORTICOID, DEXAMETHASONE}),
                                    "a systemic glucocorticoid is being ordered")
-drafting_tnfi = drafting(frozenset({ORDER_TNFI}), "a TNF-alpha inhibitor is being ordered")
-drafting_bed_rest = drafting(frozenset({ORDER_BED_REST}), "a bed-rest / strict immobilisation order is being "
+drafting_tnfi = drafting(frozenset({TNFI}), "a TNF-alpha inhibitor is being ordered")
+drafting_bed_rest = drafting(frozenset({BED_REST}), "a bed-rest / strict immobilisation order is being "
                                                           "placed")
 
 # --- Policy switches --------------------------------------------------------------------------------------

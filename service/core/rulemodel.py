@@ -16,12 +16,8 @@ from service.core.findings import Evidence
 from service.core.findings import Indicator
 from service.core.findings import SuggestionSpec
 from service.core.policy import Policy
-
-HOOK_PATIENT_VIEW = "patient-view"
-HOOK_ORDER_SELECT = "order-select"
-HOOK_ORDER_SIGN = "order-sign"
-ALL_HOOKS: tuple[str, ...] = (HOOK_PATIENT_VIEW, HOOK_ORDER_SELECT, HOOK_ORDER_SIGN)
-ORDER_HOOKS: tuple[str, ...] = (HOOK_ORDER_SELECT, HOOK_ORDER_SIGN)
+from service.core.vocabulary import HOOK_ORDER_SELECT
+from service.core.vocabulary import HOOK_PATIENT_VIEW
 
 Stage = Literal["A", "B", "C", "D", "E"]
 STAGES: tuple[Stage, ...] = ("A", "B", "C", "D", "E")

@@ -32,14 +32,15 @@ from pathlib import Path
 from typing import Any
 from typing import Final
 
+from service.core.vocabulary import CPT
+from service.core.vocabulary import DCM
+from service.core.vocabulary import ICD10CM
+from service.core.vocabulary import LOINC
+from service.core.vocabulary import RXNORM
+from service.core.vocabulary import SNOMED
+from service.core.vocabulary import UCUM
+
 # Code systems (codes.md §0.2)
-SNOMED: Final = "http://snomed.info/sct"
-ICD10CM: Final = "http://hl7.org/fhir/sid/icd-10-cm"
-LOINC: Final = "http://loinc.org"
-RXNORM: Final = "http://www.nlm.nih.gov/research/umls/rxnorm"
-CPT: Final = "http://www.ama-assn.org/go/cpt"
-DCM: Final = "http://dicom.nema.org/resources/ontology/DCM"
-UCUM: Final = "http://unitsofmeasure.org"
 KNOWN_SYSTEMS: Final = frozenset({SNOMED, ICD10CM, LOINC, RXNORM, CPT, DCM, UCUM})
 
 EVIDENCE_EXTENSION_URL: Final = "https://bme-cds.example.org/fhir/StructureDefinition/evidence"

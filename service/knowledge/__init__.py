@@ -1,11 +1,4 @@
-"""Rules: the BME rule table (R01-R37, `bme.py`) and the engine that runs it (`engine.py`).
+"""The BME knowledge base: the rule table (R01-R37), the offers and the seed evidence they quote.
 
-`evaluate(features, hook, policy)` is the one entry point the pipeline uses. Pure: no flask, no requests.
+Data, not machinery: the engine that runs these tables lives in service.core. Pure: no flask, no requests.
 """
-
-from __future__ import annotations
-
-from service.core.engine import evaluate
-from service.knowledge.rules import RULES
-
-__all__ = ["RULES", "evaluate"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Literal
 
+from service.core import vocabulary as vocab
 from service.core.features import SITE_FOOT_ANKLE
 from service.core.features import SITE_HIP
 from service.core.features import SITE_KNEE
@@ -22,27 +23,13 @@ from service.core.rulemodel import Offer
 from service.knowledge.evidence import NO_CODE_NOTE
 from service.knowledge.evidence import NO_DOSE_NOTE
 
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-LOINC = "http://loinc.org"
-CPT = "http://www.ama-assn.org/go/cpt"
-
 MEDICATION: Literal["MedicationRequest"] = "MedicationRequest"
 Priority = Literal["routine", "urgent", "stat"]
 
-# Drug classes the safety gates (service/core/gates.py) filter on.
-CLASS_NSAID = "nsaid"
-CLASS_INDOMETHACIN = "indomethacin"  # an NSAID that S07 also checks
-CLASS_PAMIDRONATE = "pamidronate"  # an IV bisphosphonate
-CLASS_ZOLEDRONIC = "zoledronic_acid"  # an IV bisphosphonate
-CLASS_DENOSUMAB = "denosumab"
-CLASS_TNFI = "tnfi"
-CLASS_DEXAMETHASONE = "dexamethasone"
-CLASS_ILOPROST = "iloprost"
-CLASS_CALCITONIN = "calcitonin"
 
 
 def _rx(code: str, name: str) -> Code:
-    return Code(RXNORM, code, name)
+    return Code(vocab.RXNORM, code, name)
 
 
 def _drug(label: str, code: Code | None, text: str, dose: str | None, drug_class: str,
@@ -54,46 +41,46 @@ def _drug(label: str, code: Code | None, text: str, dose: str | None, drug_class
 
 # --- Drugs (codes.md D1; doses: seed 002, verbatim) ---------------------------------------------------------
 NAPROXEN = _drug("Naproxen 375-1100 mg/day in two doses, for 2-4 weeks, then reassess",
-                 _rx("7258", "naproxen"), "naproxen", "375-1100 mg/day in two doses", CLASS_NSAID)
+                 _rx("7258", "naproxen"), "naproxen", "375-1100 mg/day in two doses", vocab.NSAID)
 DICLOFENAC = _drug("Diclofenac 75-150 mg/day in divided doses, for 2-4 weeks, then reassess",
-                   _rx("3355", "diclofenac"), "diclofenac", "75-150 mg/day in divided doses", CLASS_NSAID)
+                   _rx("3355", "diclofenac"), "diclofenac", "75-150 mg/day in divided doses", vocab.NSAID)
 INDOMETHACIN = _drug("Indomethacin 150 mg/day in divided doses, for 2-4 weeks, then reassess",
                      _rx("5781", "indomethacin"), "indomethacin", "150 mg/day in divided doses",
-                     CLASS_INDOMETHACIN)
+                     vocab.INDOMETHACIN)
 CELECOXIB = _drug("Celecoxib 200-400 mg/day, for 2-4 weeks, then reassess", _rx("140587", "celecoxib"),
-                  "celecoxib", "200-400 mg/day", CLASS_NSAID)
+                  "celecoxib", "200-400 mg/day", vocab.NSAID)
 NSAIDS: tuple[SuggestionSpec, ...] = (NAPROXEN, DICLOFENAC, INDOMETHACIN, CELECOXIB)
 
 PAMIDRONATE_3_DAYS = _drug("Pamidronate 30 mg IV on 3 consecutive days, repeated every 3 months",
                            _rx("11473", "pamidronate"), "pamidronate",
                            "30 mg intravenously on 3 consecutive days, repeated every 3 "
-                           "months", CLASS_PAMIDRONATE)
+                           "months", vocab.PAMIDRONATE)
 PAMIDRONATE_MONTHLY = _drug("Pamidronate 45-90 mg (or 1 mg/kg) IV every month or every 3 months "
                             "(alternative)",
                             _rx("11473", "pamidronate"), "pamidronate",
                             "45-90 mg (or 1 mg/kg) intravenously every month or every 3 "
-                            "months", CLASS_PAMIDRONATE)
+                            "months", vocab.PAMIDRONATE)
 ZOLEDRONIC_ACID = _drug("Zoledronic acid IV (institutional protocol; the seeds give no dose)",
-                        _rx("77655", "zoledronic acid"), "zoledronic acid", None, CLASS_ZOLEDRONIC)
+                        _rx("77655", "zoledronic acid"), "zoledronic acid", None, vocab.ZOLEDRONIC_ACID)
 
 INFLIXIMAB = _drug("Infliximab 3-5 mg/kg IV at 0,2,6 weeks then every 6-8 weeks", _rx("191831", "infliximab"),
-                   "infliximab", "3-5 mg/kg IV at 0,2,6 weeks then every 6-8 weeks", CLASS_TNFI)
+                   "infliximab", "3-5 mg/kg IV at 0,2,6 weeks then every 6-8 weeks", vocab.TNFI)
 ETANERCEPT = _drug("Etanercept 50 mg/week subcutaneously", _rx("214555", "etanercept"), "etanercept",
-                   "50 mg/week subcutaneously", CLASS_TNFI)
+                   "50 mg/week subcutaneously", vocab.TNFI)
 ADALIMUMAB = _drug("Adalimumab 40 mg every 2 weeks subcutaneously", _rx("327361", "adalimumab"), "adalimumab",
-                   "40 mg every 2 weeks subcutaneously", CLASS_TNFI)
+                   "40 mg every 2 weeks subcutaneously", vocab.TNFI)
 TNFIS: tuple[SuggestionSpec, ...] = (INFLIXIMAB, ETANERCEPT, ADALIMUMAB)
 
 DEXAMETHASONE = _drug("Dexamethasone, high dose, now (institutional protocol; the seeds give no dose)",
-                      _rx("3264", "dexamethasone"), "dexamethasone", None, CLASS_DEXAMETHASONE,
+                      _rx("3264", "dexamethasone"), "dexamethasone", None, vocab.DEXAMETHASONE,
                       priority="stat")
 DENOSUMAB = _drug("Denosumab, single dose (institutional protocol; the seeds give no dose)",
-                  _rx("993449", "denosumab"), "denosumab", None, CLASS_DENOSUMAB)
+                  _rx("993449", "denosumab"), "denosumab", None, vocab.DENOSUMAB)
 ILOPROST = _drug("Iloprost IV, 5-day infusion (institutional protocol; the seeds give no dose)",
-                 _rx("40138", "iloprost"), "iloprost", None, CLASS_ILOPROST)
+                 _rx("40138", "iloprost"), "iloprost", None, vocab.ILOPROST)
 CALCITONIN = _drug("Calcitonin for the first 4 weeks (institutional protocol; the seeds give no dose or "
                    "route)",
-                   None, "calcitonin", None, CLASS_CALCITONIN,
+                   None, "calcitonin", None, vocab.CALCITONIN,
                    note=NO_DOSE_NOTE + " No verified RxNorm code for calcitonin (codes.md F): ordered as "
                                        "text. Limit to the first 4 weeks.")
 
@@ -105,7 +92,7 @@ def _service(label: str, text: str, code: Code | None = None, note: str | None =
 
 
 def _loinc(code: str, display: str) -> Code:
-    return Code(LOINC, code, display)
+    return Code(vocab.LOINC, code, display)
 
 
 # --- Referrals and care (no verified codes: codes.md E4) ----------------------------------------------------
@@ -172,9 +159,9 @@ WBC_SCAN_TC99M = _service("Labelled-WBC scan (Tc-99m)", "NM Bone Views W Tc-99m 
                           _loinc("42700-5", "NM Bone Views W Tc-99m tagged WBC IV"))
 
 # --- Vertebral augmentation (codes.md E1, CPT, V-B) ---------------------------------------------------------
-KYPHOPLASTY_THORACIC = Code(CPT, "22513", "Percutaneous vertebral augmentation (e.g. kyphoplasty), "
+KYPHOPLASTY_THORACIC = Code(vocab.CPT, "22513", "Percutaneous vertebral augmentation (e.g. kyphoplasty), "
                                           "1 vertebral body; thoracic")
-KYPHOPLASTY_LUMBAR = Code(CPT, "22514", "Percutaneous vertebral augmentation (e.g. kyphoplasty), "
+KYPHOPLASTY_LUMBAR = Code(vocab.CPT, "22514", "Percutaneous vertebral augmentation (e.g. kyphoplasty), "
                                         "1 vertebral body; lumbar")
 AUGMENTATION_NOTE = ("Vertebroplasty CPT 22510/22511, kyphoplasty 22513/22514, add-ons 22512/22515 (codes.md "
                      "E1, V-B: check with your coding team).")

@@ -13,11 +13,7 @@ from datetime import timedelta
 from typing import Literal
 
 from service.core import predicates as p
-from service.core.features import ORDER_BED_REST
 from service.core.findings import SuggestionSpec
-from service.core.rulemodel import ALL_HOOKS
-from service.core.rulemodel import HOOK_PATIENT_VIEW
-from service.core.rulemodel import ORDER_HOOKS
 from service.core.rulemodel import CardSpec
 from service.core.rulemodel import Ctx
 from service.core.rulemodel import Deferral
@@ -27,6 +23,10 @@ from service.core.rulemodel import Rule
 from service.core.rulemodel import all_of
 from service.core.rulemodel import any_of
 from service.core.rulemodel import fixed
+from service.core.vocabulary import BED_REST
+from service.core.vocabulary import HOOK_PATIENT_VIEW
+from service.core.vocabulary import HOOKS
+from service.core.vocabulary import ORDER_HOOKS
 from service.knowledge import evidence as t
 from service.knowledge import offers as o
 from service.knowledge.evidence import s000
@@ -103,7 +103,7 @@ def _r32_delete(ctx: Ctx) -> tuple[SuggestionSpec, ...]:
         SuggestionSpec(label=f"Remove the bed-rest order ({d.display})", action="delete",
                        resource_type=_deletable_type(d.resource_type), text=d.display,
                        delete_reference=d.reference)
-        for d in ctx.drafts() if ORDER_BED_REST in d.kinds and d.reference)
+        for d in ctx.drafts() if BED_REST in d.kinds and d.reference)
     return (*deletes, o.PHYSIOTHERAPY)
 
 
@@ -140,7 +140,7 @@ SECOND_LINE_OFFER = Offer(
 RULES: tuple[Rule, ...] = (
     # ============================== Stage A: red flags (critical; suppress R21-R31) ========================
     Rule(
-        id="R06", title="Neurological deficit", stage="A", hooks=ALL_HOOKS,
+        id="R06", title="Neurological deficit", stage="A", hooks=HOOKS,
         when=(p.has_vertebral_bme_or_fracture, p.has_neuro_deficit),
         card=CardSpec("critical",
                       "Neurological deficit with vertebral BME or fracture: consider urgent spine surgery "
@@ -157,7 +157,7 @@ RULES: tuple[Rule, ...] = (
                     "code).", o.SPINE_SURGERY_STAT),
     ),
     Rule(
-        id="R07", title="Spinal instability or retropulsion", stage="A", hooks=ALL_HOOKS,
+        id="R07", title="Spinal instability or retropulsion", stage="A", hooks=HOOKS,
         when=(p.has_vertebral_fracture, p.has_spinal_instability),
         card=CardSpec("critical",
                       "Unstable spine or retropulsion: consider immediate surgical consult; immobilise the "
@@ -174,7 +174,7 @@ RULES: tuple[Rule, ...] = (
                     "code).", o.SPINE_SURGERY_STAT),
     ),
     Rule(
-        id="R08", title="Significant spinal deformity", stage="A", hooks=ALL_HOOKS,
+        id="R08", title="Significant spinal deformity", stage="A", hooks=HOOKS,
         when=(p.has_vertebral_fracture, p.has_significant_deformity),
         card=CardSpec("critical",
                       "Significant deformity (kyphosis >={deformity.kyphosis_pct}% or height loss "
@@ -189,7 +189,7 @@ RULES: tuple[Rule, ...] = (
                     "code).", o.SPINE_SURGERY_STAT),
     ),
     Rule(
-        id="R09", title="Progressive neurological deterioration", stage="A", hooks=ALL_HOOKS,
+        id="R09", title="Progressive neurological deterioration", stage="A", hooks=HOOKS,
         when=(p.has_progressive_neuro_deterioration,),
         card=CardSpec("critical",
                       "Progressive neurological deterioration: consider urgent surgical decompression, "
@@ -207,7 +207,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         id="R10", title="Suspected spinal cord compression: high-dose dexamethasone now", stage="A",
-        hooks=ALL_HOOKS,
+        hooks=HOOKS,
         when=(p.cord_compression_suspected, p.has_bme_or_vertebral_fracture),
         card=CardSpec("critical",
                       "Suspected cord compression: consider high-dose dexamethasone now, before imaging "

@@ -29,14 +29,11 @@ from typing import Final
 
 from service.config import ConfigError
 from service.core.findings import Code
+from service.core.vocabulary import PROFILE_EPIC
+from service.core.vocabulary import PROFILE_ORACLE
+from service.core.vocabulary import PROFILES
+from service.core.vocabulary import RXNORM
 
-PROFILE_GENERIC: Final = "generic"
-PROFILE_EPIC: Final = "epic"
-PROFILE_ORACLE: Final = "oracle"
-PROFILE_SANDBOX: Final = "sandbox"
-PROFILES: Final = (PROFILE_GENERIC, PROFILE_EPIC, PROFILE_ORACLE, PROFILE_SANDBOX)
-
-RXNORM: Final = "http://www.nlm.nih.gov/research/umls/rxnorm"
 # Epic's "Codesets for Create APIs" name RxNorm by its OID in create actions (docId=cds-hooks).
 EPIC_RXNORM: Final = "urn:oid:2.16.840.1.113883.6.88"
 EPIC_PREFERENCE_LIST: Final = "urn:com.epic.cdshooks.action.code.system.preference-list-item"

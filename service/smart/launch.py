@@ -17,11 +17,11 @@ from datetime import date
 from datetime import datetime
 from typing import Any
 
-from service import knowledge as rules
 from service.cds.pipeline import Deps
 from service.cds.registry import ServiceDefinition
 from service.config import RULESET_VERSION
 from service.config import Settings
+from service.core import engine as rules
 from service.core import features
 from service.errors import FhirTimeoutError
 from service.errors import InvalidRequestError

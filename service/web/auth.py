@@ -35,6 +35,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.config import ConfigError
+from service.core.vocabulary import PROFILE_SANDBOX
+from service.core.vocabulary import PROFILES
 from service.errors import AuthenticationError
 from service.errors import ForbiddenError
 from service.errors import InvalidRequestError
@@ -47,7 +49,7 @@ from service.store.db import SeenJwt
 
 LOG = logging.getLogger("bme.auth")
 
-PROFILES = ("generic", "epic", "oracle", "sandbox")
+
 # CDS Hooks 2.0 recommends ES384 and RS384; the others are asymmetric and widely supported. Never none/HS*.
 ALLOWED_ALGORITHMS = ("ES384", "RS384", "ES256", "RS256", "PS256", "PS384", "PS512")
 _EC_CURVES = {"ES256": "P-256", "ES384": "P-384"}
@@ -190,7 +192,7 @@ def load_trusted_clients(path: Path) -> tuple[TrustedClient, ...]:
         if client.issuer in seen:
             raise ConfigError(f"BME_TRUSTED_CLIENTS: issuer {client.issuer!r} is listed twice")
         seen.add(client.issuer)
-        if client.profile == "sandbox" or client.issuer == SANDBOX_ISSUER:
+        if client.profile == PROFILE_SANDBOX or client.issuer == SANDBOX_ISSUER:
             # Its private key is published in the sandbox repository: anyone can mint these tokens.
             LOG.warning("trusting the CDS Hooks sandbox issuer %s: development only, never in production",
                         client.issuer)

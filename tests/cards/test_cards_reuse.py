@@ -10,7 +10,7 @@ from service.core import cards
 from service.core.findings import Evidence
 from service.core.findings import SuggestionSpec
 from service.core.gates import GATES
-from service.knowledge import RULES
+from service.knowledge.rules import RULES
 from tests.gates.gate_builders import finding
 
 CATALOGUE = tuple(

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from service import profiles
 from service.cds.schemas import validate
+from service.core import vocabulary
 from tests.cards.card_checks import inferno_errors
 from tests.ehr.builders import SMART_URL
 from tests.ehr.builders import actions
@@ -80,9 +81,9 @@ def profile_output(cards: list[dict[str, Any]], profile: str, **kwargs: Any) -> 
     adapted = profiles.adapt(cards, profile, order_codes=kwargs.get("order_codes"))
     validate("response", {"cards": adapted})
     assert [e for card in adapted for e in inferno_errors(card)] == []
-    if profile == profiles.PROFILE_EPIC:
+    if profile == vocabulary.PROFILE_EPIC:
         assert epic_limit_errors(adapted) == []
-    if profile == profiles.PROFILE_ORACLE:
+    if profile == vocabulary.PROFILE_ORACLE:
         assert oracle_limit_errors(adapted, profiles.ORACLE_MAX_DETAIL) == []
     return adapted
 
@@ -92,7 +93,7 @@ def test_fixture_answers_and_each_profile_respects_its_limits(
     client: FlaskClient, closed_port: int, ehr: str, name: str
 ) -> None:
     cards = call(client, offline(fixture(ehr, name), closed_port))["cards"]
-    for profile in profiles.PROFILES:
+    for profile in vocabulary.PROFILES:
         profile_output(cards, profile)
 
 

@@ -182,7 +182,7 @@ def test_the_medication_is_read_with_the_ehr_token(
         draft_orders=drafts_,
         selections=on_server["context"]["selections"],
     )
-    assert features.ORDER_NSAID in extracted.draft_orders[0].kinds
+    assert features.NSAID in extracted.draft_orders[0].kinds
 
 
 @pytest.mark.fhirserver

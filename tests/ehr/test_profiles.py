@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from service import profiles
 from service.cds.schemas import validate
 from service.config import ConfigError
+from service.core import vocabulary
 from service.core.facts import Source
 from service.core.findings import SuggestionSpec
 from service.core.gates import GATES
@@ -96,7 +97,7 @@ def pathway_cards(smart: bool = True) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------- all profiles
 
 
-@pytest.mark.parametrize("profile", [profiles.PROFILE_EPIC, profiles.PROFILE_ORACLE])
+@pytest.mark.parametrize("profile", [vocabulary.PROFILE_EPIC, vocabulary.PROFILE_ORACLE])
 def test_adapt_returns_new_dicts_and_valid_cards(profile: str, order_codes: profiles.OrderCodeMap) -> None:
     """Adapting profiles copy: the rendered cards are never changed (generic/sandbox pass them through)."""
     cards = pathway_cards()
@@ -109,7 +110,7 @@ def test_adapt_returns_new_dicts_and_valid_cards(profile: str, order_codes: prof
     assert [c["uuid"] for c in adapted] == [c["uuid"] for c in cards]
 
 
-@pytest.mark.parametrize("profile", [profiles.PROFILE_GENERIC, profiles.PROFILE_SANDBOX])
+@pytest.mark.parametrize("profile", [vocabulary.PROFILE_GENERIC, vocabulary.PROFILE_SANDBOX])
 def test_generic_and_sandbox_receive_the_cards_as_rendered(
     profile: str, order_codes: profiles.OrderCodeMap
 ) -> None:
@@ -125,7 +126,7 @@ def test_unknown_profile_is_refused() -> None:
 def test_profiles_match_the_trusted_client_profiles() -> None:
     from service.web.auth import PROFILES
 
-    assert set(profiles.PROFILES) == set(PROFILES)
+    assert set(vocabulary.PROFILES) == set(PROFILES)
 
 
 # --------------------------------------------------------------------------------------------------- Epic

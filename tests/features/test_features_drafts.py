@@ -6,54 +6,54 @@ from typing import Any
 
 import pytest
 
-from service.core.features import ORDER_AUGMENTATION
-from service.core.features import ORDER_BED_REST
-from service.core.features import ORDER_BISPHOSPHONATE
-from service.core.features import ORDER_DENOSUMAB
-from service.core.features import ORDER_DEXAMETHASONE
-from service.core.features import ORDER_INDOMETHACIN
-from service.core.features import ORDER_IV_BISPHOSPHONATE
-from service.core.features import ORDER_MRI
-from service.core.features import ORDER_NSAID
-from service.core.features import ORDER_OPIOID
-from service.core.features import ORDER_PAMIDRONATE
-from service.core.features import ORDER_SYSTEMIC_GLUCOCORTICOID
-from service.core.features import ORDER_TNFI
-from service.core.features import ORDER_ZOLEDRONIC
+from service.core.vocabulary import BED_REST
+from service.core.vocabulary import BISPHOSPHONATE
+from service.core.vocabulary import DENOSUMAB
+from service.core.vocabulary import DEXAMETHASONE
+from service.core.vocabulary import INDOMETHACIN
+from service.core.vocabulary import IV_BISPHOSPHONATE
+from service.core.vocabulary import MRI
+from service.core.vocabulary import NSAID
+from service.core.vocabulary import OPIOID
+from service.core.vocabulary import PAMIDRONATE
+from service.core.vocabulary import SYSTEMIC_GLUCOCORTICOID
+from service.core.vocabulary import TNFI
+from service.core.vocabulary import VERTEBRAL_AUGMENTATION
+from service.core.vocabulary import ZOLEDRONIC_ACID
 from tests import builders as b
 from tests.features.conftest import Run
 
-BP_IV = {ORDER_IV_BISPHOSPHONATE, ORDER_BISPHOSPHONATE}
+BP_IV = {IV_BISPHOSPHONATE, BISPHOSPHONATE}
 
 
 @pytest.mark.parametrize(
     ("draft", "kinds"),
     [
-        (b.draft_medication_request("7258"), {ORDER_NSAID}),
-        (b.draft_medication_request("198014", "Naproxen 500 MG Oral Tablet"), {ORDER_NSAID}),
+        (b.draft_medication_request("7258"), {NSAID}),
+        (b.draft_medication_request("198014", "Naproxen 500 MG Oral Tablet"), {NSAID}),
         (
             b.draft_medication_request(None, "Indomethacin 25 MG Oral Capsule"),
-            {ORDER_NSAID, ORDER_INDOMETHACIN},
+            {NSAID, INDOMETHACIN},
         ),
-        (b.draft_medication_request("11473"), BP_IV | {ORDER_PAMIDRONATE}),
+        (b.draft_medication_request("11473"), BP_IV | {PAMIDRONATE}),
         (
             b.draft_medication_request(None, "zoledronic acid 5 MG/100ML Injection"),
-            BP_IV | {ORDER_ZOLEDRONIC},
+            BP_IV | {ZOLEDRONIC_ACID},
         ),
-        (b.draft_medication_request(None, "Alendronic acid 70 MG Oral Tablet"), {ORDER_BISPHOSPHONATE}),
-        (b.draft_medication_request("993449"), {ORDER_DENOSUMAB}),
-        (b.draft_medication_request(None, "oxyCODONE 5 MG Oral Tablet"), {ORDER_OPIOID}),
-        (b.draft_medication_request(None, "predniSONE 20 MG Oral Tablet"), {ORDER_SYSTEMIC_GLUCOCORTICOID}),
-        (b.draft_medication_request("3264"), {ORDER_DEXAMETHASONE, ORDER_SYSTEMIC_GLUCOCORTICOID}),
+        (b.draft_medication_request(None, "Alendronic acid 70 MG Oral Tablet"), {BISPHOSPHONATE}),
+        (b.draft_medication_request("993449"), {DENOSUMAB}),
+        (b.draft_medication_request(None, "oxyCODONE 5 MG Oral Tablet"), {OPIOID}),
+        (b.draft_medication_request(None, "predniSONE 20 MG Oral Tablet"), {SYSTEMIC_GLUCOCORTICOID}),
+        (b.draft_medication_request("3264"), {DEXAMETHASONE, SYSTEMIC_GLUCOCORTICOID}),
         (b.draft_medication_request(None, "dexamethasone 0.1 % Ophthalmic Solution"), set()),
-        (b.draft_medication_request(None, "etanercept 50 MG/ML Prefilled Syringe"), {ORDER_TNFI}),
+        (b.draft_medication_request(None, "etanercept 50 MG/ML Prefilled Syringe"), {TNFI}),
         (b.draft_medication_request(None, "Acetaminophen 500 MG Oral Tablet"), set()),
         (b.draft_medication_request(no_medication=True), set()),  # a draft without a medication yet
-        (b.draft_service_request("24968-0"), {ORDER_MRI}),
-        (b.draft_service_request(None, text="MRI lumbar spine without contrast"), {ORDER_MRI}),
-        (b.draft_service_request("22514", b.CPT), {ORDER_AUGMENTATION}),
-        (b.draft_service_request(None, text="Referral for kyphoplasty"), {ORDER_AUGMENTATION}),
-        (b.draft_service_request(None, text="Strict bed rest"), {ORDER_BED_REST}),
+        (b.draft_service_request("24968-0"), {MRI}),
+        (b.draft_service_request(None, text="MRI lumbar spine without contrast"), {MRI}),
+        (b.draft_service_request("22514", b.CPT), {VERTEBRAL_AUGMENTATION}),
+        (b.draft_service_request(None, text="Referral for kyphoplasty"), {VERTEBRAL_AUGMENTATION}),
+        (b.draft_service_request(None, text="Strict bed rest"), {BED_REST}),
         (b.draft_service_request(None, text="Physiotherapy"), set()),
     ],
 )
@@ -91,7 +91,7 @@ def test_draft_medication_reference(run: Run, where: str) -> None:
             record.append(med)
     orders = run(*record, drafts=drafts).draft_orders
     assert len(orders) == 1  # a Medication in the draft bundle is not an order
-    assert ORDER_PAMIDRONATE in orders[0].kinds
+    assert PAMIDRONATE in orders[0].kinds
 
 
 def test_unresolved_draft_reference_has_no_kinds(run: Run) -> None:
@@ -104,8 +104,8 @@ def test_unresolved_draft_reference_has_no_kinds(run: Run) -> None:
 def test_drafts_as_bundle_or_entries(run: Run) -> None:
     draft = b.draft_medication_request("7258", id="x")
     as_bundle = b.bundle([draft])
-    assert run(drafts=as_bundle).draft_orders[0].kinds == {ORDER_NSAID}  # type: ignore[arg-type]
-    assert run(drafts=as_bundle["entry"]).draft_orders[0].kinds == {ORDER_NSAID}
+    assert run(drafts=as_bundle).draft_orders[0].kinds == {NSAID}  # type: ignore[arg-type]
+    assert run(drafts=as_bundle["entry"]).draft_orders[0].kinds == {NSAID}
 
 
 def test_drafts_do_not_change_the_record_features(run: Run) -> None:

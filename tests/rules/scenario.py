@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from service.core.engine import evaluate
 from service.core.facts import Fact
 from service.core.facts import Source
 from service.core.features import DraftOrder
@@ -16,7 +17,6 @@ from service.core.findings import Finding
 from service.core.policy import DEFAULT_POLICY
 from service.core.policy import Policy
 from service.core.policy import policy_from_mapping
-from service.knowledge import evaluate
 
 TODAY = date(2026, 11, 21)
 SEEDS_DIR = Path(__file__).parent / "seeds"

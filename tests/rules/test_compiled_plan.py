@@ -18,17 +18,12 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from service.core.engine import _defer
+from service.core.engine import evaluate
 from service.core.engine import to_finding
 from service.core.facts import Fact
 from service.core.facts import Source
 from service.core.features import EXTENT_EXTENSIVE
 from service.core.features import EXTENT_LIMITED
-from service.core.features import ORDER_BED_REST
-from service.core.features import ORDER_DEXAMETHASONE
-from service.core.features import ORDER_NSAID
-from service.core.features import ORDER_OPIOID
-from service.core.features import ORDER_SYSTEMIC_GLUCOCORTICOID
-from service.core.features import ORDER_TNFI
 from service.core.features import SITE_FOOT_ANKLE
 from service.core.features import SITE_HIP
 from service.core.features import SITE_KNEE
@@ -41,14 +36,19 @@ from service.core.policy import DEFAULT_POLICY
 from service.core.policy import SETTINGS
 from service.core.policy import Policy
 from service.core.policy import policy_from_mapping
-from service.core.rulemodel import ALL_HOOKS
 from service.core.rulemodel import STAGES
 from service.core.rulemodel import Ctx
 from service.core.rulemodel import Pred
 from service.core.rulemodel import Rule
-from service.knowledge import RULES
-from service.knowledge import evaluate
+from service.core.vocabulary import BED_REST
+from service.core.vocabulary import DEXAMETHASONE
+from service.core.vocabulary import HOOKS
+from service.core.vocabulary import NSAID
+from service.core.vocabulary import OPIOID
+from service.core.vocabulary import SYSTEMIC_GLUCOCORTICOID
+from service.core.vocabulary import TNFI
 from service.knowledge.rules import DEFERRALS
+from service.knowledge.rules import RULES
 from service.knowledge.rules import STAGE_GATES
 from tests.rules.scenario import TODAY
 from tests.rules.scenario import no_gates
@@ -56,8 +56,8 @@ from tests.rules.scenario import no_gates
 HINTS = typing.get_type_hints(Features)
 FACT_FIELDS = {name: str(hint) for name, hint in HINTS.items() if str(hint).startswith("service.core.facts.Fact")}
 FLAGS = sorted(k for k, s in SETTINGS.items() if isinstance(s.default, bool))
-KINDS = (ORDER_NSAID, ORDER_OPIOID, ORDER_SYSTEMIC_GLUCOCORTICOID, ORDER_DEXAMETHASONE, ORDER_TNFI,
-         ORDER_BED_REST)
+KINDS = (NSAID, OPIOID, SYSTEMIC_GLUCOCORTICOID, DEXAMETHASONE, TNFI,
+         BED_REST)
 
 
 def reference(features: Features, hook: str, policy: Policy) -> tuple[Finding, ...]:
@@ -144,7 +144,7 @@ def policies(draw: st.DrawFn) -> Policy:
 
 
 @settings(max_examples=400, deadline=None)
-@given(features=patients(), hook=st.sampled_from(ALL_HOOKS), policy=policies())
+@given(features=patients(), hook=st.sampled_from(HOOKS), policy=policies())
 def test_plan_matches_row_by_row_run(features: Features, hook: str, policy: Policy) -> None:
     want = reference(features, hook, policy)
     assert evaluate(features, hook, policy, gates=no_gates) == want
@@ -153,7 +153,7 @@ def test_plan_matches_row_by_row_run(features: Features, hook: str, policy: Poli
 
 
 @settings(max_examples=100, deadline=None)
-@given(features=patients(), hook=st.sampled_from(ALL_HOOKS))
+@given(features=patients(), hook=st.sampled_from(HOOKS))
 def test_plan_for_a_table_given_as_a_list_matches(features: Features, hook: str) -> None:
     # A list is never cached (it could change): the plan is built for the call and still gives the same.
     assert evaluate(features, hook, DEFAULT_POLICY, list(RULES), gates=no_gates) == reference(
@@ -177,5 +177,5 @@ def test_static_conditions_read_no_patient_data() -> None:
     for pred in static.values():
         assert not pred.uses and not pred.draft_kinds, pred.name
         empty, full = Features(today=TODAY), Features(today=TODAY, bme_present=Fact(True), diabetes=Fact(True))
-        for hook in ALL_HOOKS:
+        for hook in HOOKS:
             assert pred(Ctx(empty, DEFAULT_POLICY, hook)) == pred(Ctx(full, DEFAULT_POLICY, hook, True)), pred.name

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from service.core.engine import evaluate
 from service.core.features import Features
 from service.core.features import extract
 from service.core.policy import DEFAULT_POLICY
 from service.core.valuesets import ValueSetIndex
-from service.knowledge import evaluate
 from tests import builders as b
 from tests.rules.scenario import TODAY
 from tests.rules.scenario import no_gates

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from service.core.features import ORDER_BED_REST
-from service.core.features import ORDER_NSAID
-from service.core.features import ORDER_OPIOID
+from service.core.engine import evaluate
 from service.core.findings import Finding
 from service.core.policy import DEFAULT_POLICY
-from service.knowledge import evaluate
+from service.core.vocabulary import BED_REST
+from service.core.vocabulary import NSAID
+from service.core.vocabulary import OPIOID
 from service.knowledge.evidence import NO_DOSE_NOTE
 from tests.rules.scenario import EXTENSIVE
 from tests.rules.scenario import FOOT
@@ -123,7 +123,7 @@ def test_r21_patient_view_card() -> None:
 
 def test_r21_order_select_warning_on_nsaid_draft() -> None:
     """NSAID draft with extensive vertebral BME: the source-guidance warning, citing the draft."""
-    order = draft(ORDER_NSAID, "MedicationRequest/nsaid-1")
+    order = draft(NSAID, "MedicationRequest/nsaid-1")
     finding = run(feat(**V, bme_extent=EXTENSIVE, draft_orders=(order,)), "order-select")["R21"]
     assert finding.indicator == "warning"
     assert finding.summary == (
@@ -134,8 +134,8 @@ def test_r21_order_select_warning_on_nsaid_draft() -> None:
 
 def test_order_select_reads_selected_drafts_only_when_a_selection_is_marked() -> None:
     """order-select acts on the selected draft; an unselected NSAID draft beside a selected one is ignored."""
-    selected_opioid = draft(ORDER_OPIOID, "MedicationRequest/o", selected=True)
-    other_nsaid = draft(ORDER_NSAID, "MedicationRequest/n", selected=False)
+    selected_opioid = draft(OPIOID, "MedicationRequest/o", selected=True)
+    other_nsaid = draft(NSAID, "MedicationRequest/n", selected=False)
     facts = {**V, "bme_extent": EXTENSIVE, "draft_orders": (selected_opioid, other_nsaid)}
     assert "R21" not in run(feat(**facts), "order-select")
     assert "R21" in run(feat(**facts), "order-sign")
@@ -264,7 +264,7 @@ def test_r15_warning_variant() -> None:
 
 def test_r32_deletes_the_bed_rest_draft_and_suggests_physiotherapy() -> None:
     """Bed-rest draft: a delete action naming the draft, and a physiotherapy create."""
-    order = draft(ORDER_BED_REST, "ServiceRequest/bed-rest-1")
+    order = draft(BED_REST, "ServiceRequest/bed-rest-1")
     finding = run(feat(**VF, draft_orders=(order,)), "order-sign")["R32"]
     delete, physio = finding.suggestions
     assert delete.action == "delete" and delete.delete_reference == "ServiceRequest/bed-rest-1"

@@ -9,7 +9,7 @@ import pytest
 
 from service.cds.schemas import validate
 from service.core.cards import render
-from service.knowledge import evaluate
+from service.core.engine import evaluate
 from tests.rules.scenario import feat
 from tests.rules.test_rule_scenarios import CASES
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from service.core.features import ORDER_BED_REST
-from service.core.features import ORDER_NSAID
-from service.core.features import ORDER_OPIOID
-from service.core.features import ORDER_SYSTEMIC_GLUCOCORTICOID
-from service.core.features import ORDER_TNFI
+from service.core.vocabulary import BED_REST
+from service.core.vocabulary import NSAID
+from service.core.vocabulary import OPIOID
+from service.core.vocabulary import SYSTEMIC_GLUCOCORTICOID
+from service.core.vocabulary import TNFI
 from tests.rules.scenario import EXTENSIVE
 from tests.rules.scenario import FOOT
 from tests.rules.scenario import HIP
@@ -175,8 +175,8 @@ CASES: list[Any] = [
     pytest.param(
         "R21",
         SELECT,
-        {**V, "bme_extent": EXTENSIVE, "draft_orders": (draft(ORDER_NSAID),)},
-        {**V, "bme_extent": EXTENSIVE, "draft_orders": (draft(ORDER_OPIOID),)},
+        {**V, "bme_extent": EXTENSIVE, "draft_orders": (draft(NSAID),)},
+        {**V, "bme_extent": EXTENSIVE, "draft_orders": (draft(OPIOID),)},
         id="R21-order-select",
     ),
     pytest.param(
@@ -219,8 +219,8 @@ CASES: list[Any] = [
     pytest.param(
         "R24",
         SELECT,
-        {**V, "inflammatory_dx": False, "draft_orders": (draft(ORDER_TNFI),)},
-        {**V, "inflammatory_dx": True, "draft_orders": (draft(ORDER_TNFI),)},
+        {**V, "inflammatory_dx": False, "draft_orders": (draft(TNFI),)},
+        {**V, "inflammatory_dx": True, "draft_orders": (draft(TNFI),)},
         id="R24-tnfi-draft",
     ),
     pytest.param(
@@ -229,8 +229,8 @@ CASES: list[Any] = [
     pytest.param(
         "R25",
         SELECT,
-        {**V, "draft_orders": (draft(ORDER_OPIOID),)},
-        {**V, "draft_orders": (draft(ORDER_NSAID),)},
+        {**V, "draft_orders": (draft(OPIOID),)},
+        {**V, "draft_orders": (draft(NSAID),)},
         id="R25-opioid-draft",
     ),
     pytest.param(
@@ -256,8 +256,8 @@ CASES: list[Any] = [
     pytest.param(
         "R27",
         SELECT,
-        {**V, "draft_orders": (draft(ORDER_SYSTEMIC_GLUCOCORTICOID),)},
-        {**V, "draft_orders": (draft(ORDER_OPIOID),)},
+        {**V, "draft_orders": (draft(SYSTEMIC_GLUCOCORTICOID),)},
+        {**V, "draft_orders": (draft(OPIOID),)},
         id="R27",
     ),
     pytest.param("R28", PV, {**V}, {"bme_present": True, "bme_sites": KNEE}, id="R28"),
@@ -282,8 +282,8 @@ CASES: list[Any] = [
     pytest.param(
         "R32",
         SELECT,
-        {**V, "draft_orders": (draft(ORDER_BED_REST),)},
-        {**V, "spinal_instability": True, "draft_orders": (draft(ORDER_BED_REST),)},
+        {**V, "draft_orders": (draft(BED_REST),)},
+        {**V, "spinal_instability": True, "draft_orders": (draft(BED_REST),)},
         id="R32-draft",
     ),
     pytest.param("R32", PV, {**V, "bed_rest_ordered": True}, {**V, "bed_rest_ordered": False}, id="R32-pv"),
@@ -297,8 +297,8 @@ CASES: list[Any] = [
     pytest.param(
         "R33",
         SIGN,
-        {**V, "age_years": 70, "draft_orders": (draft(ORDER_OPIOID),)},
-        {**V, "age_years": 40, "draft_orders": (draft(ORDER_OPIOID),)},
+        {**V, "age_years": 70, "draft_orders": (draft(OPIOID),)},
+        {**V, "age_years": 40, "draft_orders": (draft(OPIOID),)},
         id="R33-older-adult-draft",
     ),
     pytest.param(
@@ -321,9 +321,9 @@ CASES: list[Any] = [
         {
             **V,
             "long_term_glucocorticoid_coded": True,
-            "draft_orders": (draft(ORDER_SYSTEMIC_GLUCOCORTICOID),),
+            "draft_orders": (draft(SYSTEMIC_GLUCOCORTICOID),),
         },
-        {**V, "draft_orders": (draft(ORDER_SYSTEMIC_GLUCOCORTICOID),)},
+        {**V, "draft_orders": (draft(SYSTEMIC_GLUCOCORTICOID),)},
         id="R34-draft",
     ),
     pytest.param(

@@ -8,16 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from service.core import vocabulary
 from service.core.features import Features
 from service.core.findings import SuggestionSpec
 from service.core.policy import DEFAULT_POLICY
 from service.core.policy import SETTINGS
 from service.core.policy import Policy
 from service.core.policy import policy_from_mapping
-from service.core.rulemodel import ALL_HOOKS
 from service.core.rulemodel import POLICY_PLACEHOLDER
 from service.core.rulemodel import Rule
 from service.core.rulemodel import render
+from service.core.vocabulary import HOOKS
 from service.knowledge import offers as orders
 from service.knowledge.evidence import FEATURE_LABELS
 from service.knowledge.evidence import NO_DOSE_NOTE
@@ -38,7 +39,7 @@ STAGE_OF: dict[str, str] = {
 PATHWAY_RULES = {"R21", "R22", "R24", "R26", "R29"}
 
 # Codes the rules may put in a suggestion: codes.md V-A / V-B only (system, code).
-RXNORM, LOINC, CPT = orders.RXNORM, orders.LOINC, orders.CPT
+RXNORM, LOINC, CPT = vocabulary.RXNORM, vocabulary.LOINC, vocabulary.CPT
 ALLOWED_CODES: frozenset[tuple[str, str]] = frozenset(
     {
         *(
@@ -128,7 +129,7 @@ def test_table_is_in_stage_order_and_variants_are_adjacent() -> None:
             assert rule.id not in seen, f"{rule.id} rows are split"
         seen.append(rule.id)
     for rule in RULES:
-        assert rule.hooks and set(rule.hooks) <= set(ALL_HOOKS)
+        assert rule.hooks and set(rule.hooks) <= set(HOOKS)
         same = [r for r in RULES if r.id == rule.id and set(r.hooks) & set(rule.hooks)]
         assert len(same) == 1 or all(r.variant or r is same[-1] for r in same), rule.id
 

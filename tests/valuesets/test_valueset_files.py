@@ -12,13 +12,13 @@ import pytest
 from fhir.resources.R4B.valueset import ValueSet
 
 from service.core.valuesets import EVIDENCE_EXTENSION_URL
-from service.core.valuesets import ICD10CM
-from service.core.valuesets import LOINC
-from service.core.valuesets import SNOMED
 from service.core.valuesets import VALUESET_URL_BASE
 from service.core.valuesets import VS
 from service.core.valuesets import ValueSetIndex
 from service.core.valuesets import normalise_icd10cm
+from service.core.vocabulary import ICD10CM
+from service.core.vocabulary import LOINC
+from service.core.vocabulary import SNOMED
 from tests.valuesets.icd10 import icd10
 from tests.valuesets.verified_codes import ICD10CM_PREFIX_ROWS
 from tests.valuesets.verified_codes import UNVERIFIED

@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from service.core.valuesets import CPT
-from service.core.valuesets import DCM
-from service.core.valuesets import ICD10CM
-from service.core.valuesets import LOINC
-from service.core.valuesets import RXNORM
-from service.core.valuesets import SNOMED
 from service.core.valuesets import VS
 from service.core.valuesets import ValueSetError
 from service.core.valuesets import ValueSetIndex
 from service.core.valuesets import normalise_icd10cm
+from service.core.vocabulary import CPT
+from service.core.vocabulary import DCM
+from service.core.vocabulary import ICD10CM
+from service.core.vocabulary import LOINC
+from service.core.vocabulary import RXNORM
+from service.core.vocabulary import SNOMED
 from tests.valuesets.vs_builders import make_valueset
 
 WriteDir = Callable[[dict[str, Any]], Path]

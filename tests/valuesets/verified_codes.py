@@ -11,12 +11,12 @@ Regenerate it by hand if codes.md changes; do not edit entries to make a failing
 
 from __future__ import annotations
 
-from service.core.valuesets import CPT
-from service.core.valuesets import DCM
-from service.core.valuesets import ICD10CM
-from service.core.valuesets import LOINC
-from service.core.valuesets import RXNORM
-from service.core.valuesets import SNOMED
+from service.core.vocabulary import CPT
+from service.core.vocabulary import DCM
+from service.core.vocabulary import ICD10CM
+from service.core.vocabulary import LOINC
+from service.core.vocabulary import RXNORM
+from service.core.vocabulary import SNOMED
 
 VERIFIED: dict[str, dict[str, str]] = {
     CPT: {

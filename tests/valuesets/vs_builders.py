@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.core.valuesets import EVIDENCE_EXTENSION_URL
-from service.core.valuesets import ICD10CM
+from service.core.vocabulary import ICD10CM
 
 
 def evidence(text: str = "V-A: test") -> list[dict[str, str]]:
