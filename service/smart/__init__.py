@@ -22,6 +22,8 @@ from service.smart.launch import utc_now
 from service.smart.oauth import SmartClient
 from service.smart.oauth import public_jwks
 from service.smart.store import LaunchStore
+from service.smart.tokens import TokenCipher
+from service.smart.tokens import load_keys
 from service.smart.views import SmartSlot
 from service.smart.views import make_blueprint
 
@@ -41,7 +43,8 @@ def init_app(
     """Read BME_SMART_* once, create the launch table, and register the Blueprint under /smart/."""
     config = load_smart_config(environ)
     engine = app.extensions["bme"].engine
-    store = LaunchStore(engine, clock=lambda: clock().timestamp())
+    cipher = TokenCipher(load_keys(config.token_keys, settings.data_dir))
+    store = LaunchStore(engine, clock=lambda: clock().timestamp(), cipher=cipher)
     private_key = config.private_key_file.read_bytes() if config.private_key_file is not None else b""
     # Checked at start: a wrong key should stop the service, not fail the first clinician's launch.
     jwks = public_jwks(private_key, config.jwt_algorithm, config.key_id) if private_key else None

@@ -44,6 +44,7 @@ class SmartConfig:
         "Lax"  # "None" (with Secure) for EHRs that frame the app cross-site (Oracle Health)
     )
     frame_ancestors: str = "'self'"  # CSP frame-ancestors for the app's pages (EHR origins that embed it)
+    token_keys: tuple[str, ...] = ()  # Fernet keys for tokens at rest; first encrypts; () = the data folder's key file
 
     @property
     def enabled(self) -> bool:
@@ -120,6 +121,7 @@ def load_smart_config(environ: Mapping[str, str] | None = None) -> SmartConfig:
         ),
         cookie_samesite=get("COOKIE_SAMESITE") or "Lax",
         frame_ancestors=get("FRAME_ANCESTORS") or "'self'",
+        token_keys=tuple(part.strip() for part in get("TOKEN_KEYS").split(",") if part.strip()),
     )
     check(config)
     return config

@@ -1,8 +1,9 @@
 """Server-side SMART launch sessions: one row per launch, bound to the browser that started it.
 
 The browser holds only an opaque random key in an HttpOnly cookie; the row keeps the sha256 of that key, the
-sha256 of the OAuth `state`, the PKCE verifier and, once authorized, the access token and launch context.
-Tokens never leave this table except as the Authorization header of FHIR calls. No patient data is stored
+sha256 of the OAuth `state`, the PKCE verifier and, once authorized, the access token and launch context. The
+verifier and the token are stored encrypted (`service/smart/tokens.py`) and leave this table only as the PKCE
+proof and the Authorization header of FHIR calls. No patient data is stored
 beyond the patient/encounter ids the EHR chose for the launch.
 """
 
@@ -25,6 +26,8 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import mapped_column
 
+from service.smart.tokens import TokenCipher
+from service.smart.tokens import UnreadableSecret
 from service.store.db import Base
 
 STATUS_PENDING = "pending"  # sent to the authorization server, waiting for the redirect back
@@ -94,16 +97,17 @@ class Launch:
         return f"Launch(id={self.id[:6]}…, kind={self.kind}, status={self.status})"
 
 
-def _launch(row: SmartLaunchRow) -> Launch:
+def _launch(row: SmartLaunchRow, cipher: TokenCipher) -> Launch:
+    """A detached Launch with its secrets decrypted; UnreadableSecret when no key opens them."""
     return Launch(
         id=row.id,
         kind=row.kind,
         status=row.status,
         iss=row.iss,
         token_endpoint=row.token_endpoint,
-        code_verifier=row.code_verifier,
+        code_verifier=cipher.open(row.code_verifier),
         expires_at=row.expires_at,
-        access_token=row.access_token,
+        access_token=cipher.open(row.access_token),
         granted_scope=row.granted_scope,
         patient=row.patient,
         encounter=row.encounter,
@@ -111,6 +115,12 @@ def _launch(row: SmartLaunchRow) -> Launch:
         card_rule=row.card_rule,
         fhir_context=tuple(row.fhir_context.split()),
     )
+
+
+def _launch_without_secrets(row: SmartLaunchRow) -> Launch:
+    """The launch's public fields only, for a row whose secrets no key opens any more."""
+    return Launch(id=row.id, kind=row.kind, status=row.status, iss=row.iss, token_endpoint=row.token_endpoint,
+                  code_verifier="", expires_at=row.expires_at, patient=row.patient, encounter=row.encounter)
 
 
 @dataclass(frozen=True)
@@ -130,9 +140,10 @@ class LaunchContext:
 class LaunchStore:
     """Create, find and complete launches; the clock is passed in (epoch seconds)."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], float]) -> None:
+    def __init__(self, engine: Engine, clock: Callable[[], float], cipher: TokenCipher) -> None:
         self.engine = engine
         self.clock = clock
+        self.cipher = cipher
         SmartLaunchRow.__table__.create(engine, checkfirst=True)  # type: ignore[attr-defined]
 
     def create(
@@ -152,7 +163,7 @@ class LaunchStore:
             id=new_secret(),
             browser_hash=digest(browser_key),
             state_hash=digest(state),
-            code_verifier=code_verifier,
+            code_verifier=self.cipher.seal(code_verifier),
             kind=kind,
             status=STATUS_PENDING,
             iss=iss,
@@ -170,7 +181,7 @@ class LaunchStore:
         with Session(self.engine) as session, session.begin():
             session.execute(delete(SmartLaunchRow).where(SmartLaunchRow.expires_at < now))
             session.add(row)
-            return _launch(row)
+            return replace(_launch(row, self.cipher), code_verifier=code_verifier)
 
     def take_pending(self, state: str, browser_key: str) -> tuple[Launch | None, str]:
         """(the pending launch for this state and browser, "") or (None, why: unknown/other-browser/expired).
@@ -188,7 +199,10 @@ class LaunchStore:
             row.state_hash = digest(new_secret())
             if row.expires_at < self.clock():
                 return None, PROBLEM_EXPIRED
-            return _launch(row), ""
+            try:
+                return _launch(row, self.cipher), ""
+            except UnreadableSecret:
+                return None, PROBLEM_EXPIRED  # its key was rotated out: the clinician launches again
 
     def activate(self, launch: Launch, context: LaunchContext, session_seconds: int) -> Launch:
         """Store the token and launch context; the launch lives no longer than the token."""
@@ -201,7 +215,7 @@ class LaunchStore:
             if row is None:
                 raise LookupError("the launch disappeared")
             row.status = STATUS_ACTIVE
-            row.access_token = context.access_token
+            row.access_token = self.cipher.seal(context.access_token)
             row.granted_scope = context.granted_scope
             row.patient = context.patient
             row.encounter = context.encounter
@@ -230,7 +244,11 @@ class LaunchStore:
             row = session.get(SmartLaunchRow, launch_id)
             if row is None or not secrets.compare_digest(row.browser_hash, digest(browser_key)):
                 return None, False
-            launch = _launch(row)
+            try:
+                launch = _launch(row, self.cipher)
+            except UnreadableSecret:
+                # Its key was rotated out: the page says the launch expired, without the token.
+                return _launch_without_secrets(row), True
         return launch, launch.expires_at < self.clock()
 
     def end(self, launch_id: str) -> None:
