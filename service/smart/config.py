@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from service.config import ConfigError
 
@@ -43,7 +44,7 @@ class SmartConfig:
     cookie_samesite: str = (
         "Lax"  # "None" (with Secure) for EHRs that frame the app cross-site (Oracle Health)
     )
-    frame_ancestors: str = "'self'"  # CSP frame-ancestors for the app's pages (EHR origins that embed it)
+    frame_ancestors: str = ""  # extra CSP frame-ancestors sources (EHR UI origins); see `frame_ancestor_sources`
     token_keys: tuple[str, ...] = ()  # Fernet keys for tokens at rest; first encrypts; () = the data folder's key file
 
     @property
@@ -68,12 +69,38 @@ class SmartConfig:
         return any(wanted == allowed.rstrip("/") for allowed in self.allowed_iss)
 
     @property
+    def frame_ancestor_sources(self) -> str:
+        """CSP frame-ancestors: ourselves, every allowed EHR's origin, and the configured extra origins.
+
+        EHRs embed SMART apps in a frame of their own UI, usually served from the FHIR server's origin; an EHR
+        whose UI lives elsewhere lists that origin in BME_SMART_FRAME_ANCESTORS. With `*` in the issuer
+        allow-list (development) any origin may frame the app, as any issuer may launch it.
+        """
+        if ANY_ISS in self.allowed_iss:
+            return "*"
+        sources = ["'self'"]
+        for url in (*self.allowed_iss, *self.frame_ancestors.split()):
+            source = _origin(url) if "://" in url else url
+            if source and source not in sources:
+                sources.append(source)
+        return " ".join(sources)
+
+    @property
     def default_standalone_iss(self) -> str:
         """The FHIR base a standalone launch starts from, or "" when none is configured."""
         if self.standalone_iss:
             return self.standalone_iss
         concrete = [iss for iss in self.allowed_iss if iss != ANY_ISS]
         return concrete[0] if len(concrete) == 1 else ""
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] of a URL, lower-cased; "" when it has no host."""
+    parts = urlsplit(url.strip())
+    if not parts.scheme or not parts.hostname:
+        return ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme.lower()}://{parts.hostname.lower()}{port}"
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -120,7 +147,7 @@ def load_smart_config(environ: Mapping[str, str] | None = None) -> SmartConfig:
             PREFIX + "HTTP_TIMEOUT_SECONDS", get("HTTP_TIMEOUT_SECONDS") or "5", float
         ),
         cookie_samesite=get("COOKIE_SAMESITE") or "Lax",
-        frame_ancestors=get("FRAME_ANCESTORS") or "'self'",
+        frame_ancestors=" ".join(get("FRAME_ANCESTORS").split()),
         token_keys=tuple(part.strip() for part in get("TOKEN_KEYS").split(",") if part.strip()),
     )
     check(config)

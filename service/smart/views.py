@@ -76,7 +76,7 @@ def make_blueprint(slot: SmartSlot) -> Blueprint:
     @bp.after_request
     def _headers(response: Response) -> Response:
         if response.mimetype == "text/html":
-            response.headers["Content-Security-Policy"] = _csp(slot.current.config.frame_ancestors)
+            response.headers["Content-Security-Policy"] = _csp(slot.current.config.frame_ancestor_sources)
         response.headers["Cache-Control"] = "no-store"  # pages hold patient data
         response.headers["Referrer-Policy"] = "no-referrer"  # the callback URL carries the code
         return response

@@ -472,3 +472,11 @@ def test_init_app_again_replaces_the_set_up(make_smart_app: Callable[..., Flask]
     env = {"BME_SMART_CLIENT_ID": "c", "BME_SMART_ALLOWED_ISS": "https://other.example/fhir"}
     init_app(app, state.settings, state.deps, environ=env, clock=clock)
     assert app.test_client().get("/smart/launch", query_string=query).status_code == 403
+
+
+def test_app_pages_may_be_framed_by_the_launching_ehr_only(smart_client: FlaskClient, ehr: TestEhr) -> None:
+    page = full_launch(smart_client, ehr)
+    csp = page.headers["Content-Security-Policy"]
+    origin = ehr.fhir_base.split("/", 3)
+    assert f"frame-ancestors 'self' {origin[0]}//{origin[2]}" in csp
+    assert "X-Frame-Options" not in page.headers

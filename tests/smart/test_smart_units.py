@@ -166,6 +166,22 @@ def test_config_reads_the_client_type_and_allow_list(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("env", "sources"),
+    [
+        ({}, "'self'"),
+        ({"BME_SMART_ALLOWED_ISS": "https://EHR.example:8443/fhir/r4, https://ehr.example:8443/other"},
+         "'self' https://ehr.example:8443"),
+        ({"BME_SMART_ALLOWED_ISS": "http://localhost:8080/v/r4/fhir",
+          "BME_SMART_FRAME_ANCESTORS": "https://ui.example.org/launch  'self'"},
+         "'self' http://localhost:8080 https://ui.example.org"),
+        ({"BME_SMART_ALLOWED_ISS": "*"}, "*"),
+    ],
+)
+def test_frame_ancestors_are_the_configured_ehr_origins(env: dict[str, str], sources: str) -> None:
+    assert load_smart_config(env).frame_ancestor_sources == sources
+
+
+@pytest.mark.parametrize(
     "env",
     [
         {"BME_SMART_CLIENT_SECRET": "s", "BME_SMART_PRIVATE_KEY_FILE": __file__},
