@@ -140,10 +140,21 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _feedback_report(_args: argparse.Namespace, settings: Settings) -> int:
     """Print accepted/overridden counts and override reasons per rule id."""
+    from sqlalchemy.engine import make_url
+
     from service.store.db import make_engine
     from service.store.feedback import feedback_report
     from service.store.feedback import format_report
 
+    url = make_url(settings.effective_database_url)
+    # Say which database is read: a report of "no cards" from the wrong file looks like a quiet service.
+    sys.stderr.write(f"bme-cds feedback-report: reading {url.render_as_string(hide_password=True)}\n")
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        sys.stderr.write(
+            f"bme-cds feedback-report: no database at {url.database}; set BME_DATA_DIR or BME_DATABASE_URL "
+            "as the service has them\n"
+        )
+        return 2
     sys.stdout.write(format_report(feedback_report(make_engine(settings.effective_database_url))))
     return 0
 

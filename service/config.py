@@ -26,7 +26,9 @@ class ConfigError(ValueError):
 
 
 def _default_data_dir() -> Path:
-    return Path(os.getcwd()) / "data"
+    """An absolute folder, the same from wherever a command runs: $XDG_DATA_HOME/bme-cds or ~/.local/share/bme-cds."""
+    base = os.environ.get("XDG_DATA_HOME", "").strip()
+    return (Path(base) if base else Path.home() / ".local" / "share") / "bme-cds"
 
 
 @dataclass(frozen=True)

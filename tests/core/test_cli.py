@@ -71,6 +71,7 @@ def test_a_broken_value_set_stops_start_up_with_a_clear_message(tmp_path: Path) 
 
 
 def test_feedback_report_on_an_empty_database(tmp_path: Path) -> None:
+    sqlite3.connect(tmp_path / "bme-cds.sqlite3").close()  # the service made it and issued nothing yet
     result = bme_cds("feedback-report", env={"BME_DATA_DIR": str(tmp_path)})
     assert result.returncode == 0 and "No cards issued" in result.stdout
 
@@ -83,8 +84,9 @@ def _free_port() -> int:
 
 def test_serve_runs_gunicorn_on_loopback_with_embedded_defaults(tmp_path: Path) -> None:
     port = _free_port()
-    env = {**os.environ, "BME_AUTH": "off"}
+    env = {**os.environ, "BME_AUTH": "off", "XDG_DATA_HOME": str(tmp_path / "xdg")}
     env.pop("BME_DATABASE_URL", None)
+    env.pop("BME_DATA_DIR", None)
     proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "2"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
@@ -104,13 +106,13 @@ def test_serve_runs_gunicorn_on_loopback_with_embedded_defaults(tmp_path: Path) 
         with urllib.request.urlopen(request, timeout=10) as response:
             issued = {card["uuid"] for card in json.load(response)["cards"]}
         assert issued
-        assert (tmp_path / "data" / "bme-cds.sqlite3").exists()  # the embedded SQLite default
+        assert (tmp_path / "xdg" / "bme-cds" / "bme-cds.sqlite3").exists()  # the embedded SQLite default
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         output = proc.communicate(timeout=30)[0]
     assert "gunicorn" in output.lower() and "Running on http" not in output  # never the Flask dev server
     # Issued cards are buffered off the request path; they are in the database once the workers have exited.
-    db = sqlite3.connect(tmp_path / "data" / "bme-cds.sqlite3")
+    db = sqlite3.connect(tmp_path / "xdg" / "bme-cds" / "bme-cds.sqlite3")
     try:
         stored = {row[0] for row in db.execute("SELECT uuid FROM issued_card")}
     finally:
@@ -143,3 +145,19 @@ def test_gunicorn_settings_freeze_the_start_up_heap_in_each_worker() -> None:
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_feedback_report_finds_the_service_database_from_any_folder(tmp_path: Path) -> None:
+    env = {"XDG_DATA_HOME": str(tmp_path / "xdg")}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    missing = bme_cds("feedback-report", cwd=elsewhere, env=env)
+    assert missing.returncode == 2
+    assert f"no database at {tmp_path / 'xdg' / 'bme-cds' / 'bme-cds.sqlite3'}" in missing.stderr
+    assert not (elsewhere / "data").exists() and not (tmp_path / "xdg").exists()  # nothing stray created
+    db_dir = tmp_path / "xdg" / "bme-cds"
+    db_dir.mkdir(parents=True)
+    sqlite3.connect(db_dir / "bme-cds.sqlite3").close()
+    found = bme_cds("feedback-report", cwd=elsewhere, env=env)
+    assert found.returncode == 0, found.stderr
+    assert f"reading sqlite:///{db_dir / 'bme-cds.sqlite3'}" in found.stderr
