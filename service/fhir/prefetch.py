@@ -30,6 +30,7 @@ from service.config import Settings
 from service.errors import FhirTimeoutError
 from service.errors import InvalidRequestError
 from service.errors import PrefetchUnavailableError
+from service.fhir.urls import encode_search
 from service.fhir.urls import plain_http_allowed
 from service.fhir.urls import url_problem
 
@@ -290,7 +291,7 @@ def resolve(service: ServiceDefinition, request: Mapping[str, Any], pool: FhirPo
         paged = {k: v for k, v in values.items() if isinstance(v, dict) and _next_link(v) is not None}
         jobs: dict[str, Future[Any]] = {}
         for key, relative in to_fetch.items():
-            jobs[key] = pool.executor.submit(_fetch, pool, base, f"{base}/{relative}", token, deadline)
+            jobs[key] = pool.executor.submit(_fetch, pool, base, f"{base}/{encode_search(relative)}", token, deadline)
         for key, bundle in paged.items():
             jobs[key] = pool.executor.submit(pool.follow_pages, base, bundle, token, deadline)
         # Each call is bounded by the same deadline, so waiting for all of them ends by the deadline too.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from urllib.parse import quote
 from urllib.parse import urlsplit
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
@@ -59,3 +60,19 @@ def plain_http_allowed(url: str, allow_http_hosts: Iterable[str] = ()) -> bool:
     allowed = {h.lower() for h in allow_http_hosts}
     host = (parts.hostname or "").lower()
     return is_loopback_host(host) or host in allowed or parts.netloc.lower() in allowed
+
+
+def encode_search(relative: str) -> str:
+    """A relative FHIR search with every parameter value percent-encoded (commas kept: they separate ORs).
+
+    Proxies in front of FHIR servers (the SMART launcher's among them) collapse `//` inside a raw query value,
+    so `code=http://loinc.org|2160-0` would arrive as `http:/loinc.org|2160-0` and match nothing.
+    """
+    path, sep, query = relative.partition("?")
+    if not sep:
+        return relative
+    parts = []
+    for pair in query.split("&"):
+        name, eq, value = pair.partition("=")
+        parts.append(f"{name}{eq}{quote(value, safe=',%')}" if eq else pair)  # '%': already encoded stays
+    return f"{path}?{'&'.join(parts)}"

@@ -63,6 +63,9 @@ class AuthConfig:
     well_known: bool = True  # False: only the CapabilityStatement advertises the endpoints (SMART v1)
     expires_in: int = 3600
     upstream: str | None = None  # FHIR base to forward to (Medplum), else `resources`
+    # Behave like the SMART launcher's FHIR proxy, which collapses `//` inside the raw query string, so an
+    # unencoded `code=http://loinc.org|...` reaches the FHIR server as `http:/loinc.org|...`.
+    collapse_query_slashes: bool = False
     resources: list[dict[str, Any]] = field(default_factory=list)
     fhir_down: bool = False  # the FHIR API answers 503
     fhir_delay_seconds: float = 0.0  # the FHIR API answers this late
@@ -288,6 +291,9 @@ def create_auth_app(config: AuthConfig, recorded: Recorded, base_url: str) -> Fl
     @app.get("/fhir/<path:path>")
     def fhir(path: str) -> Response:
         query = request.query_string.decode()
+        if config.collapse_query_slashes:
+            while "//" in query:
+                query = query.replace("//", "/")
         authorization = request.headers.get("Authorization", "")
         recorded.fhir.append((f"{path}?{query}" if query else path, authorization))
         bearer = authorization.removeprefix("Bearer ")

@@ -172,3 +172,40 @@ def test_ehr_launch_in_chromium_shows_features_rules_and_evidence(
             assert all(p.stat().st_size > 10_000 for p in (wide, narrow, printed, about, error))
         finally:
             app_server.stop()
+
+
+def test_labs_and_pain_scores_survive_a_proxy_that_collapses_slashes(
+    driver: Any, fhir_server: FhirTestServer, make_smart_app: Callable[..., Flask]
+) -> None:
+    """Behind the SMART launcher's proxy every value the FHIR engine holds still reaches the page."""
+    from selenium.webdriver.common.by import By
+
+    fhir_server.clear()
+    refs = fhir_server.load(bundle(date.today()))
+    patient_id = next(ref for ref in refs.values() if ref.startswith("Patient/")).split("/")[1]
+    ours = LateApp()
+    app_server = ServerThread(ours, quiet=True)
+    config = AuthConfig(
+        redirect_uri=f"{app_server.url}/smart/callback",
+        upstream=fhir_server.base_url,
+        collapse_query_slashes=True,
+        launches={LAUNCH: LaunchContext(patient=patient_id)},
+    )
+    with TestEhr(config) as ehr:
+        ours.app = make_smart_app(
+            {"BME_SMART_CLIENT_ID": config.client_id, "BME_SMART_ALLOWED_ISS": ehr.fhir_base},
+            public_base_url=app_server.url,
+        )
+        app_server.start()
+        try:
+            driver.get(f"{app_server.url}/smart/launch?iss={ehr.fhir_base}&launch={LAUNCH}")
+            assert driver.current_url.startswith(f"{app_server.url}/smart/app/")
+            egfr = driver.find_element(By.XPATH, "//tr[th[normalize-space()='eGFR']]")
+            assert "72" in egfr.text, egfr.text
+            body = driver.find_element(By.TAG_NAME, "body").text
+            assert "no pain scores on record" not in body.lower()
+            assert "no current egfr" not in body.lower()
+            searches = [query for query, _ in ehr.recorded.fhir if query.startswith("Observation?")]
+            assert searches and all("http%3A%2F%2Floinc.org" in query for query in searches)
+        finally:
+            app_server.stop()
