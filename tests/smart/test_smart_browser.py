@@ -132,6 +132,12 @@ def test_ehr_launch_in_chromium_shows_features_rules_and_evidence(
             token = ehr.recorded.issued_tokens[0]
             assert ehr.recorded.fhir and all(auth == f"Bearer {token}" for _, auth in ehr.recorded.fhir)
 
+            # The first screen gives the answer; the details are folded away until opened.
+            assert driver.find_element(By.CSS_SELECTOR, "ol.glance").is_displayed()
+            folded = driver.execute_script("return document.documentElement.scrollHeight")
+            assert folded < 4000, f"the folded page is {folded} px tall"  # 10,350 px before folding
+            for summary in driver.find_elements(By.CSS_SELECTOR, "details.group > summary"):
+                summary.click()
             # A feature with the resource and date it came from.
             mri_date = (date.today() - timedelta(days=MRI_DAYS_AGO)).isoformat()
             row = driver.find_element(By.XPATH, "//tr[th[normalize-space()='Bone marrow edema on imaging']]")
@@ -200,6 +206,8 @@ def test_labs_and_pain_scores_survive_a_proxy_that_collapses_slashes(
         try:
             driver.get(f"{app_server.url}/smart/launch?iss={ehr.fhir_base}&launch={LAUNCH}")
             assert driver.current_url.startswith(f"{app_server.url}/smart/app/")
+            for summary in driver.find_elements(By.CSS_SELECTOR, "details.group > summary"):
+                summary.click()
             egfr = driver.find_element(By.XPATH, "//tr[th[normalize-space()='eGFR']]")
             assert "72" in egfr.text, egfr.text
             body = driver.find_element(By.TAG_NAME, "body").text
