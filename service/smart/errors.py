@@ -62,7 +62,7 @@ class StateMismatchError(SmartError):
     """The redirect's `state` matches no launch from this browser: tampered, replayed or foreign (400)."""
 
     status = 400
-    code = "BME-S401"
+    code = "BME-S4002"
     title = "This sign-in response does not belong to a launch from this browser"
     next_step = "For your safety the app ignored it. Open the app again from the patient's chart."
 
@@ -89,7 +89,10 @@ class UnknownLaunchError(SmartError):
     status = 404
     code = "BME-S404"
     title = "This page does not belong to a launch in this browser"
-    next_step = "Open the app from the patient's chart in the EHR."
+    next_step = (
+        "It may be an old launch (launches are forgotten a day after they expire) or one opened in another "
+        "browser. Open the app again from the patient's chart in the EHR."
+    )
 
 
 class AccessDeniedError(SmartError):
@@ -116,8 +119,20 @@ class AuthorizationFailedError(SmartError):
     )
 
 
+class NoSmartConfigurationError(SmartError):
+    """The FHIR server answered but offers no SMART sign-in (no smart-configuration, no oauth-uris) (502)."""
+
+    status = 502
+    code = "BME-S5023"
+    title = "This FHIR server does not offer SMART sign-in"
+    next_step = (
+        "The launch named a FHIR server that answered but publishes no SMART configuration. Ask your IT team "
+        "to check that the EHR launches the app with the FHIR base URL of a SMART-enabled server."
+    )
+
+
 class DiscoveryError(SmartError):
-    """The EHR's SMART configuration could not be read (502)."""
+    """The EHR's SMART configuration could not be read: no answer, or an unusable one (502)."""
 
     status = 502
     code = "BME-S5021"

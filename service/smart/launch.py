@@ -226,7 +226,7 @@ class SmartApp:
         if found is None or found.status != STATUS_ACTIVE:
             raise UnknownLaunchError("no such launch in this browser")
         if expired:
-            self.store.end(found.id)
+            self.store.expire(found.id)
             raise LaunchExpiredError("the launch has expired")
         return found
 

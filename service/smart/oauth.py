@@ -39,6 +39,7 @@ from service.smart.errors import AccessDeniedError
 from service.smart.errors import AuthorizationFailedError
 from service.smart.errors import DiscoveryError
 from service.smart.errors import NoPatientError
+from service.smart.errors import NoSmartConfigurationError
 from service.smart.store import LaunchContext
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,9 @@ class SmartClient:
         response = self.session.get(
             url, headers=headers, timeout=self.config.http_timeout_seconds, allow_redirects=False
         )
+        if response.status_code >= 500:
+            # A sick server is "busy, try again"; only an answer without SMART endpoints means "not set up".
+            raise requests.HTTPError(f"HTTP {response.status_code}", response=response)
         if response.status_code != 200:
             return None
         try:
@@ -165,7 +169,7 @@ class SmartClient:
             raise DiscoveryError(f"the FHIR server at {base} did not answer") from None
         if endpoints is None:
             log.warning("smart: %s advertises no SMART endpoints", base)
-            raise DiscoveryError(f"the FHIR server at {base} advertises no SMART authorization endpoints")
+            raise NoSmartConfigurationError(f"the FHIR server at {base} advertises no SMART authorization endpoints")
         for url in (endpoints.authorize, endpoints.token):
             try:
                 self.check_url(url)

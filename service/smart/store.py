@@ -37,6 +37,8 @@ KIND_STANDALONE = "standalone"
 PROBLEM_UNKNOWN = "unknown"  # no pending launch has this state: tampered, replayed or never issued
 PROBLEM_OTHER_BROWSER = "other-browser"  # the state is real but the cookie is not the one that started it
 PROBLEM_EXPIRED = "expired"
+# An expired launch keeps its row (without secrets) this long, so reloading its page says "expired", not "unknown".
+RETAIN_EXPIRED_SECONDS = 24 * 3600
 
 
 def digest(value: str) -> str:
@@ -179,7 +181,9 @@ class LaunchStore:
             fhir_context="",
         )
         with Session(self.engine) as session, session.begin():
-            session.execute(delete(SmartLaunchRow).where(SmartLaunchRow.expires_at < now))
+            session.execute(
+                delete(SmartLaunchRow).where(SmartLaunchRow.expires_at < now - RETAIN_EXPIRED_SECONDS)
+            )
             session.add(row)
             return replace(_launch(row, self.cipher), code_verifier=code_verifier)
 
@@ -250,6 +254,14 @@ class LaunchStore:
                 # Its key was rotated out: the page says the launch expired, without the token.
                 return _launch_without_secrets(row), True
         return launch, launch.expires_at < self.clock()
+
+    def expire(self, launch_id: str) -> None:
+        """Forget an expired launch's secrets; its row stays a day so a reload can say it expired."""
+        with Session(self.engine) as session, session.begin():
+            row = session.get(SmartLaunchRow, launch_id)
+            if row is not None:
+                row.access_token = ""
+                row.code_verifier = ""
 
     def end(self, launch_id: str) -> None:
         """Forget a launch (the token with it)."""

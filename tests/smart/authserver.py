@@ -72,6 +72,7 @@ class AuthConfig:
     tokens_revoked: bool = False  # the FHIR API answers 401 to every token
     token_endpoint_broken: bool = False  # /token answers 500
     advertise_endpoints: bool = True  # False: neither discovery document names SMART endpoints
+    discovery_broken: bool = False  # both discovery documents answer 503 (a sick server, not a missing set-up)
     standalone_patient: str = ""  # the patient "picked" in a standalone launch
     launches: dict[str, LaunchContext] = field(default_factory=dict)
 
@@ -107,6 +108,8 @@ def create_auth_app(config: AuthConfig, recorded: Recorded, base_url: str) -> Fl
 
     @app.get("/fhir/.well-known/smart-configuration")
     def well_known() -> Response:
+        if config.discovery_broken:
+            return Response("busy", 503)
         if not config.well_known or not config.advertise_endpoints:
             return Response("not found", 404)
         body = {
@@ -132,6 +135,8 @@ def create_auth_app(config: AuthConfig, recorded: Recorded, base_url: str) -> Fl
 
     @app.get("/fhir/metadata")
     def metadata() -> Response:
+        if config.discovery_broken:
+            return Response("busy", 503)
         if not config.advertise_endpoints:
             bare = {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance"}
             return Response(json.dumps(bare), 200, mimetype="application/fhir+json")

@@ -426,8 +426,39 @@ def test_fhir_server_without_smart_endpoints_is_a_friendly_502(
     auth_config.advertise_endpoints = False
     page = smart_client.get("/smart/launch", query_string={"iss": ehr.fhir_base, "launch": LAUNCH})
     assert page.status_code == 502
-    assert "sign-in details could not be read" in text(page)
+    words = text(page)
+    assert "does not offer SMART sign-in" in words and "busy" not in words  # a set-up problem, not a busy EHR
+    assert "BME-S5023" in words
     assert ehr.recorded.authorize == []
+
+
+def test_a_sick_discovery_endpoint_says_try_again(
+    smart_client: FlaskClient, ehr: TestEhr, auth_config: AuthConfig
+) -> None:
+    auth_config.discovery_broken = True
+    page = smart_client.get("/smart/launch", query_string={"iss": ehr.fhir_base, "launch": LAUNCH})
+    assert page.status_code == 502
+    assert "sign-in details could not be read" in text(page) and "busy" in text(page)
+
+
+def test_reloading_an_expired_launch_keeps_saying_expired(
+    smart_client: FlaskClient, ehr: TestEhr, clock: Clock
+) -> None:
+    callback = smart_client.get(authorize(launch(smart_client, ehr)))
+    clock.advance(3601)
+    for _ in range(2):
+        again = smart_client.get(callback.headers["Location"])
+        assert again.status_code == 401 and "This launch has expired" in text(again)
+    clock.advance(24 * 3600 + 1)
+    launch(smart_client, ehr)  # a new launch purges rows expired for more than a day
+    forgotten = smart_client.get(callback.headers["Location"])
+    assert forgotten.status_code == 404 and "old launch" in text(forgotten)
+
+
+def test_a_forged_state_page_names_a_400_code(smart_client: FlaskClient, ehr: TestEhr) -> None:
+    launch(smart_client, ehr)
+    page = smart_client.get("/smart/callback", query_string={"code": "x", "state": "forged-" + "x" * 40})
+    assert page.status_code == 400 and "BME-S4002" in text(page)
 
 
 def test_standalone_without_a_configured_server_says_so(make_smart_app: Callable[..., Flask]) -> None:
