@@ -20,6 +20,7 @@ from service.core.rulemodel import Deferral
 from service.core.rulemodel import Offer
 from service.core.rulemodel import Pred
 from service.core.rulemodel import Rule
+from service.core.rulemodel import RuleTable
 from service.core.rulemodel import all_of
 from service.core.rulemodel import any_of
 from service.core.rulemodel import fixed
@@ -1066,9 +1067,12 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+RULE_TABLE = RuleTable(RULES, STAGE_GATES, DEFERRALS)
+
+
 def rule_ids() -> tuple[str, ...]:
     """Distinct rule ids in table order."""
     return tuple(dict.fromkeys(r.id for r in RULES))
 
 
-__all__ = ["DEFERRALS", "RULES", "STAGE_GATES", "rule_ids"]
+__all__ = ["DEFERRALS", "RULES", "RULE_TABLE", "STAGE_GATES", "rule_ids"]

@@ -20,7 +20,7 @@ from service.config import ConfigError
 from service.core import vocabulary
 from service.core.facts import Source
 from service.core.findings import SuggestionSpec
-from service.core.gates import GATES
+from service.knowledge.gates import GATES
 from service.knowledge.rules import rule_ids
 from tests.cards.card_checks import inferno_errors
 from tests.cards.card_checks import markup_errors
