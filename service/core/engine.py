@@ -19,7 +19,6 @@ from typing import cast
 
 from service.core.facts import Fact
 from service.core.facts import Source
-from service.core.features import SITE_VERTEBRA
 from service.core.features import Features
 from service.core.findings import INDICATOR_ORDER
 from service.core.findings import Finding
@@ -63,6 +62,7 @@ class _Row:
     recommendation: str
     rule_text: str
     notes: tuple[str, ...]
+    missing: tuple[tuple[str, Test | None], ...]  # fields listed when unknown, each with when it is relevant
 
 
 @dataclass(frozen=True)
@@ -148,12 +148,12 @@ def _build_plan(table: RuleTable, ctx: Ctx) -> Plan:
             if applies is False:
                 continue
             test = _always if applies is True else applies
-            rows.append((rule.id, test, _row(rule, ctx.policy)))
+            rows.append((rule.id, test, _row(rule, table, ctx.policy)))
         stages.append((stage, None if gate is None or gate is True else gate, tuple(rows)))
     return Plan(ctx.hook, tuple(stages))
 
 
-def _row(rule: Rule, policy: Policy) -> _Row:
+def _row(rule: Rule, table: RuleTable, policy: Policy) -> _Row:
     preds: tuple[Pred, ...] = (*rule.when, *rule.unless)
     card = rule.card
     return _Row(
@@ -164,6 +164,7 @@ def _row(rule: Rule, policy: Policy) -> _Row:
         recommendation=render(card.recommendation, policy),
         rule_text=render(card.rule_text, policy),
         notes=tuple(render(n, policy) for n in rule.notes),
+        missing=tuple((name, table.missing_only_if.get(name)) for name in rule.missing),
     )
 
 
@@ -236,23 +237,15 @@ def _finding(row: _Row, ctx: Ctx) -> Finding:
         rule_id=rule.id, title=rule.title, indicator=rule.card.indicator,
         summary=row.summary, recommendation=row.recommendation,
         rule_text=row.rule_text, evidence=rule.evidence,
-        data_used=_sources(row.names, row.kinds, ctx), missing=_missing(rule, ctx) if rule.missing else (),
+        data_used=_sources(row.names, row.kinds, ctx), missing=_missing(row.missing, ctx) if row.missing else (),
         suggestions=rule.offer.build(ctx), selection_behavior=rule.card.selection_behavior,
         notes=row.notes + (rule.dynamic_notes(ctx) if rule.dynamic_notes else ()), smart_link=rule.smart_link,
     )
 
 
-# Some data is only worth asking for in one setting: the extent (limited vs whole vertebral body) describes
-# vertebral BME, so a card about knee BME must not list it as missing.
-_MISSING_ONLY_IF: Mapping[str, Callable[[Ctx], bool]] = {
-    "bme_extent": lambda ctx: SITE_VERTEBRA in (ctx.features.bme_sites.value or frozenset()),
-}
-
-
-def _missing(rule: Rule, ctx: Ctx) -> tuple[str, ...]:
+def _missing(fields: tuple[tuple[str, Test | None], ...], ctx: Ctx) -> tuple[str, ...]:
     out: list[str] = []
-    for name in rule.missing:
-        relevant = _MISSING_ONLY_IF.get(name)
+    for name, relevant in fields:
         if relevant is not None and not relevant(ctx):
             continue
         fact: Fact[object] = getattr(ctx.features, name)

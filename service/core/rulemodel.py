@@ -228,6 +228,8 @@ class RuleTable:
     rules: tuple[Rule, ...]
     stage_gates: Mapping[str, Pred]  # stage -> condition that must hold before its rows run
     deferrals: tuple[Deferral, ...]
+    # Data only worth asking for in some settings: field -> when a card lists it as missing (default: always).
+    missing_only_if: Mapping[str, Callable[[Ctx], bool]]
 
 
 @dataclass(frozen=True)

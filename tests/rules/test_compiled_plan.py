@@ -49,6 +49,7 @@ from service.core.vocabulary import OPIOID
 from service.core.vocabulary import SYSTEMIC_GLUCOCORTICOID
 from service.core.vocabulary import TNFI
 from service.knowledge.rules import DEFERRALS
+from service.knowledge.rules import MISSING_ONLY_IF
 from service.knowledge.rules import RULES
 from service.knowledge.rules import STAGE_GATES
 from tests.rules.scenario import TODAY
@@ -83,7 +84,8 @@ def finding(rule: Rule, ctx: Ctx) -> Finding:
     return Finding(
         rule_id=rule.id, title=rule.title, indicator=card.indicator, summary=render(card.summary, policy),
         recommendation=render(card.recommendation, policy), rule_text=render(card.rule_text, policy),
-        evidence=rule.evidence, data_used=data_used(rule, ctx), missing=_missing(rule, ctx),
+        evidence=rule.evidence, data_used=data_used(rule, ctx),
+        missing=_missing(tuple((n, MISSING_ONLY_IF.get(n)) for n in rule.missing), ctx),
         suggestions=rule.offer.build(ctx), selection_behavior=card.selection_behavior,
         notes=tuple(render(n, policy) for n in rule.notes) + (rule.dynamic_notes(ctx) if rule.dynamic_notes else ()),
         smart_link=rule.smart_link,
