@@ -14,7 +14,6 @@ import dataclasses
 from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
-from dataclasses import field
 from datetime import date
 from types import MappingProxyType
 from typing import Any
@@ -254,8 +253,6 @@ class _Call:
     nsaid_drafts: tuple[DraftOrder, ...]  # NSAID draft orders (order hooks only), for S06
     nsaid_in_play: bool  # an NSAID is active, drafted or suggested, for S14
     emergency: bool  # a never-blocked rule fired: a dexamethasone draft is its emergency order
-    # Verdicts per suggested drug class: the checks are pure, and a card often offers one class in two doses.
-    verdicts: dict[str, list[Verdict]] = field(default_factory=dict)
 
 
 def _is_drug(spec: SuggestionSpec) -> bool:
@@ -311,17 +308,14 @@ def _gate_finding(finding: Finding, call: _Call, hits: dict[str, list[_Hit]]) ->
             notes[f"No safety check in the catalogue (§5) covers {spec.drug_class}; review its label"] = None
             kept.append(spec)
             continue
-        verdicts = call.verdicts.get(spec.drug_class)
-        if verdicts is None:
-            ctx = GateContext(
-                call.features,
-                call.gates.policy,
-                frozenset({spec.drug_class}),
-                nsaid_drafts=call.nsaid_drafts,
-                nsaid_in_play=call.nsaid_in_play,
-            )
-            verdicts = [g.check(ctx) for g in call.gates.by_class.get(spec.drug_class, ())]
-            call.verdicts[spec.drug_class] = verdicts
+        ctx = GateContext(
+            call.features,
+            call.gates.policy,
+            frozenset({spec.drug_class}),
+            nsaid_drafts=call.nsaid_drafts,
+            nsaid_in_play=call.nsaid_in_play,
+        )
+        verdicts = [g.check(ctx) for g in call.gates.by_class.get(spec.drug_class, ())]
         if never_blocked:
             verdicts = [
                 dataclasses.replace(v, level="info") if RANK[v.level] >= RANK["info"] else v
