@@ -155,8 +155,7 @@ def compile_gates(table: GateTable, policy: Policy) -> CompiledGates:
         table=table,
         policy=policy,
         texts=MappingProxyType({g.id: gate_texts(g, words) for g in table.gates}),
-        by_class=MappingProxyType(
-            {c: tuple(g for g in table.gates if c in g.drug_classes) for c in sorted(gated)}),
+        by_class=MappingProxyType({c: tuple(g for g in table.gates if c in g.drug_classes) for c in sorted(gated)}),
         known_classes=gated | table.ungated_classes,
     )
 
@@ -256,18 +255,14 @@ class _Call:
 
 
 def _is_drug(spec: SuggestionSpec) -> bool:
-    return spec.action == "create" and (
-        spec.resource_type == "MedicationRequest" or spec.drug_class is not None
-    )
+    return spec.action == "create" and (spec.resource_type == "MedicationRequest" or spec.drug_class is not None)
 
 
 def apply_gates(
     findings: tuple[Finding, ...], features: Features, hook: str, gates: CompiledGates
 ) -> tuple[Finding, ...]:
     """Run the gate rows over the findings' drug suggestions and the draft orders: gated + gate findings."""
-    nsaid_drafts = (
-        tuple(d for d in features.draft_orders if d.kinds & NSAID_CLASSES) if hook in ORDER_HOOKS else ()
-    )
+    nsaid_drafts = tuple(d for d in features.draft_orders if d.kinds & NSAID_CLASSES) if hook in ORDER_HOOKS else ()
     nsaid_suggested = any(s.drug_class in NSAID_CLASSES for fd in findings for s in fd.suggestions)
     nsaid_in_play = features.nsaid_active.true or bool(nsaid_drafts) or nsaid_suggested
     # With R10 in this response, a dexamethasone draft is that emergency order: its cautions are info only.
@@ -317,10 +312,7 @@ def _gate_finding(finding: Finding, call: _Call, hits: dict[str, list[_Hit]]) ->
         )
         verdicts = [g.check(ctx) for g in call.gates.by_class.get(spec.drug_class, ())]
         if never_blocked:
-            verdicts = [
-                dataclasses.replace(v, level="info") if RANK[v.level] >= RANK["info"] else v
-                for v in verdicts
-            ]
+            verdicts = [dataclasses.replace(v, level="info") if RANK[v.level] >= RANK["info"] else v for v in verdicts]
         worst_rank = max((RANK[v.level] for v in verdicts), default=0)
         target = f"suggestion '{spec.label}' ({finding.rule_id})"
         for v in verdicts:
@@ -341,14 +333,10 @@ def _gate_finding(finding: Finding, call: _Call, hits: dict[str, list[_Hit]]) ->
             for v in deciding:
                 # A removal needs a card only on order-sign; a missing lab always gets one (it offers the lab)
                 card: Indicator | None = (
-                    "warning"
-                    if v.level == "missing"
-                    else ("critical" if call.hook == HOOK_ORDER_SIGN else None)
+                    "warning" if v.level == "missing" else ("critical" if call.hook == HOOK_ORDER_SIGN else None)
                 )
                 effect = (
-                    "suggestion withheld until the lab is available"
-                    if v.level == "missing"
-                    else "suggestion removed"
+                    "suggestion withheld until the lab is available" if v.level == "missing" else "suggestion removed"
                 )
                 hits.setdefault(v.gate_id, []).append(_Hit(v, target, effect, card))
             continue
@@ -405,9 +393,7 @@ def _draft_effect(level: Level, hook: str, never_blocked: bool) -> tuple[Indicat
         return "info", "for information; do not delay it"
     if level == "absolute":
         # clinical-rules.md §2: an absolute contraindication is critical when the order is being signed.
-        return (
-            "critical" if hook == HOOK_ORDER_SIGN else "warning"
-        ), "contraindicated: consider removing the draft"
+        return ("critical" if hook == HOOK_ORDER_SIGN else "warning"), "contraindicated: consider removing the draft"
     if level == "missing":
         return "warning", "check the lab before signing"
     return "warning", "review before signing"
@@ -423,9 +409,7 @@ def _gate_findings(hits: dict[str, list[_Hit]], gates: CompiledGates) -> tuple[F
         carded = [h for h in hits[gate.id] if h.indicator is not None]
         if not carded:
             continue
-        indicator = min(
-            (h.indicator for h in carded if h.indicator is not None), key=INDICATOR_ORDER.__getitem__
-        )
+        indicator = min((h.indicator for h in carded if h.indicator is not None), key=INDICATOR_ORDER.__getitem__)
         levels = [h.verdict.level for h in carded if h.indicator == indicator]
         worst_level = max(levels, key=RANK.__getitem__)
         texts = gates.texts[gate.id]

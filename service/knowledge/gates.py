@@ -92,12 +92,7 @@ def _renal(ctx: GateContext, gate_id: str, threshold: float, below: Level, drug:
     parts: list[Verdict] = []
     if f.ckd_stage_4_5_or_esrd.true:
         parts.append(
-            Verdict(
-                gate_id,
-                below,
-                "CKD stage 4-5, ESRD or dialysis on record",
-                f.ckd_stage_4_5_or_esrd.sources,
-            )
+            Verdict(gate_id, below, "CKD stage 4-5, ESRD or dialysis on record", f.ckd_stage_4_5_or_esrd.sources)
         )
     if egfr.value is None:
         if not parts:  # a coded CKD 4-5 already answers the question the eGFR would
@@ -136,9 +131,7 @@ def _s01(ctx: GateContext) -> Verdict:
 def _s02(ctx: GateContext) -> Verdict:
     f, p = ctx.features, ctx.policy
     if f.gi_bleed_active.true:
-        return Verdict(
-            "S02", "absolute", "active GI bleed or bleeding ulcer on record", f.gi_bleed_active.sources
-        )
+        return Verdict("S02", "absolute", "active GI bleed or bleeding ulcer on record", f.gi_bleed_active.sources)
     if f.gi_bleed_or_pud_history.true:
         extra = []
         age = f.age_years.value
@@ -153,9 +146,7 @@ def _s02(ctx: GateContext) -> Verdict:
             "S02",
             "relative",
             f"history of GI bleed or peptic ulcer{more}",
-            true_sources(
-                f.gi_bleed_or_pud_history, f.anticoagulant_active, f.systemic_glucocorticoid_active
-            ),
+            true_sources(f.gi_bleed_or_pud_history, f.anticoagulant_active, f.systemic_glucocorticoid_active),
         )
     if known_false(f.gi_bleed_or_pud_history):
         return Verdict("S02", "pass", "S02 passed: no GI bleed or peptic ulcer on record")
@@ -166,9 +157,7 @@ def _s03(ctx: GateContext) -> Verdict:
     f = ctx.features
     if f.anticoagulant_active.true or f.antiplatelet_active.true:
         which = " and ".join(
-            n
-            for n, x in (("anticoagulant", f.anticoagulant_active), ("antiplatelet", f.antiplatelet_active))
-            if x.true
+            n for n, x in (("anticoagulant", f.anticoagulant_active), ("antiplatelet", f.antiplatelet_active)) if x.true
         )
         level: Level = "absolute" if f.gi_bleed_active.true else "relative"
         bleed = " with an active GI bleed" if f.gi_bleed_active.true else ""
@@ -190,12 +179,7 @@ def _s04(ctx: GateContext) -> Verdict:
     window = p.int("cabg.recent_days")
     if cabg is not None and 0 <= (f.today - cabg).days <= window:
         parts.append(
-            Verdict(
-                "S04",
-                "absolute",
-                f"CABG on {cabg.isoformat()}, within {window} days",
-                f.recent_cabg_date.sources,
-            )
+            Verdict("S04", "absolute", f"CABG on {cabg.isoformat()}, within {window} days", f.recent_cabg_date.sources)
         )
     if f.heart_failure.true:
         parts.append(Verdict("S04", "relative", "heart failure on record", f.heart_failure.sources))
@@ -212,19 +196,13 @@ def _s05(ctx: GateContext) -> Verdict:
         src = known_sources(f.pregnant, f.gestational_age_weeks)
         if weeks is None:
             return Verdict(
-                "S05",
-                "relative",
-                "pregnant, gestational age unknown",
-                src,
-                ("gestational age: not recorded",),
+                "S05", "relative", "pregnant, gestational age unknown", src, ("gestational age: not recorded",)
             )
         if weeks >= crit:
             return Verdict("S05", "absolute", f"pregnant, {weeks} weeks (at or after {crit} weeks)", src)
         if weeks >= avoid:
             return Verdict("S05", "relative", f"pregnant, {weeks} weeks (at or after {avoid} weeks)", src)
-        return Verdict(
-            "S05", "pass", f"S05 passed: pregnant, {weeks} weeks (NSAIDs avoided from {avoid} weeks)", src
-        )
+        return Verdict("S05", "pass", f"S05 passed: pregnant, {weeks} weeks (NSAIDs avoided from {avoid} weeks)", src)
     if f.pregnant.value is False:
         return Verdict("S05", "pass", "S05 passed: not pregnant", f.pregnant.sources)
     if f.sex.value == "male":
@@ -315,13 +293,9 @@ def _s09(ctx: GateContext) -> Verdict:
             )
         )
     elif vitd.value < vitd_min:
-        parts.append(
-            Verdict("S09", "relative", f"{vitd.words} is below {num(vitd_min)} ng/mL", vitd.sources)
-        )
+        parts.append(Verdict("S09", "relative", f"{vitd.words} is below {num(vitd_min)} ng/mL", vitd.sources))
     corrected = "" if albumin.value is not None else " (not corrected for albumin: no current albumin)"
-    return worst(
-        "S09", parts, f"S09 passed: {calcium.words}{corrected}, {vitd.words}; give calcium and vitamin D"
-    )
+    return worst("S09", parts, f"S09 passed: {calcium.words}{corrected}, {vitd.words}; give calcium and vitamin D")
 
 
 def _s10(ctx: GateContext) -> Verdict:
@@ -337,13 +311,10 @@ def _s10(ctx: GateContext) -> Verdict:
         return Verdict(
             "S10",
             "pass",
-            "S10 passed: no prior ONJ or dental disease on record; dental examination before starting is "
-            "advised",
+            "S10 passed: no prior ONJ or dental disease on record; dental examination before starting is advised",
         )
     return Verdict(
-        "S10",
-        "note",
-        "S10 not checked: ONJ and dental history unknown; dental examination before starting is advised",
+        "S10", "note", "S10 not checked: ONJ and dental history unknown; dental examination before starting is advised"
     )
 
 
@@ -366,10 +337,7 @@ def _s12(ctx: GateContext) -> Verdict:
     f = ctx.features
     if f.cns_depressant_active.true:
         return Verdict(
-            "S12",
-            "relative",
-            "benzodiazepine or other CNS depressant active",
-            f.cns_depressant_active.sources,
+            "S12", "relative", "benzodiazepine or other CNS depressant active", f.cns_depressant_active.sources
         )
     if f.cns_depressant_active.value is False:
         return Verdict("S12", "pass", "S12 passed: no CNS depressant active; short courses only (seeds)")
@@ -388,17 +356,12 @@ def _s13(ctx: GateContext) -> Verdict:
     ]
     if found:
         return Verdict(
-            "S13",
-            "relative",
-            " and ".join(found),
-            true_sources(f.active_infection, f.tnfi_screening_concern),
+            "S13", "relative", " and ".join(found), true_sources(f.active_infection, f.tnfi_screening_concern)
         )
     if known_false(f.active_infection, f.tnfi_screening_concern):
         return Verdict("S13", "pass", "S13 passed: no active infection or screening concern on record")
     # The catalogue says "screen first": with no screening data this is a reminder line, not a card.
-    return Verdict(
-        "S13", "note", "S13: latent TB and hepatitis B screening not recorded; screen before starting"
-    )
+    return Verdict("S13", "note", "S13: latent TB and hepatitis B screening not recorded; screen before starting")
 
 
 def _s14(ctx: GateContext) -> Verdict:
@@ -420,13 +383,12 @@ def _s14(ctx: GateContext) -> Verdict:
         )
     if not parts and not known_false(f.diabetes, f.active_infection):
         return Verdict("S14", "note", "S14 not checked: diabetes or infection status unknown")
-    return worst(
-        "S14", parts, "S14 passed: no diabetes, active infection or GI bleed with an NSAID on record"
-    )
-
+    return worst("S14", parts, "S14 passed: no diabetes, active infection or GI bleed with an NSAID on record")
 
 
 # --- The table -------------------------------------------------------------------------------------------------
+
+
 def _ev(source: str, statement: str) -> Evidence:
     """A statement from a public source that is not one of the seeds."""
     return Evidence(source=source, statement=statement, in_seeds=False)
