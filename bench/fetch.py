@@ -43,6 +43,7 @@ def run(fhir_url: str, delay_ms: float, n: int, data_dir: Path) -> tuple[list[Ro
         from service.core.policy import load_policy
         from service.core.valuesets import ValueSetIndex
         from service.fhir.prefetch import FhirPool
+        from service.knowledge.compiled import compile_knowledge
 
         settings = load_settings({}, data_dir=data_dir)
         # The pool exactly as service/web/app.py::create_app builds it.
@@ -53,11 +54,13 @@ def run(fhir_url: str, delay_ms: float, n: int, data_dir: Path) -> tuple[list[Ro
             pool_size=settings.fhir_pool_size,
             allow_http_hosts=settings.allow_http_fhir_hosts,
         )
+        policy = load_policy(settings.policy_file)
         deps = Deps(
             settings=settings,
             registry=Registry(SERVICES),
             valuesets=ValueSetIndex.load(settings.valuesets_dir),
-            policy=load_policy(settings.policy_file),
+            policy=policy,
+            knowledge=compile_knowledge(policy),
             pool=pool,
         )
     except Exception as exc:  # a core module has not landed: say so rather than fake a number

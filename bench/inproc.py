@@ -51,13 +51,16 @@ def make_evaluator(data_dir: Path) -> Callable[[dict[str, Any]], Any]:
     from service.config import load_settings
     from service.core.policy import load_policy
     from service.core.valuesets import ValueSetIndex
+    from service.knowledge.compiled import compile_knowledge
 
     settings = load_settings({}, data_dir=data_dir)
+    policy = load_policy(settings.policy_file)
     deps = Deps(
         settings=settings,
         registry=Registry(SERVICES),
         valuesets=ValueSetIndex.load(settings.valuesets_dir),
-        policy=load_policy(settings.policy_file),
+        policy=policy,
+        knowledge=compile_knowledge(policy),
     )
     return lambda body: evaluate(SERVICE_ID, body, deps, BENCH_NOW)
 

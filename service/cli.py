@@ -99,6 +99,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from service.core.policy import load_policy
     from service.core.valuesets import ValueSetIndex
     from service.errors import CdsError
+    from service.knowledge.compiled import compile_knowledge
 
     try:
         body = _read_request(args.request)
@@ -120,11 +121,13 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
             print(f"bme-cds evaluate: no service answers hook {hook!r}; use --service", file=sys.stderr)
             return 2
         service_id = matches[0]
+    policy = load_policy(settings.policy_file)
     deps = Deps(
         settings=settings,
         registry=registry,
         valuesets=ValueSetIndex.load(settings.valuesets_dir),
-        policy=load_policy(settings.policy_file),
+        policy=policy,
+        knowledge=compile_knowledge(policy),
     )
     try:
         outcome = evaluate(service_id, body, deps, now)

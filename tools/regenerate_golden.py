@@ -51,13 +51,16 @@ def build_deps() -> Any:
     from service.config import load_settings
     from service.core.policy import load_policy
     from service.core.valuesets import ValueSetIndex
+    from service.knowledge.compiled import compile_knowledge
 
     settings = load_settings()
+    policy = load_policy(settings.policy_file)
     return Deps(
         settings=settings,
         registry=Registry(SERVICES),
         valuesets=ValueSetIndex.load(settings.valuesets_dir),
-        policy=load_policy(settings.policy_file),
+        policy=policy,
+        knowledge=compile_knowledge(policy),
     )
 
 

@@ -52,6 +52,7 @@ class Deps:
     registry: Registry
     valuesets: ValueSetIndex
     policy: Policy
+    knowledge: rules.CompiledKnowledge  # the rule and gate tables compiled for `policy` (compile_knowledge)
     uuid_factory: Callable[[str, str], Callable[[], str]] = hook_instance_uuids  # (service, hookInstance)
     pool: prefetch.FhirPool | None = None  # None: offline, never call a FHIR server
     recorder: CardRecorder | None = None
@@ -121,7 +122,7 @@ def evaluate(service_id: str, body: Any, deps: Deps, now: datetime, *, profile: 
         draft_orders=drafts,
         selections=[s for s in selections if isinstance(s, str)] if isinstance(selections, list) else (),
     )
-    findings = rules.evaluate(patient_features, service.hook, deps.policy)
+    findings = rules.evaluate(patient_features, service.hook, deps.knowledge)
     rendered = cards.render(
         findings,
         uuid_factory=deps.uuid_factory(service.id, str(request["hookInstance"])),

@@ -1,12 +1,14 @@
 """The shapes of the rule table: predicates, card specs, offers (suggestion builders) and Rule rows.
 
-Knowledge lives in `bme.py`; this module only says what a row is. Pure: no flask, no requests, no I/O.
+The knowledge itself lives in service/knowledge/ (rules.py); this module only says what a row is. Pure: no
+flask, no requests, no I/O.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -217,6 +219,26 @@ class Deferral:
     trigger: str
     targets: tuple[str, ...]
     note: str
+
+
+@dataclass(frozen=True)
+class RuleTable:
+    """The knowledge the rule engine runs: the rows, the gates before stages, and the deferrals."""
+
+    rules: tuple[Rule, ...]
+    stage_gates: Mapping[str, Pred]  # stage -> condition that must hold before its rows run
+    deferrals: tuple[Deferral, ...]
+    # Data only worth asking for in some settings: field -> when a card lists it as missing (default: always).
+    missing_only_if: Mapping[str, Callable[[Ctx], bool]]
+
+
+@dataclass(frozen=True)
+class Limitation:
+    """Something a rule or gate needs that the patient data or the terminology cannot supply yet."""
+
+    item: str
+    rules: str  # the rule or gate ids it affects, as docs/rules.md lists them
+    reason: str
 
 
 def format_value(value: object) -> str:

@@ -9,10 +9,12 @@ that fires. `docs/rules.md` is generated from this table (tools/render_rules_doc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Literal
 
 from service.core import predicates as p
+from service.core.features import SITE_VERTEBRA
 from service.core.findings import SuggestionSpec
 from service.core.rulemodel import CardSpec
 from service.core.rulemodel import Ctx
@@ -20,6 +22,7 @@ from service.core.rulemodel import Deferral
 from service.core.rulemodel import Offer
 from service.core.rulemodel import Pred
 from service.core.rulemodel import Rule
+from service.core.rulemodel import RuleTable
 from service.core.rulemodel import all_of
 from service.core.rulemodel import any_of
 from service.core.rulemodel import fixed
@@ -1066,9 +1069,18 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+# Some data is only worth asking for in one setting: the extent (limited vs whole vertebral body) describes
+# vertebral BME, so a card about knee BME must not list it as missing.
+MISSING_ONLY_IF: dict[str, Callable[[Ctx], bool]] = {
+    "bme_extent": lambda ctx: SITE_VERTEBRA in (ctx.features.bme_sites.value or frozenset()),
+}
+
+RULE_TABLE = RuleTable(RULES, STAGE_GATES, DEFERRALS, MISSING_ONLY_IF)
+
+
 def rule_ids() -> tuple[str, ...]:
     """Distinct rule ids in table order."""
     return tuple(dict.fromkeys(r.id for r in RULES))
 
 
-__all__ = ["DEFERRALS", "RULES", "STAGE_GATES", "rule_ids"]
+__all__ = ["DEFERRALS", "RULES", "RULE_TABLE", "STAGE_GATES", "rule_ids"]

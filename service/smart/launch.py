@@ -279,7 +279,7 @@ class SmartApp:
             draft_orders=[],
             selections=(),
         )
-        findings = rules.evaluate(extracted, self.service.hook, self.deps.policy)
+        findings = rules.evaluate(extracted, self.service.hook, self.deps.knowledge)
         groups, unknown = report.feature_groups(extracted)
         plot = timeline.collect(extracted)
         patient = report.find_patient(resources, launch.patient)

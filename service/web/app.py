@@ -26,6 +26,7 @@ from service.errors import CdsError
 from service.errors import operation_outcome
 from service.fhir.prefetch import FhirPool
 from service.fhir.urls import is_loopback_host
+from service.knowledge.compiled import compile_knowledge
 from service.profiles import load_order_codes
 from service.smart import init_app as init_smart
 from service.store.db import make_engine
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
         registry=registry,
         valuesets=valuesets,
         policy=policy,
+        knowledge=compile_knowledge(policy),
         pool=pool,
         recorder=card_buffer,
         order_codes=order_codes,

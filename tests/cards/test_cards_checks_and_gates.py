@@ -9,12 +9,12 @@ import pytest
 
 from service.cds.schemas import validate
 from service.core.cards import render
-from service.core.gates import apply_gates
 from service.core.policy import DEFAULT_POLICY
 from tests.cards.card_checks import empties
 from tests.cards.card_checks import inferno_errors
 from tests.cards.card_checks import markup_errors
 from tests.gates.gate_builders import NAPROXEN
+from tests.gates.gate_builders import apply_gates
 from tests.gates.gate_builders import draft
 from tests.gates.gate_builders import drug
 from tests.gates.gate_builders import finding

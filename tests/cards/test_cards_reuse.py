@@ -1,4 +1,4 @@
-"""What cards.py keeps between requests changes nothing in what a card shows: drafts and evidence lines."""
+"""Drafts validated once per spec are copied per card; evidence lines follow the seed URL base and the source."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from service.core import cards
 from service.core.findings import Evidence
 from service.core.findings import SuggestionSpec
-from service.core.gates import GATES
+from service.knowledge.gates import GATES
 from service.knowledge.rules import RULES
 from tests.gates.gate_builders import finding
 
@@ -41,17 +41,16 @@ def test_every_catalogue_draft_is_its_validated_json_copied(spec: SuggestionSpec
 @pytest.mark.parametrize("base", [None, "https://example.org/seeds", "https://example.org/seeds/"])
 def test_evidence_lines_follow_the_seed_url_base(base: str | None) -> None:
     seed = Evidence("002_a2231a674c43bc45.txt", "a seed statement")
-    for _ in range(2):  # the second line comes from the cache
-        line = cards._evidence_line(seed, base)
-        if base is None:
-            assert line == 'seed 002\\_a2231a674c43bc45.txt: "a seed statement"'
-        else:
-            assert line == ('seed [002\\_a2231a674c43bc45.txt](https://example.org/seeds/002_a2231a674c43bc45.txt)'
-                            ': "a seed statement"')
+    line = cards._evidence_line(seed, base)
+    if base is None:
+        assert line == 'seed 002\\_a2231a674c43bc45.txt: "a seed statement"'
+    else:
+        assert line == ('seed [002\\_a2231a674c43bc45.txt](https://example.org/seeds/002_a2231a674c43bc45.txt)'
+                        ': "a seed statement"')
 
 
 def test_evidence_not_from_the_seeds_says_so_and_seed_evidence_does_not() -> None:
-    # Same source and statement, only in_seeds differs: the cached lines must differ too.
+    # Same source and statement, only in_seeds differs: the lines differ too.
     for gate in GATES:
         for evidence in gate.evidence:
             for in_seeds in (True, False):
@@ -62,13 +61,12 @@ def test_evidence_not_from_the_seeds_says_so_and_seed_evidence_does_not() -> Non
 def test_detail_lists_each_findings_own_evidence_under_each_base() -> None:
     one = (Evidence("000_78eca85d1300eed9.txt", "first statement"),)
     other = (Evidence("001_55f96261c0195ecd.txt", "second statement"),)
-    for _ in range(2):  # the second round is served from the cache
-        for evidence, statement in ((one, "first statement"), (other, "second statement"), ((), None)):
-            for base in (None, "https://example.org/seeds"):
-                text = cards.detail(finding(rule_id="R01", evidence=evidence), base)
-                block = text.split("**Evidence**\n", 1)[1].split("\n\n", 1)[0]
-                if statement is None:
-                    assert block == "- none cited"
-                    continue
-                assert block.count("\n") == 0 and statement in block
-                assert ("https://example.org/seeds/" in block) is (base is not None)
+    for evidence, statement in ((one, "first statement"), (other, "second statement"), ((), None)):
+        for base in (None, "https://example.org/seeds"):
+            text = cards.detail(finding(rule_id="R01", evidence=evidence), base)
+            block = text.split("**Evidence**\n", 1)[1].split("\n\n", 1)[0]
+            if statement is None:
+                assert block == "- none cited"
+                continue
+            assert block.count("\n") == 0 and statement in block
+            assert ("https://example.org/seeds/" in block) is (base is not None)

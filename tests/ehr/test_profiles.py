@@ -19,8 +19,9 @@ from service.cds.schemas import validate
 from service.config import ConfigError
 from service.core import vocabulary
 from service.core.facts import Source
+from service.core.findings import Code
 from service.core.findings import SuggestionSpec
-from service.core.gates import GATES
+from service.knowledge.gates import GATES
 from service.knowledge.rules import rule_ids
 from tests.cards.card_checks import inferno_errors
 from tests.cards.card_checks import markup_errors
@@ -179,7 +180,7 @@ def test_epic_splits_a_suggestion_with_several_actions_with_stable_derived_uuids
     parts = epic[1]["suggestions"]
     assert len(parts) == 2
     ids = [p["uuid"] for p in parts]
-    assert ids == [str(uuid.uuid5(profiles._SPLIT_NAMESPACE, f"{suggestion['uuid']}|{n}")) for n in (1, 2)]
+    assert ids == [str(uuid.uuid5(profiles.epic._SPLIT_NAMESPACE, f"{suggestion['uuid']}|{n}")) for n in (1, 2)]
     assert len(set(ids) | {suggestion["uuid"]}) == 3
     assert [p["label"] for p in parts] == [f"{suggestion['label']} (part {n} of 2)" for n in (1, 2)]
     assert all("select every part" in p["actions"][0]["description"] for p in parts)
@@ -446,7 +447,7 @@ def test_truncation_falls_only_between_markdown_constructs(parts: list[str], lim
 
 def test_load_order_codes_reads_the_mapping(order_codes: profiles.OrderCodeMap) -> None:
     assert order_codes.site == "Example Health (test)"
-    assert order_codes.lookup(RXNORM, "11473") == profiles.Code(
+    assert order_codes.lookup(RXNORM, "11473") == Code(
         PREFERENCE, "PL-88412", "PAMIDRONATE IV (BONE PREF LIST)"
     )
     assert order_codes.lookup(RXNORM, "7258") is None
@@ -549,3 +550,12 @@ def test_shortened_details_fit_keep_whole_lines_and_count_what_they_drop(
 def profiles_source(text: str, number: int) -> Source:
     """One 'patient data used' entry with arbitrary text (escaped by the renderer)."""
     return Source(f"Observation/o{number}", text)
+
+
+def test_every_profile_in_the_vocabulary_has_an_adapter() -> None:
+    """Each profile a trusted client may name adapts cards; an unknown one is refused."""
+    card = {"uuid": "u", "summary": "s", "indicator": "info", "source": {"label": "l"}}
+    for profile in vocabulary.PROFILES:
+        assert profiles.adapt([card], profile)[0]["summary"] == "s"
+    with pytest.raises(ValueError, match="unknown client profile"):
+        profiles.adapt([card], "cerner-classic")

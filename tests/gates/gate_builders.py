@@ -15,6 +15,11 @@ from service.core.findings import Code
 from service.core.findings import Evidence
 from service.core.findings import Finding
 from service.core.findings import SuggestionSpec
+from service.core.gates import apply_gates as apply_compiled
+from service.core.gates import compile_gates
+from service.core.policy import DEFAULT_POLICY
+from service.core.policy import Policy
+from service.knowledge.gates import GATE_TABLE
 
 TODAY = date(2026, 11, 1)
 LAB_DATE = TODAY - timedelta(days=30)  # current under the default labs.max_age_days (90)
@@ -50,6 +55,15 @@ SAFE: dict[str, Any] = {
     "tnfi_screening_concern": False,
     "diabetes": False,
 }
+
+
+_DEFAULT_GATES = compile_gates(GATE_TABLE, DEFAULT_POLICY)
+
+
+def apply_gates(findings: tuple[Finding, ...], features: Features, hook: str, policy: Policy) -> tuple[Finding, ...]:
+    """The gate table compiled for `policy` (once for the default policy) applied to one call."""
+    gates = _DEFAULT_GATES if policy is DEFAULT_POLICY else compile_gates(GATE_TABLE, policy)
+    return apply_compiled(findings, features, hook, gates)
 
 
 def lab(value: float, days_old: int = 30, name: str = "lab") -> Fact[float]:

@@ -7,10 +7,10 @@ import pytest
 from service.core.facts import Fact
 from service.core.facts import Source
 from service.core.findings import SuggestionSpec
-from service.core.gates import LAB_ORDERS
-from service.core.gates import apply_gates
 from service.core.policy import DEFAULT_POLICY
+from service.knowledge import gates as gate_table
 from tests.gates.gate_builders import NAPROXEN
+from tests.gates.gate_builders import apply_gates
 from tests.gates.gate_builders import draft
 from tests.gates.gate_builders import drug
 from tests.gates.gate_builders import finding
@@ -208,11 +208,11 @@ def test_pass_notes_are_not_repeated_for_each_option() -> None:
 
 
 def test_lab_orders_use_codes_md_loinc() -> None:
-    assert {k: v.code.code for k, v in LAB_ORDERS.items()} == {
-        "creatinine": "2160-0",
-        "calcium": "17861-6",
-        "albumin": "1751-7",
-        "vitd_25oh": "62292-8",
+    assert {k: getattr(gate_table, k).code.code for k in ("CREATININE", "CALCIUM", "ALBUMIN", "VITAMIN_D")} == {
+        "CREATININE": "2160-0",
+        "CALCIUM": "17861-6",
+        "ALBUMIN": "1751-7",
+        "VITAMIN_D": "62292-8",
     }
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from service.core.features import Features
-from service.core.gates import apply_gates
 from service.core.policy import DEFAULT_POLICY
 from service.core.policy import policy_from_mapping
 from tests.gates.gate_builders import NAPROXEN
+from tests.gates.gate_builders import apply_gates
 from tests.gates.gate_builders import drug
 from tests.gates.gate_builders import finding
 from tests.gates.gate_builders import lab
@@ -58,7 +58,7 @@ def test_one_class_twice_is_gated_as_each_alone(patient: Features) -> None:
 def test_gate_card_numbers_follow_each_policy_in_turn() -> None:
     strict = policy_from_mapping({"egfr.nsaid_avoid_below": 45.0, "egfr.nsaid_caution_below": 80.0})
     patient = safe(egfr=None)
-    for _ in range(2):  # alternating: texts worked out for one policy never show under the other
+    for _ in range(2):  # alternating: each policy's compiled texts show only under that policy
         default_s01 = {f.rule_id: f for f in apply_gates((finding(NAPROXEN),), patient, "patient-view",
                                                            DEFAULT_POLICY)}["S01"]
         strict_s01 = {f.rule_id: f for f in apply_gates((finding(NAPROXEN),), patient, "patient-view",

@@ -13,6 +13,7 @@ from service.core.policy import DEFAULT_POLICY
 from service.core.valuesets import ValueSetIndex
 from tests import builders as b
 from tests.rules.scenario import TODAY
+from tests.rules.scenario import knowledge
 from tests.rules.scenario import no_gates
 
 VALUESETS = ValueSetIndex.load(Path(__file__).resolve().parents[2] / "valuesets")
@@ -30,10 +31,10 @@ def test_whole_vertebral_body_report_and_nsaid_draft_gives_the_r21_warning() -> 
     mri = b.report(text, effective="2026-11-10")
     naproxen = b.draft_medication_request("7258", "naproxen 500 MG Oral Tablet", id="nap-1")
     features = _features([mri], [naproxen])
-    found = {f.rule_id: f for f in evaluate(features, "order-select")}
+    found = {f.rule_id: f for f in evaluate(features, "order-select", knowledge())}
     assert found["R21"].indicator == "warning"
     assert any(s.reference == "MedicationRequest/nap-1" for s in found["R21"].data_used)
-    pathway = {f.rule_id for f in evaluate(features, "patient-view", gates=no_gates)}
+    pathway = {f.rule_id for f in evaluate(features, "patient-view", knowledge(), gates=no_gates)}
     assert {"R21", "R28"} <= pathway and "R22" not in pathway
 
 
@@ -43,7 +44,7 @@ NSAIDS = ["naproxen", "diclofenac", "indomethacin", "celecoxib"]
 def test_limited_vertebral_bme_gets_the_nsaid_first_line() -> None:
     """An endplate-limited BME report: R22 (not R21) with the four seed NSAIDs, extent not missing."""
     mri = b.report("Bone marrow edema in the superior endplate of L2.", effective="2026-11-10")
-    found = {f.rule_id: f for f in evaluate(_features([mri]), "patient-view", gates=no_gates)}
+    found = {f.rule_id: f for f in evaluate(_features([mri]), "patient-view", knowledge(), gates=no_gates)}
     assert "R21" not in found
     assert [s.text for s in found["R22"].suggestions] == NSAIDS
     assert not found["R22"].missing
@@ -54,6 +55,6 @@ def test_unstated_extent_never_triggers_r21() -> None:
     mri = b.report("Bone marrow edema at L2.", effective="2026-11-10")
     features = _features([mri])
     assert features.bme_extent.value is None
-    found = {f.rule_id: f for f in evaluate(features, "patient-view", gates=no_gates)}
+    found = {f.rule_id: f for f in evaluate(features, "patient-view", knowledge(), gates=no_gates)}
     assert "R21" not in found and "R22" in found
     assert any("BME extent" in m for m in found["R22"].missing)

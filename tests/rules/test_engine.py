@@ -8,7 +8,6 @@ import pytest
 
 from service.core.engine import evaluate
 from service.core.findings import Finding
-from service.core.policy import DEFAULT_POLICY
 from service.core.vocabulary import BED_REST
 from service.core.vocabulary import NSAID
 from service.core.vocabulary import OPIOID
@@ -21,6 +20,7 @@ from tests.rules.scenario import VERTEBRA
 from tests.rules.scenario import days_ago
 from tests.rules.scenario import draft
 from tests.rules.scenario import feat
+from tests.rules.scenario import knowledge
 from tests.rules.scenario import lab
 from tests.rules.scenario import no_gates
 from tests.rules.scenario import run
@@ -96,6 +96,7 @@ def test_order_is_critical_warning_info_then_rule_id() -> None:
     findings = evaluate(
         feat(**VF, kyphosis_pct=20.0, malignancy_history=True, bed_rest_ordered=True),
         "patient-view",
+        knowledge(),
         gates=no_gates,
     )
     ranks = [({"critical": 0, "warning": 1, "info": 2}[f.indicator], f.rule_id) for f in findings]
@@ -306,13 +307,13 @@ def test_gates_run_last() -> None:
     """evaluate passes its findings to the gates and returns what they return; real gates add S-cards."""
     seen: list[tuple[Finding, ...]] = []
 
-    def spy(findings: tuple[Finding, ...], features: Any, hook: str, policy: Any) -> tuple[Finding, ...]:
+    def spy(findings: tuple[Finding, ...], features: Any, hook: str, gates: Any) -> tuple[Finding, ...]:
         seen.append(findings)
         return findings[:1]
 
-    out = evaluate(feat(**V, bme_extent=EXTENSIVE), "patient-view", DEFAULT_POLICY, gates=spy)
+    out = evaluate(feat(**V, bme_extent=EXTENSIVE), "patient-view", knowledge(), gates=spy)
     assert len(seen) == 1 and "R21" in {f.rule_id for f in seen[0]} and out == seen[0][:1]
-    real = {f.rule_id for f in evaluate(feat(**V, bme_extent=EXTENSIVE), "patient-view")}
+    real = {f.rule_id for f in evaluate(feat(**V, bme_extent=EXTENSIVE), "patient-view", knowledge())}
     assert "R21" in real and any(r.startswith("S") for r in real)
 
 

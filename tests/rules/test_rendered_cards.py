@@ -11,6 +11,7 @@ from service.cds.schemas import validate
 from service.core.cards import render
 from service.core.engine import evaluate
 from tests.rules.scenario import feat
+from tests.rules.scenario import knowledge
 from tests.rules.test_rule_scenarios import CASES
 
 
@@ -21,7 +22,7 @@ def test_scenario_cards_are_valid_cds_hooks(
     """Rendered with the real gates and cards module, the response validates and names the rule."""
     counter = itertools.count()
     cards = render(
-        evaluate(feat(**fires), hook),
+        evaluate(feat(**fires), hook, knowledge()),
         uuid_factory=lambda: f"00000000-0000-4000-8000-{next(counter):012d}",
         source_label="BME CDS",
         topic_system="https://bme-cds.example.org/rules",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from service.core.policy import policy_from_mapping
-from service.knowledge.doc import LIMITATIONS
 from service.knowledge.doc import REGENERATE
 from service.knowledge.doc import render_markdown
+from service.knowledge.limitations import LIMITATIONS
 from service.knowledge.rules import RULES
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "rules.md"

@@ -260,13 +260,25 @@ def test_red_flags_are_critical_and_stage_gates_cover_c_and_d() -> None:
     assert set(STAGE_GATES) == {"C", "D"}
 
 
-def test_rules_package_is_pure() -> None:
-    """The rules package imports neither flask nor requests, and never reads the seeds at run time."""
-    package = Path(__file__).resolve().parents[2] / "service" / "rules"
-    for path in package.glob("*.py"):
+def test_knowledge_and_core_are_pure() -> None:
+    """The tables and the core import neither flask, requests nor sqlalchemy, and never read the seeds."""
+    service = Path(__file__).resolve().parents[2] / "service"
+    paths = sorted((service / "knowledge").glob("*.py")) + sorted((service / "core").rglob("*.py"))
+    assert len(paths) > 10
+    for path in paths:
         source = path.read_text(encoding="utf-8")
-        assert not re.search(r"^\s*(import|from)\s+(flask|requests)\b", source, re.M), path.name
-        assert not re.search(r"\bopen\(|read_text|seeds/", source), path.name
+        assert not re.search(r"^\s*(import|from)\s+(flask|requests|sqlalchemy)\b", source, re.M), path.name
+        assert not re.search(r"\bopen\(|seeds/", source), path.name
+
+
+def test_core_does_not_import_the_knowledge() -> None:
+    """Knowledge imports the core, never the other way: the tables reach the engine as compiled arguments."""
+    core = Path(__file__).resolve().parents[2] / "service" / "core"
+    # The one exception left: the feature labels, which move to the feature declarations (issue 11).
+    allowed = {"from service.knowledge.evidence import FEATURE_LABELS"}
+    for path in sorted(core.rglob("*.py")):
+        imports = re.findall(r"^\s*(?:from|import)\s+service\.knowledge\b.*$", path.read_text(encoding="utf-8"), re.M)
+        assert set(i.strip() for i in imports) <= allowed, path.name
 
 
 def test_rule_is_frozen() -> None:
