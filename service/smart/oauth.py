@@ -30,7 +30,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from service.config import ConfigError
 from service.errors import InvalidRequestError
-from service.fhir.prefetch import check_fhir_server_url
+from service.fhir.access import check_server_url
 from service.smart.config import CLIENT_PRIVATE_KEY_JWT
 from service.smart.config import CLIENT_PUBLIC
 from service.smart.config import CLIENT_SECRET_BASIC
@@ -133,7 +133,7 @@ class SmartClient:
 
     def check_url(self, url: str) -> None:
         """https, or http on loopback / an allowed host: the same rule as for CDS Hooks fhirServer."""
-        check_fhir_server_url(url, self.allow_http_hosts)
+        check_server_url(url, self.allow_http_hosts)
 
     def _get_json(self, url: str) -> Any:
         headers = {"Accept": JSON_ACCEPT}

@@ -34,10 +34,11 @@ from service.store.feedback import write_issued_cards
 from service.web import logs
 from service.web import security
 from service.web.api import bp
-from service.web.api import json_response
 from service.web.api import ops
 from service.web.auth import Authenticator
 from service.web.auth import load_trusted_clients
+from service.web.responses import error_response
+from service.web.responses import json_response
 from service.web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,6 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
     if settings is None:
         settings = load_settings(**dict(test_config or {}))
     app = Flask("service")  # the package root: templates/ and static/ live in service/
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.compact = True  # type: ignore[attr-defined]
 
     registry = Registry(SERVICES)
@@ -130,7 +130,7 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CdsError)
     def cds_error(error: CdsError) -> Response:
         log.info("request refused: %s %s", error.status, error.message)
-        return security.error_response(error)
+        return error_response(error)
 
     @app.errorhandler(InternalServerError)
     def internal_error(error: InternalServerError) -> Response:
