@@ -58,7 +58,7 @@ def find_service() -> None:
     """404 for an unknown service id, before its body is read."""
     service_id = (request.view_args or {}).get("service_id")
     if service_id is not None:
-        state().registry.get(service_id)
+        state().deps.registry.get(service_id)
 
 
 @bp.before_request
@@ -73,7 +73,7 @@ def discovery() -> Response:
     """GET {base}/cds-services: the services, generated from the registry."""
     app_state = state()
     return json_response(
-        app_state.registry.discovery("2.0" if app_state.settings.emit_spec_version else None)
+        app_state.deps.registry.discovery("2.0" if app_state.settings.emit_spec_version else None)
     )
 
 

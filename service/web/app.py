@@ -13,20 +13,14 @@ from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
 
-from hooks import SERVICES
-from service.cds import schemas
-from service.cds.pipeline import Deps
-from service.cds.registry import Registry
+from service.compose import build_deps
 from service.config import ConfigError
 from service.config import Settings
 from service.config import load_settings
-from service.core.policy import load_policy
-from service.core.valuesets import ValueSetIndex
 from service.errors import CdsError
 from service.errors import operation_outcome
 from service.fhir.prefetch import FhirPool
 from service.fhir.urls import is_loopback_host
-from service.profiles import load_order_codes
 from service.smart import init_app as init_smart
 from service.store.db import make_engine
 from service.store.feedback import CardBuffer
@@ -58,28 +52,13 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
     if settings is None:
         settings = load_settings(**dict(test_config or {}))
     app = Flask("service")  # the package root: templates/ and static/ live in service/
-    app.json.compact = True  # type: ignore[attr-defined]
 
-    registry = Registry(SERVICES)
-    schemas.preload()  # a broken schema stops start-up here, not on the first request
-    valuesets = ValueSetIndex.load(settings.valuesets_dir)  # a broken value set stops start-up here
-    policy = load_policy(settings.policy_file)
     engine = make_engine(settings.effective_database_url)
     pool = FhirPool.from_settings(settings)
-    order_codes = load_order_codes(settings.order_codes_file) if settings.order_codes_file else None
     card_buffer = CardBuffer(write_issued_cards(engine))
-    deps = Deps(
-        settings=settings,
-        registry=registry,
-        valuesets=valuesets,
-        policy=policy,
-        pool=pool,
-        recorder=card_buffer,
-        order_codes=order_codes,
-    )
+    deps = build_deps(settings, pool=pool, recorder=card_buffer)
     app.extensions["bme"] = AppState(
         settings=settings,
-        registry=registry,
         deps=deps,
         engine=engine,
         pool=pool,

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from service.cds.pipeline import Deps
-from service.cds.registry import Registry
 from service.config import Settings
 from service.fhir.prefetch import FhirPool
 from service.store.feedback import CardBuffer
@@ -19,7 +18,6 @@ class AppState:
     """Built once per process by create_app; stored in app.extensions['bme']."""
 
     settings: Settings
-    registry: Registry
     deps: Deps
     engine: Engine
     pool: FhirPool
