@@ -9,14 +9,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from collections.abc import Mapping
 from datetime import datetime
 
 from flask import Flask
 
 from service.cds.pipeline import Deps
 from service.config import Settings
-from service.smart.config import load_smart_config
 from service.smart.launch import SmartApp
 from service.smart.launch import utc_now
 from service.smart.oauth import SmartClient
@@ -35,11 +33,10 @@ def init_app(
     settings: Settings,
     deps: Deps,
     *,
-    environ: Mapping[str, str] | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> None:
-    """Read BME_SMART_* once, create the launch table, and register the Blueprint under /smart/."""
-    config = load_smart_config(environ)
+    """Set the app up from `settings.smart`, create the launch table, and register the Blueprint under /smart/."""
+    config = settings.smart
     engine = app.extensions["bme"].engine
     store = LaunchStore(engine, clock=lambda: clock().timestamp())
     private_key = config.private_key_file.read_bytes() if config.private_key_file is not None else b""

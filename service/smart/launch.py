@@ -21,6 +21,7 @@ from service.cds.pipeline import Deps
 from service.cds.registry import ServiceDefinition
 from service.config import RULESET_VERSION
 from service.config import Settings
+from service.config import SmartSettings
 from service.core import engine as rules
 from service.core import features
 from service.errors import FhirTimeoutError
@@ -31,7 +32,6 @@ from service.fhir import prefetch
 from service.fhir.access import FhirAccess
 from service.smart import report
 from service.smart import timeline
-from service.smart.config import SmartConfig
 from service.smart.errors import FhirUnavailableError
 from service.smart.errors import IssNotAllowedError
 from service.smart.errors import LaunchExpiredError
@@ -97,7 +97,7 @@ class SmartApp:
 
     def __init__(
         self,
-        config: SmartConfig,
+        config: SmartSettings,
         settings: Settings,
         deps: Deps,
         store: LaunchStore,

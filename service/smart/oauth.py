@@ -28,13 +28,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import ECAlgorithm
 from jwt.algorithms import RSAAlgorithm
 
+from service.config import CLIENT_PRIVATE_KEY_JWT
+from service.config import CLIENT_PUBLIC
+from service.config import CLIENT_SECRET_BASIC
 from service.config import ConfigError
+from service.config import SmartSettings
 from service.errors import InvalidRequestError
 from service.fhir.access import check_server_url
-from service.smart.config import CLIENT_PRIVATE_KEY_JWT
-from service.smart.config import CLIENT_PUBLIC
-from service.smart.config import CLIENT_SECRET_BASIC
-from service.smart.config import SmartConfig
 from service.smart.errors import AccessDeniedError
 from service.smart.errors import AuthorizationFailedError
 from service.smart.errors import DiscoveryError
@@ -119,7 +119,7 @@ class SmartClient:
 
     def __init__(
         self,
-        config: SmartConfig,
+        config: SmartSettings,
         *,
         allow_http_hosts: tuple[str, ...] = (),
         private_key: bytes = b"",
