@@ -76,6 +76,8 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
     app.register_blueprint(bp)
     app.register_blueprint(ops)
     _register_error_handlers(app)
+    # Flask runs the app's before_request hooks in this order, then the Blueprint's (web/api.py): the access-log
+    # timer first, then the cheap size and content-type checks, then authentication, service and body.
     logs.init_app(app, settings)
     security.init_app(app, settings)
     init_smart(app, settings, deps)
