@@ -45,7 +45,7 @@ def init_app(
     client = SmartClient(
         config, allow_http_hosts=settings.allow_http_fhir_hosts, private_key=private_key, clock=time.time
     )
-    smart = SmartApp(config, settings, deps, store, client, clock, jwks=jwks)
+    smart = SmartApp(settings, deps, store, client, clock, jwks=jwks)
     slot = app.extensions.get(EXTENSION)
     if isinstance(slot, SmartSlot):
         slot.current = smart  # called again (tests): the registered Blueprint now serves the new set-up

@@ -97,7 +97,6 @@ class SmartApp:
 
     def __init__(
         self,
-        config: SmartSettings,
         settings: Settings,
         deps: Deps,
         store: LaunchStore,
@@ -106,7 +105,7 @@ class SmartApp:
         *,
         jwks: Mapping[str, Any] | None = None,
     ) -> None:
-        self.config = config
+        self.config: SmartSettings = settings.smart
         self.settings = settings
         self.deps = deps
         self.store = store
