@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -331,6 +332,15 @@ class TestHardening:
         """An authenticated call to an unknown service gets 404 whatever its body (the body is not parsed)."""
         assert_outcome(caller.post(path, b"{"), 404)
         assert_outcome(caller.post(path, b"[" * 100 + b"]" * 100), 404)
+
+    def test_errors_and_cards_are_written_by_one_json_writer(self, make_app: Callable[..., Flask]) -> None:
+        """UTF-8 as is, compact: an OperationOutcome is written exactly like a card response."""
+        client = make_app(auth="off", public_base_url="http://127.0.0.1:8080").test_client()
+        missing = client.post("/cds-services/caf%C3%A9", json=patient_view())
+        assert_outcome(missing, 404)
+        assert missing.data == orjson.dumps(missing.get_json())  # not json.dumps' \u00e9 and ", " spacing
+        served = client.post(SERVICE, json=patient_view())
+        assert served.status_code == 200 and served.data == orjson.dumps(served.get_json())
 
     def test_unauthenticated_body_is_not_parsed(self, caller: Caller) -> None:
         """Malformed JSON without a token gets 401, not 400: the body is not read before authentication."""
