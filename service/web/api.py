@@ -57,7 +57,7 @@ def authenticate() -> None:
 def find_service() -> None:
     """404 for an unknown service id, before its body is read."""
     service_id = (request.view_args or {}).get("service_id")
-    if service_id is not None:
+    if service_id is not None and request.method != "OPTIONS":  # a CORS preflight is answered as before
         state().deps.registry.get(service_id)
 
 
