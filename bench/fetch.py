@@ -35,34 +35,17 @@ def run(fhir_url: str, delay_ms: float, n: int, data_dir: Path) -> tuple[list[Ro
     session = requests.Session()
     session.trust_env = False
     try:
-        from hooks import SERVICES
-        from service.cds.pipeline import Deps
         from service.cds.pipeline import evaluate
-        from service.cds.registry import Registry
+        from service.compose import build_deps
         from service.config import load_settings
-        from service.core.policy import load_policy
-        from service.core.valuesets import ValueSetIndex
+        from service.fhir import access
         from service.fhir.prefetch import FhirPool
         from service.knowledge.compiled import compile_knowledge
 
         settings = load_settings({}, data_dir=data_dir)
-        # The pool exactly as service/web/app.py::create_app builds it.
-        pool = FhirPool(
-            timeout=settings.fhir_timeout_seconds,
-            total_timeout=settings.fhir_total_timeout_seconds,
-            max_pages=settings.fhir_max_pages,
-            pool_size=settings.fhir_pool_size,
-            allow_http_hosts=settings.allow_http_fhir_hosts,
-        )
-        policy = load_policy(settings.policy_file)
-        deps = Deps(
-            settings=settings,
-            registry=Registry(SERVICES),
-            valuesets=ValueSetIndex.load(settings.valuesets_dir),
-            policy=policy,
-            knowledge=compile_knowledge(policy),
-            pool=pool,
-        )
+        # The pool and Deps exactly as service/web/app.py::create_app builds them.
+        pool = FhirPool.from_settings(settings)
+        deps = build_deps(settings, pool=pool)
     except Exception as exc:  # a core module has not landed: say so rather than fake a number
         floor = median([one_search_floor(session, fhir_url) for _ in range(max(3, n))])
         return [
@@ -85,7 +68,10 @@ def run(fhir_url: str, delay_ms: float, n: int, data_dir: Path) -> tuple[list[Ro
         for i in range(n + 1):  # the first pair warms connections and is not counted
             floor = one_search_floor(session, fhir_url)
             start = time.perf_counter()
-            outcome = evaluate(SERVICE_ID, json.loads(text), deps, BENCH_NOW)
+            body = json.loads(text)
+            # The fhirServer and token checked as the HTTP edge checks them (auth off: no client limits).
+            fhir = access.from_request(body, settings.allow_http_fhir_hosts)
+            outcome = evaluate(SERVICE_ID, body, deps, BENCH_NOW, access=fhir)
             json.dumps(outcome.body)
             elapsed = time.perf_counter() - start
             fetched = outcome.fetched

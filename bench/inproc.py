@@ -43,25 +43,12 @@ class SizeResult:
 
 
 def make_evaluator(data_dir: Path) -> Callable[[dict[str, Any]], Any]:
-    """evaluate() bound to Deps built as service/cli.py::_evaluate builds them (pool None: offline)."""
-    from hooks import SERVICES
-    from service.cds.pipeline import Deps
+    """evaluate() bound to Deps built as `bme-cds evaluate` builds them (service.compose; no pool: offline)."""
     from service.cds.pipeline import evaluate
-    from service.cds.registry import Registry
+    from service.compose import build_deps
     from service.config import load_settings
-    from service.core.policy import load_policy
-    from service.core.valuesets import ValueSetIndex
-    from service.knowledge.compiled import compile_knowledge
 
-    settings = load_settings({}, data_dir=data_dir)
-    policy = load_policy(settings.policy_file)
-    deps = Deps(
-        settings=settings,
-        registry=Registry(SERVICES),
-        valuesets=ValueSetIndex.load(settings.valuesets_dir),
-        policy=policy,
-        knowledge=compile_knowledge(policy),
-    )
+    deps = build_deps(load_settings({}, data_dir=data_dir))
     return lambda body: evaluate(SERVICE_ID, body, deps, BENCH_NOW)
 
 

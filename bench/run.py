@@ -76,8 +76,8 @@ NOTES = (
     " over the rounds, p50 is the median of the rounds' p50, p99 the worst round's. ES384 verification"
     " (P-384 ECDSA) costs about ten times RS384's, which is why both are shown. The floor parses and echoes"
     " with the standard library's json, as a minimal Flask endpoint does; the service parses the body and"
-    " writes its cards with orjson (`service/web/security.py`, `service/web/api.py`), one of the changes that"
-    " brought it near the floor.",
+    " writes every response with orjson (`service/web/security.py`, `service/web/responses.py`), one of the"
+    " changes that brought it near the floor.",
     "**3 missing prefetch**: four FAIL keys (conditions, observations, reports, medications) absent, "
     "`fhirServer` pointing at `bench/fhir_delay.py` (http.server with TCP_NODELAY, 100 ms sleep before "
     "every answer; the Medplum test server's own search time would muddy the delay). Floor: one search on"

@@ -18,5 +18,4 @@ SERVICE = ServiceDefinition(
     ),
     prefetch=PREFETCH,
     usage_requirements=USAGE,
-    context_keys=("userId", "patientId", "encounterId", "draftOrders"),
 )

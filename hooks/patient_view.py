@@ -19,5 +19,4 @@ SERVICE = ServiceDefinition(
     ),
     prefetch=PREFETCH,
     usage_requirements=USAGE,
-    context_keys=("userId", "patientId", "encounterId"),
 )

@@ -92,12 +92,8 @@ def _read_request(path: str) -> Any:
 
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     """Run one request through the same pipeline, offline, and print the response JSON."""
-    from hooks import SERVICES
-    from service.cds.pipeline import Deps
     from service.cds.pipeline import evaluate
-    from service.cds.registry import Registry
-    from service.core.policy import load_policy
-    from service.core.valuesets import ValueSetIndex
+    from service.compose import build_deps
     from service.errors import CdsError
     from service.knowledge.compiled import compile_knowledge
 
@@ -112,23 +108,15 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
         print(f"bme-cds evaluate: --now must be an ISO date-time, got {args.now!r}", file=sys.stderr)
         return 2
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
-    registry = Registry(SERVICES)
+    deps = build_deps(settings)  # offline: no FHIR pool, nothing recorded
     service_id = args.service
     if service_id is None:
         hook = body.get("hook") if isinstance(body, dict) else None
-        matches = [s.id for s in registry if s.hook == hook]
+        matches = [s.id for s in deps.registry if s.hook == hook]
         if not matches:
             print(f"bme-cds evaluate: no service answers hook {hook!r}; use --service", file=sys.stderr)
             return 2
         service_id = matches[0]
-    policy = load_policy(settings.policy_file)
-    deps = Deps(
-        settings=settings,
-        registry=registry,
-        valuesets=ValueSetIndex.load(settings.valuesets_dir),
-        policy=policy,
-        knowledge=compile_knowledge(policy),
-    )
     try:
         outcome = evaluate(service_id, body, deps, now)
     except CdsError as exc:

@@ -66,14 +66,6 @@ class UnknownServiceError(CdsError):
     error_code = "BME-0404"
 
 
-class MethodNotAllowedError(CdsError):
-    """The endpoint exists but not for this HTTP method (405)."""
-
-    status = 405
-    issue_code = "not-supported"
-    error_code = "BME-0405"
-
-
 class PayloadTooLargeError(CdsError):
     """The body exceeds the configured maximum (413)."""
 
@@ -103,6 +95,10 @@ class FhirTimeoutError(PrefetchUnavailableError):
 
     issue_code = "timeout"
     error_code = "BME-0412"
+
+
+class FhirTokenRefusedError(PrefetchUnavailableError):
+    """The FHIR server refused the request's access token (HTTP 401): a new token is the remedy (412)."""
 
 
 class ServiceUnavailableError(CdsError):

@@ -2,8 +2,8 @@
 
 Usage: python tools/regenerate_golden.py [--now 2026-11-21T09:00:00Z] [--check] [folder ...]
 
-Uses the same Deps as `bme-cds evaluate` (settings from BME_* variables, the value sets, the policy file), offline
-(no FHIR server). Card uuids derive from the hookInstance, so the output is deterministic. After regenerating,
+Uses the Deps `bme-cds evaluate` uses (service.compose.build_deps on the BME_* settings), offline (no FHIR
+server). Card uuids derive from the hookInstance, so the output is deterministic. After regenerating,
 READ the diff: a golden file is a clinical statement, not a snapshot to accept blindly.
 """
 
@@ -43,27 +43,6 @@ def service_for(hook: str) -> str:
     return next(s.id for s in SERVICES if s.hook == hook)
 
 
-def build_deps() -> Any:
-    """The Deps `bme-cds evaluate` builds: settings, registry, value sets, policy; no FHIR pool, no recorder."""
-    from hooks import SERVICES
-    from service.cds.pipeline import Deps
-    from service.cds.registry import Registry
-    from service.config import load_settings
-    from service.core.policy import load_policy
-    from service.core.valuesets import ValueSetIndex
-    from service.knowledge.compiled import compile_knowledge
-
-    settings = load_settings()
-    policy = load_policy(settings.policy_file)
-    return Deps(
-        settings=settings,
-        registry=Registry(SERVICES),
-        valuesets=ValueSetIndex.load(settings.valuesets_dir),
-        policy=policy,
-        knowledge=compile_knowledge(policy),
-    )
-
-
 def response_for(request: dict[str, Any], deps: Any, now: datetime) -> dict[str, Any]:
     """The pipeline's response body for one request."""
     from service.cds.pipeline import evaluate
@@ -79,7 +58,10 @@ def dump(value: Any) -> str:
 
 def regenerate(folders: Iterable[Path], now: datetime, *, check: bool = False) -> list[Path]:
     """Write (or with check=True only compare) expected.json; return the folders whose golden file changed."""
-    deps = build_deps()
+    from service.compose import build_deps
+    from service.config import load_settings
+
+    deps = build_deps(load_settings())  # as `bme-cds evaluate` builds them: offline, nothing recorded
     changed: list[Path] = []
     for folder in folders:
         request = json.loads((folder / "request.json").read_text(encoding="utf-8"))

@@ -28,6 +28,7 @@ from service.core.valuesets import ValueSetIndex
 from service.errors import InvalidRequestError
 from service.fhir import medrefs
 from service.fhir import prefetch
+from service.fhir.access import FhirAccess
 
 # Card and suggestion uuids are derived from the hookInstance, so a client that repeats a call (the sandbox does,
 # once per discovery URL) gets the very same response, and the issued-card record stays idempotent.
@@ -98,21 +99,31 @@ def draft_order_resources(context: Mapping[str, Any]) -> list[Mapping[str, Any]]
     return out
 
 
-def evaluate(service_id: str, body: Any, deps: Deps, now: datetime, *, profile: str = "generic") -> Outcome:
+def evaluate(
+    service_id: str,
+    body: Any,
+    deps: Deps,
+    now: datetime,
+    *,
+    profile: str = "generic",
+    access: FhirAccess | None = None,
+) -> Outcome:
     """Run one CDS Hooks call and return the response body, adapted to the client's profile.
+
+    `access` is the request's fhirServer and token as the caller's edge checked them; None reads nothing.
 
     :raises CdsError: 400 invalid request, 404 unknown service, 412 required data unavailable.
     """
     service = deps.registry.get(service_id)
     request = validate_request(service, body)
-    resolved = prefetch.resolve(service, request, deps.pool)
+    resolved = prefetch.resolve(service, request, deps.pool, access)
     context: Mapping[str, Any] = request["context"]
     patient_id = str(context.get("patientId", ""))
     selections = context.get("selections")
     resources = prefetch.flatten(resolved.values)
     drafts = draft_order_resources(context)
     # Epic may reference a draft's Medication that only its FHIR server holds: read just those.
-    resources += medrefs.read_missing(drafts, resources, request, deps.pool)
+    resources += medrefs.read_missing(drafts, resources, access, deps.pool)
     patient_features = features.extract(
         resources,
         today=now.date(),

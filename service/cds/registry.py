@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
-from dataclasses import field
 from enum import Enum
 from typing import Any
 
@@ -38,7 +37,6 @@ class ServiceDefinition:
     description: str
     prefetch: Mapping[str, PrefetchKey]
     usage_requirements: str = ""
-    context_keys: tuple[str, ...] = field(default=())  # context fields the service reads
 
     def discovery_entry(self) -> dict[str, Any]:
         """This service's entry in GET /cds-services (CDS Hooks 2.0 §Discovery); no empty fields."""

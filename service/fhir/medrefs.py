@@ -2,8 +2,8 @@
 
 Epic's MedicationRequests carry `medicationReference`, not a code. Since February 2024 Epic includes the
 Medication in draftOrders (contained or as another entry), which `features` resolves itself; older Epic
-versions send only the reference, and the Medication must be read from `fhirServer` with the request's
-access token (ehr-and-smart.md §1.7). This module finds those references and reads them, concurrently,
+versions send only the reference, and the Medication must be read from the request's FhirAccess (its checked
+fhirServer and access token). This module finds those references and reads them, concurrently,
 through the prefetch FhirPool (the only HTTP client), bounded by its timeout. A Medication that cannot be
 read stays unresolved: `features` then reports the drug as unidentified rather than guessing.
 """
@@ -20,9 +20,9 @@ from concurrent.futures import wait
 from typing import Any
 from typing import Final
 
+from service.fhir.access import FhirAccess
 from service.fhir.prefetch import FetchUnavailable
 from service.fhir.prefetch import FhirPool
-from service.fhir.prefetch import check_fhir_server_url
 
 log = logging.getLogger(__name__)
 
@@ -81,22 +81,17 @@ def _contained(order: Mapping[str, Any], ident: str) -> Mapping[str, Any] | None
 
 
 def read_missing(drafts: Sequence[Mapping[str, Any]], resources: Sequence[Mapping[str, Any]],
-                 request: Mapping[str, Any], pool: FhirPool | None) -> list[dict[str, Any]]:
+                 access: FhirAccess | None, pool: FhirPool | None) -> list[dict[str, Any]]:
     """The Medications read from fhirServer for references nothing in the request resolves (often none).
 
     Add them to the resources given to `features.extract`, which indexes Medications by id.
     """
-    fhir_server = request.get("fhirServer")
-    if pool is None or not isinstance(fhir_server, str):
+    if pool is None or access is None:
         return []
-    ids = missing_medication_ids(drafts, resources, fhir_server)
+    ids = missing_medication_ids(drafts, resources, access.base_url)
     if not ids:
         return []
-    check_fhir_server_url(fhir_server, pool.allow_http_hosts)
-    auth = request.get("fhirAuthorization")
-    token = auth.get("access_token") if isinstance(auth, dict) else None
-    token = token if isinstance(token, str) and token else None
-    base = fhir_server.rstrip("/")
+    base, token = access.base_url, access.token
     deadline = time.monotonic() + min(pool.timeout, pool.total_timeout)
     jobs: dict[str, Future[Any]] = {
         ident: pool.executor.submit(pool.get_json, base, f"{base}/Medication/{ident}", token, deadline)

@@ -2,8 +2,8 @@
 
 The only module that talks HTTP to FHIR servers (one pooled requests.Session per server, every call with a
 timeout). A key present in prefetch, `null` included, is final (CDS Hooks 2.0 §Prefetch); an absent key is
-fetched from `fhirServer` with `fhirAuthorization.access_token`, all absent keys concurrently. The access token
-is used for these calls only: never logged, stored or echoed.
+fetched from the request's FhirAccess (its fhirServer and access token, checked at the edge), all absent keys
+concurrently. The access token is used for these calls only: never logged, stored or echoed.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable
 from collections.abc import Mapping
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
@@ -28,11 +27,10 @@ from service.cds.registry import OnUnavailable
 from service.cds.registry import ServiceDefinition
 from service.config import Settings
 from service.errors import FhirTimeoutError
-from service.errors import InvalidRequestError
+from service.errors import FhirTokenRefusedError
 from service.errors import PrefetchUnavailableError
+from service.fhir.access import FhirAccess
 from service.fhir.urls import encode_search
-from service.fhir.urls import plain_http_allowed
-from service.fhir.urls import url_problem
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +47,23 @@ _USER_TOKENS = {
 class FetchUnavailable(Exception):
     """A key's data could not be had; the reason is safe to log (no token, no patient data)."""
 
-    def __init__(self, reason: str, *, timeout: bool = False) -> None:
+    error: type[PrefetchUnavailableError] = PrefetchUnavailableError  # raised for a key whose policy is FAIL
+
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.timeout = timeout
+
+
+class FetchTimedOut(FetchUnavailable):
+    """The FHIR server did not answer within the budget: the same call may succeed later."""
+
+    error = FhirTimeoutError
+
+
+class TokenRefused(FetchUnavailable):
+    """The FHIR server refused the access token (HTTP 401): only a new token helps."""
+
+    error = FhirTokenRefusedError
 
 
 @dataclass(frozen=True)
@@ -62,21 +73,6 @@ class Resolved:
     values: Mapping[str, Any]
     omitted: Mapping[str, str] = field(default_factory=dict)  # key -> reason
     fetched: tuple[str, ...] = ()
-
-
-def check_fhir_server_url(url: str, allow_http_hosts: Iterable[str] = ()) -> None:
-    """A fhirServer must be an absolute https URL, or http on loopback / an explicitly allowed host.
-
-    :raises InvalidRequestError: otherwise (the service never calls such a server).
-    """
-    problem = url_problem(url)
-    if problem:
-        raise InvalidRequestError(f"fhirServer {problem}")
-    if not plain_http_allowed(url, allow_http_hosts):
-        raise InvalidRequestError(
-            "fhirServer must use https (CDS Hooks 2.0); plain http is accepted only on "
-            "a loopback address or a host the configuration allows"
-        )
 
 
 def fill_template(template: str, context: Mapping[str, Any]) -> str | None:
@@ -142,13 +138,11 @@ class FhirPool:
         total_timeout: float,
         max_pages: int,
         pool_size: int,
-        allow_http_hosts: tuple[str, ...] = (),
     ) -> None:
         self.timeout = timeout
         self.total_timeout = total_timeout
         self.max_pages = max_pages
         self.pool_size = pool_size
-        self.allow_http_hosts = allow_http_hosts
         self._sessions: dict[str, requests.Session] = {}
         self._lock = threading.Lock()
         self.executor = ThreadPoolExecutor(max_workers=max(4, pool_size), thread_name_prefix="prefetch")
@@ -161,7 +155,6 @@ class FhirPool:
             total_timeout=settings.fhir_total_timeout_seconds,
             max_pages=settings.fhir_max_pages,
             pool_size=settings.fhir_pool_size,
-            allow_http_hosts=settings.allow_http_fhir_hosts,
         )
 
     def session(self, base_url: str) -> requests.Session:
@@ -189,7 +182,7 @@ class FhirPool:
         """GET one URL on the server; raises FetchUnavailable with a loggable reason."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise FetchUnavailable("no time left in the prefetch budget", timeout=True)
+            raise FetchTimedOut("no time left in the prefetch budget")
         headers = {"Accept": "application/fhir+json, application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -198,9 +191,11 @@ class FhirPool:
                 url, headers=headers, timeout=min(self.timeout, remaining), allow_redirects=False
             )
         except requests.Timeout:
-            raise FetchUnavailable("the FHIR server did not answer in time", timeout=True) from None
+            raise FetchTimedOut("the FHIR server did not answer in time") from None
         except requests.RequestException as exc:
             raise FetchUnavailable(f"the FHIR server could not be reached ({type(exc).__name__})") from None
+        if response.status_code == 401:
+            raise TokenRefused("the FHIR server answered HTTP 401")
         if response.status_code != 200:
             raise FetchUnavailable(f"the FHIR server answered HTTP {response.status_code}")
         try:
@@ -243,22 +238,19 @@ def _next_link(bundle: Mapping[str, Any]) -> str | None:
     return None
 
 
-def resolve(service: ServiceDefinition, request: Mapping[str, Any], pool: FhirPool | None) -> Resolved:
-    """Every prefetch key of the service: as sent, or fetched, or omitted by its policy.
+def resolve(
+    service: ServiceDefinition, request: Mapping[str, Any], pool: FhirPool | None, access: FhirAccess | None
+) -> Resolved:
+    """Every prefetch key of the service: as sent, or fetched through `access`, or omitted by its policy.
 
-    :raises PrefetchUnavailableError: a key whose policy is FAIL cannot be had (412).
-    :raises InvalidRequestError: the fhirServer is not acceptable (400).
+    :raises PrefetchUnavailableError: a key whose policy is FAIL cannot be had (412); its subclasses say why
+        (FhirTimeoutError: try again later; FhirTokenRefusedError: the access token was refused).
     """
     sent = request.get("prefetch")
     sent = sent if isinstance(sent, dict) else {}
     raw_context = request.get("context")
     context: Mapping[str, Any] = raw_context if isinstance(raw_context, dict) else {}
-    fhir_server = request.get("fhirServer")
-    auth = request.get("fhirAuthorization")
-    token = auth.get("access_token") if isinstance(auth, dict) else None
-    token = token if isinstance(token, str) and token else None
-    if isinstance(fhir_server, str) and pool is not None:
-        check_fhir_server_url(fhir_server, pool.allow_http_hosts)
+    online = access is not None and pool is not None
 
     values: dict[str, Any] = {}
     omitted: dict[str, str] = {}
@@ -269,24 +261,22 @@ def resolve(service: ServiceDefinition, request: Mapping[str, Any], pool: FhirPo
             if problem is None:
                 values[key] = sent[key]
             else:
-                _unavailable(key, spec.on_unavailable, problem, omitted)
+                _unavailable(key, spec.on_unavailable, FetchUnavailable(problem), omitted)
             continue
         url = fill_template(spec.template, context)
         if url is None:
-            _unavailable(
-                key, spec.on_unavailable, "its template needs a context value the request lacks", omitted
-            )
-        elif not isinstance(fhir_server, str) or pool is None:
-            _unavailable(
-                key, spec.on_unavailable, "it was not prefetched and the request names no fhirServer", omitted
-            )
+            reason = "its template needs a context value the request lacks"
+            _unavailable(key, spec.on_unavailable, FetchUnavailable(reason), omitted)
+        elif not online:
+            reason = "it was not prefetched and the request names no fhirServer"
+            _unavailable(key, spec.on_unavailable, FetchUnavailable(reason), omitted)
         else:
             to_fetch[key] = url
 
     fetched: list[str] = []
-    if isinstance(fhir_server, str) and pool is not None:
+    if access is not None and pool is not None:
         deadline = time.monotonic() + pool.total_timeout
-        base = fhir_server.rstrip("/")
+        base, token = access.base_url, access.token
         # Sent Bundles may be paginated (CDS Hooks 2.0): read their next pages too.
         paged = {k: v for k, v in values.items() if isinstance(v, dict) and _next_link(v) is not None}
         jobs: dict[str, Future[Any]] = {}
@@ -300,18 +290,17 @@ def resolve(service: ServiceDefinition, request: Mapping[str, Any], pool: FhirPo
             spec = service.prefetch[key]
             if future not in done:
                 future.cancel()
-                _unavailable(
-                    key, spec.on_unavailable, "the FHIR server did not answer in time", omitted, timeout=True
-                )
+                timed_out = FetchTimedOut("the FHIR server did not answer in time")
+                _unavailable(key, spec.on_unavailable, timed_out, omitted)
                 continue
             try:
                 value = future.result()
             except FetchUnavailable as exc:
-                _unavailable(key, spec.on_unavailable, exc.reason, omitted, timeout=exc.timeout)
+                _unavailable(key, spec.on_unavailable, exc, omitted)
                 continue
             problem = outcome_problem(value)
             if problem is not None:
-                _unavailable(key, spec.on_unavailable, problem, omitted)
+                _unavailable(key, spec.on_unavailable, FetchUnavailable(problem), omitted)
                 continue
             values[key] = value
             if key in to_fetch:
@@ -324,14 +313,11 @@ def _fetch(pool: FhirPool, base: str, url: str, token: str | None, deadline: flo
     return pool.follow_pages(base, value, token, deadline)
 
 
-def _unavailable(
-    key: str, policy: OnUnavailable, reason: str, omitted: dict[str, str], *, timeout: bool = False
-) -> None:
+def _unavailable(key: str, policy: OnUnavailable, why: FetchUnavailable, omitted: dict[str, str]) -> None:
     if policy is OnUnavailable.FAIL:
-        error = FhirTimeoutError if timeout else PrefetchUnavailableError
-        raise error(f"prefetch key {key!r} is required but unavailable: {reason}")
-    log.info("prefetch: key %s omitted: %s", key, reason)
-    omitted[key] = reason
+        raise why.error(f"prefetch key {key!r} is required but unavailable: {why.reason}")
+    log.info("prefetch: key %s omitted: %s", key, why.reason)
+    omitted[key] = why.reason
 
 
 def flatten(values: Mapping[str, Any]) -> list[dict[str, Any]]:

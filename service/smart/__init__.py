@@ -9,14 +9,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from collections.abc import Mapping
 from datetime import datetime
 
 from flask import Flask
 
 from service.cds.pipeline import Deps
 from service.config import Settings
-from service.smart.config import load_smart_config
 from service.smart.launch import SmartApp
 from service.smart.launch import utc_now
 from service.smart.oauth import SmartClient
@@ -37,11 +35,10 @@ def init_app(
     settings: Settings,
     deps: Deps,
     *,
-    environ: Mapping[str, str] | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> None:
-    """Read BME_SMART_* once, create the launch table, and register the Blueprint under /smart/."""
-    config = load_smart_config(environ)
+    """Set the app up from `settings.smart`, create the launch table, and register the Blueprint under /smart/."""
+    config = settings.smart
     engine = app.extensions["bme"].engine
     cipher = TokenCipher(load_keys(config.token_keys, settings.data_dir))
     store = LaunchStore(engine, clock=lambda: clock().timestamp(), cipher=cipher)
@@ -51,7 +48,7 @@ def init_app(
     client = SmartClient(
         config, allow_http_hosts=settings.allow_http_fhir_hosts, private_key=private_key, clock=time.time
     )
-    smart = SmartApp(config, settings, deps, store, client, clock, jwks=jwks)
+    smart = SmartApp(settings, deps, store, client, clock, jwks=jwks)
     slot = app.extensions.get(EXTENSION)
     if isinstance(slot, SmartSlot):
         slot.current = smart  # called again (tests): the registered Blueprint now serves the new set-up

@@ -1,8 +1,9 @@
 """The "About this decision support" content: the 13 evidence-based DSI source attributes of ONC HTI-1.
 
-45 CFR 170.315(b)(11)(iv)(A), as listed in ehr-and-smart.md §5.2. Filled in for this service as it is:
-the four seed documents are its only clinical sources, and the demographic answers follow what the
-features and rules actually read (service/core/features.py, service/knowledge/, service/core/gates.py). Pure module.
+45 CFR 170.315(b)(11)(iv)(A) (the ONC certification criterion for decision support interventions). Filled in
+for this service as it is: the four seed documents are its only clinical sources, and the demographic answers
+follow what the features and rules actually read (service/core/features.py, service/knowledge/,
+service/core/gates.py). Pure module.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The SMART app's steps: start a launch, finish it at the redirect, and load the page for a launch.
 
 The page runs the hooks' own core: `prefetch.resolve` with a patient-view request synthesized from the
-launch (fhirServer = iss, fhirAuthorization = the SMART token), then `features.extract` and
+launch and its FhirAccess (the iss checked at launch, the SMART token), then `features.extract` and
 `rules.evaluate`. No Flask here; the views pass in the browser key and the query parameters.
 """
 
@@ -21,15 +21,17 @@ from service.cds.pipeline import Deps
 from service.cds.registry import ServiceDefinition
 from service.config import RULESET_VERSION
 from service.config import Settings
+from service.config import SmartSettings
 from service.core import engine as rules
 from service.core import features
 from service.errors import FhirTimeoutError
+from service.errors import FhirTokenRefusedError
 from service.errors import InvalidRequestError
 from service.errors import PrefetchUnavailableError
 from service.fhir import prefetch
+from service.fhir.access import FhirAccess
 from service.smart import report
 from service.smart import timeline
-from service.smart.config import SmartConfig
 from service.smart.errors import FhirUnavailableError
 from service.smart.errors import IssNotAllowedError
 from service.smart.errors import LaunchExpiredError
@@ -95,7 +97,6 @@ class SmartApp:
 
     def __init__(
         self,
-        config: SmartConfig,
         settings: Settings,
         deps: Deps,
         store: LaunchStore,
@@ -104,7 +105,7 @@ class SmartApp:
         *,
         jwks: Mapping[str, Any] | None = None,
     ) -> None:
-        self.config = config
+        self.config: SmartSettings = settings.smart
         self.settings = settings
         self.deps = deps
         self.store = store
@@ -231,24 +232,16 @@ class SmartApp:
         return found
 
     def request_for(self, launch: Launch) -> dict[str, Any]:
-        """The patient-view request the hooks would get, built from the launch (never logged)."""
+        """The patient-view request the hooks would get, built from the launch (its server and token: access)."""
         context: dict[str, Any] = {"patientId": launch.patient}
         if launch.encounter:
             context["encounterId"] = launch.encounter
-        authorization: dict[str, Any] = {
-            "access_token": launch.access_token,
-            "token_type": "Bearer",
-            "subject": self.config.client_id,
-        }
-        if launch.granted_scope:
-            authorization["scope"] = launch.granted_scope
-        return {
-            "hook": self.service.hook,
-            "hookInstance": str(uuid.uuid4()),
-            "fhirServer": launch.iss,
-            "fhirAuthorization": authorization,
-            "context": context,
-        }
+        return {"hook": self.service.hook, "hookInstance": str(uuid.uuid4()), "context": context}
+
+    @staticmethod
+    def access(launch: Launch) -> FhirAccess:
+        """The launch's FHIR server (its iss, checked when the launch started) and access token."""
+        return FhirAccess(launch.iss, launch.access_token or None)
 
     def page(self, launch: Launch) -> Page:
         """Read the patient's data with the launch's token and run the features and rules on it.
@@ -259,13 +252,13 @@ class SmartApp:
         if self.deps.pool is None:
             raise FhirUnavailableError("this server is configured offline: it calls no FHIR server")
         try:
-            resolved = prefetch.resolve(self.service, self.request_for(launch), self.deps.pool)
+            resolved = prefetch.resolve(self.service, self.request_for(launch), self.deps.pool, self.access(launch))
         except FhirTimeoutError:
             raise FhirTimeoutPageError("the FHIR server did not answer in time") from None
-        except PrefetchUnavailableError as exc:
-            if "HTTP 401" in exc.message:
-                self.store.end(launch.id)
-                raise LaunchExpiredError("the FHIR server no longer accepts the launch's token") from None
+        except FhirTokenRefusedError:
+            self.store.end(launch.id)
+            raise LaunchExpiredError("the FHIR server no longer accepts the launch's token") from None
+        except PrefetchUnavailableError:
             raise FhirUnavailableError("required patient data could not be read") from None
         now = self.clock()
         today = now.date()

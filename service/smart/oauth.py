@@ -28,13 +28,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import ECAlgorithm
 from jwt.algorithms import RSAAlgorithm
 
+from service.config import CLIENT_PRIVATE_KEY_JWT
+from service.config import CLIENT_PUBLIC
+from service.config import CLIENT_SECRET_BASIC
 from service.config import ConfigError
+from service.config import SmartSettings
 from service.errors import InvalidRequestError
-from service.fhir.prefetch import check_fhir_server_url
-from service.smart.config import CLIENT_PRIVATE_KEY_JWT
-from service.smart.config import CLIENT_PUBLIC
-from service.smart.config import CLIENT_SECRET_BASIC
-from service.smart.config import SmartConfig
+from service.fhir.access import check_server_url
 from service.smart.errors import AccessDeniedError
 from service.smart.errors import AuthorizationFailedError
 from service.smart.errors import DiscoveryError
@@ -120,7 +120,7 @@ class SmartClient:
 
     def __init__(
         self,
-        config: SmartConfig,
+        config: SmartSettings,
         *,
         allow_http_hosts: tuple[str, ...] = (),
         private_key: bytes = b"",
@@ -134,7 +134,7 @@ class SmartClient:
 
     def check_url(self, url: str) -> None:
         """https, or http on loopback / an allowed host: the same rule as for CDS Hooks fhirServer."""
-        check_fhir_server_url(url, self.allow_http_hosts)
+        check_server_url(url, self.allow_http_hosts)
 
     def _get_json(self, url: str) -> Any:
         headers = {"Accept": JSON_ACCEPT}

@@ -13,21 +13,14 @@ from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
 
-from hooks import SERVICES
-from service.cds import schemas
-from service.cds.pipeline import Deps
-from service.cds.registry import Registry
+from service.compose import build_deps
 from service.config import ConfigError
 from service.config import Settings
 from service.config import load_settings
-from service.core.policy import load_policy
-from service.core.valuesets import ValueSetIndex
 from service.errors import CdsError
 from service.errors import operation_outcome
 from service.fhir.prefetch import FhirPool
 from service.fhir.urls import is_loopback_host
-from service.knowledge.compiled import compile_knowledge
-from service.profiles import load_order_codes
 from service.smart import init_app as init_smart
 from service.store.db import make_engine
 from service.store.feedback import CardBuffer
@@ -35,10 +28,11 @@ from service.store.feedback import write_issued_cards
 from service.web import logs
 from service.web import security
 from service.web.api import bp
-from service.web.api import json_response
 from service.web.api import ops
 from service.web.auth import Authenticator
 from service.web.auth import load_trusted_clients
+from service.web.responses import error_response
+from service.web.responses import json_response
 from service.web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -58,30 +52,13 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
     if settings is None:
         settings = load_settings(**dict(test_config or {}))
     app = Flask("service")  # the package root: templates/ and static/ live in service/
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.compact = True  # type: ignore[attr-defined]
 
-    registry = Registry(SERVICES)
-    schemas.preload()  # a broken schema stops start-up here, not on the first request
-    valuesets = ValueSetIndex.load(settings.valuesets_dir)  # a broken value set stops start-up here
-    policy = load_policy(settings.policy_file)
     engine = make_engine(settings.effective_database_url)
     pool = FhirPool.from_settings(settings)
-    order_codes = load_order_codes(settings.order_codes_file) if settings.order_codes_file else None
     card_buffer = CardBuffer(write_issued_cards(engine))
-    deps = Deps(
-        settings=settings,
-        registry=registry,
-        valuesets=valuesets,
-        policy=policy,
-        knowledge=compile_knowledge(policy),
-        pool=pool,
-        recorder=card_buffer,
-        order_codes=order_codes,
-    )
+    deps = build_deps(settings, pool=pool, recorder=card_buffer)
     app.extensions["bme"] = AppState(
         settings=settings,
-        registry=registry,
         deps=deps,
         engine=engine,
         pool=pool,
@@ -99,6 +76,8 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
     app.register_blueprint(bp)
     app.register_blueprint(ops)
     _register_error_handlers(app)
+    # Flask runs the app's before_request hooks in this order, then the Blueprint's (web/api.py): the access-log
+    # timer first, then the cheap size and content-type checks, then authentication, service and body.
     logs.init_app(app, settings)
     security.init_app(app, settings)
     init_smart(app, settings, deps)
@@ -132,7 +111,7 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CdsError)
     def cds_error(error: CdsError) -> Response:
         log.info("request refused: %s %s", error.status, error.message)
-        return security.error_response(error)
+        return error_response(error)
 
     @app.errorhandler(InternalServerError)
     def internal_error(error: InternalServerError) -> Response:

@@ -39,11 +39,11 @@ from service.core.vocabulary import PROFILE_SANDBOX
 from service.core.vocabulary import PROFILES
 from service.errors import AuthenticationError
 from service.errors import ForbiddenError
-from service.errors import InvalidRequestError
 from service.errors import ServiceUnavailableError
+from service.fhir import access
+from service.fhir.access import FhirAccess
 from service.fhir.urls import is_loopback_host
 from service.fhir.urls import normalize_base_url
-from service.fhir.urls import plain_http_allowed
 from service.fhir.urls import url_problem
 from service.store.db import SeenJwt
 
@@ -506,15 +506,18 @@ def _fail(public: str, reason: str) -> AuthenticationError:
 # ----------------------------------------------------------------------------------- open-proxy guard
 
 
-def check_fhir_server(client: TrustedClient | None, fhir_server: str,
-                      allow_http_hosts: tuple[str, ...]) -> None:
-    """Refuse a fhirServer the client may not name (403) or plain http to a non-allowed host (400)."""
-    problem = url_problem(fhir_server) if isinstance(fhir_server, str) else "must be a string"
-    if problem:
-        raise InvalidRequestError(f"fhirServer {problem}")
-    if client is not None and normalize_base_url(fhir_server) not in client.fhir_servers:
-        LOG.warning("fhirServer refused: %s may not name %s", client.issuer,
-                    normalize_base_url(fhir_server)[:300])
-        raise ForbiddenError("this CDS client may not name that fhirServer")
-    if not (plain_http_allowed(fhir_server, allow_http_hosts) or (client is not None and client.allow_http)):
-        raise InvalidRequestError("fhirServer must use https")
+def fhir_access(client: TrustedClient | None, request: Mapping[str, Any],
+                allow_http_hosts: tuple[str, ...]) -> FhirAccess | None:
+    """The request's fhirServer and token, checked against what this client may name (the open-proxy guard).
+
+    :raises ForbiddenError: the client may not name that fhirServer (403).
+    :raises InvalidRequestError: a malformed fhirServer, or plain http the client is not allowed (400).
+    """
+    if client is None:  # BME_AUTH=off: only the URL rules apply
+        return access.from_request(request, allow_http_hosts)
+    try:
+        return access.from_request(request, allow_http_hosts, allowed_servers=client.fhir_servers,
+                                   allow_http=client.allow_http)
+    except ForbiddenError:
+        LOG.warning("fhirServer refused: %s may not name it", client.issuer)
+        raise

@@ -158,8 +158,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     def _start_timer() -> None:
         g.bme_t0 = time.perf_counter()
 
-    # First in line, so requests refused by an earlier hook (413, 415, 401) are timed too.
-    app.before_request_funcs.setdefault(None, []).insert(0, _start_timer)
+    # create_app installs this before the hardening checks, so requests they refuse (413, 415, 401) are timed too.
+    app.before_request(_start_timer)
 
     @app.after_request
     def _access_line(response: Response) -> Response:

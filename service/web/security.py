@@ -1,8 +1,9 @@
 """Request hardening: body size (413), content type (415), hostile JSON (400) and security headers.
 
-Cheap checks (declared size, content type) run before authentication in a before_request hook. The body is
-parsed and checked after every before_request hook (so after authentication: an anonymous caller cannot make
-the service parse megabytes of JSON) and just before the view; the view gets it from `read_json()`.
+The steps of a CDS Hooks call, in order: the cheap checks (declared size, content type) in the app's
+before_request hook `init_app` installs; then the API Blueprint's own hooks (service/web/api.py): the client's
+JWT (401), the service id (404), and only then `read_json()` reads and parses the body, so an anonymous caller
+or an unknown service never makes the service parse megabytes of JSON.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from service.errors import CdsError
 from service.errors import InvalidRequestError
 from service.errors import PayloadTooLargeError
 from service.errors import UnsupportedMediaTypeError
+from service.web.responses import error_response
 
 MAX_DEPTH = 64  # FHIR resources nest about 10 deep inside a CDS Hooks request; 64 leaves ample room
 MAX_STRING_CHARS = 1024 * 1024  # one string (or key) above 1 MiB is an attack, not a clinical note
@@ -177,41 +179,24 @@ def _parse_strictly(raw: bytes) -> Any:
     return value
 
 
-_PARSED = "bme_json"  # flask.g attribute holding the body parsed before the view ran
-
-
-def _parse_current_body() -> Any:
-    """Read (bounded by MAX_CONTENT_LENGTH) and parse the current request body, caching the raw bytes."""
-    try:
-        raw = request.get_data(cache=True)  # cached so a view reading get_data() again gets the same bytes
-    except RequestEntityTooLarge:
-        raise PayloadTooLargeError("the body is larger than this service accepts") from None
-    return parse_json(raw)
+_PARSED = "bme_json"  # flask.g attribute holding the parsed body
 
 
 def read_json() -> Any:
-    """The current request's body as checked JSON (parsed once, after authentication).
+    """The current request's body as checked JSON, read (bounded by MAX_CONTENT_LENGTH) and parsed once.
 
-    :raises UnsupportedMediaTypeError: the body is not declared as JSON (415).
     :raises PayloadTooLargeError: the body exceeds the configured maximum (413).
     :raises InvalidRequestError: malformed, too deep, huge strings (400).
     """
     if _PARSED in g:
         return g.get(_PARSED)
-    if not is_json_content_type(request.mimetype):
-        raise UnsupportedMediaTypeError("send the body as application/json")
-    value = _parse_current_body()
+    try:
+        raw = request.get_data(cache=True)  # cached so a view reading get_data() again gets the same bytes
+    except RequestEntityTooLarge:
+        raise PayloadTooLargeError("the body is larger than this service accepts") from None
+    value = parse_json(raw)
     setattr(g, _PARSED, value)
     return value
-
-
-def error_response(error: CdsError) -> Response:
-    """An OperationOutcome response for an error raised by these hooks (its code goes to the access line)."""
-    g.bme_log = {**g.get("bme_log", {}), "error": error.error_code}
-    response = Response(json.dumps(error.to_outcome(), separators=(",", ":")), status=error.status,
-                        mimetype="application/json")
-    response.headers.update(error.headers())
-    return response
 
 
 def _json_api_body() -> bool:
@@ -250,7 +235,7 @@ def add_security_headers(response: Response, *, https: bool) -> Response:
 def init_app(app: Flask, settings: Settings) -> None:
     """Install the size/content-type checks and the security headers on every response."""
     app.extensions["bme_security"] = True
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes  # bounds chunked bodies without a length
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes  # also bounds chunked bodies without a length
     max_body = settings.max_body_bytes
     https = settings.public_base_url.lower().startswith("https://")
 
@@ -264,20 +249,6 @@ def init_app(app: Flask, settings: Settings) -> None:
     @app.after_request
     def _security_headers(response: Response) -> Response:
         return add_security_headers(response, https=https)
-
-    dispatch = app.dispatch_request
-
-    def _dispatch_with_checked_body() -> Any:
-        # Flask has no hook between the before_request functions (authentication) and the view; parsing here
-        # means an unauthenticated caller is refused before the service spends time on its body.
-        if _json_api_body() and request.url_rule is not None and _PARSED not in g:
-            try:
-                setattr(g, _PARSED, _parse_current_body())
-            except CdsError as error:
-                return error_response(error)
-        return dispatch()
-
-    app.dispatch_request = _dispatch_with_checked_body  # type: ignore[method-assign]
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_error: RequestEntityTooLarge) -> Response:

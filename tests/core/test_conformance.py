@@ -1,4 +1,4 @@
-"""CDS Hooks 2.0 service checklist (cds-hooks-spec-and-peers.md §1.2): discovery, calls, errors, invariants."""
+"""CDS Hooks 2.0 service checklist (https://cds-hooks.hl7.org/2.0/): discovery, calls, errors, invariants."""
 
 from __future__ import annotations
 

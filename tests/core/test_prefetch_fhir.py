@@ -13,7 +13,9 @@ from hooks.patient_view import SERVICE
 from service.errors import FhirTimeoutError
 from service.errors import InvalidRequestError
 from service.errors import PrefetchUnavailableError
+from service.fhir.access import from_request
 from service.fhir.prefetch import FhirPool
+from service.fhir.prefetch import Resolved
 from service.fhir.prefetch import flatten
 from service.fhir.prefetch import resolve
 from tests.fhir_server import FhirTestServer
@@ -104,12 +106,17 @@ def _request(fhir_server: str, patient_id: str, prefetch: dict[str, Any] | None 
     return request
 
 
+def _resolve(request: dict[str, Any], pool: FhirPool | None) -> Resolved:
+    """resolve() with the request's FhirAccess checked as the edge checks it (no trusted-client limits)."""
+    return resolve(SERVICE, request, pool, from_request(request))
+
+
 def test_missing_keys_are_fetched_with_the_bearer_token(
     server: tuple[FhirTestServer, str], pool: FhirPool
 ) -> None:
     fhir, patient_id = server
     fhir.reset()
-    resolved = resolve(SERVICE, _request(fhir.base_url, patient_id), pool)
+    resolved = _resolve(_request(fhir.base_url, patient_id), pool)
     assert set(resolved.fetched) == set(SERVICE.prefetch)
     resources = flatten(resolved.values)
     assert sum(r["resourceType"] == "Condition" for r in resources) == CONDITIONS  # all pages followed
@@ -125,7 +132,7 @@ def test_present_keys_null_included_are_not_fetched(
     fhir, patient_id = server
     fhir.reset()
     sent = {"patient": {"resourceType": "Patient", "id": patient_id}, "conditions": None, "reports": None}
-    resolved = resolve(SERVICE, _request(fhir.base_url, patient_id, sent), pool)
+    resolved = _resolve(_request(fhir.base_url, patient_id, sent), pool)
     paths = [r["path"] for r in fhir.requests()]
     assert not any(p.startswith(("/Patient", "/Condition", "/DiagnosticReport")) for p in paths)
     assert any(p.startswith("/Observation") for p in paths)
@@ -137,7 +144,7 @@ def test_unreachable_server_gives_412(pool: FhirPool) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(PrefetchUnavailableError):
-        resolve(SERVICE, _request(f"http://127.0.0.1:{port}", "p1"), pool)
+        _resolve(_request(f"http://127.0.0.1:{port}", "p1"), pool)
 
 
 def test_slow_server_gives_412_within_the_budget(server: tuple[FhirTestServer, str], pool: FhirPool) -> None:
@@ -146,7 +153,7 @@ def test_slow_server_gives_412_within_the_budget(server: tuple[FhirTestServer, s
     try:
         started = time.monotonic()
         with pytest.raises(FhirTimeoutError):
-            resolve(SERVICE, _request(fhir.base_url, patient_id), pool)
+            _resolve(_request(fhir.base_url, patient_id), pool)
         # Not a performance assertion: the call must not wait for the 3 s server instead of its own deadline.
         assert time.monotonic() - started < 3.0
     finally:
@@ -160,11 +167,11 @@ def test_optional_key_failing_is_omitted_not_fatal(
     oo = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "forbidden"}]}
     sent = {key: None for key in SERVICE.prefetch}
     sent["imaging"] = oo  # an OperationOutcome in place of an optional key: omitted
-    resolved = resolve(SERVICE, _request(fhir.base_url, patient_id, sent), pool)
+    resolved = _resolve(_request(fhir.base_url, patient_id, sent), pool)
     assert "imaging" in resolved.omitted and "imaging" not in resolved.values
     sent["conditions"] = oo  # ... and in place of a required key: 412
     with pytest.raises(PrefetchUnavailableError):
-        resolve(SERVICE, _request(fhir.base_url, patient_id, sent), pool)
+        _resolve(_request(fhir.base_url, patient_id, sent), pool)
 
 
 def test_no_fhir_server_and_missing_required_key_gives_412() -> None:
@@ -175,12 +182,12 @@ def test_no_fhir_server_and_missing_required_key_gives_412() -> None:
         "prefetch": {"patient": {"resourceType": "Patient", "id": "p1"}},
     }
     with pytest.raises(PrefetchUnavailableError, match="conditions"):
-        resolve(SERVICE, request, None)
+        _resolve(request, None)
 
 
 def test_plain_http_remote_server_is_refused_before_any_call(pool: FhirPool) -> None:
     with pytest.raises(InvalidRequestError):
-        resolve(SERVICE, _request("http://ehr.example.org/fhir", "p1"), pool)
+        _resolve(_request("http://ehr.example.org/fhir", "p1"), pool)
 
 
 def test_next_link_to_another_host_is_not_followed(
@@ -195,7 +202,7 @@ def test_next_link_to_another_host_is_not_followed(
         "entry": [{"resource": {"resourceType": "Condition", "id": "c1"}}],
         "link": [{"relation": "next", "url": "https://attacker.example.org/steal?page=2"}],
     }
-    resolved = resolve(SERVICE, _request(fhir.base_url, patient_id, sent), pool)
+    resolved = _resolve(_request(fhir.base_url, patient_id, sent), pool)
     assert [r["id"] for r in flatten({"c": resolved.values["conditions"]})] == ["c1"]
     assert fhir.requests() == []
 
@@ -206,5 +213,5 @@ def test_sent_bundle_with_next_link_is_completed(server: tuple[FhirTestServer, s
     assert any(link["relation"] == "next" for link in first_page["link"])
     sent: dict[str, Any] = {key: None for key in SERVICE.prefetch}
     sent["conditions"] = first_page
-    resolved = resolve(SERVICE, _request(fhir.base_url, patient_id, sent), pool)
+    resolved = _resolve(_request(fhir.base_url, patient_id, sent), pool)
     assert len(flatten({"c": resolved.values["conditions"]})) == CONDITIONS

@@ -23,7 +23,7 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 CPT = "http://www.ama-assn.org/go/cpt"
 LOINC = "http://loinc.org"
 SMART_URL = "https://bme-cds.example.org/smart/launch"
-# Codes verified in codes.md (V-A): pamidronate 11473, naproxen 7258, CPT 22513, LOINC 24968-0.
+# Codes from valuesets/ (each with its evidence there): pamidronate 11473, naproxen 7258, CPT 22513, LOINC 24968-0.
 PAMIDRONATE = Code(RXNORM, "11473", "pamidronate")
 NAPROXEN = Code(RXNORM, "7258", "naproxen")
 AUGMENTATION = Code(CPT, "22513", "Percutaneous vertebral augmentation, thoracic")
@@ -125,7 +125,7 @@ def links(cards: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 
 def epic_limit_errors(cards: list[dict[str, Any]]) -> list[str]:
-    """Where the cards break Epic's documented limits (ehr-and-smart.md §1.6)."""
+    """Where the cards break Epic's documented limits (docs/integration-epic.md)."""
     errors: list[str] = []
     for index, card in enumerate(cards):
         code = card["source"].get("topic", {}).get("code", "")
@@ -150,7 +150,7 @@ def epic_limit_errors(cards: list[dict[str, Any]]) -> list[str]:
 
 
 def oracle_limit_errors(cards: list[dict[str, Any]], max_detail: int) -> list[str]:
-    """Where the cards break Oracle Health's documented limits (ehr-and-smart.md §2.2)."""
+    """Where the cards break Oracle Health's documented limits (docs/integration-oracle.md)."""
     errors: list[str] = []
     for index, card in enumerate(cards):
         if any("appContext" in link for link in card.get("links", ())):

@@ -1,4 +1,4 @@
-"""The request fixtures are shaped like each EHR's documented examples (ehr-and-smart.md §1, §2.2, §3.1)."""
+"""The request fixtures are shaped like each EHR's documented examples (docs/integration-*.md)."""
 
 from __future__ import annotations
 

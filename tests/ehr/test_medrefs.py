@@ -16,6 +16,7 @@ from service.core import features
 from service.core.policy import DEFAULT_POLICY
 from service.core.valuesets import ValueSetIndex
 from service.fhir import medrefs
+from service.fhir.access import from_request
 from service.fhir.prefetch import FhirPool
 from service.fhir.prefetch import flatten
 from tests.ehr.builders import fixture
@@ -107,9 +108,9 @@ def pool() -> Iterator[FhirPool]:
 
 def test_no_pool_or_no_fhir_server_reads_nothing(pool: FhirPool) -> None:
     body = fixture("epic", "order-select-server.json")
-    assert medrefs.read_missing(drafts("order-select-server.json"), [], body, None) == []
+    assert medrefs.read_missing(drafts("order-select-server.json"), [], from_request(body), None) == []
     without = {k: v for k, v in body.items() if k != "fhirServer"}
-    assert medrefs.read_missing(drafts("order-select-server.json"), [], without, pool) == []
+    assert medrefs.read_missing(drafts("order-select-server.json"), [], from_request(without), pool) == []
 
 
 def test_an_unreachable_server_leaves_the_drug_unresolved(pool: FhirPool) -> None:
@@ -117,7 +118,7 @@ def test_an_unreachable_server_leaves_the_drug_unresolved(pool: FhirPool) -> Non
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     body = {**fixture("epic", "order-select-server.json"), "fhirServer": f"http://127.0.0.1:{port}/fhir"}
-    assert medrefs.read_missing(drafts("order-select-server.json"), [], body, pool) == []
+    assert medrefs.read_missing(drafts("order-select-server.json"), [], from_request(body), pool) == []
 
 
 # ---------------------------------------------------------------------------------- real FHIR engine
@@ -164,7 +165,7 @@ def test_the_medication_is_read_with_the_ehr_token(
     fhir_server: FhirTestServer, on_server: dict[str, Any], pool: FhirPool
 ) -> None:
     drafts_ = draft_order_resources(on_server["context"])
-    found = medrefs.read_missing(drafts_, flatten(on_server["prefetch"]), on_server, pool)
+    found = medrefs.read_missing(drafts_, flatten(on_server["prefetch"]), from_request(on_server), pool)
     med_id = drafts_[0]["medicationReference"]["reference"].split("/")[1]
     assert [(m["resourceType"], m["id"], m["code"]["coding"][0]["code"]) for m in found] == [
         ("Medication", med_id, "7258")
@@ -191,7 +192,8 @@ def test_an_unknown_medication_is_not_invented(
 ) -> None:
     draft = on_server["context"]["draftOrders"]["entry"][0]["resource"]
     draft["medicationReference"]["reference"] = "Medication/does-not-exist"
-    assert medrefs.read_missing(draft_order_resources(on_server["context"]), [], on_server, pool) == []
+    drafts_ = draft_order_resources(on_server["context"])
+    assert medrefs.read_missing(drafts_, [], from_request(on_server), pool) == []
 
 
 @pytest.mark.fhirserver

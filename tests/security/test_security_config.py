@@ -14,7 +14,7 @@ from service.errors import ForbiddenError
 from service.errors import InvalidRequestError
 from service.web.auth import TrustedClient
 from service.web.auth import assert_auth_off_allowed
-from service.web.auth import check_fhir_server
+from service.web.auth import fhir_access
 from service.web.auth import load_trusted_clients
 from tests.security.support import SigningKey
 
@@ -154,7 +154,7 @@ class TestFhirServerGuard:
         "url", ["https://ehr.example/fhir", "https://EHR.example:443/fhir/", "HTTPS://ehr.example/fhir"]
     )
     def test_the_clients_own_server_passes(self, url: str) -> None:
-        check_fhir_server(_client("https://ehr.example/fhir"), url, ())
+        fhir_access(_client("https://ehr.example/fhir"), {"fhirServer": url}, ())
 
     @pytest.mark.parametrize(
         "url",
@@ -169,11 +169,11 @@ class TestFhirServerGuard:
     )
     def test_other_servers_are_forbidden(self, url: str) -> None:
         with pytest.raises(ForbiddenError):
-            check_fhir_server(_client("https://ehr.example/fhir"), url, ())
+            fhir_access(_client("https://ehr.example/fhir"), {"fhirServer": url}, ())
 
     def test_a_client_without_servers_may_name_none(self) -> None:
         with pytest.raises(ForbiddenError):
-            check_fhir_server(_client(), "https://ehr.example/fhir", ())
+            fhir_access(_client(), {"fhirServer": "https://ehr.example/fhir"}, ())
 
     @pytest.mark.parametrize(
         "url",
@@ -189,23 +189,23 @@ class TestFhirServerGuard:
     )
     def test_malformed_urls_are_invalid(self, url: str) -> None:
         with pytest.raises(InvalidRequestError):
-            check_fhir_server(_client(url), url, ())
+            fhir_access(_client(url), {"fhirServer": url}, ())
         with pytest.raises(InvalidRequestError):
-            check_fhir_server(None, url, ())
+            fhir_access(None, {"fhirServer": url}, ())
 
     def test_http_needs_loopback_or_an_allowance(self) -> None:
         with pytest.raises(InvalidRequestError, match="https"):
-            check_fhir_server(_client("http://fhir.lan/r4"), "http://fhir.lan/r4", ())
-        check_fhir_server(_client("http://fhir.lan/r4"), "http://fhir.lan/r4", ("fhir.lan",))
-        check_fhir_server(_client("http://fhir.lan/r4", allow_http=True), "http://fhir.lan/r4", ())
-        check_fhir_server(_client("http://127.0.0.1:8080/fhir"), "http://127.0.0.1:8080/fhir", ())
+            fhir_access(_client("http://fhir.lan/r4"), {"fhirServer": "http://fhir.lan/r4"}, ())
+        fhir_access(_client("http://fhir.lan/r4"), {"fhirServer": "http://fhir.lan/r4"}, ("fhir.lan",))
+        fhir_access(_client("http://fhir.lan/r4", allow_http=True), {"fhirServer": "http://fhir.lan/r4"}, ())
+        fhir_access(_client("http://127.0.0.1:8080/fhir"), {"fhirServer": "http://127.0.0.1:8080/fhir"}, ())
 
     def test_with_auth_off_only_the_https_rule_applies(self) -> None:
-        check_fhir_server(None, "https://anything.example/fhir", ())
-        check_fhir_server(None, "http://localhost:8080/fhir", ())
-        check_fhir_server(None, "http://[::1]:8080/fhir", ())
+        fhir_access(None, {"fhirServer": "https://anything.example/fhir"}, ())
+        fhir_access(None, {"fhirServer": "http://localhost:8080/fhir"}, ())
+        fhir_access(None, {"fhirServer": "http://[::1]:8080/fhir"}, ())
         with pytest.raises(InvalidRequestError):
-            check_fhir_server(None, "http://10.1.2.3/fhir", ())
+            fhir_access(None, {"fhirServer": "http://10.1.2.3/fhir"}, ())
 
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -6,8 +6,10 @@ import io
 import json
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -212,6 +214,29 @@ class TestOpenProxyGuard:
         del body["prefetch"]
         assert_outcome(client.post(SERVICE, json=body), 400)
 
+    @pytest.mark.parametrize("allow_http", [True, False])
+    def test_plain_http_is_served_only_for_a_client_allowed_it(
+        self,
+        make_app: Callable[..., Flask],
+        trusted_clients_doc: dict[str, Any],
+        tmp_path: Path,
+        es_key: SigningKey,
+        jku: str,
+        allow_http: bool,
+    ) -> None:
+        """The documented `allow_http` works end to end: the edge and the prefetch apply one rule."""
+        lan = "http://fhir.lan.example/r4"  # not loopback, not in BME_ALLOW_HTTP_FHIR_HOSTS
+        trusted_clients_doc["clients"][0].update(fhir_servers=[lan], allow_http=allow_http)
+        clients_file = tmp_path / "clients-allow-http.json"
+        clients_file.write_text(json.dumps(trusted_clients_doc), encoding="utf-8")
+        caller = Caller(make_app(trusted_clients=clients_file).test_client(), es_key, jku)
+        response = caller.post(SERVICE, patient_view(fhirServer=lan))  # all prefetch sent: nothing is fetched
+        if allow_http:
+            assert response.status_code == 200, response.get_data(as_text=True)[:500]
+            assert "cards" in response.get_json()
+        else:
+            assert "https" in assert_outcome(response, 400)["issue"][0]["diagnostics"]
+
 
 class TestHardening:
     def test_declared_oversized_body_is_413_before_authentication(
@@ -301,6 +326,21 @@ class TestHardening:
         body = json.dumps(patient_view(extension={"note": "\U0001f600"}), ensure_ascii=True)
         assert "\\ud83d" in body
         assert caller.post(SERVICE, body).status_code == 200
+
+    @pytest.mark.parametrize("path", ["/cds-services/nope", "/cds-services/nope/feedback"])
+    def test_unknown_service_is_404_before_its_body_is_read(self, caller: Caller, path: str) -> None:
+        """An authenticated call to an unknown service gets 404 whatever its body (the body is not parsed)."""
+        assert_outcome(caller.post(path, b"{"), 404)
+        assert_outcome(caller.post(path, b"[" * 100 + b"]" * 100), 404)
+
+    def test_errors_and_cards_are_written_by_one_json_writer(self, make_app: Callable[..., Flask]) -> None:
+        """UTF-8 as is, compact: an OperationOutcome is written exactly like a card response."""
+        client = make_app(auth="off", public_base_url="http://127.0.0.1:8080").test_client()
+        missing = client.post("/cds-services/caf%C3%A9", json=patient_view())
+        assert_outcome(missing, 404)
+        assert missing.data == orjson.dumps(missing.get_json())  # not json.dumps' \u00e9 and ", " spacing
+        served = client.post(SERVICE, json=patient_view())
+        assert served.status_code == 200 and served.data == orjson.dumps(served.get_json())
 
     def test_unauthenticated_body_is_not_parsed(self, caller: Caller) -> None:
         """Malformed JSON without a token gets 401, not 400: the body is not read before authentication."""

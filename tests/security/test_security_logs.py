@@ -271,3 +271,14 @@ def test_the_quick_no_match_check_never_skips_a_redaction(parts: list[str]) -> N
     for pattern, replacement in _REDACTIONS:
         expected = pattern.sub(replacement, expected)
     assert redact(text) == expected
+
+
+def test_requests_refused_by_the_hardening_checks_are_timed_and_coded(
+    captured: io.StringIO, make_app: Callable[..., Flask]
+) -> None:
+    client = make_app().test_client()
+    logs.configure_logging("INFO", stream=captured)
+    assert client.post(SERVICE, data=b"x", content_type="text/plain").status_code == 415  # before authentication
+    (line,) = [entry for entry in _lines(captured) if entry.get("event") == "access"]
+    assert line["status"] == 415 and line["error"] == "BME-0415"
+    assert isinstance(line["latency_ms"], float)

@@ -10,6 +10,7 @@ from service.config import load_settings
 from service.errors import ForbiddenError
 from service.web.auth import Authenticator
 from service.web.auth import TrustedClient
+from service.web.auth import fhir_access
 from tests.security.support import PUBLIC_BASE
 
 
@@ -26,7 +27,7 @@ def test_create_app_wires_security(tmp_path: Path, trusted_clients_file: Path) -
         probe = TrustedClient(issuer="probe", jku=(), jwks=None, audience=None, subject=None, tenant=None,
                               fhir_servers=(), profile="generic")
         with pytest.raises(ForbiddenError):
-            state.check_fhir_server(probe, {"fhirServer": "https://probe.example.org/fhir"})
+            fhir_access(probe, {"fhirServer": "https://probe.example.org/fhir"}, state.settings.allow_http_fhir_hosts)
     finally:
         state.pool.close()
         state.engine.dispose()

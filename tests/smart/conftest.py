@@ -15,6 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service.config import load_settings
 from tests.smart.authserver import AuthConfig
 from tests.smart.authserver import LaunchContext
 from tests.smart.authserver import TestEhr
@@ -89,7 +90,7 @@ def smart_env(ehr: TestEhr, auth_config: AuthConfig) -> dict[str, str]:
 
 @pytest.fixture
 def make_smart_app(tmp_path: Path, clock: Clock) -> Iterator[Callable[[dict[str, str]], Flask]]:
-    """Build the real app with the SMART Blueprint, as create_app + init_app will."""
+    """Build the real app (create_app sets the SMART app up from the settings), its clock pinned."""
     from service.smart import init_app
     from service.web.app import create_app
 
@@ -104,10 +105,10 @@ def make_smart_app(tmp_path: Path, clock: Clock) -> Iterator[Callable[[dict[str,
             "fhir_total_timeout_seconds": 10.0,
             **overrides,
         }
-        app = create_app(test_config=config)
+        app = create_app(load_settings(environ=env, **config))  # BME_SMART_* read with the other settings
         app.config["TESTING"] = True
         state = app.extensions["bme"]
-        init_app(app, state.settings, state.deps, environ=env, clock=clock)
+        init_app(app, state.settings, state.deps, clock=clock)  # again, only to pin the clock
         built.append(app)
         return app
 

@@ -6,6 +6,7 @@ import html
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
@@ -21,6 +22,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from service.config import ConfigError
+from service.config import SmartSettings
 from tests.smart.authserver import AuthConfig
 from tests.smart.authserver import LaunchContext
 from tests.smart.authserver import TestEhr
@@ -500,8 +502,8 @@ def test_init_app_again_replaces_the_set_up(make_smart_app: Callable[..., Flask]
     query = {"iss": "https://ehr.example/fhir", "launch": "x"}
     assert app.test_client().get("/smart/launch", query_string=query).status_code == 503
     state = app.extensions["bme"]
-    env = {"BME_SMART_CLIENT_ID": "c", "BME_SMART_ALLOWED_ISS": "https://other.example/fhir"}
-    init_app(app, state.settings, state.deps, environ=env, clock=clock)
+    smart = SmartSettings(client_id="c", allowed_iss=("https://other.example/fhir",))
+    init_app(app, replace(state.settings, smart=smart), state.deps, clock=clock)
     assert app.test_client().get("/smart/launch", query_string=query).status_code == 403
 
 
@@ -511,3 +513,17 @@ def test_app_pages_may_be_framed_by_the_launching_ehr_only(smart_client: FlaskCl
     origin = ehr.fhir_base.split("/", 3)
     assert f"frame-ancestors 'self' {origin[0]}//{origin[2]}" in csp
     assert "X-Frame-Options" not in page.headers
+
+
+def test_create_app_takes_the_smart_settings_from_its_settings(tmp_path: Path) -> None:
+    """The SMART app is configured by the Settings create_app gets, like every other part (env not needed)."""
+    from service.web.app import create_app
+
+    smart = SmartSettings(client_id="c", allowed_iss=("https://other.example/fhir",))
+    app = create_app(test_config={"data_dir": tmp_path, "auth": "off", "smart": smart})
+    try:
+        query = {"iss": "https://ehr.example/fhir", "launch": "x"}
+        assert app.test_client().get("/smart/launch", query_string=query).status_code == 403  # set up: not 503
+    finally:
+        app.extensions["bme"].pool.close()
+        app.extensions["bme"].engine.dispose()

@@ -10,12 +10,12 @@ import pytest
 
 from service.config import RULESET_VERSION
 from service.config import ConfigError
+from service.config import load_settings
 from service.core.facts import Fact
 from service.core.facts import Source
 from service.core.features import Features
 from service.knowledge.evidence import SEED_FILES
 from service.smart import about
-from service.smart.config import load_smart_config
 from service.smart.errors import AuthorizationFailedError
 from service.smart.errors import NoPatientError
 from service.smart.oauth import card_rule
@@ -153,16 +153,23 @@ def test_app_context_is_opaque_unless_it_names_one_of_our_rules(app_context: obj
 def test_config_reads_the_client_type_and_allow_list(tmp_path: Path) -> None:
     key = tmp_path / "k.pem"
     key.write_text("-----BEGIN PRIVATE KEY-----\n")
-    assert load_smart_config({}).client_type == "public"
-    assert not load_smart_config({}).enabled
-    assert load_smart_config({"BME_SMART_CLIENT_SECRET": "s"}).client_type == "client_secret_basic"
-    assert load_smart_config({"BME_SMART_PRIVATE_KEY_FILE": str(key)}).client_type == "private_key_jwt"
-    config = load_smart_config({"BME_SMART_ALLOWED_ISS": "https://a.example/fhir/, https://b.example/r4"})
+    assert load_settings({}).smart.client_type == "public"
+    assert not load_settings({}).smart.enabled
+    assert load_settings({"BME_SMART_CLIENT_SECRET": "s"}).smart.client_type == "client_secret_basic"
+    assert load_settings({"BME_SMART_PRIVATE_KEY_FILE": str(key)}).smart.client_type == "private_key_jwt"
+    config = load_settings({"BME_SMART_ALLOWED_ISS": "https://a.example/fhir/, https://b.example/r4"}).smart
     assert config.iss_allowed("https://a.example/fhir") and config.iss_allowed("https://b.example/r4/")
     assert not config.iss_allowed("https://a.example/fhir/other")
     assert config.default_standalone_iss == ""
-    assert load_smart_config({"BME_SMART_ALLOWED_ISS": "https://a.example/fhir"}).default_standalone_iss
-    assert load_smart_config({"BME_SMART_ALLOWED_ISS": "*"}).iss_allowed("https://anything.example")
+    assert load_settings({"BME_SMART_ALLOWED_ISS": "https://a.example/fhir"}).smart.default_standalone_iss
+    assert load_settings({"BME_SMART_ALLOWED_ISS": "*"}).smart.iss_allowed("https://anything.example")
+
+
+def test_smart_settings_are_read_with_the_others_and_an_empty_variable_is_unset() -> None:
+    env = {"BME_SMART_JWT_ALGORITHM": " ", "BME_SMART_SCOPES": " launch   openid\tfhirUser ", "BME_AUTH": "off"}
+    settings = load_settings(env)
+    assert settings.auth == "off" and settings.smart.jwt_algorithm == "RS384"
+    assert settings.smart.scopes == "launch openid fhirUser"
 
 
 @pytest.mark.parametrize(
@@ -178,7 +185,7 @@ def test_config_reads_the_client_type_and_allow_list(tmp_path: Path) -> None:
     ],
 )
 def test_frame_ancestors_are_the_configured_ehr_origins(env: dict[str, str], sources: str) -> None:
-    assert load_smart_config(env).frame_ancestor_sources == sources
+    assert load_settings(env).smart.frame_ancestor_sources == sources
 
 
 @pytest.mark.parametrize(
@@ -196,7 +203,7 @@ def test_frame_ancestors_are_the_configured_ehr_origins(env: dict[str, str], sou
 )
 def test_config_refuses_contradictions_at_start(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError):
-        load_smart_config(env)
+        load_settings(env)
 
 
 def _features() -> Features:
