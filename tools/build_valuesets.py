@@ -1528,14 +1528,38 @@ def _sct_mri(*codes: str) -> tuple[Code, ...]:
     return tuple(c for c in SNOMED_MRI if c.code in codes)
 
 
+# Every MR study of a region in the VSAC 'XRay Study' expansion, lateralised and arthrogram variants included,
+# chosen by the LOINC display (the playbook names the region right after "MR ").
+REGION_MR: dict[str, re.Pattern[str]] = {
+    LUMBAR: re.compile(r"^MR (Lumbar spine|Spine Lumbar and Sacrum)\b"),
+    THORACIC: re.compile(r"^MR Thoracic spine\b"),
+    CERVICAL: re.compile(r"^MR Cervical spine\b"),
+    WHOLE_SPINE: re.compile(
+        r"^MR (Spine(?! Lumbar and Sacrum)|Cervical and thoracic and lumbar spine|Thoracic and lumbar spine)\b"
+    ),
+    SACROILIAC: re.compile(r"^MR (Sacrum|Sacroiliac)"),
+    HIP: re.compile(r"^MR (Hip|Pelvis and Hip)\b"),
+    KNEE: re.compile(r"^MR Knee\b"),
+    FOOT_ANKLE: re.compile(r"^MR (Foot|Ankle)\b"),
+}
+
+
+def region_mr(*regions: str) -> tuple[Code, ...]:
+    """VSAC 'XRay Study' MR rows of these regions (see REGION_MR)."""
+    rows: list[Code] = []
+    for region in regions:
+        rows += vsac("XRay Study", "v2026/diagnostic_study.py", LOINC, only=REGION_MR[region])
+    return tuple(rows)
+
+
 def _region(region: str, title: str, extra: tuple[Code, ...] = ()) -> Spec:
     return Spec(
         f"imaging-region-{region}",
         f"Imaging of {title} (any modality)",
-        f"LOINC playbook studies of the {title} (codes.md C1) plus matching SNOMED/CPT MRI codes (C2, E2); "
-        "intersect with imaging-mri / imaging-ct for the modality. Lateralised LOINC variants are not "
-        "listed in codes.md and so are not here.",
-        (*playbook(regions=(region,)), *extra),
+        f"LOINC playbook studies of the {title} (codes.md C1), every MR study of the {title} in the same VSAC "
+        "'XRay Study' expansion (lateralised and arthrogram variants included), plus matching SNOMED/CPT MRI "
+        "codes (C2, E2); intersect with imaging-mri / imaging-ct for the modality.",
+        (*playbook(regions=(region,)), *region_mr(region), *extra),
     )
 
 
@@ -1585,6 +1609,7 @@ IMAGING: tuple[Spec, ...] = (
         "spine MRI codes (C2, E2). Sacrum/SI joints are imaging-region-sacroiliac.",
         (
             *playbook(regions=SPINE_REGIONS),
+            *region_mr(*SPINE_REGIONS),
             *_sct_mri("241645008", "41333006", "91333005", "60443006", "726546000"),
             *CPT_MRI,
         ),

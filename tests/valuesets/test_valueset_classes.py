@@ -68,6 +68,8 @@ def test_nsaid_rows_name_an_nsaid_and_never_aspirin(index: ValueSetIndex) -> Non
         (VS.DIALYSIS, SNOMED, "10848006", "catheter removal does not show dialysis goes on"),
         (VS.DIALYSIS, CPT, "90997", "hemoperfusion is not renal dialysis"),
         (VS.LATENT_TUBERCULOSIS, ICD10CM, "A15.0", "tuberculosis of lung is disease, not latent infection"),
+        (VS.IMAGING_REGION_WHOLE_SPINE, LOINC, "91715-3", "lumbar spine and sacrum is not the whole spine"),
+        (VS.IMAGING_REGION_HIP, LOINC, "24587-8", "MR Brain is not a hip study"),
     ],
 )
 def test_class_boundaries(index: ValueSetIndex, name: str, system: str, code: str, why: str) -> None:
@@ -107,6 +109,9 @@ def test_class_boundaries(index: ValueSetIndex, name: str, system: str, code: st
         (VS.LAB_CALCIUM, LOINC, "2000-8"),
         (VS.LAB_CALCIUM_IONIZED, LOINC, "13959-2"),
         (VS.IMAGING_MRI, LOINC, "24587-8"),  # MR Brain WO and W contrast IV: any MR study
+        (VS.IMAGING_REGION_HIP, LOINC, "36020-6"),  # MR Hip - left
+        (VS.IMAGING_REGION_LUMBAR_SPINE, LOINC, "91715-3"),  # MR Spine Lumbar and Sacrum W contrast IV
+        (VS.IMAGING_REGION_SPINE, LOINC, "91715-3"),
     ],
 )
 def test_class_members(index: ValueSetIndex, name: str, system: str, code: str) -> None:
