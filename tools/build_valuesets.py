@@ -1722,6 +1722,10 @@ OPIOID_INGREDIENTS = (
         f"V-A: {OHDSI} inst/cohorts/1182.json l.374; {CPIC}V2__initial_data.sql l.217; codes.md D1",
     ),
 )
+# Anorectic stimulants in the CDC CNS set; phentermine with topiramate stays (VSAC lists it as a depressant).
+STIMULANT = re.compile(
+    r"^(?!.*topiramate).*\b(phentermine|phendimetrazine|diethylpropion|benzphetamine|methamphetamine)\b"
+)
 METHOTREXATE = re.compile(r"\bmethotrexate\b", re.I)
 
 DRUGS: tuple[Spec, ...] = (
@@ -1810,12 +1814,14 @@ DRUGS: tuple[Spec, ...] = (
         VS.RX_CNS_DEPRESSANT,
         "CNS depressants (products)",
         "CNS depressants for safety rule S12: VSAC 'Central Nervous System Depressants' (the set clinical-rules "
-        "S12 names), plus the CDC benzodiazepine and barbiturate sets. The CDC set cns-depressant-medications "
-        "is not used: it holds stimulants (phentermine) and anaesthetic gases, not what S12 means.",
+        "S12 names), the CDC benzodiazepine and barbiturate sets, and CDC cns-depressant-medications without "
+        "its anorectic stimulants (phentermine alone, phendimetrazine, diethylpropion, benzphetamine, "
+        "methamphetamine), which do not depress the CNS.",
         (
             *vsac("Central Nervous System Depressants", "v2026/medication.py", RXNORM),
             *cdc("benzodiazepine-medications.json"),
             *cdc("barbiturate-medications.json"),
+            *cdc("cns-depressant-medications.json", drop=STIMULANT),
         ),
     ),
     Spec(

@@ -69,7 +69,6 @@ CANVAS_WANTED: tuple[tuple[str, str, str, re.Pattern[str] | None], ...] = (
     ("v2022/procedure.py", "Peritoneal Dialysis", "SNOMEDCT", None),
     ("v2022/procedure.py", "Peritoneal Dialysis", "CPT", None),
     ("v2022/condition.py", "Kidney Failure", "SNOMEDCT", re.compile(r"dialysis", re.I)),
-    ("v2026/condition.py", "End Stage Renal Disease", "SNOMEDCT", re.compile(r"dialysis", re.I)),
     (
         "v2026/condition.py",
         "Comorbid Conditions for Respiratory Conditions",

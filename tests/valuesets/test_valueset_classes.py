@@ -64,7 +64,7 @@ def test_nsaid_rows_name_an_nsaid_and_never_aspirin(index: ValueSetIndex) -> Non
         (VS.PREGNANCY, ICD10CM, "O86.0", "under O86 'Other puerperal infections'"),
         (VS.RX_OPIOID_PARENTERAL, RXNORM, "897696", "oral hydromorphone tablet"),
         (VS.RX_OPIOID_PARENTERAL, RXNORM, "1797650", "a buprenorphine implant is not an injection"),
-        (VS.RX_CNS_DEPRESSANT, RXNORM, "803348", "phentermine is a stimulant (CDC cns set not used)"),
+        (VS.RX_CNS_DEPRESSANT, RXNORM, "803348", "phentermine alone is a stimulant"),
         (VS.DIALYSIS, SNOMED, "10848006", "catheter removal does not show dialysis goes on"),
         (VS.DIALYSIS, CPT, "90997", "hemoperfusion is not renal dialysis"),
         (VS.LATENT_TUBERCULOSIS, ICD10CM, "A15.0", "tuberculosis of lung is disease, not latent infection"),
@@ -87,6 +87,7 @@ def test_class_boundaries(index: ValueSetIndex, name: str, system: str, code: st
         (VS.RX_BENZODIAZEPINE, RXNORM, "197901"),  # lorazepam 1 MG oral tablet
         (VS.RX_CNS_DEPRESSANT, RXNORM, "197901"),
         (VS.RX_CNS_DEPRESSANT, RXNORM, "2637353"),  # zolpidem
+        (VS.RX_CNS_DEPRESSANT, RXNORM, "313761"),  # zaleplon 10 MG (CDC cns-depressant-medications)
         (VS.RX_CONVENTIONAL_DMARD, RXNORM, "105585"),  # methotrexate 2.5 MG oral tablet
         (VS.RX_CONVENTIONAL_DMARD, RXNORM, "205285"),  # leflunomide 20 MG oral tablet
         (VS.RX_NSAID, RXNORM, "834022"),  # ketorolac 10 MG oral tablet
