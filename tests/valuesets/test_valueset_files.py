@@ -107,7 +107,7 @@ def test_every_icd10cm_code_exists_with_its_official_display(path: Path) -> None
 
 
 @pytest.mark.parametrize("path", FILES, ids=IDS)
-def test_non_icd_codes_are_verified_in_codes_md(path: Path) -> None:
+def test_non_icd_codes_are_verified_in_codes_md_or_a_published_source(path: Path) -> None:
     resource = _load(path)
     for where, system, code, _display in _members(resource):
         if system == ICD10CM:
