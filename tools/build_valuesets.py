@@ -12,10 +12,12 @@ See `service/core/valuesets.py` for the file conventions (evidence extension, IC
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -37,6 +39,7 @@ from service.core.valuesets import RXNORM  # noqa: E402
 from service.core.valuesets import SNOMED  # noqa: E402
 from service.core.valuesets import VALUESET_URL_BASE  # noqa: E402
 from service.core.valuesets import VS  # noqa: E402
+from service.core.valuesets import computable_name  # noqa: E402
 
 OUT_DIR = ROOT / "valuesets"
 VERSION = "0.1.0"
@@ -110,6 +113,112 @@ def dcm(code: str, display: str) -> Code:
         "ValueSet-dicom-cid-29-AcquisitionModality.fsh (20231115); codes.md C3"
     )
     return Code(DCM, code, display, evidence)
+
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Published value sets copied into tools/valueset_sources/ by tools/extract_valueset_sources.py (issue 12):
+# whole classes from the CDC opioid CDS value sets (CC0), VSAC eCQM expansions (canvas 0.261.0, codes.md
+# V-A) and HL7 FHIR R4 examples. The build reads only these committed extracts.
+# ---------------------------------------------------------------------------------------------------------
+
+SOURCES = ROOT / "tools" / "valueset_sources"
+CDC_REPO = "cqframework/opioid-cds-r4@b29bdcbf input/vocabulary/valueset/"
+# RxNorm dose forms given by injection (IV/IM/SC): "Injection", "Injectable Solution/Suspension",
+# "Auto-Injector", "Pen Injector", "Prefilled Syringe", "Cartridge" (injectable cartridges). Drug implants,
+# transdermal, mucosal and nasal forms are not parenteral injections and stay out.
+PARENTERAL = re.compile(r"Inject|Prefilled Syringe|\bCartridge\b")
+NSAID_NAME = re.compile(
+    r"\b(ketorolac|meloxicam|nabumetone|etodolac|piroxicam|sulindac|diclofenac|naproxen|ibuprofen|celecoxib|"
+    r"indomethacin|ketoprofen|flurbiprofen|oxaprozin|diflunisal|fenoprofen|mefenamic|meclofenamate|tolmetin)\b",
+    re.I,
+)
+
+
+def _source(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((SOURCES / name).read_text(encoding="utf-8"))
+    return data
+
+
+CDC_SETS: dict[str, Any] = _source("cdc-opioid-cds.json")["sets"]
+VSAC_SETS: list[dict[str, Any]] = _source("vsac-ecqm-canvas.json")["sets"]
+HL7_EXAMPLES: list[dict[str, str]] = _source("hl7-fhir-r4-examples.json")["codes"]
+
+
+def _keep(display: str, only: re.Pattern[str] | None, drop: re.Pattern[str] | None) -> bool:
+    return (only is None or only.search(display) is not None) and (drop is None or drop.search(display) is None)
+
+
+def cdc(file: str, *, only: re.Pattern[str] | None = None, drop: re.Pattern[str] | None = None) -> tuple[Code, ...]:
+    """Rows of one CDC opioid CDS value set (its published expansion), optionally filtered by display."""
+    vs = CDC_SETS[file]
+    evidence = (
+        f"V-A: CDC opioid CDS value set {vs['url']} (expansion {vs['expansion_timestamp']}), {CDC_REPO}{file}, "
+        "CC0-1.0"
+    )
+    return tuple(
+        Code(vs["system"], code, display, evidence) for code, display in vs["codes"] if _keep(display, only, drop)
+    )
+
+
+def vsac(
+    name: str,
+    file: str,
+    system: str,
+    *,
+    only: re.Pattern[str] | None = None,
+    drop: re.Pattern[str] | None = None,
+) -> tuple[Code, ...]:
+    """Rows of one VSAC expansion in canvas 0.261.0 (file and line given), optionally filtered by display."""
+    for vs in VSAC_SETS:
+        if vs["name"] == name and vs["file"].endswith(file) and vs["system"] == system:
+            base = f"V-A: VSAC '{name}' {vs['oid']} ({vs['expansion']}), {vs['file']}"
+            return tuple(
+                Code(system, code, display, f"{base} l.{line}")
+                for code, display, line in vs["codes"]
+                if _keep(display, only, drop)
+            )
+    raise SystemExit(f"no VSAC extract {name!r} in {file} for {system}")
+
+
+def hl7_example(code: str) -> Code:
+    """LOINC row seen in an HL7 FHIR R4 example resource (codes.md V-A: an HL7-published example)."""
+    for row in HL7_EXAMPLES:
+        if row["code"] == code:
+            evidence = f"V-A: HL7 FHIR R4 example {row['resource']} (npm hl7.fhir.r4.examples 4.0.1, {row['file']})"
+            return Code(LOINC, code, row["display"], evidence)
+    raise SystemExit(f"LOINC {code} is in no HL7 example extract")
+
+
+def icd_new(code: str, note: str, *, prefix: bool = False) -> Code:
+    """ICD-10-CM row that codes.md does not list: existence and display from simple_icd_10_cm (V-A)."""
+    if not icd10.is_valid_item(code):
+        raise SystemExit(f"ICD-10-CM {code} does not exist in simple_icd_10_cm")
+    kind = "prefix row" if prefix else "code"
+    evidence = f"{ICD_EVIDENCE}; issue 12 addition ({kind}); {note}"
+    return Code(ICD10CM, code, icd10.get_description(code), evidence, prefix)
+
+
+DIALYSIS_NOT_ONGOING = re.compile(r"Removal|Hemoperfusion|albumin", re.I)
+
+CDC_OPIOID_FILES = (
+    "opioid-analgesics-with-ambulatory-misuse-potential.json",
+    "extended-release-opioid-with-ambulatory-misuse-potential.json",
+    "non-synthetic-opioid-medications.json",
+    "synthetic-opioid-medications.json",
+    "fentanyl-type-medications.json",
+    "methadone-medications.json",
+    "oxycodone-medications.json",
+    "buprenorphine-medications.json",
+)
+VSAC_OPIOID_SETS = ("Opioids", "Opioids, All", "Schedule II, III and IV Opioid Medications")
+
+
+def opioid_products(only: re.Pattern[str] | None = None) -> tuple[Code, ...]:
+    """Opioid clinical/branded drugs: every CDC opioid set, then the VSAC opioid sets (for injectables)."""
+    rows = [row for f in CDC_OPIOID_FILES for row in cdc(f, only=only)]
+    rows += [row for n in VSAC_OPIOID_SETS for row in vsac(n, "v2026/medication.py", RXNORM, only=only)]
+    return tuple(rows)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -202,6 +311,49 @@ def _pregnancy_categories() -> tuple[Code, ...]:
         if icd10.is_category(code):
             rows.append(icd(code, "A18", prefix=True, note="category in chapter 15 (O00-O9A)"))
     return tuple(rows)
+
+
+
+# Chapter 15 codes that name only the puerperium, childbirth (delivery) or lactation: the patient is no longer
+# pregnant. A code is judged by its own title, or, when that names none of these words, by its nearest parent's
+# title below the block. A title that also names pregnancy (trimester, fetus, labour, antepartum, ...) stays
+# pregnancy: when in doubt the pregnancy gate still applies.
+_PREGNANT_WORDS = re.compile(
+    r"pregnan|gestation|trimester|antepartum|fetus|fetal|maternal care|labor\b|abortion|ectopic|molar|"
+    r"hydatidiform|placenta|amniotic|ovum",
+    re.I,
+)
+_AFTER_BIRTH_WORDS = re.compile(
+    r"puerper|postpartum|post-partum|childbirth|delivery|lactation|obstetric surgical wound|obstetric death", re.I
+)
+
+
+def _title_that_decides(code: str) -> str:
+    while True:
+        title = icd10.get_description(code)
+        if _PREGNANT_WORDS.search(title) or _AFTER_BIRTH_WORDS.search(title):
+            return title
+        parent = icd10.get_parent(code)
+        if not parent or icd10.is_block(parent) or icd10.is_chapter(parent):
+            return title
+        code = parent
+
+
+def _puerperium_rows() -> tuple[Code, ...]:
+    after_birth = set()
+    for code in icd10.get_descendants("15"):
+        if icd10.is_block(code) or icd10.is_chapter(code):
+            continue
+        title = _title_that_decides(code)
+        if _AFTER_BIRTH_WORDS.search(title) and not _PREGNANT_WORDS.search(title):
+            after_birth.add(code)
+    # Only the top-most such codes; a code with children becomes a prefix row over all of them.
+    top = [c for c in icd10.get_descendants("15") if c in after_birth and not set(icd10.get_ancestors(c)) & after_birth]
+    note = "title names the puerperium, childbirth or lactation and not pregnancy"
+    return tuple(icd_new(c, note, prefix=not icd10.is_leaf(c)) for c in top)
+
+
+PUERPERIUM_ROWS = _puerperium_rows()
 
 
 CONDITIONS: tuple[Spec, ...] = (
@@ -699,12 +851,6 @@ CONDITIONS: tuple[Spec, ...] = (
         ),
     ),
     Spec(
-        VS.NEURO_SIGN_NONSPECIFIC,
-        "Nonspecific nervous-system sign",
-        "R29.818: codes.md A14 marks it 'nonspecific; low weight', so it is kept apart from neuro-deficit.",
-        (icd("R29.818", "A14", note="nonspecific; low weight"),),
-    ),
-    Spec(
         VS.CORD_COMPRESSION,
         "Spinal cord compression",
         "Cord compression (codes.md A13; clinical-rules §1.4). SNOMED 71286001 is UNVERIFIED and left out.",
@@ -860,8 +1006,9 @@ CONDITIONS_2: tuple[Spec, ...] = (
     Spec(
         VS.PREGNANCY,
         "Pregnancy",
-        "Pregnancy (codes.md A18; safety rule S05). Chapter 15 also holds delivery and puerperium codes; "
-        "use Condition.clinicalStatus and dates.",
+        "Pregnancy (codes.md A18; safety rule S05): chapter 15 without the codes whose title names only the "
+        "puerperium, childbirth or lactation (those are the value set puerperium). Use Condition.clinicalStatus "
+        "and dates.",
         (
             sct(
                 "77386006",
@@ -873,6 +1020,15 @@ CONDITIONS_2: tuple[Spec, ...] = (
             icd("Z33.1", "A18"),
             icd("Z3A", "A18", prefix=True, note="weeks of gestation"),
         ),
+        exclude=PUERPERIUM_ROWS,
+    ),
+    Spec(
+        VS.PUERPERIUM,
+        "Puerperium, childbirth or lactation (not pregnancy)",
+        "Chapter 15 codes whose title names only the puerperium, childbirth (delivery) or lactation, and Z39 "
+        "postpartum care (issue 12: puerperium codes must not count as pregnancy). Method: a code is judged by "
+        "its own ICD-10-CM title or its nearest parent's; any mention of pregnancy keeps it in pregnancy.",
+        (*PUERPERIUM_ROWS, icd_new("Z39", "encounter for maternal postpartum care", prefix=True)),
     ),
     Spec(
         VS.GESTATION_WEEKS,
@@ -987,6 +1143,49 @@ CONDITIONS_2: tuple[Spec, ...] = (
         "Z79.620 (codes.md A19; TNFi history).",
         (icd("Z79.620", "A19"),),
     ),
+    Spec(
+        VS.LATENT_TUBERCULOSIS,
+        "Latent tuberculosis infection or a positive TB screening test",
+        "Latent TB (issue 12 finding 2; TNF-alpha inhibitors need it treated first): Z22.7, the positive "
+        "tuberculin skin test / IGRA codes R76.11-R76.12 and the history code Z86.15. No SNOMED latent-TB "
+        "concept was found in the sources on hand, so none is listed.",
+        (
+            icd_new("Z22.7", "latent tuberculosis"),
+            icd_new("R76.11", "positive tuberculin skin test without active TB"),
+            icd_new("R76.12", "positive interferon-gamma release assay without active TB"),
+            icd_new("Z86.15", "history of latent TB infection: treatment completion is not coded"),
+        ),
+    ),
+    Spec(
+        VS.ACTIVE_TUBERCULOSIS,
+        "Tuberculosis disease",
+        "Tuberculosis disease (a TNF-alpha inhibitor contraindication): ICD-10-CM A15-A19 and the SNOMED "
+        "tuberculosis disorders of VSAC 'Comorbid Conditions for Respiratory Conditions' (non-tuberculous "
+        "mycobacteria, vaccination, contact and history concepts filtered out).",
+        (
+            *(icd_new(c, "tuberculosis category A15-A19", prefix=True) for c in ("A15", "A17", "A18", "A19")),
+            *vsac("Comorbid Conditions for Respiratory Conditions", "v2026/condition.py", SNOMED),
+        ),
+    ),
+    Spec(
+        VS.DIALYSIS,
+        "Renal dialysis (status, condition or procedure)",
+        "Dialysis (issue 12 finding 1; clinical-rules S01/S08/S11 'dialysis'): Z99.2 and Z49 (ICD-10-CM), "
+        "ESRD on dialysis (SNOMED), and dialysis procedures and ESRD dialysis services from VSAC 'Dialysis "
+        "Services', 'Hemodialysis' and 'Peritoneal Dialysis' (CPT, SNOMED). Catheter removal, hemoperfusion and "
+        "extracorporeal albumin dialysis are left out: they do not show renal dialysis is ongoing.",
+        (
+            icd("Z99.2", "A15"),
+            icd_new("Z49", "encounter for care involving renal dialysis", prefix=True),
+            *vsac("Kidney Failure", "v2022/condition.py", SNOMED),
+            *vsac("Dialysis Services", "v2026/procedure.py", SNOMED, drop=DIALYSIS_NOT_ONGOING),
+            *vsac("Dialysis Services", "v2026/procedure.py", CPT, drop=DIALYSIS_NOT_ONGOING),
+            *vsac("Hemodialysis", "v2022/procedure.py", SNOMED),
+            *vsac("Hemodialysis", "v2022/procedure.py", CPT),
+            *vsac("Peritoneal Dialysis", "v2022/procedure.py", SNOMED),
+            *vsac("Peritoneal Dialysis", "v2022/procedure.py", CPT),
+        ),
+    ),
 )
 
 
@@ -1085,7 +1284,10 @@ OBSERVATIONS: tuple[Spec, ...] = (
         "eGFR (any method)",
         "Estimated GFR, every method-specific code (codes.md B; clinical-rules §1.8): accept any, take the "
         "newest. 88293-6/88294-4/48642-3/48643-1 are legacy race-based equations.",
-        tuple(loinc(c, d, f"{EGFR}{LAB_FILE} l.{line}; codes.md B") for c, d, line in _EGFR_ROWS),
+        (
+            *(loinc(c, d, f"{EGFR}{LAB_FILE} l.{line}; codes.md B") for c, d, line in _EGFR_ROWS),
+            hl7_example("33914-3"),
+        ),
     ),
     Spec(
         VS.LAB_CREATININE,
@@ -1104,7 +1306,7 @@ OBSERVATIONS: tuple[Spec, ...] = (
     Spec(
         VS.LAB_CALCIUM,
         "Calcium, total, serum/plasma",
-        "Total calcium (codes.md B; safety rule S09).",
+        "Total calcium (codes.md B; safety rule S09), in mass or substance units (mg/dL or mmol/L).",
         (
             loinc(
                 "17861-6",
@@ -1112,6 +1314,7 @@ OBSERVATIONS: tuple[Spec, ...] = (
                 "V-A: HL7 US Core example Observation-serum-calcium (STU3.1-STU7); HL7 PDDI CDS IG "
                 "valueset-calcium-LOINC; codes.md B",
             ),
+            hl7_example("2000-8"),
         ),
     ),
     Spec(
@@ -1126,6 +1329,7 @@ OBSERVATIONS: tuple[Spec, ...] = (
                 "Calcium.ionized [Mass/volume] in Serum or Plasma by Ion-selective membrane electrode (ISE)",
                 PDDI_CALCIUM,
             ),
+            hl7_example("13959-2"),
         ),
     ),
     Spec(
@@ -1179,32 +1383,6 @@ OBSERVATIONS: tuple[Spec, ...] = (
         ),
     ),
     Spec(
-        VS.OBS_PAIN_SEVERITY_OTHER,
-        "Pain severity, other scale",
-        "Pain severity on an unstated scale (codes.md B 'other scale'); not a 0-10 NRS.",
-        (
-            loinc(
-                "38208-5",
-                "Pain severity - Reported",
-                "V-A: VSAC 'Standardized Pain Assessment Tool' 2.16.840.1.113883.3.526.3.1028 (2025), "
-                "canvas_sdk/value_set/v2026/assessment.py l.222; codes.md B",
-            ),
-        ),
-    ),
-    Spec(
-        VS.OBS_BODY_WEIGHT,
-        "Body weight",
-        "Body weight, for the weight-loss trend (codes.md B; clinical-rules R03).",
-        (
-            loinc(
-                "29463-7",
-                "Body weight",
-                "V-A: VSAC 'Weight' 2.16.840.1.113883.3.464.1003.121.12.1015, "
-                "canvas_sdk/value_set/v2026/physical_exam.py l.174; codes.md B",
-            ),
-        ),
-    ),
-    Spec(
         VS.OBS_BODY_TEMPERATURE,
         "Body temperature",
         "Body temperature, for fever (codes.md B; clinical-rules R03).",
@@ -1230,10 +1408,6 @@ XRAY_STUDY = (
 )
 BONE_SCAN = (
     "V-A: VSAC 'Bone Scan' 2.16.840.1.113883.3.526.3.320 (2025), "
-    "canvas_sdk/value_set/v2026/diagnostic_study.py"
-)
-DXA = (
-    "V-A: VSAC 'DEXA Bone Density for Urology Care' 2.16.840.1.113762.1.4.1248.359 (2025), "
     "canvas_sdk/value_set/v2026/diagnostic_study.py"
 )
 
@@ -1354,14 +1528,38 @@ def _sct_mri(*codes: str) -> tuple[Code, ...]:
     return tuple(c for c in SNOMED_MRI if c.code in codes)
 
 
+# Every MR study of a region in the VSAC 'XRay Study' expansion, lateralised and arthrogram variants included,
+# chosen by the LOINC display (the playbook names the region right after "MR ").
+REGION_MR: dict[str, re.Pattern[str]] = {
+    LUMBAR: re.compile(r"^MR (Lumbar spine|Spine Lumbar and Sacrum)\b"),
+    THORACIC: re.compile(r"^MR Thoracic spine\b"),
+    CERVICAL: re.compile(r"^MR Cervical spine\b"),
+    WHOLE_SPINE: re.compile(
+        r"^MR (Spine(?! Lumbar and Sacrum)|Cervical and thoracic and lumbar spine|Thoracic and lumbar spine)\b"
+    ),
+    SACROILIAC: re.compile(r"^MR (Sacrum|Sacroiliac)"),
+    HIP: re.compile(r"^MR (Hip|Pelvis and Hip)\b"),
+    KNEE: re.compile(r"^MR Knee\b"),
+    FOOT_ANKLE: re.compile(r"^MR (Foot|Ankle)\b"),
+}
+
+
+def region_mr(*regions: str) -> tuple[Code, ...]:
+    """VSAC 'XRay Study' MR rows of these regions (see REGION_MR)."""
+    rows: list[Code] = []
+    for region in regions:
+        rows += vsac("XRay Study", "v2026/diagnostic_study.py", LOINC, only=REGION_MR[region])
+    return tuple(rows)
+
+
 def _region(region: str, title: str, extra: tuple[Code, ...] = ()) -> Spec:
     return Spec(
         f"imaging-region-{region}",
         f"Imaging of {title} (any modality)",
-        f"LOINC playbook studies of the {title} (codes.md C1) plus matching SNOMED/CPT MRI codes (C2, E2); "
-        "intersect with imaging-mri / imaging-ct for the modality. Lateralised LOINC variants are not "
-        "listed in codes.md and so are not here.",
-        (*playbook(regions=(region,)), *extra),
+        f"LOINC playbook studies of the {title} (codes.md C1), every MR study of the {title} in the same VSAC "
+        "'XRay Study' expansion (lateralised and arthrogram variants included), plus matching SNOMED/CPT MRI "
+        "codes (C2, E2); intersect with imaging-mri / imaging-ct for the modality.",
+        (*playbook(regions=(region,)), *region_mr(region), *extra),
     )
 
 
@@ -1369,21 +1567,21 @@ IMAGING: tuple[Spec, ...] = (
     Spec(
         VS.IMAGING_MRI,
         "MRI study or order",
-        "MRI: LOINC playbook MR codes (codes.md C1), SNOMED MRI procedures (C2) and CPT MRI codes (E2). "
-        "Prefer the LOINC codes in orders.",
-        (*playbook(modality="MR"), *SNOMED_MRI, *CPT_MRI),
+        "MRI: LOINC playbook MR codes (codes.md C1) and every other 'MR ' study of the same VSAC 'XRay Study' "
+        "expansion (any region, lateralised variants included), SNOMED MRI procedures (C2) and CPT MRI codes "
+        "(E2). Prefer the LOINC codes in orders.",
+        (
+            *playbook(modality="MR"),
+            *vsac("XRay Study", "v2026/diagnostic_study.py", LOINC),
+            *SNOMED_MRI,
+            *CPT_MRI,
+        ),
     ),
     Spec(
         VS.IMAGING_CT,
         "CT study or order",
         "CT: LOINC playbook CT codes (codes.md C1; also the DECT fallback, no DECT-specific code exists).",
         playbook(modality="CT"),
-    ),
-    Spec(
-        VS.IMAGING_XR,
-        "Radiograph study or order",
-        "Radiographs: LOINC playbook XR codes (codes.md C1).",
-        playbook(modality="XR"),
     ),
     Spec(
         VS.IMAGING_NM_BONE,
@@ -1405,23 +1603,13 @@ IMAGING: tuple[Spec, ...] = (
         ),
     ),
     Spec(
-        VS.OBS_DXA,
-        "DXA bone density",
-        "DXA bone density results, context for osteoporosis (codes.md C1).",
-        (
-            loinc("38267-1", "DXA Lumbar spine [T-score] Bone density", f"{DXA} l.5212; codes.md C1"),
-            loinc("38264-8", "DXA Hip [T-score] Bone density", f"{DXA} l.5210; codes.md C1"),
-            loinc("24966-4", "DXA Lumbar spine [Mass/Area] Bone density", f"{DXA} l.5208; codes.md C1"),
-            loinc("38261-4", "DXA Hip [Mass/Area] Bone density", f"{DXA} l.5209; codes.md C1"),
-        ),
-    ),
-    Spec(
         VS.IMAGING_REGION_SPINE,
         "Imaging of the spine, any level (any modality)",
         "All spine studies (codes.md C1 lumbar, thoracic, cervical and whole spine) plus SNOMED/CPT "
         "spine MRI codes (C2, E2). Sacrum/SI joints are imaging-region-sacroiliac.",
         (
             *playbook(regions=SPINE_REGIONS),
+            *region_mr(*SPINE_REGIONS),
             *_sct_mri("241645008", "41333006", "91333005", "60443006", "726546000"),
             *CPT_MRI,
         ),
@@ -1434,9 +1622,6 @@ IMAGING: tuple[Spec, ...] = (
     _region(HIP, "hip", _sct_mri("241639000")),
     _region(KNEE, "knee", _sct_mri("241641004")),
     _region(FOOT_ANKLE, "foot and ankle"),
-    _region(LE_JOINT, "lower-extremity joint", _sct_mri("113109007")),
-    _region(BONE_MARROW, "bone marrow"),
-    _region(WHOLE_BODY, "whole body"),
     Spec(
         VS.MODALITY_MR,
         "DICOM modality MR",
@@ -1510,15 +1695,66 @@ ILOPROST = rx(
 )
 DEXAMETHASONE = rx("3264", "dexamethasone", f"V-A: {OHDSI} inst/cohorts/1181.json l.153; codes.md D1")
 
+INDOMETHACIN_PRODUCTS = (
+    *vsac("Indomethacin", "v2022/medication.py", RXNORM),
+    *vsac(
+        "Potentially Harmful Pain Medications for Older Adults",
+        "v2026/medication.py",
+        RXNORM,
+        only=re.compile(r"\bindomethacin\b", re.I),
+    ),
+)
+OPIOID_INGREDIENTS = (
+    rx(
+        "7804",
+        "oxycodone",
+        f"V-A: {OHDSI} inst/cohorts/1182.json l.153; {CPIC}V2__initial_data.sql l.153; codes.md D1",
+    ),
+    rx(
+        "7052",
+        "morphine",
+        f"V-A: {OHDSI} inst/cohorts/1182.json l.221; {CPIC}V2__initial_data.sql l.135; codes.md D1",
+    ),
+    rx("5489", "hydrocodone", f"V-A: {OHDSI} inst/cohorts/1182.json l.170; codes.md D1"),
+    rx(
+        "10689",
+        "tramadol",
+        f"V-A: {OHDSI} inst/cohorts/1182.json l.374; {CPIC}V2__initial_data.sql l.217; codes.md D1",
+    ),
+)
+# Anorectic stimulants in the CDC CNS set; phentermine with topiramate stays (VSAC lists it as a depressant).
+STIMULANT = re.compile(
+    r"^(?!.*topiramate).*\b(phentermine|phendimetrazine|diethylpropion|benzphetamine|methamphetamine)\b"
+)
+METHOTREXATE = re.compile(r"\bmethotrexate\b", re.I)
+
 DRUGS: tuple[Spec, ...] = (
     Spec(
         VS.RX_NSAID,
-        "NSAIDs (ingredients)",
-        "NSAID ingredients named in clinical-rules §1.7 (codes.md D1). Other NSAIDs have no verified "
-        "RxCUI here.",
-        (NAPROXEN, DICLOFENAC, INDOMETHACIN, CELECOXIB, IBUPROFEN),
+        "NSAIDs (ingredients and products)",
+        "NSAID ingredients named in clinical-rules §1.7 (codes.md D1), plus every NSAID-containing clinical "
+        "drug in the published sets on hand: VSAC 'Ketorolac Tromethamine', 'Indomethacin', the NSAID rows of "
+        "'Potentially Harmful Pain Medications for Older Adults', and opioid combinations with ibuprofen from "
+        "the CDC and VSAC opioid sets. Aspirin is left out (antiplatelet use). Other NSAID ingredients "
+        "(meloxicam, nabumetone, etodolac, ...) have no verified RxCUI here: see docs/valuesets.md.",
+        (
+            NAPROXEN,
+            DICLOFENAC,
+            INDOMETHACIN,
+            CELECOXIB,
+            IBUPROFEN,
+            *INDOMETHACIN_PRODUCTS,
+            *vsac("Ketorolac Tromethamine", "v2022/medication.py", RXNORM),
+            *vsac("Potentially Harmful Pain Medications for Older Adults", "v2026/medication.py", RXNORM),
+            *opioid_products(only=NSAID_NAME),
+        ),
     ),
-    Spec(VS.RX_INDOMETHACIN, "Indomethacin", "Indomethacin (codes.md D1; safety rule S07).", (INDOMETHACIN,)),
+    Spec(
+        VS.RX_INDOMETHACIN,
+        "Indomethacin",
+        "Indomethacin ingredient and products (codes.md D1; safety rule S07).",
+        (INDOMETHACIN, *INDOMETHACIN_PRODUCTS),
+    ),
     Spec(
         VS.RX_IV_BISPHOSPHONATE,
         "IV bisphosphonates (ingredients)",
@@ -1550,26 +1786,55 @@ DRUGS: tuple[Spec, ...] = (
     ),
     Spec(
         VS.RX_OPIOID,
-        "Opioids (ingredients)",
-        "Oxycodone, morphine, hydrocodone, tramadol (codes.md D1). The VSAC SCD-level opioid sets (D2) are "
-        "not included: codes.md gives only their OIDs and counts.",
+        "Opioids (ingredients and products)",
+        "Every opioid: the codes.md D1 ingredients, every clinical and branded drug of the CDC opioid CDS "
+        "value sets (analgesics, extended-release, non-synthetic, synthetic, fentanyl-type, methadone, "
+        "oxycodone, buprenorphine; antitussive codeine included: it is an opioid), and VSAC 'Opioids', "
+        "'Opioids, All' and 'Schedule II, III and IV Opioid Medications', which add the injectable forms the "
+        "CDC ambulatory sets leave out. Product rows match by code; ingredient rows also by name.",
+        (*OPIOID_INGREDIENTS, *opioid_products()),
+    ),
+    Spec(
+        VS.RX_OPIOID_PARENTERAL,
+        "Parenteral opioids (IV/IM/SC products)",
+        "The rx-opioid products whose RxNorm dose form is given by injection: the display ends in "
+        "'Injection', 'Injectable Solution/Suspension', 'Auto-Injector', 'Pen Injector', 'Prefilled Syringe' "
+        "or 'Cartridge' (RxNorm's injectable cartridges). Implants, transdermal, mucosal and nasal forms are "
+        "not included.",
+        opioid_products(only=PARENTERAL),
+    ),
+    Spec(
+        VS.RX_BENZODIAZEPINE,
+        "Benzodiazepines (products)",
+        "Every benzodiazepine clinical drug of the CDC opioid CDS value set benzodiazepine-medications "
+        "(safety rule S12: opioid with a benzodiazepine).",
+        cdc("benzodiazepine-medications.json"),
+    ),
+    Spec(
+        VS.RX_CNS_DEPRESSANT,
+        "CNS depressants (products)",
+        "CNS depressants for safety rule S12: VSAC 'Central Nervous System Depressants' (the set clinical-rules "
+        "S12 names), the CDC benzodiazepine and barbiturate sets, and CDC cns-depressant-medications without "
+        "its anorectic stimulants (phentermine alone, phendimetrazine, diethylpropion, benzphetamine, "
+        "methamphetamine), which do not depress the CNS.",
         (
-            rx(
-                "7804",
-                "oxycodone",
-                f"V-A: {OHDSI} inst/cohorts/1182.json l.153; {CPIC}V2__initial_data.sql l.153; codes.md D1",
-            ),
-            rx(
-                "7052",
-                "morphine",
-                f"V-A: {OHDSI} inst/cohorts/1182.json l.221; {CPIC}V2__initial_data.sql l.135; codes.md D1",
-            ),
-            rx("5489", "hydrocodone", f"V-A: {OHDSI} inst/cohorts/1182.json l.170; codes.md D1"),
-            rx(
-                "10689",
-                "tramadol",
-                f"V-A: {OHDSI} inst/cohorts/1182.json l.374; {CPIC}V2__initial_data.sql l.217; codes.md D1",
-            ),
+            *vsac("Central Nervous System Depressants", "v2026/medication.py", RXNORM),
+            *cdc("benzodiazepine-medications.json"),
+            *cdc("barbiturate-medications.json"),
+            *cdc("cns-depressant-medications.json", drop=STIMULANT),
+        ),
+    ),
+    Spec(
+        VS.RX_CONVENTIONAL_DMARD,
+        "Conventional DMARDs (products)",
+        "Methotrexate and leflunomide clinical drugs from VSAC 'Chemotherapy for Advanced Cancer' / "
+        "'Chemotherapy Agents for Advanced Cancer' (methotrexate rows) and 'Immunosuppressive Drugs for "
+        "Urology Care' (leflunomide rows). Sulfasalazine and hydroxychloroquine have no verified code here.",
+        (
+            *vsac("Chemotherapy Agents for Advanced Cancer", "v2026/medication.py", RXNORM, only=METHOTREXATE),
+            *vsac("Chemotherapy for Advanced Cancer", "v2022/medication.py", RXNORM, only=METHOTREXATE),
+            *vsac("Immunosuppressive Drugs for Urology Care", "v2026/medication.py", RXNORM),
+            *vsac("Immunosuppressive Drugs for Urology Care", "v2022/medication.py", RXNORM),
         ),
     ),
     Spec(
@@ -1761,7 +2026,7 @@ def render(spec: Spec) -> dict[str, object]:
         "id": spec.name,
         "url": f"{VALUESET_URL_BASE}{spec.name}",
         "version": VERSION,
-        "name": spec.name,
+        "name": computable_name(spec.name),
         "title": spec.title,
         # Draft and experimental until a clinician signs off (clinical-rules.md status line).
         "status": "draft",

@@ -5,7 +5,8 @@ requests, keeps no module state; the app builds one `ValueSetIndex` at start-up 
 
 File conventions (written by `tools/build_valuesets.py`; the loader refuses anything else):
 
-- File `valuesets/<name>.json` holds one ValueSet whose `id` and `name` are `<name>`.
+- File `valuesets/<name>.json` holds one ValueSet whose `id` is `<name>` and whose `name` is
+  `computable_name(<name>)` (FHIR vsd-0: a computable identifier, e.g. `BmeRxNsaid`).
 - `expansion.contains` is the complete, flat list of member codes. ICD-10-CM prefix rows are expanded
   offline with `simple_icd_10_cm.get_descendants()`, so the expansion alone answers most lookups.
 - `compose.include[].concept[]` lists the codes that codes.md names one by one.
@@ -50,7 +51,7 @@ _EMPTY: Final[frozenset[str]] = frozenset()
 
 
 class VS:
-    """Value-set names (file stem, ValueSet.id and ValueSet.name); code against these, not strings."""
+    """Value-set names (file stem and ValueSet.id); code against these, not strings."""
 
     # Conditions
     VERTEBRAL_FRACTURE: Final = "vertebral-fracture"
@@ -74,7 +75,6 @@ class VS:
     OSTEOMYELITIS: Final = "osteomyelitis"
     FOOT_ULCER_INFECTION: Final = "foot-ulcer-infection"
     NEURO_DEFICIT: Final = "neuro-deficit"
-    NEURO_SIGN_NONSPECIFIC: Final = "neuro-sign-nonspecific"
     CORD_COMPRESSION: Final = "cord-compression"
     CKD_4_5: Final = "ckd-4-5"
     CKD_STAGE_UNSPECIFIED: Final = "ckd-stage-unspecified"
@@ -99,6 +99,10 @@ class VS:
     LONG_TERM_BISPHOSPHONATE: Final = "long-term-bisphosphonate"
     LONG_TERM_OPIOID: Final = "long-term-opioid"
     LONG_TERM_BIOLOGIC: Final = "long-term-biologic"
+    LATENT_TUBERCULOSIS: Final = "latent-tuberculosis"
+    ACTIVE_TUBERCULOSIS: Final = "active-tuberculosis"
+    PUERPERIUM: Final = "puerperium"
+    DIALYSIS: Final = "dialysis"
     # Labs and observations (LOINC)
     LAB_EGFR: Final = "lab-egfr"
     LAB_CREATININE: Final = "lab-creatinine"
@@ -107,14 +111,10 @@ class VS:
     LAB_ALBUMIN: Final = "lab-albumin"
     LAB_VITAMIN_D: Final = "lab-vitamin-d"
     OBS_PAIN_NRS: Final = "obs-pain-nrs"
-    OBS_PAIN_SEVERITY_OTHER: Final = "obs-pain-severity-other"
-    OBS_BODY_WEIGHT: Final = "obs-body-weight"
     OBS_BODY_TEMPERATURE: Final = "obs-body-temperature"
-    OBS_DXA: Final = "obs-dxa"
     # Imaging
     IMAGING_MRI: Final = "imaging-mri"
     IMAGING_CT: Final = "imaging-ct"
-    IMAGING_XR: Final = "imaging-xr"
     IMAGING_NM_BONE: Final = "imaging-nm-bone"
     IMAGING_WBC_SCAN: Final = "imaging-wbc-scan"
     IMAGING_REGION_SPINE: Final = "imaging-region-spine"
@@ -126,9 +126,6 @@ class VS:
     IMAGING_REGION_HIP: Final = "imaging-region-hip"
     IMAGING_REGION_KNEE: Final = "imaging-region-knee"
     IMAGING_REGION_FOOT_ANKLE: Final = "imaging-region-foot-ankle"
-    IMAGING_REGION_LOWER_EXTREMITY_JOINT: Final = "imaging-region-lower-extremity-joint"
-    IMAGING_REGION_BONE_MARROW: Final = "imaging-region-bone-marrow"
-    IMAGING_REGION_WHOLE_BODY: Final = "imaging-region-whole-body"
     MODALITY_MR: Final = "modality-mr"
     MODALITY_CT: Final = "modality-ct"
     MODALITY_NM: Final = "modality-nm"
@@ -145,6 +142,10 @@ class VS:
     RX_DENOSUMAB: Final = "rx-denosumab"
     RX_TNFI: Final = "rx-tnfi"
     RX_OPIOID: Final = "rx-opioid"
+    RX_OPIOID_PARENTERAL: Final = "rx-opioid-parenteral"
+    RX_BENZODIAZEPINE: Final = "rx-benzodiazepine"
+    RX_CNS_DEPRESSANT: Final = "rx-cns-depressant"
+    RX_CONVENTIONAL_DMARD: Final = "rx-conventional-dmard"
     RX_SYSTEMIC_GLUCOCORTICOID: Final = "rx-systemic-glucocorticoid"
     RX_DEXAMETHASONE: Final = "rx-dexamethasone"
     RX_ANTICOAGULANT: Final = "rx-anticoagulant"
@@ -158,6 +159,11 @@ class VS:
     def all(cls) -> frozenset[str]:
         """Every value-set name defined above."""
         return frozenset(v for k, v in vars(cls).items() if k.isupper() and isinstance(v, str))
+
+
+def computable_name(stem: str) -> str:
+    """ValueSet.name for a file stem: `Bme` + PascalCase, an identifier (FHIR vsd-0): `rx-nsaid` -> `BmeRxNsaid`."""
+    return "Bme" + "".join(part[:1].upper() + part[1:] for part in stem.split("-"))
 
 
 class ValueSetError(Exception):
@@ -428,8 +434,8 @@ def _parse(name: str, resource: object, label: str) -> _Set:
         raise _fail(label, "top level is not a JSON object")
     if resource.get("resourceType") != "ValueSet":
         raise _fail(label, f"resourceType is {resource.get('resourceType')!r}, expected 'ValueSet'")
-    if resource.get("name") != name:
-        raise _fail(label, f"name {resource.get('name')!r} does not match file name {name!r}")
+    if resource.get("name") != computable_name(name):
+        raise _fail(label, f"name {resource.get('name')!r} is not {computable_name(name)!r} (file {name!r})")
     if resource.get("id") != name:
         raise _fail(label, f"id {resource.get('id')!r} does not match file name {name!r}")
     title = resource.get("title")

@@ -81,8 +81,9 @@ def test_clemente_has_nothing_bme_related(patients: dict[str, Features]) -> None
 
 def test_kathe_lab_codes_outside_the_value_sets_stay_unknown(patients: dict[str, Features]) -> None:
     f = patients["Kathe"]
-    # Synthea's eGFR (33914-3) and calcium (49765-1) are not codes.md-verified: unknown, never guessed.
-    assert f.egfr.value is None
+    # eGFR 33914-3 is verified (HL7 FHIR R4 example Observation/f205) and read; calcium 49765-1 has no
+    # verified source on hand: unknown, never guessed.
+    assert f.egfr.value == 139.19
     assert f.calcium.value is None
     assert f.creatinine.value is not None  # 38483-4 is in the creatinine set
     assert f.osteoporosis.value is False

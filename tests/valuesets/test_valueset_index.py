@@ -267,7 +267,8 @@ _DELETE = object()
     ("mutate", "message"),
     [
         (_set("resourceType", "CodeSystem"), "resourceType"),
-        (_set("name", "other"), "does not match file name"),
+        (_set("name", "other"), "is not 'Bme"),
+        (_set("name", "rx-nsaid"), "is not 'Bme"),
         (_set("id", "other"), "does not match file name"),
         (_set("expansion.contains.0.system", _DELETE), "missing system"),
         (_set("expansion.contains.0.system", ""), "missing system"),

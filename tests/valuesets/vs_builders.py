@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.core.valuesets import EVIDENCE_EXTENSION_URL
+from service.core.valuesets import computable_name
 from service.core.vocabulary import ICD10CM
 
 
@@ -53,7 +54,7 @@ def make_valueset(
     resource: dict[str, Any] = {
         "resourceType": "ValueSet",
         "id": name,
-        "name": name,
+        "name": computable_name(name),
         "status": "draft",
         "compose": {"include": include},
         "expansion": {
