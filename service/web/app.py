@@ -38,6 +38,7 @@ from service.web.api import json_response
 from service.web.api import ops
 from service.web.auth import Authenticator
 from service.web.auth import load_trusted_clients
+from service.web.rulepages import bp as rules_bp
 from service.web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
     )
     app.register_blueprint(bp)
     app.register_blueprint(ops)
+    app.register_blueprint(rules_bp)  # public rule pages, the cards' source.url
     _register_error_handlers(app)
     logs.init_app(app, settings)
     security.init_app(app, settings)
