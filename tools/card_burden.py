@@ -309,12 +309,12 @@ def _service() -> Iterator[_Recorder]:
 
     with tempfile.TemporaryDirectory() as tmp:
         application, client = review.make_client(Path(tmp))
-        original = api.datetime
-        api.datetime = review._Clock  # type: ignore[misc]
+        original = getattr(api, "datetime")  # noqa: B009 - the view's clock, pinned like the review runner's
+        setattr(api, "datetime", review._Clock)  # noqa: B010
         try:
             yield _Recorder(client)
         finally:
-            api.datetime = original  # type: ignore[misc]
+            setattr(api, "datetime", original)  # noqa: B010
             application.extensions["bme"].card_buffer.flush()  # before the temporary database goes
             review.close(application)
 
