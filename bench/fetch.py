@@ -40,7 +40,6 @@ def run(fhir_url: str, delay_ms: float, n: int, data_dir: Path) -> tuple[list[Ro
         from service.config import load_settings
         from service.fhir import access
         from service.fhir.prefetch import FhirPool
-        from service.knowledge.compiled import compile_knowledge
 
         settings = load_settings({}, data_dir=data_dir)
         # The pool and Deps exactly as service/web/app.py::create_app builds them.

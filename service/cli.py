@@ -95,7 +95,6 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from service.cds.pipeline import evaluate
     from service.compose import build_deps
     from service.errors import CdsError
-    from service.knowledge.compiled import compile_knowledge
 
     try:
         body = _read_request(args.request)

@@ -20,7 +20,7 @@ from service.profiles import load_order_codes
 
 
 def build_deps(settings: Settings, *, pool: FhirPool | None = None, recorder: CardRecorder | None = None) -> Deps:
-    """Registry, value sets, policy, compiled knowledge and order codes from `settings`; `pool` None keeps the pipeline offline.
+    """Registry, value sets, policy, compiled knowledge and order codes; `pool` None keeps the pipeline offline.
 
     :raises ConfigError, PolicyError, ValueSetError: a broken file stops start-up here, not at the first call.
     """

@@ -13,8 +13,8 @@ from dataclasses import field
 from dataclasses import fields
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 from valuesets import DIRECTORY as PACKAGED_VALUESETS
 

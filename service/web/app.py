@@ -33,6 +33,7 @@ from service.web.auth import Authenticator
 from service.web.auth import load_trusted_clients
 from service.web.responses import error_response
 from service.web.responses import json_response
+from service.web.rulepages import bp as rules_bp
 from service.web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
     )
     app.register_blueprint(bp)
     app.register_blueprint(ops)
+    app.register_blueprint(rules_bp)  # public rule pages, the cards' source.url
     _register_error_handlers(app)
     # Flask runs the app's before_request hooks in this order, then the Blueprint's (web/api.py): the access-log
     # timer first, then the cheap size and content-type checks, then authentication, service and body.
