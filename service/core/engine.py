@@ -17,6 +17,7 @@ from dataclasses import replace
 from service.core.facts import Fact
 from service.core.facts import Source
 from service.core.features import SITE_VERTEBRA
+from service.core.features import SPECS
 from service.core.features import Features
 from service.core.findings import INDICATOR_ORDER
 from service.core.findings import Finding
@@ -33,7 +34,6 @@ from service.core.rulemodel import Rule
 from service.core.rulemodel import every
 from service.core.rulemodel import render
 from service.core.rulemodel import some
-from service.knowledge.evidence import FEATURE_LABELS
 from service.knowledge.rules import DEFERRALS
 from service.knowledge.rules import RULES
 from service.knowledge.rules import STAGE_GATES
@@ -266,7 +266,7 @@ def _missing(rule: Rule, ctx: Ctx) -> tuple[str, ...]:
         if relevant is not None and not relevant(ctx):
             continue
         fact: Fact[object] = getattr(ctx.features, name)
-        label = FEATURE_LABELS.get(name, name)
+        label = SPECS[name].missing or name
         if not fact.known:
             out.append(label if name not in LAB_FEATURES else f"{label}: no result")
         elif name in LAB_FEATURES and not lab_is_current(ctx, name):

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from service.core.features import SPECS
 from service.core.findings import Evidence
 from service.core.findings import SuggestionSpec
 from service.core.gates import GATES
@@ -22,7 +23,6 @@ from service.core.rulemodel import STAGES
 from service.core.rulemodel import Rule
 from service.core.rulemodel import format_value
 from service.core.rulemodel import render
-from service.knowledge.evidence import FEATURE_LABELS
 from service.knowledge.rules import DEFERRALS
 from service.knowledge.rules import RULES
 from service.knowledge.rules import STAGE_GATES
@@ -176,7 +176,7 @@ def _row(rule: Rule, policy: Policy) -> list[str]:
     ]
     lines += [f"  - Note: {render(n, policy)}" for n in rule.notes]
     if rule.missing:
-        missing = "; ".join(FEATURE_LABELS[m] for m in rule.missing)
+        missing = "; ".join(SPECS[m].missing for m in rule.missing)
         lines.append(f"- **Reports as missing when unknown:** {missing}")
     if rule.smart_link:
         lines.append("- **SMART app link:** yes (pathway card)")
