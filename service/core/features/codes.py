@@ -131,8 +131,7 @@ CONDITION_FLAGS: tuple[tuple[str, str, str], ...] = (
 )
 
 FLAGS_BY_SET: dict[str, tuple[tuple[str, str, str], ...]] = {
-    name: tuple(row for row in CONDITION_FLAGS if row[0] == name)
-    for name in {row[0] for row in CONDITION_FLAGS}
+    name: tuple(row for row in CONDITION_FLAGS if row[0] == name) for name in {row[0] for row in CONDITION_FLAGS}
 }
 
 # Features that come only from Condition.code (clinical-rules §1.3, §1.5): when Conditions were supplied and

@@ -33,6 +33,7 @@ from service.core.valuesets import VS
 
 
 def condition(ex: Extraction, r: dict[str, Any]) -> None:
+    """A Condition: the flags of every value set its code is in, if its statuses let it count."""
     verification = status_code(r.get("verificationStatus"))
     if verification in EXCLUDED_VERIFICATION:
         return
@@ -49,11 +50,7 @@ def condition(ex: Extraction, r: dict[str, Any]) -> None:
         ex.conditions_by_id[rid] = names
     if not names:
         return
-    when = (
-        parse_date(r.get("onsetDateTime"))
-        or period_start(r.get("onsetPeriod"))
-        or parse_date(r.get("recordedDate"))
-    )
+    when = parse_date(r.get("onsetDateTime")) or period_start(r.get("onsetPeriod")) or parse_date(r.get("recordedDate"))
     label = concept_text(r.get("code"))
     status_note = "" if active else f" ({clinical})"
     src = Source(ref_of(r), short(f"Condition: {label}{status_note}"), when)
@@ -73,9 +70,7 @@ def condition(ex: Extraction, r: dict[str, Any]) -> None:
         if feature == "bme_present":
             ex.acc.yes(
                 feature,
-                Source(
-                    src.reference, src.display, when, via="proxy code (no BME code exists; codes.md A1)"
-                ),
+                Source(src.reference, src.display, when, via="proxy code (no BME code exists; codes.md A1)"),
             )
             if when is not None:
                 ex.bme_dates.append(when)
@@ -85,9 +80,7 @@ def condition(ex: Extraction, r: dict[str, Any]) -> None:
         ex.acc.yes(feature, src)
     if active and not tentative:
         if names & FRACTURE_SETS:
-            code = next(
-                (c.get("code") for c in codings_of(r.get("code")) if isinstance(c.get("code"), str)), ""
-            )
+            code = next((c.get("code") for c in codings_of(r.get("code")) if isinstance(c.get("code"), str)), "")
             ex.fracture_keys[(str(code).upper().replace(".", ""), body_text.lower())] = src
             if when is not None:
                 ex.fracture_dates.append((when, src))
@@ -95,7 +88,6 @@ def condition(ex: Extraction, r: dict[str, Any]) -> None:
             weeks = _gestation_weeks(r.get("code"))
             if weeks is not None and (ex.gestation is None or weeks > ex.gestation[0]):
                 ex.gestation = (weeks, src)
-
 
 
 def condition_features(ex: Extraction) -> dict[str, Any]:
@@ -109,17 +101,13 @@ def condition_features(ex: Extraction) -> dict[str, Any]:
             out[feature] = ex.acc.flag(feature)
         else:
             out[feature] = FALSE if feature in deniable else UNKNOWN
-    members = [
-        out.get(f, UNKNOWN) for f in ("rheumatoid_arthritis", "axspa", "cno_sapho", "psoriatic_arthritis")
-    ]
+    members = [out.get(f, UNKNOWN) for f in ("rheumatoid_arthritis", "axspa", "cno_sapho", "psoriatic_arthritis")]
     if any(m.true for m in members):
         out["inflammatory_dx"] = Fact(True, tuple(s for m in members if m.true for s in m.sources))
     elif all(m.value is False for m in members):
         out["inflammatory_dx"] = FALSE
     if ex.fracture_keys:
-        out["vertebral_fracture_count"] = Fact(
-            len(ex.fracture_keys), tuple(ex.fracture_keys.values())
-        )
+        out["vertebral_fracture_count"] = Fact(len(ex.fracture_keys), tuple(ex.fracture_keys.values()))
     elif out.get("vertebral_fracture", UNKNOWN).value is False:
         out["vertebral_fracture_count"] = Fact(0)
     if ex.fracture_dates:
@@ -137,7 +125,6 @@ def condition_features(ex: Extraction) -> dict[str, Any]:
     # clinical-rules §1.2: "Not reliably derivable. Default false; allow an explicit override."
     out["mri_contraindicated"] = mri if mri.known else FALSE
     return out
-
 
 
 def _gestation_weeks(concept: Any) -> int | None:

@@ -223,9 +223,7 @@ class Features:
     core_decompression_done: Fact[bool] = feature(TREATMENTS, "Core decompression done")
     conservative_start_date: Fact[date] = feature(TREATMENTS, "Conservative start date")
     # R15 warning
-    dmard_active: Fact[bool] = feature(
-        TREATMENTS, "DMARD active", missing="DMARD therapy could not be checked"
-    )
+    dmard_active: Fact[bool] = feature(TREATMENTS, "DMARD active", missing="DMARD therapy could not be checked")
 
     # §1.8 labs (value in the declared unit; Fact.as_of is the lab date, for staleness)
     egfr: Fact[float] = feature(LABS, "eGFR", unit="mL/min/1.73m2", missing="eGFR")

@@ -31,7 +31,8 @@ from service.core.vocabulary import MRI
 from service.core.vocabulary import VERTEBRAL_AUGMENTATION
 
 
-def draft_order(ex: Extraction, r: Mapping[str, Any], draft_meds: dict[str, dict[str, Any]], selections: frozenset[str]
+def draft_order(
+    ex: Extraction, r: Mapping[str, Any], draft_meds: dict[str, dict[str, Any]], selections: frozenset[str]
 ) -> DraftOrder:
     """One context.draftOrders entry, classified into ORDER_* kinds."""
     res = dict(r)
@@ -42,14 +43,10 @@ def draft_order(ex: Extraction, r: Mapping[str, Any], draft_meds: dict[str, dict
     if kind.startswith("Medication"):
         concept = resolve_medication(ex, res, draft_meds)
         classes, _, display, _ = classify_medication(ex, concept)
-        codes = tuple(
-            (string(c.get("system")), string(c.get("code"))) for c in codings_of(concept) if c.get("code")
-        )
+        codes = tuple((string(c.get("system")), string(c.get("code"))) for c in codings_of(concept) if c.get("code"))
         route_text = " ".join(all_text(d.get("route")) for d in dicts(res.get("dosageInstruction")))
         route = route_text.strip() or None
-        systemic = not (
-            NON_SYSTEMIC.search(textfind.fold(route_text)) or NON_SYSTEMIC.search(textfind.fold(display))
-        )
+        systemic = not (NON_SYSTEMIC.search(textfind.fold(route_text)) or NON_SYSTEMIC.search(textfind.fold(display)))
         for name in classes:
             if name in GC_SETS and not systemic:
                 continue
@@ -60,9 +57,7 @@ def draft_order(ex: Extraction, r: Mapping[str, Any], draft_meds: dict[str, dict
         names = ex.classify(code)
         text = textfind.fold(all_text(code))
         display = concept_text(code)
-        codes = tuple(
-            (string(c.get("system")), string(c.get("code"))) for c in codings_of(code) if c.get("code")
-        )
+        codes = tuple((string(c.get("system")), string(c.get("code"))) for c in codings_of(code) if c.get("code"))
         if kind == "ServiceRequest":
             if names & {VS.IMAGING_MRI, VS.PROC_MRI} or MRI_TEXT.search(text):
                 kinds.add(MRI)

@@ -84,9 +84,7 @@ def finish(
     if "augmentation_done" not in out and "Procedure" in acc.seen_types:
         out["augmentation_done"] = FALSE
     out["draft_orders"] = tuple(
-        draft_order(ex, d, draft_meds, frozenset(selections))
-        for d in drafts
-        if d.get("resourceType") != "Medication"
+        draft_order(ex, d, draft_meds, frozenset(selections)) for d in drafts if d.get("resourceType") != "Medication"
     )
     return Features(today=ex.today, **out)
 

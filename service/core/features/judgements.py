@@ -40,9 +40,7 @@ def pain_features(ex: Extraction, so_far: Mapping[str, Any]) -> dict[str, Any]:
         else:
             covers_all = len(run_sources) == len(considered)
             begin = episode if (covers_all and episode is not None) else run_start
-            out["pain_persistent_days"] = Fact(
-                (last_date - begin).days, tuple(reversed(run_sources)), last_date
-            )
+            out["pain_persistent_days"] = Fact((last_date - begin).days, tuple(reversed(run_sources)), last_date)
     start_fact = so_far.get("nsaid_start_date")
     start = start_fact.value if isinstance(start_fact, Fact) else None
     if isinstance(start_fact, Fact) and isinstance(start, date):

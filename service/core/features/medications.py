@@ -35,19 +35,18 @@ from service.core.features.state import newest
 
 
 def medication(ex: Extraction, r: dict[str, Any]) -> None:
+    """A Medication resource, kept by id so orders referring to it resolve after the pass."""
     rid = r.get("id")
     if isinstance(rid, str) and rid:
         ex.medications[rid] = r
 
 
-
 def med_order(ex: Extraction, r: dict[str, Any]) -> None:
+    """A MedicationRequest, -Statement or -Administration: classified after the pass (see finish)."""
     ex.pending_meds.append(r)
 
 
-
-def resolve_medication(ex: Extraction, r: dict[str, Any], extra: dict[str, dict[str, Any]]
-) -> dict[str, Any] | None:
+def resolve_medication(ex: Extraction, r: dict[str, Any], extra: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     """The medication CodeableConcept of an order: inline, contained, in the record or in the drafts."""
     inline = r.get("medicationCodeableConcept")
     if isinstance(inline, dict):
@@ -70,8 +69,8 @@ def resolve_medication(ex: Extraction, r: dict[str, Any], extra: dict[str, dict[
     return {"text": display} if display else None
 
 
-
-def classify_medication(ex: Extraction, concept: dict[str, Any] | None
+def classify_medication(
+    ex: Extraction, concept: dict[str, Any] | None
 ) -> tuple[frozenset[str], frozenset[str], str, bool]:
     """(classes, ingredient names, display, classes came from the text only) of a medication concept."""
     if concept is None:
@@ -95,8 +94,8 @@ def classify_medication(ex: Extraction, concept: dict[str, Any] | None
     return frozenset(classes), frozenset(ingredients), concept_text(concept), bool(classes) and not coded
 
 
-
 def medication_order(ex: Extraction, r: dict[str, Any], extra: dict[str, dict[str, Any]]) -> None:
+    """One medication order, statement or administration, classified into a Med."""
     kind = string(r.get("resourceType"))
     status = string(r.get("status")).lower()
     if status in MED_NOT_GIVEN.get(kind, frozenset()):
@@ -131,9 +130,6 @@ def medication_order(ex: Extraction, r: dict[str, Any], extra: dict[str, dict[st
             resolved=resolved,
         )
     )
-
-# -- cross-resource features --
-
 
 
 def medication_features(ex: Extraction) -> dict[str, Any]:
@@ -178,18 +174,13 @@ def medication_features(ex: Extraction) -> dict[str, Any]:
     duration(nsaid, "nsaid_start_date", "nsaid_days")
     if nsaid:
         nsaid_names = frozenset(
-            n
-            for m in nsaid
-            for n in m.ingredients
-            if ex.names.classes.get(n, frozenset()) & NSAID_SETS
+            n for m in nsaid for n in m.ingredients if ex.names.classes.get(n, frozenset()) & NSAID_SETS
         )
         out["nsaid_active_ingredients"] = Fact(nsaid_names, tuple(m.source for m in nsaid))
     elif out["nsaid_active"].value is False:
         out["nsaid_active_ingredients"] = Fact(frozenset())
     for feature, classes, active in MEDICATION_FLAGS:
-        out[feature] = fact(
-            feature, matching(classes, active=active), can_deny_active if active else can_deny_given
-        )
+        out[feature] = fact(feature, matching(classes, active=active), can_deny_active if active else can_deny_given)
     opioid = matching(OPIOID_SETS, active=True)
     out["opioid_active"] = fact("opioid_active", opioid, can_deny_active)
     duration(opioid, None, "opioid_days")
@@ -199,9 +190,7 @@ def medication_features(ex: Extraction) -> dict[str, Any]:
     elif opioid or can_deny_active:
         out["parenteral_opioid"] = FALSE
     steroid = matching(GC_SETS, active=True, systemic=True)
-    out["systemic_glucocorticoid_active"] = fact(
-        "systemic_glucocorticoid_active", steroid, can_deny_active
-    )
+    out["systemic_glucocorticoid_active"] = fact("systemic_glucocorticoid_active", steroid, can_deny_active)
     duration(steroid, None, "glucocorticoid_days")
     out["anticoagulant_active"] = fact(
         "anticoagulant_active", matching(ANTICOAGULANT_SETS, active=True), can_deny_active
@@ -212,7 +201,6 @@ def medication_features(ex: Extraction) -> dict[str, Any]:
     if dmard or tnfi.true:
         out["dmard_active"] = Fact(True, tuple(dmard) + (tnfi.sources if tnfi.true else ()))
     return out
-
 
 
 def _med_start(r: dict[str, Any]) -> date | None:

@@ -47,6 +47,7 @@ from service.core.valuesets import VS
 
 
 def observation(ex: Extraction, r: dict[str, Any]) -> None:
+    """An Observation: a lab, a pain score, a temperature, a local finding or free text."""
     status = r.get("status")
     if isinstance(status, str) and status.lower() in EXCLUDED_STATUS:
         return
@@ -79,7 +80,6 @@ def observation(ex: Extraction, r: dict[str, Any]) -> None:
         text = "\n".join(t for t in texts if t)
         if text:
             report_text(ex, r, text, when, region_sites=())
-
 
 
 def local_observation(ex: Extraction, r: dict[str, Any], code: str, when: date | None) -> None:
@@ -119,14 +119,11 @@ def local_observation(ex: Extraction, r: dict[str, Any], code: str, when: date |
         ex.put_newest(feature, when, number, Source(src_ref, label.format(number), when))
     elif code in LOCAL_FLAGS and flag is not None:
         feature = LOCAL_FLAGS[code]
-        src = Source(
-            src_ref, short(f"{LOCAL_CODES[code].split(';')[0]}: {'yes' if flag else 'no'}"), when
-        )
+        src = Source(src_ref, short(f"{LOCAL_CODES[code].split(';')[0]}: {'yes' if flag else 'no'}"), when)
         if flag:
             ex.acc.yes(feature, src)
         else:
             ex.acc.no(feature, src)
-
 
 
 def lab_features(ex: Extraction, so_far: Mapping[str, Any]) -> dict[str, Any]:
@@ -159,7 +156,6 @@ def lab_features(ex: Extraction, so_far: Mapping[str, Any]) -> dict[str, Any]:
                 ex.temperature.when,
             )
     return out
-
 
 
 def _pain_score(r: dict[str, Any]) -> int | None:
@@ -201,9 +197,7 @@ def _obs_number(r: dict[str, Any]) -> float | None:
 
 def _interpretations(r: dict[str, Any]) -> frozenset[str]:
     """Interpretation codes (v3 ObservationInterpretation: L, LL, H, N ...) upper-cased."""
-    return frozenset(
-        string(c.get("code")).upper() for i in dicts(r.get("interpretation")) for c in codings_of(i)
-    )
+    return frozenset(string(c.get("code")).upper() for i in dicts(r.get("interpretation")) for c in codings_of(i))
 
 
 def _lab_fact(feature: str, lab: Lab) -> Fact[float]:

@@ -15,11 +15,11 @@ from service.core.features.state import Extraction
 
 
 def patient(ex: Extraction, r: dict[str, Any]) -> None:
+    """The Patient; one with an id wins over a junk one without."""
     # Prefer a Patient with an id: a junk Patient without one must not shadow the real one.
     current = ex.patient
     if current is None or (not isinstance(current.get("id"), str) and isinstance(r.get("id"), str)):
         ex.patient = r
-
 
 
 def demographics(ex: Extraction, patient_id: str | None) -> dict[str, Any]:
@@ -32,9 +32,7 @@ def demographics(ex: Extraction, patient_id: str | None) -> dict[str, Any]:
         src_ref = ref_of(p)
         age = _age(string(p.get("birthDate")), ex.today)
         if age is not None:
-            out["age_years"] = Fact(
-                age, (Source(src_ref, f"Born {p.get('birthDate')}: {age} years"),), ex.today
-            )
+            out["age_years"] = Fact(age, (Source(src_ref, f"Born {p.get('birthDate')}: {age} years"),), ex.today)
         gender = string(p.get("gender")).lower()
         if gender in ("male", "female", "other"):
             out["sex"] = Fact(gender, (Source(src_ref, f"Gender: {gender}"),))
@@ -43,7 +41,6 @@ def demographics(ex: Extraction, patient_id: str | None) -> dict[str, Any]:
         weeks, src = ex.gestation
         out["gestational_age_weeks"] = Fact(weeks, (src,), src.date)
     return out
-
 
 
 def _age(birth: str, today: date) -> int | None:

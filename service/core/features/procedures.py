@@ -55,6 +55,7 @@ def procedure(ex: Extraction, r: dict[str, Any]) -> None:
 
 
 def service_request(ex: Extraction, r: dict[str, Any]) -> None:
+    """An active ServiceRequest: bed rest ordered."""
     status = string(r.get("status")).lower()
     if status not in ("active", "on-hold"):
         return
@@ -66,8 +67,8 @@ def service_request(ex: Extraction, r: dict[str, Any]) -> None:
         ex.acc.yes("bed_rest_ordered", Source(src.reference, src.display, when, via="order text"))
 
 
-
 def care_plan(ex: Extraction, r: dict[str, Any]) -> None:
+    """An active CarePlan: bed rest or offloading among its open activities."""
     if string(r.get("status")).lower() not in ("active", "on-hold"):
         return
     when = period_start(r.get("period"))
@@ -91,13 +92,11 @@ def care_plan(ex: Extraction, r: dict[str, Any]) -> None:
             ex.acc.yes("offloading_in_place", src)
 
 
-
 def device_request(ex: Extraction, r: dict[str, Any]) -> None:
+    """A DeviceRequest: an offloading device."""
     if string(r.get("status")).lower() not in ("active", "on-hold", "completed"):
         return
     text = all_text(r.get("codeCodeableConcept"))
     if OFFLOADING.search(textfind.fold(text)):
         when = parse_date(r.get("authoredOn"))
-        ex.acc.yes(
-            "offloading_in_place", Source(ref_of(r), short(f"Device: {text}"), when, via="device text")
-        )
+        ex.acc.yes("offloading_in_place", Source(ref_of(r), short(f"Device: {text}"), when, via="device text"))

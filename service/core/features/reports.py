@@ -36,6 +36,7 @@ MAX_PRESENTED_BYTES = 200_000  # presentedForm data larger than this is not deco
 
 
 def diagnostic_report(ex: Extraction, r: dict[str, Any]) -> None:
+    """A DiagnosticReport: imaging done, coded conclusions and findings in its text."""
     status = string(r.get("status")).lower()
     if status in EXCLUDED_STATUS:
         return
@@ -56,9 +57,7 @@ def diagnostic_report(ex: Extraction, r: dict[str, Any]) -> None:
     imaging(ex, names, when, src)
     for c_names in (ex.classify(cc) for cc in conclusion_codes):
         if VS.BME_PROXY in c_names or VS.TRANSIENT_OSTEOPOROSIS in c_names:
-            ex.acc.yes(
-                "bme_present", Source(src.reference, src.display, when, via="report conclusion code")
-            )
+            ex.acc.yes("bme_present", Source(src.reference, src.display, when, via="report conclusion code"))
             if when is not None:
                 ex.bme_dates.append(when)
         if c_names & FRACTURE_SETS:
@@ -69,7 +68,6 @@ def diagnostic_report(ex: Extraction, r: dict[str, Any]) -> None:
     if text:
         region = [s for n, s in REGION_SITES.items() if n in names] or textfind.sites_in(label)
         report_text(ex, r, text, when, region_sites=tuple(region))
-
 
 
 def document_reference(ex: Extraction, r: dict[str, Any]) -> None:
@@ -90,9 +88,7 @@ def imaging(ex: Extraction, names: frozenset[str], when: date | None, src: Sourc
         ex.acc.yes("wbc_scan_done", src)
 
 
-
-def report_text(ex: Extraction, r: dict[str, Any], text: str, when: date | None, region_sites: tuple[str, ...]
-) -> None:
+def report_text(ex: Extraction, r: dict[str, Any], text: str, when: date | None, region_sites: tuple[str, ...]) -> None:
     """Findings in free text (clinical-rules §1.2 source d); each gets a Source quoting its sentence."""
     found = textfind.find(text)
     if not found:
@@ -138,8 +134,8 @@ def report_text(ex: Extraction, r: dict[str, Any], text: str, when: date | None,
             )
 
 
-
 def imaging_study(ex: Extraction, r: dict[str, Any]) -> None:
+    """An ImagingStudy: which imaging was done, by modality, procedure code and description."""
     status = string(r.get("status")).lower()
     if status in EXCLUDED_STATUS:
         return
@@ -152,9 +148,7 @@ def imaging_study(ex: Extraction, r: dict[str, Any]) -> None:
     for code in dicts(r.get("procedureCode")):
         names |= ex.classify(code)
     description = string(r.get("description"))
-    label = description or ", ".join(
-        sorted(n.split("-", 1)[-1].upper() for n in names if n.startswith("modality-"))
-    )
+    label = description or ", ".join(sorted(n.split("-", 1)[-1].upper() for n in names if n.startswith("modality-")))
     src = Source(ref_of(r), short(f"Imaging study: {label or 'imaging'}"), when)
     imaging(ex, frozenset(names), when, src)
     if description:
@@ -162,7 +156,6 @@ def imaging_study(ex: Extraction, r: dict[str, Any]) -> None:
             ex.acc.yes("spect_ct_done", src)
         if textfind.has_dect(description):
             ex.acc.yes("dect_or_ct_done", src)
-
 
 
 def bme_features(ex: Extraction) -> dict[str, Any]:
@@ -223,7 +216,6 @@ def bme_features(ex: Extraction) -> dict[str, Any]:
         first = min(ex.bme_dates)
         out["bme_first_seen_date"] = Fact(first, tuple(s for s in positives if s.date == first), first)
     return out
-
 
 
 def _attachment_text(form: dict[str, Any]) -> str:
