@@ -165,8 +165,8 @@ CONDITION_ONLY: dict[str, tuple[str, ...]] = {
     "long_term_glucocorticoid_coded": (VS.LONG_TERM_GLUCOCORTICOID,),
 }
 
-# The flags condition_features reads from the accumulator, listed once rather than rebuilt per request. The
-# excluded ones are combined with other sources (labs, medications, reports) elsewhere in `finish`.
+# The flags condition_features reads from the accumulator. The excluded ones are combined with other sources
+# (labs, medications, reports) elsewhere in `finish`.
 CONDITION_FEATURES: tuple[str, ...] = tuple(
     sorted(
         ({f for _, f, _ in CONDITION_FLAGS} | set(CONDITION_ONLY) | set(LOCAL_FLAGS.values()))
@@ -297,7 +297,7 @@ REGION_SITES: dict[str, str] = {
 
 
 NO_SETS: frozenset[str] = frozenset()
-# Value-set groups tested per resource (built once, not as set literals on every call).
+# Value-set groups tested per resource.
 MRI_SETS = frozenset({VS.IMAGING_MRI, VS.MODALITY_MR, VS.PROC_MRI})
 CT_SETS = frozenset({VS.IMAGING_CT, VS.MODALITY_CT})
 FRACTURE_SETS = frozenset({VS.VERTEBRAL_FRACTURE, VS.VERTEBRAL_FRACTURE_UNSTABLE})

@@ -93,14 +93,11 @@ def condition(ex: Extraction, r: dict[str, Any]) -> None:
 def condition_features(ex: Extraction) -> dict[str, Any]:
     """Flags from Condition codes; False only when Conditions were supplied (see CONDITION_ONLY)."""
     out: dict[str, Any] = {}
-    # Only features whose value sets are all loaded can be denied (built once per index, see Names).
+    # Only features whose value sets are all loaded can be denied.
     deniable = ex.names.condition_only_loaded if "Condition" in ex.acc.seen_types else NO_SETS
-    true, false = ex.acc.true, ex.acc.false
     for feature in CONDITION_FEATURES:
-        if feature in true or feature in false:  # most are in neither: skip building their flag
-            out[feature] = ex.acc.flag(feature)
-        else:
-            out[feature] = FALSE if feature in deniable else UNKNOWN
+        fact = ex.acc.flag(feature)
+        out[feature] = FALSE if not fact.known and feature in deniable else fact
     members = [out.get(f, UNKNOWN) for f in ("rheumatoid_arthritis", "axspa", "cno_sapho", "psoriatic_arthritis")]
     if any(m.true for m in members):
         out["inflammatory_dx"] = Fact(True, tuple(s for m in members if m.true for s in m.sources))

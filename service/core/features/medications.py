@@ -104,11 +104,8 @@ def medication_order(ex: Extraction, r: dict[str, Any], extra: dict[str, dict[st
     concept = resolve_medication(ex, r, extra)
     classes, ingredients, display, by_text = classify_medication(ex, concept)
     start = _med_start(r)
-    instructions, dosage = r.get("dosageInstruction"), r.get("dosage")
-    route_text = " "  # what the two lines below give when the order carries no dosage (most do not)
-    if instructions is not None or dosage is not None:
-        route_text = " ".join(all_text(d.get("route")) for d in dicts(instructions))
-        route_text += " " + all_text(as_dict(dosage).get("route"))
+    route_text = " ".join(all_text(d.get("route")) for d in dicts(r.get("dosageInstruction")))
+    route_text += " " + all_text(as_dict(r.get("dosage")).get("route"))
     resolved = bool(display or classes)
     label = display or "unidentified medication"
     src = Source(
@@ -205,9 +202,7 @@ def medication_features(ex: Extraction) -> dict[str, Any]:
 
 def _med_start(r: dict[str, Any]) -> date | None:
     """When the drug started: dosage bounds start, else dispense validity start, else authoredOn/effective."""
-    instructions, dosages = r.get("dosageInstruction"), r.get("dosage")
-    # Many orders carry no dosage at all (Synthea's none): then there are no lists to build.
-    for dosage in dicts(instructions) + dicts(dosages) if instructions or dosages else ():
+    for dosage in dicts(r.get("dosageInstruction")) + dicts(r.get("dosage")):
         start = period_start(as_dict(as_dict(dosage.get("timing")).get("repeat")).get("boundsPeriod"))
         if start is not None:
             return start

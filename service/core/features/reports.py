@@ -41,14 +41,9 @@ def diagnostic_report(ex: Extraction, r: dict[str, Any]) -> None:
     if status in EXCLUDED_STATUS:
         return
     names = ex.classify(r.get("code"))
-    # Lab panels, most reports, have neither conclusionCode nor presentedForm: skip building empty lists.
-    raw_codes = r.get("conclusionCode")
-    conclusion_codes = dicts(raw_codes) if raw_codes is not None else []
-    text = string(r.get("conclusion"))
-    forms = r.get("presentedForm")
-    if forms is not None:
-        parts = [text] + [_attachment_text(form) for form in dicts(forms)]
-        text = "\n".join(p for p in parts if p)
+    conclusion_codes = dicts(r.get("conclusionCode"))
+    parts = [string(r.get("conclusion"))] + [_attachment_text(form) for form in dicts(r.get("presentedForm"))]
+    text = "\n".join(p for p in parts if p)
     if not (names or conclusion_codes or text):
         return  # most reports (lab panels): no coded study, no conclusion, nothing below would use them
     when = effective_date(r)
