@@ -23,11 +23,12 @@ EXTENT_EXTENSIVE = "extensive_full_vertebral_body"
 MAX_TEXT_CHARS = 100_000  # a radiology report is a few kB; cap what we scan so a huge blob costs little
 QUOTE_CHARS = 120  # Source.via quotes at most this much of the sentence
 
-# Case-insensitive matching at case-sensitive speed: re.I makes each search 2-5x slower, so patterns that
-# run per resource are written in lower case, compiled without re.I and searched in fold(text). fold maps
-# exactly the characters re.I equates with a lower-case ASCII letter (A-Z and four others, found by trying
-# every code point; tests/features/test_features_fold.py) to that letter, one character for one, so a match
-# has the same span in the folded text as re.I gives in the original, and quotes are cut from the original.
+# Kept: case-insensitive matching at case-sensitive speed (re.I instead costs ~15% of extract on the bench
+# bodies). Patterns that run per resource are written in lower case, compiled without re.I and searched in
+# fold(text). fold maps exactly the characters re.I equates with a lower-case ASCII letter (A-Z and four others,
+# found by trying every code point; tests/features/test_features_fold.py) to that letter, one character for
+# one, so a match has the same span in the folded text as re.I gives in the original, and quotes are cut from
+# the original.
 _FOLD = str.maketrans(
     {chr(c): chr(c + 32) for c in range(ord("A"), ord("Z") + 1)}
     | {"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"}  # İ ı ſ K (Kelvin sign)
