@@ -281,6 +281,8 @@ AUGMENTATION = re.compile(r"vertebroplasty|kyphoplasty|vertebral\s+augmentation"
 CORE_DECOMPRESSION = re.compile(r"core\s+decompression")
 OFFLOADING = re.compile(r"total\s+contact\s+cast|off-?loading")
 CABG = re.compile(r"coronary\s+artery\s+bypass|\bcabg\b")
+# Any wording a procedure feature reads (the four patterns above, joined).
+PROCEDURE_WORDS = re.compile("|".join(p.pattern for p in (AUGMENTATION, CORE_DECOMPRESSION, OFFLOADING, CABG)))
 MRI_TEXT = re.compile(r"\bmri?\b|magnetic\s+resonance")
 
 REGION_SITES: dict[str, str] = {

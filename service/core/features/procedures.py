@@ -12,6 +12,7 @@ from service.core.features.codes import BED_REST_WORDS
 from service.core.features.codes import CABG
 from service.core.features.codes import CORE_DECOMPRESSION
 from service.core.features.codes import OFFLOADING
+from service.core.features.codes import PROCEDURE_WORDS
 from service.core.features.fhirjson import all_text
 from service.core.features.fhirjson import concept_text
 from service.core.features.fhirjson import dicts
@@ -32,23 +33,19 @@ def procedure(ex: Extraction, r: dict[str, Any]) -> None:
         return
     names = ex.classify(r.get("code"))
     text = textfind.fold(all_text(r.get("code")))
-    augmentation = VS.PROC_VERTEBRAL_AUGMENTATION in names or AUGMENTATION.search(text) is not None
-    decompression = CORE_DECOMPRESSION.search(text) is not None
-    offloading = OFFLOADING.search(text) is not None
-    cabg = CABG.search(text) is not None
-    if not (names or augmentation or decompression or offloading or cabg):
+    if not names and not PROCEDURE_WORDS.search(text):
         return  # most procedures (colonoscopy, medication review) feed no feature
     when = parse_date(r.get("performedDateTime")) or period_start(r.get("performedPeriod"))
     src = Source(ref_of(r), short(f"Procedure: {concept_text(r.get('code')) or 'procedure'}"), when)
     by_text = Source(src.reference, src.display, when, via="procedure text")
     imaging(ex, names, when, src)
-    if augmentation:
+    if VS.PROC_VERTEBRAL_AUGMENTATION in names or AUGMENTATION.search(text):
         ex.acc.yes("augmentation_done", src)
-    if decompression:
+    if CORE_DECOMPRESSION.search(text):
         ex.acc.yes("core_decompression_done", by_text)
-    if offloading:
+    if OFFLOADING.search(text):
         ex.acc.yes("offloading_in_place", by_text)
-    if cabg and when is not None:
+    if CABG.search(text) and when is not None:
         current = ex.acc.values.get("recent_cabg_date")
         if current is None or (current.value is not None and when > current.value):
             ex.acc.values["recent_cabg_date"] = Fact(when, (by_text,), when)
