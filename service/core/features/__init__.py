@@ -4,7 +4,8 @@ Pure package: no flask, no requests; the clock (`today`), value sets and policy 
 `contract` (the Features fields, each declared once with its label, unit and group), `codes` (which value set,
 local code or wording feeds which feature), `fhirjson` (junk-tolerant FHIR JSON accessors), one module per
 resource family (`patient`, `conditions`, `observations`, `reports`, `medications`, `procedures`,
-`encounters`), `judgements` (what depends on policy), `drafts` (the hook's draft orders) and `extract`.
+`encounters`), `judgements` (what depends on policy), `drafts` (the hook's draft orders) and `extraction`
+(the pass over the resources, and `extract`).
 
 How `extract` decides True / False / unknown:
 - True needs positive data, and every True carries its Sources (resource, date, short display; `via` says how
@@ -35,7 +36,7 @@ from service.core.features.contract import SPECS
 from service.core.features.contract import DraftOrder
 from service.core.features.contract import Features
 from service.core.features.contract import FeatureSpec
-from service.core.features.extract import extract
+from service.core.features.extraction import extract
 
 __all__ = [
     "EXTENT_EXTENSIVE",

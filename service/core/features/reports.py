@@ -42,8 +42,10 @@ def diagnostic_report(ex: Extraction, r: dict[str, Any]) -> None:
         return
     names = ex.classify(r.get("code"))
     conclusion_codes = dicts(r.get("conclusionCode"))
-    parts = [string(r.get("conclusion"))] + [_attachment_text(form) for form in dicts(r.get("presentedForm"))]
-    text = "\n".join(p for p in parts if p)
+    text = string(r.get("conclusion"))
+    forms = r.get("presentedForm")
+    if forms is not None:  # most reports are lab panels without one
+        text = "\n".join(p for p in [text, *(_attachment_text(form) for form in dicts(forms))] if p)
     if not (names or conclusion_codes or text):
         return  # most reports (lab panels): no coded study, no conclusion, nothing below would use them
     when = effective_date(r)
