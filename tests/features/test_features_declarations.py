@@ -20,6 +20,7 @@ def test_every_fact_field_is_declared_in_field_order() -> None:
     facts = [f.name for f in fields(Features) if isinstance(f.default, Fact)]
     assert list(SPECS) == facts
     assert all(spec.label and spec.group for spec in SPECS.values())
+    assert SPECS["calcium_ionized"].type == "Fact[float]" and SPECS["bme_sites"].type == "Fact[frozenset[str]]"
 
 
 def test_each_group_is_one_run_of_fields() -> None:

@@ -49,6 +49,7 @@ class FeatureSpec:
     """What a feature is called, in which unit its value is stored, and where it is shown."""
 
     name: str
+    type: str  # the field's annotation, e.g. "Fact[float]"
     group: str
     label: str  # the feature in words ("Ionized calcium")
     unit: str = ""  # the unit the value is stored in ("mg/dL"), "" for flags, dates and counts
@@ -246,5 +247,5 @@ class Features:
 
 # Every Fact field's declaration, in field order.
 SPECS: Mapping[str, FeatureSpec] = {
-    f.name: FeatureSpec(f.name, **f.metadata) for f in fields(Features) if "label" in f.metadata
+    f.name: FeatureSpec(f.name, str(f.type), **f.metadata) for f in fields(Features) if "label" in f.metadata
 }
