@@ -19,6 +19,7 @@ from typing import cast
 
 from service.core.facts import Fact
 from service.core.facts import Source
+from service.core.features import SPECS
 from service.core.features import Features
 from service.core.findings import INDICATOR_ORDER
 from service.core.findings import Finding
@@ -39,7 +40,6 @@ from service.core.rulemodel import every
 from service.core.rulemodel import render
 from service.core.rulemodel import some
 from service.core.vocabulary import HOOKS
-from service.knowledge.evidence import FEATURE_LABELS
 
 Gates = Callable[[tuple[Finding, ...], Features, str, CompiledGates], tuple[Finding, ...]]
 Test = Callable[[Ctx], bool]
@@ -250,7 +250,7 @@ def _missing(fields: tuple[tuple[str, Test | None], ...], ctx: Ctx) -> tuple[str
         if relevant is not None and not relevant(ctx):
             continue
         fact: Fact[object] = getattr(ctx.features, name)
-        label = FEATURE_LABELS.get(name, name)
+        label = SPECS[name].missing or name
         if not fact.known:
             out.append(label if name not in LAB_FEATURES else f"{label}: no result")
         elif name in LAB_FEATURES and not lab_is_current(ctx, name):

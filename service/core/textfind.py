@@ -23,11 +23,12 @@ EXTENT_EXTENSIVE = "extensive_full_vertebral_body"
 MAX_TEXT_CHARS = 100_000  # a radiology report is a few kB; cap what we scan so a huge blob costs little
 QUOTE_CHARS = 120  # Source.via quotes at most this much of the sentence
 
-# Case-insensitive matching at case-sensitive speed: re.I makes each search 2-5x slower, so patterns that
-# run per resource are written in lower case, compiled without re.I and searched in fold(text). fold maps
-# exactly the characters re.I equates with a lower-case ASCII letter (A-Z and four others, found by trying
-# every code point; tests/features/test_features_fold.py) to that letter, one character for one, so a match
-# has the same span in the folded text as re.I gives in the original, and quotes are cut from the original.
+# Kept: case-insensitive matching at case-sensitive speed (re.I instead costs ~15% of extract on the bench
+# bodies). Patterns that run per resource are written in lower case, compiled without re.I and searched in
+# fold(text). fold maps exactly the characters re.I equates with a lower-case ASCII letter (A-Z and four others,
+# found by trying every code point; tests/features/test_features_fold.py) to that letter, one character for
+# one, so a match has the same span in the folded text as re.I gives in the original, and quotes are cut from
+# the original.
 _FOLD = str.maketrans(
     {chr(c): chr(c + 32) for c in range(ord("A"), ord("Z") + 1)}
     | {"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"}  # İ ı ſ K (Kelvin sign)
@@ -127,39 +128,15 @@ _CORD = re.compile(
 )
 _ANKYLOSIS = re.compile(r"\b(?:ankylos(?:is|ed)|bamboo\s+spine)\b")
 _SPECT = re.compile(r"\bspect(?:/ct|-ct)?\b")
-# Cheap pre-check: every pattern find() applies to a sentence needs one of these words, so a sentence without
-# any is skipped (keep in step when adding a pattern; tests/features/test_features_textfind_patterns.py).
+_DECT = re.compile(r"\b(?:dual[-\s]energy\s+ct|dect)\b")
+# Kept: most report text names no finding; this search, once on the whole text and once per sentence, saves
+# about a third of extract on the bench's real-patient body. Every pattern in _TRIGGERS (which start every
+# finding) needs one of these words; tests/features/test_features_textfind_patterns.py checks they stay in step.
 _ANY_KEYWORD = re.compile(
     r"o?edema|\bbme\b|marrow|kyphos|kyphotic|height|retropuls|cord|cauda|rim\b|double|crescent|serpiginous"
     r"|ankylos|bamboo|spect|dual|dect"
 )
-_DECT = re.compile(r"\b(?:dual[-\s]energy\s+ct|dect)\b")
-
-# Words each per-sentence pattern cannot match without. A substring test costs ~50 ns; a search whose pattern
-# starts with \b costs ~1 us per 100 characters, so find() runs a pattern only when one of its words is there
-# (keep in step with the patterns; tests/features/test_features_textfind_patterns.py checks every pair).
-_NEEDS: dict[re.Pattern[str], tuple[str, ...]] = {
-    _BME: ("marrow", "bme"),
-    _ON: ("rim", "double", "crescent", "serpiginous"),
-    _KYPHOSIS: ("kyph",),
-    _HEIGHT_LOSS: ("height",),
-    _RETROPULSION: ("retropuls",),
-    _CORD: ("cord", "cauda"),
-    _ANKYLOSIS: ("ankylos", "bamboo"),
-    _SPECT: ("spect",),
-    _DECT: ("dual", "dect"),
-    _ISCHEMIC: ("isch", "infarct", "avascular"),
-    _DEEP_WORD: ("cm",),
-    _DEPTH: ("cm", "mm"),
-}
-
-
-def _may_match(pattern: re.Pattern[str], low: str) -> bool:
-    """False when the folded text lacks every word `pattern` needs (then it cannot match)."""
-    for word in _NEEDS[pattern]:  # a plain loop: any() over a generator cost more than the tests themselves
-        if word in low:
-            return True
-    return False
+_TRIGGERS = (_BME, _ON, _KYPHOSIS, _HEIGHT_LOSS, _RETROPULSION, _CORD, _ANKYLOSIS, _SPECT, _DECT)
 
 
 @dataclass(frozen=True)
@@ -223,7 +200,10 @@ def _within_window(cue: re.Pattern[str], before: str, low: str, window: int = NE
 
 
 def _polarity(sentence: str, low: str, start: int, end: int) -> str:
-    """polarity() of the match at sentence[start:end]; `low` is fold(sentence)."""
+    """'negated', 'request', 'uncertain' or 'asserted' for the match at sentence[start:end], within its clause.
+
+    `low` is fold(sentence).
+    """
     c_start = _clause_start(low, start)
     c_end = _clause_end(low, end)
     before, before_low = sentence[c_start:start], low[c_start:start]
@@ -240,19 +220,12 @@ def _polarity(sentence: str, low: str, start: int, end: int) -> str:
     return "asserted"
 
 
-def polarity(sentence: str, match: re.Match[str]) -> str:
-    """'negated', 'request', 'uncertain' or 'asserted' for one match, judged within its clause."""
-    return _polarity(sentence, fold(sentence), match.start(), match.end())
-
-
 _RANK = {"asserted": 3, "uncertain": 2, "request": 1, "negated": 0}
 
 
 def _first_polarity(sentence: str, low: str, pattern: re.Pattern[str]) -> str | None:
     """Polarity of the strongest mention of `pattern` in the sentence (asserted beats the rest), or None."""
     best: str | None = None
-    if not _may_match(pattern, low):
-        return None
     for m in pattern.finditer(low):
         p = _polarity(sentence, low, m.start(), m.end())
         if p == "asserted":
@@ -301,7 +274,7 @@ def levels_in(text: str) -> list[str]:
 
 def _percent(pattern: re.Pattern[str], low: str) -> float | None:
     """The first percentage the pattern captures in the (folded) sentence, or None."""
-    m = pattern.search(low) if _may_match(pattern, low) else None
+    m = pattern.search(low)
     if not m:
         return None
     for g in m.groups():
@@ -312,8 +285,6 @@ def _percent(pattern: re.Pattern[str], low: str) -> float | None:
 
 def _depth(low: str) -> bool | None:
     """True when BME is described deeper than 1 cm from the articular surface, False when shallower."""
-    if not _may_match(_DEPTH, low):
-        return None  # neither pattern can match (_DEEP_WORD needs "cm" too)
     if _DEEP_WORD.search(low):
         return True
     m = _DEPTH.search(low)
@@ -326,13 +297,13 @@ def _depth(low: str) -> bool | None:
 def find(text: str) -> list[TextFinding]:
     """All findings in one report's text; BME facts only from sentences that assert BME."""
     if not _ANY_KEYWORD.search(fold(text[:MAX_TEXT_CHARS])):
-        return []  # most reports mention none of this: skip sentence splitting entirely
+        return []
     found: list[TextFinding] = []
     all_sentences = [(s, fold(s)) for s in sentences(text)]
     bme_asserted = False
     for sentence, low in all_sentences:
         if not _ANY_KEYWORD.search(low):
-            continue  # no pattern below can match this sentence
+            continue
         q = quote(sentence)
         bme = _first_polarity(sentence, low, _BME)
         if bme == "asserted":
@@ -352,7 +323,7 @@ def find(text: str) -> list[TextFinding]:
             deep = _depth(low)
             if deep is not None:
                 found.append(TextFinding(KIND_DEEP, deep, q))
-            if _may_match(_ISCHEMIC, low) and _ISCHEMIC.search(low):
+            if _ISCHEMIC.search(low):
                 found.append(TextFinding(KIND_ISCHEMIC, True, q))
         elif bme == "negated":
             found.append(TextFinding(KIND_BME, False, q))
@@ -380,9 +351,9 @@ def find(text: str) -> list[TextFinding]:
             found.append(TextFinding(KIND_CORD, False, q))
         if _first_polarity(sentence, low, _ANKYLOSIS) == "asserted":
             found.append(TextFinding(KIND_ANKYLOSIS, True, q))
-        if _may_match(_SPECT, low) and _SPECT.search(low):
+        if _SPECT.search(low):
             found.append(TextFinding(KIND_SPECT, True, q))
-        if _may_match(_DECT, low) and _DECT.search(low):
+        if _DECT.search(low):
             found.append(TextFinding(KIND_DECT, True, q))
     if bme_asserted and not any(f.kind == KIND_SITE for f in found):
         # No site in the BME sentence: fall back to sites named elsewhere in the same report.
@@ -395,11 +366,6 @@ def find(text: str) -> list[TextFinding]:
             if levels and not any(f.kind == KIND_LEVEL for f in found):
                 found.append(TextFinding(KIND_LEVEL, ", ".join(levels), quote(sentence)))
     return found
-
-
-def has_bme_mention(text: str) -> bool:
-    """Cheap pre-check: does the text mention any BME-related or deformity wording at all."""
-    return bool(_BME.search(fold(text[:MAX_TEXT_CHARS])))
 
 
 def has_spect(text: str) -> bool:

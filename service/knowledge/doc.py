@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Sequence
 
+from service.core.features import SPECS
 from service.core.findings import Evidence
 from service.core.findings import SuggestionSpec
 from service.core.gates import Gate
@@ -21,7 +22,6 @@ from service.core.rulemodel import STAGES
 from service.core.rulemodel import Rule
 from service.core.rulemodel import format_value
 from service.core.rulemodel import render
-from service.knowledge.evidence import FEATURE_LABELS
 from service.knowledge.gates import GATES
 from service.knowledge.gates import words as gate_words
 from service.knowledge.limitations import DECISIONS
@@ -77,7 +77,7 @@ def _row(rule: Rule, policy: Policy) -> list[str]:
     ]
     lines += [f"  - Note: {render(n, policy)}" for n in rule.notes]
     if rule.missing:
-        missing = "; ".join(FEATURE_LABELS[m] for m in rule.missing)
+        missing = "; ".join(SPECS[m].missing for m in rule.missing)
         lines.append(f"- **Reports as missing when unknown:** {missing}")
     if rule.smart_link:
         lines.append("- **SMART app link:** yes (pathway card)")

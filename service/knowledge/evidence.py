@@ -1,4 +1,4 @@
-"""Seed statements (quoted verbatim from the four seed files) and the words used for missing data.
+"""Seed statements, quoted verbatim from the four seed files.
 
 The seeds are never read at run time: their statements are copied here as text. `tests/rules` checks every
 quote against a copy of the seed files, so a misquote fails. Pure module.
@@ -98,29 +98,3 @@ IMMOBILISATION_001 = s001("Avoid prolonged immobilization in vertebral fractures
 PHYSIO_002 = s002("Consider physiotherapy focusing on core strengthening and posture improvement once "
                   "neurologically stable")
 MOBILISE_001 = s001("Early mobilization is critical")
-
-# Words for features reported as missing (Finding.missing).
-FEATURE_LABELS: dict[str, str] = {
-    "bme_extent": "BME extent (limited vs whole vertebral body) is not documented",
-    "bme_sites": "BME site is not documented",
-    "kyphosis_pct": "kyphosis % is not measured",
-    "height_loss_pct": "vertebral height loss % is not measured",
-    "neuro_deficit": "neurological examination is not documented",
-    "spinal_instability": "spinal stability is not documented",
-    "fracture_onset_date": "fracture onset date is not documented",
-    "calcium": "serum calcium",
-    "albumin": "serum albumin (for corrected calcium)",
-    "vitd_25oh": "25-OH vitamin D",
-    "egfr": "eGFR",
-    "pain_nrs_latest": "pain score (NRS 0-10) is not recorded",
-    "pain_persistent_days": "how long the pain has persisted is not known",
-    "last_mri_date": "no MRI is on record",
-    "inflammatory_dx": "no inflammatory diagnosis (RA, axSpA, PsA, CNO) could be checked",
-    "nsaid_response_insufficient": "NSAID response (pain scores before and after) is not documented",
-    "on_features": "MRI rim sign / osteonecrosis features are not documented",
-    "ramris_bme_score": "RAMRIS BME score is not recorded",
-    "dmard_active": "DMARD therapy could not be checked",
-    "accumulated_skeletal_damage": "accumulated skeletal damage (collapse, ankylosis) is not documented",
-    "bme_deep_gt_1cm": "BME depth (>1 cm from the articular surface) is not documented",
-    "age_years": "age is not known",
-}

@@ -34,7 +34,7 @@ from service.core.vocabulary import HOOKS
 from service.core.vocabulary import LOINC
 from service.core.vocabulary import RXNORM
 from service.core.vocabulary import SNOMED
-from service.knowledge.evidence import FEATURE_LABELS
+from service.core.features import SPECS
 from service.knowledge.gates import GATES
 from service.knowledge.gates import words as gate_words
 from service.knowledge.limitations import DECISIONS
@@ -222,7 +222,7 @@ def _variant(rule: Rule, policy: Policy, several: bool) -> Variant:
         orders=tuple(_order(s) for s in rule.offer.catalogue),
         selection=card.selection_behavior or "",
         notes=tuple(render(n, policy) for n in rule.notes),
-        missing=tuple(FEATURE_LABELS[m] for m in rule.missing),
+        missing=tuple(SPECS[m].missing or m for m in rule.missing),
     )
 
 

@@ -2,7 +2,7 @@
 
 45 CFR 170.315(b)(11)(iv)(A) (the ONC certification criterion for decision support interventions). Filled in
 for this service as it is: the four seed documents are its only clinical sources, and the demographic answers
-follow what the features and rules actually read (service/core/features.py, service/knowledge/,
+follow what the features and rules actually read (service/core/features/, service/knowledge/,
 service/core/gates.py). Pure module.
 """
 

@@ -10,88 +10,15 @@ import re
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
-from dataclasses import fields
 from datetime import date
 from typing import Any
 
 from service.core.facts import Fact
 from service.core.facts import Source
+from service.core.features import SPECS
 from service.core.features import Features
 from service.core.findings import Finding
 
-# The feature groups of clinical-rules.md §1, by the first field of each group in the Features dataclass.
-GROUP_STARTS = {
-    "age_years": "Demographics and state",
-    "bme_present": "Bone marrow edema (imaging)",
-    "vertebral_fracture": "Vertebral fracture and deformity",
-    "neuro_deficit": "Neurological status",
-    "malignancy_active": "Cause and other conditions",
-    "pain_nrs_latest": "Pain, function, care setting",
-    "nsaid_active": "Treatments",
-    "egfr": "Labs",
-    "unresolved_medications": "Data quality",
-}
-UNITS = {
-    "egfr": "mL/min/1.73m²",
-    "creatinine": "mg/dL",
-    "calcium": "mg/dL",
-    "calcium_ionized": "mmol/L",
-    "albumin": "g/dL",
-    "vitd_25oh": "ng/mL",
-    "kyphosis_pct": "%",
-    "height_loss_pct": "%",
-    "pain_nrs_latest": "/10",
-    "pain_nrs_baseline": "/10",
-    "age_years": "years",
-}
-WORDS = {
-    "bme": "BME",
-    "nrs": "NRS",
-    "egfr": "eGFR",
-    "iv": "IV",
-    "mri": "MRI",
-    "ckd": "CKD",
-    "esrd": "ESRD",
-    "gi": "GI",
-    "pud": "PUD",
-    "onj": "ONJ",
-    "cabg": "CABG",
-    "tnfi": "TNF inhibitor",
-    "dect": "DECT",
-    "ct": "CT",
-    "spect": "SPECT",
-    "wbc": "WBC",
-    "cno": "CNO",
-    "sapho": "SAPHO",
-    "axspa": "axSpA",
-    "dmard": "DMARD",
-    "vitd": "vitamin D",
-    "25oh": "25-OH",
-    "pct": "%",
-    "gt": ">",
-    "1cm": "1 cm",
-    "dx": "diagnosis",
-    "ramris": "RAMRIS",
-    "on": "osteonecrosis",
-    "cns": "CNS",
-    "nsaid": "NSAID",
-}
-LABELS = {
-    "bme_present": "Bone marrow edema on imaging",
-    "bme_extent": "Extent of the edema",
-    "bme_sites": "Sites of the edema",
-    "bme_vertebral_level": "Vertebral level",
-    "bme_from_report_text": "Edema found in report text",
-    "age_years": "Age",
-    "pain_nrs_latest": "Latest pain score (NRS)",
-    "pain_nrs_baseline": "Pain score before the NSAID",
-    "on_features": "Osteonecrosis signs (rim, double line, crescent)",
-    "egfr": "eGFR",
-    "vitd_25oh": "25-OH vitamin D",
-    "vitamin_d_deficiency": "Vitamin D deficiency",
-    "ckd_stage_4_5_or_esrd": "CKD stage 4-5 or ESRD",
-    "spect_ct_done": "SPECT/CT done",
-}
 # Gate texts that mean a suggestion was taken away or flagged (service/core/gates.py wording).
 _FAILED = re.compile(r"^(Withheld|Removed):|suggestion (withheld|removed)|\bfailed\b")
 _CAUTION = re.compile(r"\bcaution:|No safety check in the catalogue|suggestion kept")
@@ -146,36 +73,26 @@ class Recommendation:
     from_card: bool  # the card the clinician clicked to open the app
 
 
-def label(name: str) -> str:
-    """A feature's name in words: bme_present -> 'BME present'."""
-    if name in LABELS:
-        return LABELS[name]
-    words = [WORDS.get(part, part) for part in name.split("_")]
-    text = " ".join(words)
-    return text[:1].upper() + text[1:]
-
-
 def value_text(name: str, value: Any) -> str:
-    """A feature value in words, with its unit."""
+    """A feature value in words, with the unit its declaration names."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, frozenset | set | tuple | list):
         return ", ".join(sorted(str(v).replace("_", " ") for v in value)) or "none"
-    if isinstance(value, float):
-        text = f"{value:g}"
-    else:
-        text = str(value).replace("_", " ")
-    unit = UNITS.get(name)
-    return f"{text} {unit}" if unit and unit != "/10" else (f"{text}/10" if unit == "/10" else text)
+    text = f"{value:g}" if isinstance(value, float) else str(value).replace("_", " ")
+    unit = SPECS[name].unit if name in SPECS else ""
+    if not unit:
+        return text
+    return f"{text}{unit}" if unit == "/10" else f"{text} {unit}"
 
 
 def feature_groups(features: Features) -> tuple[tuple[FeatureGroup, ...], tuple[str, ...]]:
     """(groups of known features in catalogue order, labels of the features the record said nothing about)."""
     groups: list[FeatureGroup] = []
     unknown: list[str] = []
-    title = "Other"
+    title = ""
     rows: list[FeatureRow] = []
     absent: list[str] = []
 
@@ -183,20 +100,18 @@ def feature_groups(features: Features) -> tuple[tuple[FeatureGroup, ...], tuple[
         if rows or absent:
             groups.append(FeatureGroup(title, tuple(rows), tuple(absent)))
 
-    for f in fields(features):
-        if f.name in GROUP_STARTS:
+    for spec in SPECS.values():  # in field order, so each group's features are together
+        if spec.group != title:
             close()
-            title, rows, absent = GROUP_STARTS[f.name], [], []
-        fact = getattr(features, f.name)
-        if not isinstance(fact, Fact):
-            continue
+            title, rows, absent = spec.group, [], []
+        fact: Fact[Any] = getattr(features, spec.name)
         if fact.value is None:
-            unknown.append(label(f.name))
+            unknown.append(spec.label)
         elif fact.value is False and not fact.sources:
             # A plain "no" with nothing behind it: the data was searched and nothing matched.
-            absent.append(label(f.name))
+            absent.append(spec.label)
         else:
-            rows.append(FeatureRow(f.name, label(f.name), value_text(f.name, fact.value), fact.sources))
+            rows.append(FeatureRow(spec.name, spec.label, value_text(spec.name, fact.value), fact.sources))
     close()
     return tuple(groups), tuple(unknown)
 

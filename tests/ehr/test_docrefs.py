@@ -18,13 +18,6 @@ from service.fhir.prefetch import flatten
 from tests.ehr.builders import fixture
 from valuesets import DIRECTORY as PACKAGED_VALUESETS
 
-# The one line the features owner adds to features._HANDLERS (see the report for issue 7).
-HOOK = "DocumentReference"
-
-
-def hook(extractor: Any, resource: dict[str, Any]) -> None:
-    extractor.diagnostic_report_(docrefs.as_report(resource))
-
 
 def oracle_document() -> dict[str, Any]:
     body = fixture("oracle", "patient-view-documentreference.json")
@@ -101,20 +94,16 @@ def extract(resources: list[dict[str, Any]]) -> features.Features:
     )
 
 
-def test_with_the_features_hook_the_document_gives_bme_and_cites_itself(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_the_document_gives_bme_and_cites_itself() -> None:
     body = fixture("oracle", "patient-view-documentreference.json")
     resources = flatten(body["prefetch"])
-    monkeypatch.setitem(features._HANDLERS, HOOK, hook)
     extracted = extract(resources)
     assert extracted.bme_present.value is True
     assert extracted.bme_extent.value == features.EXTENT_EXTENSIVE
     assert "DocumentReference/197287517" in {s.reference for s in extracted.bme_present.sources}
 
 
-def test_a_superseded_document_gives_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_superseded_document_gives_nothing() -> None:
     body = copy.deepcopy(fixture("oracle", "patient-view-documentreference.json"))
     body["prefetch"]["documents"]["entry"][0]["resource"]["status"] = "superseded"
-    monkeypatch.setitem(features._HANDLERS, HOOK, hook)
     assert extract(flatten(body["prefetch"])).bme_present.value is None

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from service.cds.pipeline import draft_order_resources
 from service.core.vocabulary import BED_REST
 from service.core.vocabulary import BISPHOSPHONATE
 from service.core.vocabulary import DENOSUMAB
@@ -101,11 +102,11 @@ def test_unresolved_draft_reference_has_no_kinds(run: Run) -> None:
     assert order.kinds == frozenset()
 
 
-def test_drafts_as_bundle_or_entries(run: Run) -> None:
+def test_drafts_as_bundle_or_entries_read_by_the_one_draft_orders_parser(run: Run) -> None:
     draft = b.draft_medication_request("7258", id="x")
     as_bundle = b.bundle([draft])
-    assert run(drafts=as_bundle).draft_orders[0].kinds == {NSAID}  # type: ignore[arg-type]
-    assert run(drafts=as_bundle["entry"]).draft_orders[0].kinds == {NSAID}
+    for context in ({"draftOrders": as_bundle}, {"draftOrders": as_bundle["entry"]}):
+        assert run(drafts=draft_order_resources(context)).draft_orders[0].kinds == {NSAID}
 
 
 def test_drafts_do_not_change_the_record_features(run: Run) -> None:

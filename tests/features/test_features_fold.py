@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import settings
 
-from service.core import features as f
-from service.core.features import _names
+from service.core.features import codes as f
+from service.core.features.state import build_names
 from service.core.textfind import fold
 from service.core.valuesets import ValueSetIndex
 from tests.features.oracle import RE_I_EXTRAS
@@ -56,28 +56,28 @@ def test_fold_examples(text: str, folded: str) -> None:
 # (name, the re.I pattern it replaced, the new pattern): only truth is used for these.
 _OLD_TRUTH = [
     (
-        "_NON_SYSTEMIC",
+        "NON_SYSTEMIC",
         r"ophthalmic|\botic\b|topical|cutaneous|cream|ointment|lotion|\bgel\b|inhal|nasal|intra-?articular"
         r"|\bdental\b|\beye\b|\bear\b|\bskin\b",
-        f._NON_SYSTEMIC,
+        f.NON_SYSTEMIC,
     ),
     (
-        "_PARENTERAL",
+        "PARENTERAL",
         r"intravenous|\bIV\b|intramuscular|\bIM\b|subcutaneous|\bSC\b|\bSQ\b|injection|injectable|infusion"
         r"|prefilled\s+syringe|auto-?injector",
-        f._PARENTERAL,
+        f.PARENTERAL,
     ),
     (
-        "_PAIN_REASON",
+        "PAIN_REASON",
         r"back\s+pain|bone\s+pain|marrow\s+o?edema|vertebral\s+fracture|compression\s+fracture",
-        f._PAIN_REASON,
+        f.PAIN_REASON,
     ),
-    ("_BED_REST", r"\bbed\s*-?\s*rest\b|\bstrict\s+immobili[sz]ation\b", f._BED_REST),
-    ("_AUGMENTATION", r"vertebroplasty|kyphoplasty|vertebral\s+augmentation", f._AUGMENTATION),
-    ("_CORE_DECOMPRESSION", r"core\s+decompression", f._CORE_DECOMPRESSION),
-    ("_OFFLOADING", r"total\s+contact\s+cast|off-?loading", f._OFFLOADING),
-    ("_CABG", r"coronary\s+artery\s+bypass|\bCABG\b", f._CABG),
-    ("_MRI_TEXT", r"\bMRI\b|\bMR\b|magnetic\s+resonance", f._MRI_TEXT),
+    ("BED_REST_WORDS", r"\bbed\s*-?\s*rest\b|\bstrict\s+immobili[sz]ation\b", f.BED_REST_WORDS),
+    ("AUGMENTATION", r"vertebroplasty|kyphoplasty|vertebral\s+augmentation", f.AUGMENTATION),
+    ("CORE_DECOMPRESSION", r"core\s+decompression", f.CORE_DECOMPRESSION),
+    ("OFFLOADING", r"total\s+contact\s+cast|off-?loading", f.OFFLOADING),
+    ("CABG", r"coronary\s+artery\s+bypass|\bCABG\b", f.CABG),
+    ("MRI_TEXT", r"\bMRI\b|\bMR\b|magnetic\s+resonance", f.MRI_TEXT),
 ]
 
 _TRICKY = [
@@ -165,13 +165,13 @@ def test_same_truth_on_generated_text(name: str, old: str, new: re.Pattern[str])
 
 def _old_names_pattern(index: ValueSetIndex) -> re.Pattern[str]:
     """The ingredient matcher as it was built before: the same names, re.I, on the original text."""
-    names = set(_names(index).classes) | set(f._NAME_SYNONYMS)
+    names = set(build_names(index).classes) | set(f.NAME_SYNONYMS)
     source = r"\b(" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")\b"
     return re.compile(source, re.I)
 
 
 def test_ingredient_names_match_folded_text_like_re_i(valuesets: ValueSetIndex) -> None:
-    names = _names(valuesets)
+    names = build_names(valuesets)
     assert names.folded and names.pattern is not None
     old = _old_names_pattern(valuesets)
     assert names.pattern.pattern == old.pattern
@@ -192,13 +192,13 @@ def test_ingredient_names_match_folded_text_like_re_i(valuesets: ValueSetIndex) 
 
 
 def test_ingredient_names_on_generated_text(valuesets: ValueSetIndex) -> None:
-    names = _names(valuesets)
+    names = build_names(valuesets)
     assert names.pattern is not None
     new = names.pattern
     old = _old_names_pattern(valuesets)
 
     @settings(max_examples=150, deadline=None)
-    @given(texts(sorted(set(names.classes) | set(f._NAME_SYNONYMS))))
+    @given(texts(sorted(set(names.classes) | set(f.NAME_SYNONYMS))))
     def check(text: str) -> None:
         assert same_matches(old, new, text)
 

@@ -125,6 +125,10 @@ ALL_WORDS = words_of(*OLD.values())
 # What find() applies to each sentence that passes the keyword pre-check (the rest need a _BME match first).
 PER_SENTENCE = ("_BME", "_ON", "_KYPHOSIS", "_HEIGHT_LOSS", "_RETROPULSION", "_CORD", "_ANKYLOSIS", "_SPECT", "_DECT")
 
+
+def test_the_triggers_are_the_per_sentence_patterns() -> None:
+    assert t._TRIGGERS == tuple(NEW[name] for name in PER_SENTENCE)
+
 TRICKY = [
     "MRI lumbar spine: bone marrow edema involving the entire L2 vertebral body, with a mild compression",
     "STIR and T1: marrow oedema at L1",
@@ -202,33 +206,3 @@ def test_keyword_precheck_covers_every_per_sentence_pattern(text: str) -> None:
 def test_keyword_precheck_passes_each_finding(text: str) -> None:
     assert t.find(text)  # each of these is a finding, so the pre-check must let its sentence through
     assert t._ANY_KEYWORD.search(fold(text))
-
-
-NEEDS_BY_NAME = {name: t._NEEDS[NEW[name]] for name in OLD if NEW[name] in t._NEEDS}
-
-
-def test_every_per_sentence_pattern_has_its_words() -> None:
-    assert set(PER_SENTENCE) <= set(NEEDS_BY_NAME)
-    assert len(NEEDS_BY_NAME) == len(t._NEEDS)  # every gated pattern is one of the oracle-checked ones
-
-
-@pytest.mark.parametrize("name", sorted(NEEDS_BY_NAME))
-def test_gated_pattern_matches_only_with_one_of_its_words(name: str) -> None:
-    words = NEEDS_BY_NAME[name]
-    matched = 0
-    for text in TRICKY + [x.upper() for x in TRICKY]:
-        low = fold(text)
-        for sentence in t.sentences(low) + [low]:
-            if NEW[name].search(sentence):
-                matched += 1
-                assert any(w in sentence for w in words), (name, sentence)
-
-    @settings(max_examples=150, deadline=None)
-    @given(texts(words_of(OLD[name])))
-    def check(text: str) -> None:
-        low = fold(text)
-        if NEW[name].search(low):
-            assert any(w in low for w in words)
-
-    check()
-    assert matched > 0

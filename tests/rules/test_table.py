@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from service.core import vocabulary
+from service.core.features import SPECS
 from service.core.features import Features
 from service.core.findings import SuggestionSpec
 from service.core.policy import DEFAULT_POLICY
@@ -20,7 +21,6 @@ from service.core.rulemodel import Rule
 from service.core.rulemodel import render
 from service.core.vocabulary import HOOKS
 from service.knowledge import offers as orders
-from service.knowledge.evidence import FEATURE_LABELS
 from service.knowledge.evidence import NO_DOSE_NOTE
 from service.knowledge.evidence import SEED_002
 from service.knowledge.evidence import SEED_FILES
@@ -245,7 +245,7 @@ def test_feature_names_exist_and_missing_ones_have_words() -> None:
         for name in names:
             assert name in FEATURE_FIELDS, (rule.id, name)
         for name in rule.missing:
-            assert name in FEATURE_LABELS, (rule.id, name)
+            assert SPECS[name].missing, (rule.id, name)
 
 
 def test_pathway_cards_offer_the_smart_link() -> None:
@@ -274,8 +274,7 @@ def test_knowledge_and_core_are_pure() -> None:
 def test_core_does_not_import_the_knowledge() -> None:
     """Knowledge imports the core, never the other way: the tables reach the engine as compiled arguments."""
     core = Path(__file__).resolve().parents[2] / "service" / "core"
-    # The one exception left: the feature labels, which move to the feature declarations (issue 11).
-    allowed = {"from service.knowledge.evidence import FEATURE_LABELS"}
+    allowed: set[str] = set()
     for path in sorted(core.rglob("*.py")):
         imports = re.findall(r"^\s*(?:from|import)\s+service\.knowledge\b.*$", path.read_text(encoding="utf-8"), re.M)
         assert set(i.strip() for i in imports) <= allowed, path.name

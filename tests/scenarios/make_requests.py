@@ -2,7 +2,8 @@
 
 Each scenario is the fewest FHIR resources that make one rule's or gate's point. The JSON files are what the
 tests read and what reviewers read; this script only writes them once (and again when a scenario changes).
-Codes come from valuesets/ only; clinician inputs use the project-local codes (service/features.py LOCAL_CODES).
+Codes come from valuesets/ only; clinician inputs use the project-local codes
+(service/core/features/codes.py LOCAL_CODES).
 """
 
 from __future__ import annotations

@@ -13,7 +13,11 @@ from service.config import ConfigError
 from service.config import load_settings
 from service.core.facts import Fact
 from service.core.facts import Source
+from service.core.features import SPECS
 from service.core.features import Features
+from service.core.features import extract
+from service.core.policy import DEFAULT_POLICY
+from service.core.valuesets import ValueSetIndex
 from service.knowledge.evidence import SEED_FILES
 from service.smart import about
 from service.smart.errors import AuthorizationFailedError
@@ -26,11 +30,12 @@ from service.smart.oauth import scopes_for
 from service.smart.report import banner
 from service.smart.report import classify
 from service.smart.report import feature_groups
-from service.smart.report import label
 from service.smart.report import seed_anchor
 from service.smart.report import value_text
 from service.smart.timeline import collect
 from service.smart.timeline import render_svg
+from tests import builders as b
+from valuesets import DIRECTORY as PACKAGED_VALUESETS
 
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "service"
 TODAY = date(2026, 11, 21)
@@ -258,7 +263,7 @@ def test_feature_groups_keep_values_sources_and_unknowns_apart() -> None:
     imaging = {row.label: row for row in by_title["Bone marrow edema (imaging)"].rows}
     assert imaging["Bone marrow edema on imaging"].value == "yes"
     assert imaging["Last MRI date"].value == "2026-10-01"
-    assert {row.label: row.value for row in by_title["Labs"].rows} == {"eGFR": "72 mL/min/1.73m²"}
+    assert {row.label: row.value for row in by_title["Labs"].rows} == {"eGFR": "72 mL/min/1.73m2"}
     assert "Malignancy active" in by_title["Cause and other conditions"].not_on_record
     assert "Osteoporosis" in unknown and "Malignancy active" not in unknown
 
@@ -278,10 +283,20 @@ def test_values_read_as_words(name: str, value: object, words: str) -> None:
     assert value_text(name, value) == words
 
 
-def test_labels() -> None:
-    assert label("ckd_stage_4_5_or_esrd") == "CKD stage 4-5 or ESRD"
-    assert label("gi_bleed_or_pud_history") == "GI bleed or PUD history"
-    assert label("bme_present") == "Bone marrow edema on imaging"
+def test_labels_come_from_the_feature_declarations() -> None:
+    assert SPECS["ckd_stage_4_5_or_esrd"].label == "CKD stage 4-5 or ESRD"
+    assert SPECS["bme_present"].label == "Bone marrow edema on imaging"
+
+
+def test_ionized_calcium_is_shown_in_the_unit_it_is_stored_in() -> None:
+    """1.2 mmol/L is stored as 4.81 mg/dL, so the app must say mg/dL (it said "4.81 mmol/L")."""
+    lab = b.observation("1994-3", 1.2, "mmol/L", "2026-11-10")
+    features = extract([lab], today=TODAY, valuesets=ValueSetIndex.load(PACKAGED_VALUESETS), policy=DEFAULT_POLICY)
+    assert features.calcium_ionized.value == 4.81
+    groups, _ = feature_groups(features)
+    (labs,) = [g for g in groups if g.title == "Labs"]
+    assert {row.label: row.value for row in labs.rows} == {"Ionized calcium": "4.81 mg/dL"}
+    assert labs.rows[0].sources[0].display == "Ionized calcium 4.81 mg/dL (reported 1.2 mmol/L)"
 
 
 @pytest.mark.parametrize(
