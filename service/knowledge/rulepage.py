@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from service.core.citations import PAGE_ID
 from service.core.citations import short_citation
+from service.core.features import SPECS
 from service.core.findings import Evidence
 from service.core.findings import SuggestionSpec
 from service.core.gates import Gate
@@ -34,7 +35,6 @@ from service.core.vocabulary import HOOKS
 from service.core.vocabulary import LOINC
 from service.core.vocabulary import RXNORM
 from service.core.vocabulary import SNOMED
-from service.core.features import SPECS
 from service.knowledge.gates import GATES
 from service.knowledge.gates import words as gate_words
 from service.knowledge.limitations import DECISIONS

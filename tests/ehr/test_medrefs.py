@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from service.cds.pipeline import draft_order_resources
 from service.core import features
+from service.core import vocabulary
 from service.core.policy import DEFAULT_POLICY
 from service.core.valuesets import ValueSetIndex
 from service.fhir import medrefs
@@ -183,7 +184,7 @@ def test_the_medication_is_read_with_the_ehr_token(
         draft_orders=drafts_,
         selections=on_server["context"]["selections"],
     )
-    assert features.NSAID in extracted.draft_orders[0].kinds
+    assert vocabulary.NSAID in extracted.draft_orders[0].kinds
 
 
 @pytest.mark.fhirserver
