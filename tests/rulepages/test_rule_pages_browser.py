@@ -3,7 +3,6 @@ they render inside a frame of another origin. Screenshots go to tests/output/ (C
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,12 +11,9 @@ from typing import Any
 import pytest
 
 from service.knowledge.rulepage import page_ids
+from tests.browser import OUTPUT
+from tests.browser import chromium
 from tests.smart.authserver import ServerThread
-from tests.smart.test_smart_browser import CHROMEDRIVER
-from tests.smart.test_smart_browser import CHROMIUM
-from tests.smart.test_smart_browser import FLAGS
-from tests.smart.test_smart_browser import OUTPUT
-from tests.smart.test_smart_browser import REQUIRE_ENV
 
 pytestmark = [pytest.mark.browser]
 
@@ -41,31 +37,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Headless Debian Chromium through /usr/bin/chromedriver, as tests/smart does."""
-    missing = not CHROMIUM.exists() or not CHROMEDRIVER.exists()
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        missing = True
-    if missing:
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail("Chromium, chromedriver or selenium missing")
-        pytest.skip("Chromium, chromedriver or selenium missing")
+    """Headless Debian Chromium (tests/browser.py)."""
     profile = tmp_path_factory.mktemp("chromium-profile")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={profile}")
-    options.add_argument("--window-size=1100,900")
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(60)
-    try:
+    with chromium(profile) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+    shutil.rmtree(profile, ignore_errors=True)
 
 
 def _overflow(driver: Any) -> int:

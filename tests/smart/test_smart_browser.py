@@ -7,10 +7,11 @@ Our app runs under a real WSGI server on a loopback port; the test EHR fronts th
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +20,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from tests.browser import OUTPUT
+from tests.browser import chromium
 from tests.fhir_server import FhirTestServer
 from tests.smart.authserver import AuthConfig
 from tests.smart.authserver import LateApp
@@ -30,57 +33,15 @@ from tests.smart.patient import bundle
 
 pytestmark = [pytest.mark.browser, pytest.mark.fhirserver]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-OUTPUT = Path(__file__).resolve().parents[1] / "output"
-REQUIRE_ENV = "BME_TEST_REQUIRE_BROWSER"
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-)
 LAUNCH = "launch-browser-1"
-
-
-def _browser_missing() -> str | None:
-    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-        return "Chromium not installed: apt-get install -y chromium chromium-driver"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium not installed: pip install selenium"
-    return None
 
 
 @pytest.fixture
 def driver(tmp_path: Path) -> Iterator[Any]:
-    """Headless Debian Chromium with a fresh profile, driven by Selenium through /usr/bin/chromedriver."""
-    reason = _browser_missing()
-    if reason is not None:
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
-    options.add_argument("--window-size=1100,900")
-    browser = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    browser.set_page_load_timeout(60)
-    try:
+    """Headless Debian Chromium with a fresh profile (tests/browser.py)."""
+    with chromium(tmp_path / "chromium-profile") as browser:
         yield browser
-    finally:
-        browser.quit()
-        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
+    shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
 
 
 def _screenshot(browser: Any, name: str, width: int) -> Path:
@@ -94,36 +55,39 @@ def _screenshot(browser: Any, name: str, width: int) -> Path:
     return path
 
 
+@contextmanager
+def launched(fhir_server: FhirTestServer, make_smart_app: Callable[..., Flask], launch: LaunchContext,
+             **config: Any) -> Iterator[tuple[TestEhr, str]]:
+    """The BME patient in the FHIR engine, the test EHR in front of it and our app served: (EHR, app URL)."""
+    fhir_server.clear()
+    refs = fhir_server.load(bundle(date.today()))
+    patient_id = next(ref for ref in refs.values() if ref.startswith("Patient/")).split("/")[1]
+    ours = LateApp()
+    app_server = ServerThread(ours, quiet=True)
+    auth = AuthConfig(redirect_uri=f"{app_server.url}/smart/callback", upstream=fhir_server.base_url,
+                      launches={LAUNCH: replace(launch, patient=patient_id)}, **config)
+    with TestEhr(auth) as ehr:
+        ours.app = make_smart_app(
+            {"BME_SMART_CLIENT_ID": auth.client_id, "BME_SMART_ALLOWED_ISS": ehr.fhir_base},
+            public_base_url=app_server.url,
+        )
+        app_server.start()
+        try:
+            yield ehr, app_server.url
+        finally:
+            app_server.stop()
+
+
 def test_ehr_launch_in_chromium_shows_features_rules_and_evidence(
     driver: Any, fhir_server: FhirTestServer, make_smart_app: Callable[..., Flask]
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    fhir_server.clear()
-    refs = fhir_server.load(bundle(date.today()))
-    patient_id = next(ref for ref in refs.values() if ref.startswith("Patient/")).split("/")[1]
-
-    ours = LateApp()
-    app_server = ServerThread(ours, quiet=True)
-    config = AuthConfig(
-        redirect_uri=f"{app_server.url}/smart/callback",
-        upstream=fhir_server.base_url,
-        launches={
-            LAUNCH: LaunchContext(
-                patient=patient_id, need_patient_banner="true", app_context='{"rule":"R21"}'
-            )
-        },
-    )
-    with TestEhr(config) as ehr:
-        ours.app = make_smart_app(
-            {"BME_SMART_CLIENT_ID": config.client_id, "BME_SMART_ALLOWED_ISS": ehr.fhir_base},
-            public_base_url=app_server.url,
-        )
-        app_server.start()
-        try:
-            driver.get(f"{app_server.url}/smart/launch?iss={ehr.fhir_base}&launch={LAUNCH}")
+    context = LaunchContext(patient="", need_patient_banner="true", app_context='{"rule":"R21"}')
+    with launched(fhir_server, make_smart_app, context) as (ehr, app_url):
+            driver.get(f"{app_url}/smart/launch?iss={ehr.fhir_base}&launch={LAUNCH}")
             body = driver.find_element(By.TAG_NAME, "body").text
-            assert driver.current_url.startswith(f"{app_server.url}/smart/app/"), body[:500]
+            assert driver.current_url.startswith(f"{app_url}/smart/app/"), body[:500]
             assert "code=" not in driver.current_url  # the redirect dropped the code from the address bar
 
             # The launch went through authorize and token (PKCE, aud), and the FHIR reads used the token.
@@ -167,7 +131,7 @@ def test_ehr_launch_in_chromium_shows_features_rules_and_evidence(
             assert "Source attributes" in about_text and "Rule set version" in about_text
             about = _screenshot(driver, "smart-about.png", 900)
             # A forged redirect in the same browser: refused with a page a person can act on.
-            driver.get(f"{app_server.url}/smart/callback?code=stolen&state=forged-{'x' * 40}")
+            driver.get(f"{app_url}/smart/callback?code=stolen&state=forged-{'x' * 40}")
             refused = driver.find_element(By.TAG_NAME, "body").text
             assert (
                 "does not belong to a launch from this browser" in refused
@@ -176,8 +140,6 @@ def test_ehr_launch_in_chromium_shows_features_rules_and_evidence(
             error = _screenshot(driver, "smart-error.png", 600)
             assert len(ehr.recorded.token) == 1
             assert all(p.stat().st_size > 10_000 for p in (wide, narrow, printed, about, error))
-        finally:
-            app_server.stop()
 
 
 def test_labs_and_pain_scores_survive_a_proxy_that_collapses_slashes(
@@ -186,26 +148,12 @@ def test_labs_and_pain_scores_survive_a_proxy_that_collapses_slashes(
     """Behind the SMART launcher's proxy every value the FHIR engine holds still reaches the page."""
     from selenium.webdriver.common.by import By
 
-    fhir_server.clear()
-    refs = fhir_server.load(bundle(date.today()))
-    patient_id = next(ref for ref in refs.values() if ref.startswith("Patient/")).split("/")[1]
-    ours = LateApp()
-    app_server = ServerThread(ours, quiet=True)
-    config = AuthConfig(
-        redirect_uri=f"{app_server.url}/smart/callback",
-        upstream=fhir_server.base_url,
-        collapse_query_slashes=True,
-        launches={LAUNCH: LaunchContext(patient=patient_id)},
-    )
-    with TestEhr(config) as ehr:
-        ours.app = make_smart_app(
-            {"BME_SMART_CLIENT_ID": config.client_id, "BME_SMART_ALLOWED_ISS": ehr.fhir_base},
-            public_base_url=app_server.url,
-        )
-        app_server.start()
-        try:
-            driver.get(f"{app_server.url}/smart/launch?iss={ehr.fhir_base}&launch={LAUNCH}")
-            assert driver.current_url.startswith(f"{app_server.url}/smart/app/")
+    with launched(fhir_server, make_smart_app, LaunchContext(patient=""), collapse_query_slashes=True) as (
+        ehr,
+        app_url,
+    ):
+            driver.get(f"{app_url}/smart/launch?iss={ehr.fhir_base}&launch={LAUNCH}")
+            assert driver.current_url.startswith(f"{app_url}/smart/app/")
             for summary in driver.find_elements(By.CSS_SELECTOR, "details.group > summary"):
                 summary.click()
             egfr = driver.find_element(By.XPATH, "//tr[th[normalize-space()='eGFR']]")
@@ -215,5 +163,3 @@ def test_labs_and_pain_scores_survive_a_proxy_that_collapses_slashes(
             assert "no current egfr" not in body.lower()
             searches = [query for query, _ in ehr.recorded.fhir if query.startswith("Observation?")]
             assert searches and all("http%3A%2F%2Floinc.org" in query for query in searches)
-        finally:
-            app_server.stop()
