@@ -364,3 +364,13 @@ def test_about_demographic_answers_follow_the_rules_and_gates(number: str, featu
     used = any(re.search(rf"\.{feature}\b|\"{feature}\"", path.read_text()) for path in knowledge)
     answer = next(a for a in about.attributes() if a.number == number)
     assert answer.uses is used
+
+
+def test_smart_guide_lists_exactly_the_scopes_the_app_requests() -> None:
+    """docs/smart.md's EHR-launch scopes are the ones derived from the patient-view prefetch, DocumentReference too."""
+    from hooks.patient_view import SERVICE
+    from service.smart.oauth import scopes_for
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "smart.md").read_text(encoding="utf-8")
+    prefetch_scopes = tuple(scope for key in SERVICE.prefetch.values() for scope in key.scopes)
+    assert f"| EHR | `{scopes_for(prefetch_scopes, v1=False, standalone=False)}` |" in guide
