@@ -54,6 +54,7 @@ class Settings:
     card_source_label: str = f"{SERVICE_NAME} rules {RULESET_VERSION}"
     topic_system: str = "https://bme-cds.example.org/fhir/CodeSystem/bme-cds-rules"
     emit_spec_version: bool = False  # add the CDS Hooks 3.0 'version' field to discovery
+    metrics_token: str = field(default="", repr=False)  # BME_METRICS_TOKEN: /metrics on, behind this token
 
     @property
     def effective_database_url(self) -> str:

@@ -8,6 +8,7 @@ is used for these calls only: never logged, stored or echoed.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import threading
@@ -32,6 +33,8 @@ from service.errors import InvalidRequestError
 from service.errors import PrefetchUnavailableError
 from service.fhir.urls import plain_http_allowed
 from service.fhir.urls import url_problem
+from service.obs.observer import NULL_OBSERVER
+from service.obs.observer import Observer
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +51,12 @@ _USER_TOKENS = {
 class FetchUnavailable(Exception):
     """A key's data could not be had; the reason is safe to log (no token, no patient data)."""
 
-    def __init__(self, reason: str, *, timeout: bool = False) -> None:
+    def __init__(self, reason: str, *, timeout: bool = False, outcome: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.timeout = timeout
+        # The bme_cds_fhir_fetches_total label: timeout, client_error, server_error or refused.
+        self.outcome = "timeout" if timeout else (outcome or "server_error")
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,9 @@ class FhirPool:
         max_pages: int,
         pool_size: int,
         allow_http_hosts: tuple[str, ...] = (),
+        observer: Observer = NULL_OBSERVER,
     ) -> None:
+        self.observer = observer  # counts and spans each GET (service/obs)
         self.timeout = timeout
         self.total_timeout = total_timeout
         self.max_pages = max_pages
@@ -153,7 +160,7 @@ class FhirPool:
         self.executor = ThreadPoolExecutor(max_workers=max(4, pool_size), thread_name_prefix="prefetch")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> FhirPool:
+    def from_settings(cls, settings: Settings, observer: Observer = NULL_OBSERVER) -> FhirPool:
         """The pool as the service runs it (the app, the SMART app and the benchmarks build it this way)."""
         return cls(
             timeout=settings.fhir_timeout_seconds,
@@ -161,6 +168,7 @@ class FhirPool:
             max_pages=settings.fhir_max_pages,
             pool_size=settings.fhir_pool_size,
             allow_http_hosts=settings.allow_http_fhir_hosts,
+            observer=observer,
         )
 
     def session(self, base_url: str) -> requests.Session:
@@ -186,6 +194,10 @@ class FhirPool:
 
     def get_json(self, base_url: str, url: str, token: str | None, deadline: float) -> Any:
         """GET one URL on the server; raises FetchUnavailable with a loggable reason."""
+        with self.observer.fhir_fetch():  # outcome: ok, or the FetchUnavailable's
+            return self._get_json(base_url, url, token, deadline)
+
+    def _get_json(self, base_url: str, url: str, token: str | None, deadline: float) -> Any:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise FetchUnavailable("no time left in the prefetch budget", timeout=True)
@@ -199,9 +211,11 @@ class FhirPool:
         except requests.Timeout:
             raise FetchUnavailable("the FHIR server did not answer in time", timeout=True) from None
         except requests.RequestException as exc:
-            raise FetchUnavailable(f"the FHIR server could not be reached ({type(exc).__name__})") from None
+            raise FetchUnavailable(f"the FHIR server could not be reached ({type(exc).__name__})",
+                                   outcome="refused") from None
         if response.status_code != 200:
-            raise FetchUnavailable(f"the FHIR server answered HTTP {response.status_code}")
+            kind = "client_error" if 400 <= response.status_code < 500 else "server_error"
+            raise FetchUnavailable(f"the FHIR server answered HTTP {response.status_code}", outcome=kind)
         try:
             return response.json()
         except ValueError:
@@ -290,9 +304,14 @@ def resolve(service: ServiceDefinition, request: Mapping[str, Any], pool: FhirPo
         paged = {k: v for k, v in values.items() if isinstance(v, dict) and _next_link(v) is not None}
         jobs: dict[str, Future[Any]] = {}
         for key, relative in to_fetch.items():
-            jobs[key] = pool.executor.submit(_fetch, pool, base, f"{base}/{relative}", token, deadline)
+            # copy_context: the request's trace context reaches the fetch thread (its spans' parent).
+            jobs[key] = pool.executor.submit(
+                contextvars.copy_context().run, _fetch, pool, base, f"{base}/{relative}", token, deadline
+            )
         for key, bundle in paged.items():
-            jobs[key] = pool.executor.submit(pool.follow_pages, base, bundle, token, deadline)
+            jobs[key] = pool.executor.submit(
+                contextvars.copy_context().run, pool.follow_pages, base, bundle, token, deadline
+            )
         # Each call is bounded by the same deadline, so waiting for all of them ends by the deadline too.
         done, _ = wait(jobs.values(), timeout=max(0.0, deadline - time.monotonic()) + 0.05)
         for key, future in jobs.items():

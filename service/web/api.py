@@ -17,6 +17,8 @@ from flask import request
 from service import profiles
 from service.cds import pipeline
 from service.cds import schemas
+from service.errors import AuthenticationError
+from service.errors import ForbiddenError
 from service.errors import InvalidRequestError
 from service.errors import ServiceUnavailableError
 from service.store.db import ping
@@ -53,7 +55,11 @@ def authenticate() -> None:
     if app_state.authenticator is None:
         return
     audience = app_state.settings.public_base_url + request.path
-    g.bme_client = app_state.authenticator.authenticate(request.headers.get("Authorization"), audience)
+    try:
+        g.bme_client = app_state.authenticator.authenticate(request.headers.get("Authorization"), audience)
+    except AuthenticationError as exc:
+        app_state.deps.observer.auth_refused(exc.message)  # bme_cds_auth_refusals_total
+        raise
 
 
 @bp.get("/cds-services")
@@ -80,7 +86,11 @@ def call_service(service_id: str) -> Response:
         log_fields["epic"] = [f"{key}={value}" for key, value in sorted(epic.items())]  # scalars only
     g.bme_log = log_fields
     client = getattr(g, "bme_client", None)
-    app_state.check_fhir_server(client, body)
+    try:
+        app_state.check_fhir_server(client, body)
+    except ForbiddenError as exc:
+        app_state.deps.observer.auth_refused(exc.message)  # a client naming a fhirServer it may not
+        raise
     outcome = pipeline.evaluate(
         service_id,
         body,
@@ -108,6 +118,8 @@ def feedback(service_id: str) -> Response:
     if app_state.card_buffer is not None:
         app_state.card_buffer.flush()  # cards this worker issued moments ago are attributed at once
     result = store_feedback(app_state.engine, service_id, body["feedback"], datetime.now(UTC))
+    for item in result.items:  # bme_cds_feedback_total and bme_cds_override_reasons_total
+        app_state.deps.observer.feedback(item.rule_id, item.outcome, item.override_code)
     g.bme_log = {**getattr(g, "bme_log", {}), "service": service_id, "feedback": result.stored}
     return json_response({"stored": result.stored, "duplicates": result.duplicates})
 

@@ -32,6 +32,7 @@ from service.store.db import make_engine
 from service.store.feedback import CardBuffer
 from service.store.feedback import write_issued_cards
 from service.web import logs
+from service.web import metrics as observability
 from service.web import security
 from service.web.api import bp
 from service.web.api import json_response
@@ -65,7 +66,8 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
     valuesets = ValueSetIndex.load(settings.valuesets_dir)  # a broken value set stops start-up here
     policy = load_policy(settings.policy_file)
     engine = make_engine(settings.effective_database_url)
-    pool = FhirPool.from_settings(settings)
+    obs = observability.build(settings)  # metrics (BME_METRICS_TOKEN) and tracing (OTEL_*), or a no-op
+    pool = FhirPool.from_settings(settings, observer=obs.observer)
     order_codes = load_order_codes(settings.order_codes_file) if settings.order_codes_file else None
     card_buffer = CardBuffer(write_issued_cards(engine))
     deps = Deps(
@@ -76,6 +78,7 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
         pool=pool,
         recorder=card_buffer,
         order_codes=order_codes,
+        observer=obs.observer,
     )
     app.extensions["bme"] = AppState(
         settings=settings,
@@ -98,6 +101,7 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
     app.register_blueprint(ops)
     _register_error_handlers(app)
     logs.init_app(app, settings)
+    observability.init_app(app, settings, obs, registry)
     security.init_app(app, settings)
     init_smart(app, settings, deps)
     return app
