@@ -4,7 +4,8 @@ Pure: counts per rule and day in, findings out. The statistical rule (docs/monit
 
 - Baseline: the `baseline_days` complete days before the recent window (at least `min_baseline_days` of data).
 - Firing, a Poisson control chart with exact limits: with the baseline's mean daily count lambda and its
-  over-dispersion phi = max(1, variance / mean) (quasi-Poisson), the sum X of the last w days (w = 1 ..
+  over-dispersion phi (variance / mean when a chi-squared dispersion test at 1% rejects plain Poisson, else 1:
+  quasi-Poisson only where the data demand it), the sum X of the last w days (w = 1 ..
   `window_days`) is compared with Poisson(w * lambda / phi) after dividing X by phi. `rise` when
   P(Y >= X/phi) < alpha, `drop` when P(Y <= X/phi) < alpha, for any w.
 - Stopped: the rule has not fired for the last z days and a quiet stretch that long has probability
@@ -121,6 +122,20 @@ def binomial_upper(k: int, n: int, p: float) -> float:
     return min(1.0, total)
 
 
+def chi2_upper_quantile(dof: int, z: float = 2.326) -> float:
+    """The chi-squared quantile for a standard normal z (2.326: the 99th percentile), by Wilson-Hilferty."""
+    k = max(1, dof)
+    return k * (1 - 2 / (9 * k) + z * math.sqrt(2 / (9 * k))) ** 3
+
+
+def dispersion(variance: float, mean: float, days: int) -> float:
+    """phi for the quasi-Poisson limits: variance / mean when it is beyond Poisson noise at 1%, else 1."""
+    if mean <= 0 or days < 2:
+        return 1.0
+    index = variance / mean
+    return index if index * (days - 1) > chi2_upper_quantile(days - 1) else 1.0
+
+
 def _days(end: date, count: int) -> list[date]:
     return [end - timedelta(days=offset) for offset in range(count)]
 
@@ -140,7 +155,7 @@ def check_rule(rule_id: str, days: RuleDays, first_day: date, until: date, confi
     counts = [days.issued.get(d, 0) for d in baseline]
     mean = sum(counts) / len(counts)
     variance = sum((c - mean) ** 2 for c in counts) / max(1, len(counts) - 1)
-    phi = max(1.0, variance / mean) if mean > 0 else 1.0
+    phi = dispersion(variance, mean, len(counts))
     rate = mean if mean > 0 else 0.5 / len(counts)  # never fired: half a firing over the baseline
     flags: list[str] = []
     p_min = 1.0

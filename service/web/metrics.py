@@ -76,7 +76,8 @@ def init_app(app: Flask, settings: Settings, obs: Observability, registry: Regis
         g.bme_obs_t0 = time.perf_counter()
         if tracer is not None:
             # The EHR's W3C traceparent, when it sends one, becomes our parent; nothing else is read.
-            parent = propagate.extract({k: v for k, v in request.headers.items() if k.lower() == "traceparent"})
+            traceparent = request.headers.get("traceparent")
+            parent = propagate.extract({"traceparent": traceparent}) if traceparent else None
             span = tracer.start_span(f"{request.method} request", context=parent, kind=SpanKind.SERVER,
                                      record_exception=False, set_status_on_exception=False)
             span.set_attribute("http.request.method", request.method)
