@@ -1,8 +1,10 @@
 """OpenTelemetry tracing, opt-in through the standard OTEL_* variables (off unless an exporter is named).
 
-On when OTEL_TRACES_EXPORTER names an exporter (otlp, console) or an OTLP endpoint is set, and
-OTEL_SDK_DISABLED is not true. The SDK itself reads the rest (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
-OTEL_TRACES_SAMPLER, OTEL_EXPORTER_OTLP_*). Spans carry route templates, service and rule ids, statuses and
+On when OTEL_TRACES_EXPORTER names an exporter (otlp, console) or an OTLP endpoint is set, and OTEL_SDK_DISABLED is
+not true. The SDK itself reads the rest (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER,
+OTEL_EXPORTER_OTLP_*). Without OTEL_TRACES_SAMPLER one trace in ten is recorded (parent-based, so an EHR's sampled
+traceparent is always followed): recording every request costs about a fifth of a worker's CPU
+(docs/monitoring.md), beyond issue 16's 5% budget. Spans carry route templates, service and rule ids, statuses and
 outcomes only: never a patient id, a URL with its query, a header or a token.
 """
 
@@ -17,6 +19,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.trace import Tracer
 
 from service.config import SERVICE_NAME
@@ -24,6 +28,7 @@ from service.config import SERVICE_NAME
 log = logging.getLogger(__name__)
 TRACER_NAME = "bme-cds"
 _OTLP_ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+DEFAULT_SAMPLE_RATIO = 0.1  # when OTEL_TRACES_SAMPLER is unset
 
 
 def exporter_name(environ: Mapping[str, str]) -> str | None:
@@ -58,7 +63,9 @@ def tracer_from_env(environ: Mapping[str, str] | None = None, exporter: SpanExpo
         return None
     # The SDK fills service.name from OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES when they are set.
     resource = Resource.create({} if env.get("OTEL_SERVICE_NAME") else {"service.name": "bme-cds"})
-    provider = TracerProvider(resource=resource)
+    # An explicit OTEL_TRACES_SAMPLER (e.g. parentbased_always_on) is read by the SDK when sampler is None.
+    sampler = None if env.get("OTEL_TRACES_SAMPLER") else ParentBased(TraceIdRatioBased(DEFAULT_SAMPLE_RATIO))
+    provider = TracerProvider(resource=resource, sampler=sampler)
     provider.add_span_processor(BatchSpanProcessor(exporter or _exporter(name or "otlp")))
     log.info("tracing on: %s spans exported (%s)", SERVICE_NAME, name or type(exporter).__name__)
     return provider.get_tracer(TRACER_NAME)

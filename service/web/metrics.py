@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask
 from flask import Response
@@ -71,6 +72,7 @@ def init_app(app: Flask, settings: Settings, obs: Observability, registry: Regis
         return
     metrics, tracer = obs.metrics, obs.tracer
     known = frozenset(service.id for service in registry)
+    children: dict[tuple[str, str], tuple[Any, Any]] = {}  # (service, status) -> bound counter and histogram
 
     def _begin() -> None:
         g.bme_obs_t0 = time.perf_counter()
@@ -103,10 +105,14 @@ def init_app(app: Flask, settings: Settings, obs: Observability, registry: Regis
         if span is not None:
             span.set_attribute("bme.service", label)
         if metrics is not None:
-            metrics.requests.labels(service=label, status=str(response.status_code)).inc()
+            key = (label, str(response.status_code))
+            bound = children.get(key)
+            if bound is None:  # labels() costs a lock and a look-up: bind each pair once
+                bound = children[key] = (metrics.requests.labels(*key), metrics.request_duration.labels(label))
+            bound[0].inc()
             started = getattr(g, "bme_obs_t0", None)
             if isinstance(started, float):
-                metrics.request_duration.labels(service=label).observe(time.perf_counter() - started)
+                bound[1].observe(time.perf_counter() - started)
         return response
 
     @app.teardown_request

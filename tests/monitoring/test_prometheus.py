@@ -108,7 +108,8 @@ def test_prometheus_sees_exactly_the_requests_and_cards_sent_across_two_workers(
     env.update(BME_AUTH="off", BME_DATA_DIR=str(data_dir), BME_METRICS_TOKEN=TOKEN,
                BME_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}", PYTHONPATH=str(REPO))
     serve = Process(
-        argv=[sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+        argv=[sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+              "--workers", "2"],
         env=env, log_path=tmp_path / "serve.log", ready_url=f"http://127.0.0.1:{port}/healthz",
     )
     config = tmp_path / "prometheus.yml"

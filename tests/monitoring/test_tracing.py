@@ -114,3 +114,11 @@ def test_tracing_is_opt_in_through_the_standard_variables(environ: dict[str, str
 def test_an_unsupported_exporter_stops_start_up() -> None:
     with pytest.raises(ValueError, match="not supported"):
         tracing.tracer_from_env({"OTEL_TRACES_EXPORTER": "zipkin"})
+
+
+def test_without_a_sampler_one_trace_in_ten_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
+    tracer: Any = tracing.tracer_from_env({"OTEL_TRACES_EXPORTER": "console"})
+    description = tracer.sampler.get_description()
+    assert description.startswith("ParentBased{root:TraceIdRatioBased{0.1}")
+    assert "remoteParentSampled:AlwaysOnSampler" in description  # an EHR's sampled trace is always followed
