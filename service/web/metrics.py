@@ -101,7 +101,7 @@ def init_app(app: Flask, settings: Settings, obs: Observability, registry: Regis
         if rule != SERVICE_ROUTE or request.method != "POST":
             return response
         service_id = (request.view_args or {}).get("service_id")
-        label = service_id if service_id in known else UNKNOWN_SERVICE
+        label = service_id if isinstance(service_id, str) and service_id in known else UNKNOWN_SERVICE
         if span is not None:
             span.set_attribute("bme.service", label)
         if metrics is not None:
