@@ -74,8 +74,10 @@ def _wrk(port: int, script: Path, seconds: float, connections: int) -> tuple[int
     return (int(requests.group(1)) if requests else 0), (int(errors.group(1)) if errors else 0)
 
 
-def measure(workdir: Path, rounds: int, seconds: float, connections: int) -> dict[str, tuple[float, int, int]]:
-    """Per variant: worker CPU ms per request, requests answered, non-2xx answers."""
+def measure(
+    workdir: Path, rounds: int, seconds: float, connections: int, variants: tuple[str, ...] = VARIANTS
+) -> dict[str, tuple[float, int, int]]:
+    """Per variant: worker CPU ms per request, requests answered, non-2xx answers ("off again" = a second off)."""
     body = workdir / "body.json"
     body.write_text(json.dumps(real_patient_request()), encoding="utf-8")
     script = workdir / "post.lua"
@@ -87,21 +89,21 @@ def measure(workdir: Path, rounds: int, seconds: float, connections: int) -> dic
     sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     servers = {}
-    for variant in VARIANTS:
+    for variant in variants:
         port = free_port()
         servers[variant] = (port, Process(
             argv=[sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                   "--workers", "2"],
-            env=_env(variant, port, workdir / variant, sink.server_address[1]),
+            env=_env(variant.removesuffix(" again"), port, workdir / variant, sink.server_address[1]),
             log_path=workdir / f"{variant}.log", ready_url=f"http://127.0.0.1:{port}/healthz",
         ).start(timeout=60))
-    totals = {variant: [0.0, 0, 0] for variant in VARIANTS}
+    totals = {variant: [0.0, 0, 0] for variant in variants}
     try:
-        for variant in VARIANTS:  # warm-up: imports, caches, first GC cycles
+        for variant in variants:  # warm-up: imports, caches, first GC cycles
             _wrk(servers[variant][0], script, 2.0, connections)
         for index in range(rounds):
-            shift = index % len(VARIANTS)
-            order = VARIANTS[shift:] + VARIANTS[:shift]  # rotate: drift hits each variant alike
+            shift = index % len(variants)
+            order = variants[shift:] + variants[:shift]  # rotate: drift hits each variant alike
             for variant in order:
                 port, process = servers[variant]
                 workers = process.children()
@@ -123,9 +125,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--noise", action="store_true", help="add a second 'off' server: the A/A difference")
     args = parser.parse_args()
+    variants = VARIANTS + ("off again",) if args.noise else VARIANTS
     with tempfile.TemporaryDirectory(prefix="bench-obs-") as tmp:
-        results = measure(Path(tmp), args.rounds, args.seconds, args.connections)
+        results = measure(Path(tmp), args.rounds, args.seconds, args.connections, variants)
     base = results["off"][0]
     print(f"wrk -t1 -c{args.connections}, {args.rounds} rotating rounds of {args.seconds:g} s per variant, "
           f"nproc {os.cpu_count()}")
