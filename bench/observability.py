@@ -54,7 +54,7 @@ def _env(variant: str, port: int, data_dir: Path, sink_port: int) -> dict[str, s
     env.update(BME_AUTH="off", BME_DATA_DIR=str(data_dir), BME_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
                BME_LOG_LEVEL="WARNING", PYTHONPATH=str(REPO))
     if variant != "off":
-        env["BME_METRICS_TOKEN"] = "bench-token"
+        env["BME_METRICS_TOKEN"] = "bench-metrics-token-0123"
     if variant.startswith("metrics+tracing"):
         env["OTEL_TRACES_EXPORTER"] = "otlp"
         env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = f"http://127.0.0.1:{sink_port}/v1/traces"

@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client import generate_latest
 
 from service.cds.registry import Registry
+from service.config import ConfigError
 from service.config import Settings
 from service.errors import AuthenticationError
 from service.obs import tracing
@@ -39,6 +40,7 @@ from service.obs.observer import NULL_OBSERVER
 from service.obs.observer import Observer
 
 SERVICE_ROUTE = "/cds-services/<service_id>"
+MIN_TOKEN_CHARS = 16  # the token guards operational data: a short one could be guessed
 UNKNOWN_SERVICE = "(unknown)"
 
 
@@ -54,6 +56,8 @@ class Observability:
 
 def build(settings: Settings) -> Observability:
     """Metrics when BME_METRICS_TOKEN is set, tracing when OTEL_* ask for it, else the null observer."""
+    if settings.metrics_token and len(settings.metrics_token) < MIN_TOKEN_CHARS:
+        raise ConfigError(f"BME_METRICS_TOKEN must be at least {MIN_TOKEN_CHARS} characters (a random secret)")
     tracer = tracing.tracer_from_env()
     metrics = registry = None
     if settings.metrics_token:

@@ -186,3 +186,10 @@ def test_each_fhir_fetch_is_counted_by_outcome(reply: dict[str, Any], outcome: s
     total = sum(registry.get_sample_value("bme_cds_fhir_fetches_total", {"outcome": o}) or 0
                 for o in ("ok", "timeout", "client_error", "server_error", "refused"))
     assert total == 1
+
+
+def test_a_short_token_stops_start_up(app_config: dict[str, Any]) -> None:
+    from service.config import ConfigError
+
+    with pytest.raises(ConfigError, match="at least 16"):
+        create_app(test_config={**app_config, "metrics_token": "short"})
