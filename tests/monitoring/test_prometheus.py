@@ -169,3 +169,13 @@ def test_alert_rules_pass_promtool() -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
+
+
+@pytest.mark.prometheus
+def test_rule_alerts_fire_on_their_breaks_under_promtool() -> None:
+    promtool = _binary("promtool")
+    import subprocess
+
+    result = subprocess.run([promtool, "test", "rules", "alerts_test.yml"], cwd=REPO / "deploy" / "prometheus",
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
