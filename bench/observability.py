@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -119,6 +120,63 @@ def measure(
     return {v: (1000 * t[0] / max(1, int(t[1])), int(t[1]), int(t[2])) for v, t in totals.items()}
 
 
+def measure_in_process(rounds: int, requests: int) -> dict[str, float]:
+    """The same three set-ups in one process through a Flask test client: worker CPU ms per request, no HTTP noise.
+
+    prometheus-client runs in multiprocess mode as under `bme-cds serve`; spans (one trace in ten) go through a
+    batch processor to an exporter that encodes the OTLP protobuf and drops it.
+    """
+    import gc
+    import logging
+    from pathlib import Path as _Path
+    from typing import Any
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bench-obs-mp-")  # before the import below
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.sdk.trace.export import SpanExportResult
+    from opentelemetry.sdk.trace.sampling import ParentBased
+    from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
+
+    from service.obs import tracing
+    from service.web.app import create_app
+
+    class Encode(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            encode_spans(spans).SerializeToString()
+            return SpanExportResult.SUCCESS
+
+    logging.disable(logging.CRITICAL)
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(tracing.DEFAULT_SAMPLE_RATIO)))
+    provider.add_span_processor(BatchSpanProcessor(Encode()))
+    clients = {}
+    for name, token, tracer in (("off", "", None), ("metrics", "bench-metrics-token-0123", None),
+                                ("metrics+tracing", "bench-metrics-token-0123", provider.get_tracer("bench"))):
+        tracing.tracer_from_env = lambda *_a, _t=tracer, **_k: _t  # type: ignore[assignment,misc]
+        app = create_app(test_config={"data_dir": _Path(tempfile.mkdtemp(prefix="bench-obs-")), "auth": "off",
+                                      "metrics_token": token})
+        clients[name] = app.test_client()
+    body = json.dumps(real_patient_request())
+    path = f"/cds-services/{SERVICE_ID}"
+    for client in clients.values():
+        for _ in range(50):
+            client.post(path, data=body, content_type="application/json")
+    gc.collect()
+    gc.freeze()  # as a gunicorn worker does after start-up (service/cli.py)
+    totals = dict.fromkeys(clients, 0.0)
+    for index in range(rounds):
+        order = list(clients.items()) if index % 2 == 0 else list(reversed(clients.items()))
+        for name, client in order:
+            started = time.process_time()
+            for _ in range(requests):
+                client.post(path, data=body, content_type="application/json")
+            totals[name] += time.process_time() - started
+    provider.force_flush()
+    return {name: 1000 * total / (rounds * requests) for name, total in totals.items()}
+
+
 def main() -> int:
     """Run the measurement and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -126,7 +184,14 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--noise", action="store_true", help="add a second 'off' server: the A/A difference")
+    parser.add_argument("--in-process", action="store_true", help="measure through a Flask test client instead")
     args = parser.parse_args()
+    if args.in_process:
+        per_request = measure_in_process(args.rounds, 300)
+        print(f"in process, {args.rounds} alternating rounds of 300 requests per set-up")
+        for name, cpu_ms in per_request.items():
+            print(f"| {name} | {cpu_ms:.3f} ms | {100 * (cpu_ms / per_request['off'] - 1):+.1f}% |")
+        return 0
     variants = VARIANTS + ("off again",) if args.noise else VARIANTS
     with tempfile.TemporaryDirectory(prefix="bench-obs-") as tmp:
         results = measure(Path(tmp), args.rounds, args.seconds, args.connections, variants)
