@@ -158,7 +158,7 @@ def _feedback_report(args: argparse.Namespace, settings: Settings) -> int:
         from service.store.monitor import load_records
 
         records = load_records(engine)
-        page = report_html.render(records.history, records.reasons,
+        page = report_html.render(records.history, records.reasons, reasons_daily=records.reasons_daily,
                                   generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
         Path(args.html).write_text(page, encoding="utf-8")
         print(f"bme-cds feedback-report: wrote {args.html}", file=sys.stderr)

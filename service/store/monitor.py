@@ -27,10 +27,11 @@ from service.store.feedback import UNKNOWN_CARD
 
 @dataclass(frozen=True)
 class Records:
-    """The daily history per rule, plus each rule's override reasons (coded display or code) in total."""
+    """The daily history per rule, plus each rule's override reasons (coded display or code) in total and per day."""
 
     history: History
     reasons: dict[str, Counter[str]]
+    reasons_daily: dict[str, dict[str, dict[date, int]]]  # rule -> reason -> day -> overrides
 
 
 def utc_day(moment: datetime) -> date:
@@ -42,6 +43,7 @@ def load_records(engine: Engine, *, today: date | None = None) -> Records:
     """Count cards issued and feedback received per rule and UTC day."""
     rules: dict[str, RuleDays] = defaultdict(RuleDays)
     reasons: dict[str, Counter[str]] = defaultdict(Counter)
+    reasons_daily: dict[str, dict[str, dict[date, int]]] = defaultdict(lambda: defaultdict(dict))
     first: date | None = None
     last: date | None = None
     rule_of_card: dict[str, str] = {}
@@ -68,12 +70,16 @@ def load_records(engine: Engine, *, today: date | None = None) -> Records:
             entry.feedback[day] = entry.feedback.get(day, 0) + 1
             if outcome == "overridden":
                 entry.overridden[day] = entry.overridden.get(day, 0) + 1
-                reasons[rule][(display or code or "(no reason given)")[:80]] += 1
+                reason = (display or code or "(no reason given)")[:80]
+                reasons[rule][reason] += 1
+                per_day = reasons_daily[rule][reason]
+                per_day[day] = per_day.get(day, 0) + 1
             first = day if first is None or day < first else first
             last = day if last is None or day > last else last
     end = today or datetime.now(UTC).date()
     history = History(first_day=first or end, last_day=max(last or end, end), rules=dict(rules))
-    return Records(history, dict(reasons))
+    daily = {rule: dict(by_reason) for rule, by_reason in reasons_daily.items()}
+    return Records(history, dict(reasons), daily)
 
 
 def default_until(now: datetime | None = None) -> date:

@@ -1,8 +1,9 @@
 """`bme-cds feedback-report --html FILE`: one self-contained page for the governance group.
 
-Per rule: cards issued, accepted and overridden per day (an inline SVG line chart) and the override reasons
-(an inline SVG bar chart). No scripts, no external assets, no patient data: rule ids, days, counts and the
-coded override reasons only (free-text comments are left out, they may name a patient).
+Per rule: cards issued, accepted and overridden per day (an inline SVG line chart), the override reasons (an inline
+SVG bar chart) and the most frequent reasons per week (a line chart). No scripts, no external assets, no patient
+data: rule ids, days, counts and the coded override reasons only (free-text comments are left out, they may name a
+patient).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from service.store.drift import History
 from service.store.drift import RuleDays
 
 SERIES = (("issued", "#1f6feb"), ("accepted", "#2da44e"), ("overridden", "#cf222e"))
+REASON_COLOURS = ("#cf222e", "#8250df", "#bf8700", "#0969da", "#1a7f37")  # the five most frequent reasons
 WIDTH, HEIGHT, PAD = 720, 200, 36
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#1f2328;max-width:60rem}
@@ -39,7 +41,12 @@ def _daily(rule: RuleDays, days: Sequence[date]) -> dict[str, list[int]]:
     return {"issued": issued, "accepted": accepted, "overridden": overridden}
 
 
-def line_chart(days: Sequence[date], series: Mapping[str, Sequence[int]], title: str) -> str:
+def line_chart(
+    days: Sequence[date],
+    series: Mapping[str, Sequence[int]],
+    title: str,
+    colours: Sequence[tuple[str, str]] = SERIES,
+) -> str:
     """An SVG line chart of daily counts, one polyline per series, with its axis labels."""
     top = max([1, *(max(values, default=0) for values in series.values())])
     span = max(1, len(days) - 1)
@@ -62,7 +69,7 @@ def line_chart(days: Sequence[date], series: Mapping[str, Sequence[int]], title:
     if days:
         parts.append(f'<text x="{PAD}" y="{HEIGHT - PAD + 16}">{days[0].isoformat()}</text>')
         parts.append(f'<text x="{WIDTH - PAD}" y="{HEIGHT - PAD + 16}" text-anchor="end">{days[-1].isoformat()}</text>')
-    for name, colour in SERIES:
+    for name, colour in colours:
         values = series.get(name, ())
         points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
         if points:
@@ -92,7 +99,25 @@ def bar_chart(reasons: Counter[str], title: str) -> str:
     return "".join(parts)
 
 
-def render(history: History, reasons: Mapping[str, Counter[str]], *, generated: str) -> str:
+def weekly_reasons(
+    by_reason: Mapping[str, Mapping[date, int]], top: Sequence[str], days: Sequence[date]
+) -> tuple[list[date], dict[str, list[int]]]:
+    """Overrides per reason summed per 7-day block from the first day (daily counts are too sparse to read)."""
+    weeks = list(days[::7])
+    series = {
+        reason: [sum(by_reason.get(reason, {}).get(d, 0) for d in days[i : i + 7]) for i in range(0, len(days), 7)]
+        for reason in top
+    }
+    return weeks, series
+
+
+def render(
+    history: History,
+    reasons: Mapping[str, Counter[str]],
+    *,
+    generated: str,
+    reasons_daily: Mapping[str, Mapping[str, Mapping[date, int]]] | None = None,
+) -> str:
     """The whole page."""
     days = _days(history.first_day, history.last_day)
     legend = "".join(f'<span style="color:{c}">&#9632; {n}</span>' for n, c in SERIES)
@@ -106,11 +131,21 @@ def render(history: History, reasons: Mapping[str, Counter[str]], *, generated: 
         anchor = escape(rule_id)
         summary.append(f'<tr><td><a href="#rule-{anchor}">{anchor}</a></td><td>{issued}</td><td>{accepted}</td>'
                        f"<td>{overridden}</td><td>{rate}</td></tr>")
+        rule_reasons = reasons.get(rule_id, Counter())
+        over_time = ""
+        if reasons_daily and rule_reasons:
+            top = [reason for reason, _ in rule_reasons.most_common(len(REASON_COLOURS))]
+            weeks, series = weekly_reasons(reasons_daily.get(rule_id, {}), top, days)
+            colours = list(zip(top, REASON_COLOURS, strict=False))
+            key = "".join(f'<span style="color:{c}">&#9632; {escape(r[:40])}</span>' for r, c in colours)
+            over_time = (f'<h3>Override reasons per week</h3><p class="legend">{key}</p>'
+                         + line_chart(weeks, series, f"{rule_id}: override reasons per week", colours))
         sections.append(
             f'<h2 id="rule-{anchor}">{anchor}</h2><p class="legend">{legend}</p>'
             + line_chart(days, daily, f"{rule_id}: cards per day")
             + "<h3>Override reasons</h3>"
-            + bar_chart(reasons.get(rule_id, Counter()), f"{rule_id}: override reasons")
+            + bar_chart(rule_reasons, f"{rule_id}: override reasons")
+            + over_time
         )
     summary.append("</table>")
     body = "".join(summary) + "".join(sections) if history.rules else "<p>No cards issued and no feedback yet.</p>"

@@ -87,7 +87,9 @@ def test_feedback_report_html_is_self_contained_and_free_of_comments(data_dir: P
     page_path = data_dir / "report.html"
     assert main(["feedback-report", "--html", str(page_path)]) == 0
     page = page_path.read_text(encoding="utf-8")
-    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 4  # a line and a bar chart per rule
+    # Per rule (both have overrides): cards per day, override reasons in total and per week.
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 2 * 3
+    assert "Override reasons per week" in page
     assert "<polyline" in page and "Patient declined" in page
     assert COMMENT not in page and "Mrs" not in page
     assert "<script" not in page and "<link" not in page and "src=" not in page
