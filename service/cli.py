@@ -1,4 +1,4 @@
-"""bme-cds: serve the service under gunicorn, evaluate one request offline, or print the feedback report."""
+"""bme-cds: serve the service under gunicorn, evaluate one request offline, report feedback, monitor rules."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 from service.config import ConfigError
 from service.config import Settings
 from service.config import load_settings
+from service.obs import multiproc
 
 
 def _freeze_gc(_worker: object) -> None:
@@ -37,6 +38,7 @@ def gunicorn_settings(host: str, port: int, workers: int) -> dict[str, Any]:
         "timeout": 30,
         "accesslog": None,  # the app writes its own structured access log
         "post_worker_init": _freeze_gc,
+        "child_exit": multiproc.child_exit,  # metrics: a dead worker's gauges go, its counters stay
     }
 
 
@@ -69,6 +71,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Before prometheus-client loads: every worker writes its metrics to files in a folder fresh for this start.
+    metrics_dir = multiproc.prepare(settings.data_dir) if settings.metrics_token else None
     # Build the app once in the master so a broken value set, policy or trusted-clients file stops start-up
     # with a clear message instead of gunicorn workers failing to boot one after another.
     from service.web.app import create_app
@@ -81,7 +85,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         f"(auth {settings.auth}, database {settings.effective_database_url.split('@')[-1]})",
         file=sys.stderr,
     )
-    Server().run()
+    try:
+        Server().run()
+    finally:
+        if metrics_dir is not None and metrics_dir.name.startswith("metrics-"):
+            multiproc.remove(metrics_dir)
     return 0
 
 
@@ -128,8 +136,8 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _feedback_report(_args: argparse.Namespace, settings: Settings) -> int:
-    """Print accepted/overridden counts and override reasons per rule id."""
+def _feedback_report(args: argparse.Namespace, settings: Settings) -> int:
+    """Print accepted/overridden counts and override reasons per rule id (or write the HTML page)."""
     from sqlalchemy.engine import make_url
 
     from service.store.db import make_engine
@@ -145,7 +153,43 @@ def _feedback_report(_args: argparse.Namespace, settings: Settings) -> int:
             "as the service has them\n"
         )
         return 2
-    sys.stdout.write(format_report(feedback_report(make_engine(settings.effective_database_url))))
+    engine = make_engine(settings.effective_database_url)
+    if args.html:
+        from service.store import report_html
+        from service.store.monitor import load_records
+
+        records = load_records(engine)
+        page = report_html.render(records.history, records.reasons, reasons_daily=records.reasons_daily,
+                                  generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+        Path(args.html).write_text(page, encoding="utf-8")
+        print(f"bme-cds feedback-report: wrote {args.html}", file=sys.stderr)
+        return 0
+    sys.stdout.write(format_report(feedback_report(engine)))
+    return 0
+
+
+def _monitor(args: argparse.Namespace, settings: Settings) -> int:
+    """Flag rules whose daily firing or override rate left its baseline; exit 1 when any is flagged."""
+    from datetime import date
+
+    from service.store import drift
+    from service.store.db import make_engine
+    from service.store.monitor import default_until
+    from service.store.monitor import load_records
+
+    try:
+        until = date.fromisoformat(args.until) if args.until else default_until()
+    except ValueError:
+        print(f"bme-cds monitor: --until must be a date (YYYY-MM-DD), got {args.until!r}", file=sys.stderr)
+        return 2
+    config = drift.DriftConfig(baseline_days=args.baseline_days, window_days=args.window_days)
+    records = load_records(make_engine(settings.effective_database_url), today=until)
+    statuses = drift.check(records.history, until, config)
+    sys.stdout.write(drift.format_table(statuses, until, config))
+    flagged = [s.rule_id for s in statuses if s.flags]
+    if flagged:
+        print(f"bme-cds monitor: {len(flagged)} rule(s) flagged: {', '.join(flagged)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -165,7 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("request", help="request JSON file, or - for standard input")
     evaluate.add_argument("--now", help="pin the clock, e.g. 2026-11-21T09:00:00Z")
     evaluate.add_argument("--service", help="service id (default: the one that answers the request's hook)")
-    commands.add_parser("feedback-report", help="print feedback per card topic (rule id)")
+    report = commands.add_parser("feedback-report", help="print feedback per card topic (rule id)")
+    report.add_argument("--html", metavar="FILE", help="write a self-contained HTML page with plots instead")
+    monitor = commands.add_parser(
+        "monitor", help="flag rules whose firing or override rate left its baseline (exit 1 when flagged)"
+    )
+    monitor.add_argument("--until", help="last day of the window, YYYY-MM-DD (default: yesterday, UTC)")
+    monitor.add_argument("--baseline-days", type=int, default=28)
+    monitor.add_argument("--window-days", type=int, default=3)
     return parser
 
 
@@ -180,7 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from service.core.policy import PolicyError
     from service.core.valuesets import ValueSetError
 
-    handler = {"serve": _serve, "evaluate": _evaluate, "feedback-report": _feedback_report}[args.command]
+    handler = {"serve": _serve, "evaluate": _evaluate, "feedback-report": _feedback_report, "monitor": _monitor}[
+        args.command
+    ]
     try:
         return handler(args, settings)
     except (ConfigError, PolicyError, ValueSetError) as exc:

@@ -16,10 +16,18 @@ from service.core.policy import load_policy
 from service.core.valuesets import ValueSetIndex
 from service.fhir.prefetch import FhirPool
 from service.knowledge.compiled import compile_knowledge
+from service.obs.observer import NULL_OBSERVER
+from service.obs.observer import Observer
 from service.profiles import load_order_codes
 
 
-def build_deps(settings: Settings, *, pool: FhirPool | None = None, recorder: CardRecorder | None = None) -> Deps:
+def build_deps(
+    settings: Settings,
+    *,
+    pool: FhirPool | None = None,
+    recorder: CardRecorder | None = None,
+    observer: Observer = NULL_OBSERVER,
+) -> Deps:
     """Registry, value sets, policy, compiled knowledge and order codes; `pool` None keeps the pipeline offline.
 
     :raises ConfigError, PolicyError, ValueSetError: a broken file stops start-up here, not at the first call.
@@ -34,5 +42,6 @@ def build_deps(settings: Settings, *, pool: FhirPool | None = None, recorder: Ca
         knowledge=compile_knowledge(policy),
         pool=pool,
         recorder=recorder,
+        observer=observer,
         order_codes=load_order_codes(settings.order_codes_file) if settings.order_codes_file else None,
     )

@@ -149,6 +149,7 @@ class Settings:
     topic_system: str = "https://bme-cds.example.org/fhir/CodeSystem/bme-cds-rules"
     emit_spec_version: bool = False  # add the CDS Hooks 3.0 'version' field to discovery
     smart: SmartSettings = field(default_factory=SmartSettings)  # BME_SMART_*: the SMART app
+    metrics_token: str = field(default="", repr=False)  # BME_METRICS_TOKEN: /metrics on, behind this token
 
     @property
     def effective_database_url(self) -> str:

@@ -5,14 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: headless Chromium and its driver for the SMART app's browser test; wrk for the benchmark
-# harness's smoke run (tests/bench).
-if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 || ! command -v wrk >/dev/null 2>&1; then
+# harness's smoke run (tests/bench); prometheus (with promtool) to scrape a running service (tests/monitoring).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 || ! command -v wrk >/dev/null 2>&1 \
+   || ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "tools/test.sh: installing chromium, chromium-driver and wrk (Debian)" >&2
+    echo "tools/test.sh: installing chromium, chromium-driver, wrk and prometheus (Debian)" >&2
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver wrk >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver wrk prometheus >/dev/null
   else
-    echo "tools/test.sh: chromium/chromedriver/wrk missing and cannot be installed here; browser tests will skip" >&2
+    echo "tools/test.sh: chromium/chromedriver/wrk/prometheus missing and cannot be installed here; their tests will skip" >&2
   fi
 fi
 
@@ -26,6 +27,11 @@ export BME_TEST_REQUIRE_FHIRSERVER=1
 # Likewise the browser test once Chromium is installed above.
 if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
   export BME_TEST_REQUIRE_BROWSER=1
+fi
+
+# And the Prometheus test once prometheus is installed above.
+if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
+  export BME_TEST_REQUIRE_PROMETHEUS=1
 fi
 
 # Static checks first: style (ruff) and types (mypy --strict on service/ and hooks/, per setup.cfg).

@@ -29,6 +29,8 @@ from service.errors import InvalidRequestError
 from service.fhir import medrefs
 from service.fhir import prefetch
 from service.fhir.access import FhirAccess
+from service.obs.observer import NULL_OBSERVER
+from service.obs.observer import Observer
 
 # Card and suggestion uuids are derived from the hookInstance, so a client that repeats a call (the sandbox does,
 # once per discovery URL) gets the very same response, and the issued-card record stays idempotent.
@@ -58,6 +60,7 @@ class Deps:
     pool: prefetch.FhirPool | None = None  # None: offline, never call a FHIR server
     recorder: CardRecorder | None = None
     order_codes: profiles.OrderCodeMap | None = None  # the site's preference-list codes (Epic profile)
+    observer: Observer = NULL_OBSERVER  # metrics and tracing (service/obs); a no-op when both are off
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,8 @@ def evaluate(
     """
     service = deps.registry.get(service_id)
     request = validate_request(service, body)
-    resolved = prefetch.resolve(service, request, deps.pool, access)
+    timed = deps.observer.timed  # each stage timed (metrics) and spanned (tracing)
+    resolved = timed("prefetch", prefetch.resolve, service, request, deps.pool, access)
     context: Mapping[str, Any] = request["context"]
     patient_id = str(context.get("patientId", ""))
     selections = context.get("selections")
@@ -124,7 +128,9 @@ def evaluate(
     drafts = draft_order_resources(context)
     # Epic may reference a draft's Medication that only its FHIR server holds: read just those.
     resources += medrefs.read_missing(drafts, resources, access, deps.pool)
-    patient_features = features.extract(
+    patient_features = timed(
+        "features",
+        features.extract,
         resources,
         today=now.date(),
         valuesets=deps.valuesets,
@@ -133,8 +139,10 @@ def evaluate(
         draft_orders=drafts,
         selections=[s for s in selections if isinstance(s, str)] if isinstance(selections, list) else (),
     )
-    findings = rules.evaluate(patient_features, service.hook, deps.knowledge)
-    rendered = cards.render(
+    findings = timed("rules", rules.evaluate, patient_features, service.hook, deps.knowledge)
+    rendered = timed(
+        "cards",
+        cards.render,
         findings,
         uuid_factory=deps.uuid_factory(service.id, str(request["hookInstance"])),
         source_label=deps.settings.card_source_label,
@@ -146,6 +154,7 @@ def evaluate(
         strict=False,
     )
     rendered = profiles.adapt(rendered, profile, order_codes=deps.order_codes)
+    deps.observer.cards(service.id, rendered)
     issued = [(card["uuid"], card["source"]["topic"]["code"]) for card in rendered]
     if deps.recorder is not None and issued:
         deps.recorder(service.id, str(request["hookInstance"]), issued, now)

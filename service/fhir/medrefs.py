@@ -10,6 +10,7 @@ read stays unresolved: `features` then reports the drug as unidentified rather t
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import time
@@ -94,7 +95,9 @@ def read_missing(drafts: Sequence[Mapping[str, Any]], resources: Sequence[Mappin
     base, token = access.base_url, access.token
     deadline = time.monotonic() + min(pool.timeout, pool.total_timeout)
     jobs: dict[str, Future[Any]] = {
-        ident: pool.executor.submit(pool.get_json, base, f"{base}/Medication/{ident}", token, deadline)
+        ident: pool.executor.submit(  # copy_context: the trace context reaches the fetch thread
+            contextvars.copy_context().run, pool.get_json, base, f"{base}/Medication/{ident}", token, deadline
+        )
         for ident in ids
     }
     done, _ = wait(jobs.values(), timeout=max(0.0, deadline - time.monotonic()) + 0.05)

@@ -8,6 +8,7 @@ concurrently. The access token is used for these calls only: never logged, store
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import threading
@@ -31,6 +32,8 @@ from service.errors import FhirTokenRefusedError
 from service.errors import PrefetchUnavailableError
 from service.fhir.access import FhirAccess
 from service.fhir.urls import encode_search
+from service.obs.observer import NULL_OBSERVER
+from service.obs.observer import Observer
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +52,11 @@ class FetchUnavailable(Exception):
 
     error: type[PrefetchUnavailableError] = PrefetchUnavailableError  # raised for a key whose policy is FAIL
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, outcome: str = "server_error") -> None:
         super().__init__(reason)
         self.reason = reason
+        # The bme_cds_fhir_fetches_total label: timeout, client_error, server_error or refused.
+        self.outcome = outcome
 
 
 class FetchTimedOut(FetchUnavailable):
@@ -59,11 +64,17 @@ class FetchTimedOut(FetchUnavailable):
 
     error = FhirTimeoutError
 
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, outcome="timeout")
+
 
 class TokenRefused(FetchUnavailable):
     """The FHIR server refused the access token (HTTP 401): only a new token helps."""
 
     error = FhirTokenRefusedError
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, outcome="client_error")
 
 
 @dataclass(frozen=True)
@@ -138,7 +149,9 @@ class FhirPool:
         total_timeout: float,
         max_pages: int,
         pool_size: int,
+        observer: Observer = NULL_OBSERVER,
     ) -> None:
+        self.observer = observer  # counts and spans each GET (service/obs)
         self.timeout = timeout
         self.total_timeout = total_timeout
         self.max_pages = max_pages
@@ -148,13 +161,14 @@ class FhirPool:
         self.executor = ThreadPoolExecutor(max_workers=max(4, pool_size), thread_name_prefix="prefetch")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> FhirPool:
+    def from_settings(cls, settings: Settings, observer: Observer = NULL_OBSERVER) -> FhirPool:
         """The pool as the service runs it (the app, the SMART app and the benchmarks build it this way)."""
         return cls(
             timeout=settings.fhir_timeout_seconds,
             total_timeout=settings.fhir_total_timeout_seconds,
             max_pages=settings.fhir_max_pages,
             pool_size=settings.fhir_pool_size,
+            observer=observer,
         )
 
     def session(self, base_url: str) -> requests.Session:
@@ -180,6 +194,10 @@ class FhirPool:
 
     def get_json(self, base_url: str, url: str, token: str | None, deadline: float) -> Any:
         """GET one URL on the server; raises FetchUnavailable with a loggable reason."""
+        with self.observer.fhir_fetch():  # outcome: ok, or the FetchUnavailable's
+            return self._get_json(base_url, url, token, deadline)
+
+    def _get_json(self, base_url: str, url: str, token: str | None, deadline: float) -> Any:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise FetchTimedOut("no time left in the prefetch budget")
@@ -193,11 +211,14 @@ class FhirPool:
         except requests.Timeout:
             raise FetchTimedOut("the FHIR server did not answer in time") from None
         except requests.RequestException as exc:
-            raise FetchUnavailable(f"the FHIR server could not be reached ({type(exc).__name__})") from None
+            raise FetchUnavailable(
+                f"the FHIR server could not be reached ({type(exc).__name__})", outcome="refused"
+            ) from None
         if response.status_code == 401:
             raise TokenRefused("the FHIR server answered HTTP 401")
         if response.status_code != 200:
-            raise FetchUnavailable(f"the FHIR server answered HTTP {response.status_code}")
+            kind = "client_error" if 400 <= response.status_code < 500 else "server_error"
+            raise FetchUnavailable(f"the FHIR server answered HTTP {response.status_code}", outcome=kind)
         try:
             return response.json()
         except ValueError:
@@ -281,9 +302,14 @@ def resolve(
         paged = {k: v for k, v in values.items() if isinstance(v, dict) and _next_link(v) is not None}
         jobs: dict[str, Future[Any]] = {}
         for key, relative in to_fetch.items():
-            jobs[key] = pool.executor.submit(_fetch, pool, base, f"{base}/{encode_search(relative)}", token, deadline)
+            # copy_context: the request's trace context reaches the fetch thread (its spans' parent).
+            jobs[key] = pool.executor.submit(
+                contextvars.copy_context().run, _fetch, pool, base, f"{base}/{encode_search(relative)}", token, deadline
+            )
         for key, bundle in paged.items():
-            jobs[key] = pool.executor.submit(pool.follow_pages, base, bundle, token, deadline)
+            jobs[key] = pool.executor.submit(
+                contextvars.copy_context().run, pool.follow_pages, base, bundle, token, deadline
+            )
         # Each call is bounded by the same deadline, so waiting for all of them ends by the deadline too.
         done, _ = wait(jobs.values(), timeout=max(0.0, deadline - time.monotonic()) + 0.05)
         for key, future in jobs.items():

@@ -41,6 +41,7 @@ _UPSERT_INSERTS: dict[str, Callable[[Any], Any]] = {"sqlite": sqlite.insert, "po
 
 
 Row = dict[str, Any]
+UNKNOWN_CARD = "(unknown card)"  # feedback on a card uuid the issued-card record does not (yet) know
 
 
 def write_issued_cards(engine: Engine) -> Callable[[Sequence[Row]], None]:
@@ -218,11 +219,21 @@ def _row(service_id: str, item: Mapping[str, Any], now: datetime) -> FeedbackIte
 
 
 @dataclass(frozen=True)
+class StoredItem:
+    """What the metrics count of one newly stored item: its rule, outcome and override reason code."""
+
+    rule_id: str
+    outcome: str
+    override_code: str
+
+
+@dataclass(frozen=True)
 class StoreResult:
     """How many items were new and how many had been stored before."""
 
     stored: int
     duplicates: int
+    items: tuple[StoredItem, ...] = ()  # the new ones
 
 
 def store_feedback(
@@ -230,21 +241,25 @@ def store_feedback(
 ) -> StoreResult:
     """Store each feedback item once; the same item sent again is recognised and skipped."""
     stored = duplicates = 0
+    new: list[StoredItem] = []
     for item in items:
         row = _row(service_id, item, now)
         with Session(engine) as session:
             issued = session.get(IssuedCard, row.card_uuid)
             if issued is not None:
                 row.rule_id, row.hook_instance = issued.rule_id, issued.hook_instance
+            # Read before the commit expires the row (reading after would cost a SELECT).
+            counted = StoredItem(row.rule_id or UNKNOWN_CARD, row.outcome, row.override_code)
             session.add(row)
             try:
                 session.commit()
                 stored += 1
+                new.append(counted)
             except IntegrityError:
                 # The unique constraint, not a prior read, decides: concurrent workers cannot both insert.
                 session.rollback()
                 duplicates += 1
-    return StoreResult(stored, duplicates)
+    return StoreResult(stored, duplicates, tuple(new))
 
 
 @dataclass
@@ -270,7 +285,7 @@ def feedback_report(engine: Engine) -> list[TopicReport]:
             topic.issued += 1
         for row in session.scalars(select(FeedbackItem)):
             # Attribution is resolved here too: the issued-card record may have landed after the feedback.
-            rule_id = row.rule_id or rule_of_card.get(row.card_uuid) or "(unknown card)"
+            rule_id = row.rule_id or rule_of_card.get(row.card_uuid) or UNKNOWN_CARD
             topic = topics[rule_id]
             topic.rule_id = rule_id
             if row.outcome == "accepted":

@@ -16,6 +16,8 @@ from flask import request
 from service import profiles
 from service.cds import pipeline
 from service.cds import schemas
+from service.errors import AuthenticationError
+from service.errors import ForbiddenError
 from service.errors import InvalidRequestError
 from service.errors import ServiceUnavailableError
 from service.store.db import ping
@@ -50,7 +52,11 @@ def authenticate() -> None:
     if app_state.authenticator is None:
         return
     audience = app_state.settings.public_base_url + request.path
-    g.bme_client = app_state.authenticator.authenticate(request.headers.get("Authorization"), audience)
+    try:
+        g.bme_client = app_state.authenticator.authenticate(request.headers.get("Authorization"), audience)
+    except AuthenticationError as exc:
+        app_state.deps.observer.auth_refused(exc.message)  # bme_cds_auth_refusals_total
+        raise
 
 
 @bp.before_request
@@ -93,7 +99,11 @@ def call_service(service_id: str) -> Response:
     client = getattr(g, "bme_client", None)
     # The open-proxy guard, before any outbound call; a body that is no object is refused by the pipeline.
     allow_http_hosts = app_state.settings.allow_http_fhir_hosts
-    access = fhir_access(client, body, allow_http_hosts) if isinstance(body, dict) else None
+    try:
+        access = fhir_access(client, body, allow_http_hosts) if isinstance(body, dict) else None
+    except ForbiddenError as exc:
+        app_state.deps.observer.auth_refused(exc.message)  # a client naming a fhirServer it may not
+        raise
     outcome = pipeline.evaluate(
         service_id,
         body,
@@ -121,6 +131,8 @@ def feedback(service_id: str) -> Response:
     if app_state.card_buffer is not None:
         app_state.card_buffer.flush()  # cards this worker issued moments ago are attributed at once
     result = store_feedback(app_state.engine, service_id, body["feedback"], datetime.now(UTC))
+    for item in result.items:  # bme_cds_feedback_total and bme_cds_override_reasons_total
+        app_state.deps.observer.feedback(item.rule_id, item.outcome, item.override_code)
     g.bme_log = {**getattr(g, "bme_log", {}), "service": service_id, "feedback": result.stored}
     return json_response({"stored": result.stored, "duplicates": result.duplicates})
 

@@ -26,6 +26,7 @@ from service.store.db import make_engine
 from service.store.feedback import CardBuffer
 from service.store.feedback import write_issued_cards
 from service.web import logs
+from service.web import metrics as observability
 from service.web import security
 from service.web.api import bp
 from service.web.api import ops
@@ -55,9 +56,10 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
     app = Flask("service")  # the package root: templates/ and static/ live in service/
 
     engine = make_engine(settings.effective_database_url)
-    pool = FhirPool.from_settings(settings)
+    obs = observability.build(settings)  # metrics (BME_METRICS_TOKEN) and tracing (OTEL_*), or a no-op
+    pool = FhirPool.from_settings(settings, observer=obs.observer)
     card_buffer = CardBuffer(write_issued_cards(engine))
-    deps = build_deps(settings, pool=pool, recorder=card_buffer)
+    deps = build_deps(settings, pool=pool, recorder=card_buffer, observer=obs.observer)
     app.extensions["bme"] = AppState(
         settings=settings,
         deps=deps,
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
     # Flask runs the app's before_request hooks in this order, then the Blueprint's (web/api.py): the access-log
     # timer first, then the cheap size and content-type checks, then authentication, service and body.
     logs.init_app(app, settings)
+    observability.init_app(app, settings, obs, deps.registry)
     security.init_app(app, settings)
     init_smart(app, settings, deps)
     return app

@@ -1,0 +1,1 @@
+"""Observability: what the service tells operators (Prometheus metrics, OpenTelemetry traces)."""
