@@ -30,6 +30,10 @@ from service.config import Settings
 from service.errors import FhirTimeoutError
 from service.errors import InvalidRequestError
 from service.errors import PrefetchUnavailableError
+from service.fhir.deadline import BodyDeadline
+from service.fhir.deadline import parse_body
+from service.fhir.deadline import read_body as deadline_read
+from service.fhir.shape import bundle_problem
 from service.fhir.urls import plain_http_allowed
 from service.fhir.urls import url_problem
 
@@ -150,7 +154,9 @@ class FhirPool:
         self.allow_http_hosts = allow_http_hosts
         self._sessions: dict[str, requests.Session] = {}
         self._lock = threading.Lock()
-        self.executor = ThreadPoolExecutor(max_workers=max(4, pool_size), thread_name_prefix="prefetch")
+        # Threads start only when needed; enough that fetches of concurrent requests (gthread workers) never
+        # queue behind one slow server: each fetch ends by its own request's deadline (fhir/deadline.py).
+        self.executor = ThreadPoolExecutor(max_workers=max(32, 4 * pool_size), thread_name_prefix="prefetch")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FhirPool:
@@ -194,16 +200,20 @@ class FhirPool:
             headers["Authorization"] = f"Bearer {token}"
         try:
             response = self.session(base_url).get(
-                url, headers=headers, timeout=min(self.timeout, remaining), allow_redirects=False
+                url, headers=headers, timeout=min(self.timeout, remaining), allow_redirects=False, stream=True
             )
+            if response.status_code != 200:
+                response.close()
+                raise FetchUnavailable(f"the FHIR server answered HTTP {response.status_code}")
+            raw = deadline_read(response, deadline)  # the whole body within this fetch's own deadline
+        except BodyDeadline as exc:
+            raise FetchUnavailable(exc.reason, timeout=exc.timeout) from None
         except requests.Timeout:
             raise FetchUnavailable("the FHIR server did not answer in time", timeout=True) from None
         except requests.RequestException as exc:
             raise FetchUnavailable(f"the FHIR server could not be reached ({type(exc).__name__})") from None
-        if response.status_code != 200:
-            raise FetchUnavailable(f"the FHIR server answered HTTP {response.status_code}")
         try:
-            return response.json()
+            return parse_body(raw)
         except ValueError:
             raise FetchUnavailable("the FHIR server answered with something other than JSON") from None
 
@@ -211,6 +221,7 @@ class FhirPool:
         """Append the entries of `next` pages (same server only, at most max_pages in all) to a search Bundle."""
         if not (isinstance(bundle, dict) and bundle.get("resourceType") == "Bundle"):
             return bundle
+        _check_shape(bundle)
         entries = list(bundle.get("entry") or [])
         page, pages = bundle, 1
         while pages < self.max_pages:
@@ -224,6 +235,7 @@ class FhirPool:
             page = self.get_json(base_url, next_url, token, deadline)
             if not (isinstance(page, dict) and page.get("resourceType") == "Bundle"):
                 raise FetchUnavailable("a next page was not a Bundle")
+            _check_shape(page)
             entries.extend(page.get("entry") or [])
             pages += 1
         else:
@@ -233,6 +245,13 @@ class FhirPool:
         if entries:
             merged["entry"] = entries
         return merged
+
+
+def _check_shape(bundle: Any) -> None:
+    """A fetched Bundle the service cannot walk stands for unavailable data (412 or omitted), naming the path."""
+    problem = bundle_problem(bundle, "Bundle")
+    if problem is not None:
+        raise FetchUnavailable(f"the FHIR server answered an unusable Bundle: {problem}")
 
 
 def _next_link(bundle: Mapping[str, Any]) -> str | None:
@@ -264,6 +283,9 @@ def resolve(service: ServiceDefinition, request: Mapping[str, Any], pool: FhirPo
     to_fetch: dict[str, str] = {}
     for key, spec in service.prefetch.items():
         if key in sent:
+            shape = bundle_problem(sent[key], f"prefetch.{key}")
+            if shape is not None:
+                raise InvalidRequestError(f"the prefetch cannot be read: {shape}")
             problem = outcome_problem(sent[key])
             if problem is None:
                 values[key] = sent[key]
