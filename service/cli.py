@@ -141,10 +141,9 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
 def _feedback_report(_args: argparse.Namespace, settings: Settings) -> int:
     """Print accepted/overridden counts and override reasons per rule id."""
     from service.store.db import make_engine
-    from service.store.feedback import feedback_report
-    from service.store.feedback import format_report
+    from service.store.feedback import report_text
 
-    sys.stdout.write(format_report(feedback_report(make_engine(settings.effective_database_url))))
+    sys.stdout.write(report_text(make_engine(settings.effective_database_url)))
     return 0
 
 

@@ -54,6 +54,16 @@ class Settings:
     card_source_label: str = f"{SERVICE_NAME} rules {RULESET_VERSION}"
     topic_system: str = "https://bme-cds.example.org/fhir/CodeSystem/bme-cds-rules"
     emit_spec_version: bool = False  # add the CDS Hooks 3.0 'version' field to discovery
+    db_timeout_seconds: float = 2.0  # connect, pool wait and statement timeout; a call's total wait
+    db_retry_after_seconds: int = 5  # Retry-After of a 503 while the database is down; also the recheck interval
+    spool_dir: Path | None = None  # durable spool of records the database refused; "" = <data_dir>/spool
+    spool_max_bytes: int = 64 * 1024 * 1024
+    feedback_max_items: int = 1000  # items per feedback post; more is refused with 413
+
+    @property
+    def effective_spool_dir(self) -> Path:
+        """The spool folder, defaulting to one in the data folder."""
+        return self.spool_dir or self.data_dir / "spool"
 
     @property
     def effective_database_url(self) -> str:

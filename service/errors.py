@@ -106,11 +106,19 @@ class FhirTimeoutError(PrefetchUnavailableError):
 
 
 class ServiceUnavailableError(CdsError):
-    """A dependency of the service (the database) is down (503)."""
+    """A dependency of the service (the database) is down (503); the client may retry after `retry_after` s."""
 
     status = 503
     issue_code = "transient"
     error_code = "BME-0503"
+
+    def __init__(self, message: str, *, details: tuple[str, ...] = (), retry_after: int = 5) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        """RFC 9110 Retry-After: when the dependency is worth trying again."""
+        return {"Retry-After": str(self.retry_after)}
 
 
 def operation_outcome(

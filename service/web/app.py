@@ -29,8 +29,7 @@ from service.fhir.urls import is_loopback_host
 from service.profiles import load_order_codes
 from service.smart import init_app as init_smart
 from service.store.db import make_engine
-from service.store.feedback import CardBuffer
-from service.store.feedback import write_issued_cards
+from service.store.records import build_records
 from service.web import logs
 from service.web import security
 from service.web.api import bp
@@ -64,10 +63,10 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
     schemas.preload()  # a broken schema stops start-up here, not on the first request
     valuesets = ValueSetIndex.load(settings.valuesets_dir)  # a broken value set stops start-up here
     policy = load_policy(settings.policy_file)
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url, timeout=settings.db_timeout_seconds)
     pool = FhirPool.from_settings(settings)
     order_codes = load_order_codes(settings.order_codes_file) if settings.order_codes_file else None
-    card_buffer = CardBuffer(write_issued_cards(engine))
+    guard, intake, card_buffer = build_records(settings, engine)
     deps = Deps(
         settings=settings,
         registry=registry,
@@ -83,8 +82,10 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
         deps=deps,
         engine=engine,
         pool=pool,
-        authenticator=_authenticator(settings, engine),
+        authenticator=_authenticator(settings, engine, guard),
         card_buffer=card_buffer,
+        guard=guard,
+        intake=intake,
     )
     # The sandbox and browser-based clients send a preflight with Authorization (cds-hooks/docs#1).
     CORS(
@@ -103,7 +104,7 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
     return app
 
 
-def _authenticator(settings: Settings, engine: Any) -> Authenticator | None:
+def _authenticator(settings: Settings, engine: Any, guard: Any = None) -> Authenticator | None:
     """Authentication is on by default; with no trusted clients listed yet, every call is refused (401)."""
     if settings.auth == "off":
         # Also guards gunicorn started by hand on create_app: without client JWTs we serve loopback only.
@@ -121,6 +122,7 @@ def _authenticator(settings: Settings, engine: Any) -> Authenticator | None:
         engine,
         leeway_seconds=settings.jwt_leeway_seconds,
         http_timeout=settings.fhir_timeout_seconds,
+        guard=guard,
     )
 
 

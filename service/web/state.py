@@ -12,6 +12,8 @@ from service.cds.registry import Registry
 from service.config import Settings
 from service.fhir.prefetch import FhirPool
 from service.store.feedback import CardBuffer
+from service.store.health import DbGuard
+from service.store.intake import Intake
 from service.web.auth import Authenticator
 from service.web.auth import TrustedClient
 from service.web.auth import check_fhir_server
@@ -28,6 +30,8 @@ class AppState:
     pool: FhirPool
     authenticator: Authenticator | None  # None only with BME_AUTH=off
     card_buffer: CardBuffer | None = None  # the issued-card rows waiting to be written
+    guard: DbGuard | None = None  # database calls under a deadline; knows whether the database is down
+    intake: Intake | None = None  # feedback: all or nothing, spooled while the database is down
 
     def check_fhir_server(self, client: TrustedClient | None, body: Any) -> None:
         """Refuse a fhirServer this client may not name (the open-proxy guard), before any outbound call."""
