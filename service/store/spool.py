@@ -43,17 +43,19 @@ class Spool:
     def size(self) -> int:
         """Bytes held by every segment."""
         total = 0
-        for entry in os.scandir(self.directory):
-            if entry.name.endswith((".open", ".sealed")):
-                try:
-                    total += entry.stat().st_size
-                except FileNotFoundError:
-                    continue
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                if entry.name.endswith((".open", ".sealed")):
+                    try:
+                        total += entry.stat().st_size
+                    except FileNotFoundError:
+                        continue
         return total
 
     def pending(self) -> bool:
         """Whether any segment waits for replay."""
-        return any(e.name.endswith((".open", ".sealed")) for e in os.scandir(self.directory))
+        with os.scandir(self.directory) as entries:
+            return any(e.name.endswith((".open", ".sealed")) for e in entries)
 
     def append(self, kind: str, records: list[dict[str, Any]]) -> bool:
         """Store records durably (written and fsync'd); False when the spool is full or the disk refuses."""
