@@ -446,15 +446,17 @@ class Authenticator:
         return client
 
     def _find_key(self, client: TrustedClient, header: Mapping[str, Any], alg: str, kid: str) -> Any:
+        jku = header.get("jku")
+        # The service decides which key sets it trusts (CDS Hooks 2.0): a jku the registration does not list is
+        # refused whatever the key source, inline keys included, rather than silently ignored.
+        if jku is not None and (not isinstance(jku, str) or jku not in client.jku):
+            raise _fail("token jku is not on the allow-list",
+                        f"jku {str(jku)[:200]!r} not allowed for {client.issuer}")
         if client.jwks is not None:
             # Keys exchanged out of band: never fetch anything the token names.
             candidates = _index_keys(client.jwks.get("keys", ())).get(kid, [])
         else:
-            jku = header.get("jku")
             if jku is not None:
-                if not isinstance(jku, str) or jku not in client.jku:
-                    raise _fail("token jku is not on the allow-list",
-                                f"jku {str(jku)[:200]!r} not allowed for {client.issuer}")
                 urls: tuple[str, ...] = (jku,)
             else:
                 urls = client.jku  # jku is optional in the spec: look the kid up in every allowed set

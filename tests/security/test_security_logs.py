@@ -271,3 +271,18 @@ def test_the_quick_no_match_check_never_skips_a_redaction(parts: list[str]) -> N
     for pattern, replacement in _REDACTIONS:
         expected = pattern.sub(replacement, expected)
     assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("authentication refused: a bearer token is required", "authentication refused: a bearer token is required"),
+        ("Bearer Token required", "Bearer Token required"),
+        ("Authorization header is not a bearer token", "Authorization header is not a bearer token"),
+        ("sent bearer 0123456789abcdef", "sent bearer [redacted]"),
+        ("sent bearer mF_9.B5f-4.1JqM", "sent bearer [redacted]"),
+        ("sent Bearer SLAV32hkKG now", "sent Bearer [redacted] now"),
+    ],
+)
+def test_redaction_removes_secrets_not_words(line: str, expected: str) -> None:
+    assert redact(line) == expected
