@@ -30,13 +30,14 @@ def _freeze_gc(_worker: object) -> None:
 
 def gunicorn_settings(host: str, port: int, workers: int) -> dict[str, Any]:
     """The gunicorn settings of `bme-cds serve` (the benchmark's echo floor is served with the same)."""
+    from service.web.gunicorn_conf import serve_settings
+
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "sync",
-        "timeout": 30,
         "accesslog": None,  # the app writes its own structured access log
         "post_worker_init": _freeze_gc,
+        **serve_settings(),  # gthread workers, JSON errors and log lines, no control socket
     }
 
 
@@ -50,7 +51,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from gunicorn.app.base import BaseApplication
 
     from service.web.auth import assert_auth_off_allowed
+    from service.web.logs import configure_logging
 
+    configure_logging(settings.log_level)  # first, so every line (the auth-off warning too) is JSON
     if settings.auth == "off":
         assert_auth_off_allowed(args.host)  # ConfigError (exit 2) unless bound to loopback
 
@@ -65,9 +68,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
             return create_app(settings)
 
-    from service.web.logs import configure_logging
-
-    configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Build the app once in the master so a broken value set, policy or trusted-clients file stops start-up
     # with a clear message instead of gunicorn workers failing to boot one after another.

@@ -59,6 +59,7 @@ class Settings:
     spool_dir: Path | None = None  # durable spool of records the database refused; "" = <data_dir>/spool
     spool_max_bytes: int = 64 * 1024 * 1024
     feedback_max_items: int = 1000  # items per feedback post; more is refused with 413
+    body_timeout_seconds: float = 10.0  # a request body must arrive within this (408 otherwise)
 
     @property
     def effective_spool_dir(self) -> Path:

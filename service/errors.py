@@ -74,6 +74,18 @@ class MethodNotAllowedError(CdsError):
     error_code = "BME-0405"
 
 
+class RequestTimeoutError(CdsError):
+    """The client did not send its whole body in time (408); the connection is closed."""
+
+    status = 408
+    issue_code = "timeout"
+    error_code = "BME-0408"
+
+    def headers(self) -> dict[str, str]:
+        """RFC 9110: a server that times out a request closes the connection."""
+        return {"Connection": "close"}
+
+
 class PayloadTooLargeError(CdsError):
     """The body exceeds the configured maximum (413)."""
 

@@ -12,10 +12,13 @@ import codecs
 import json
 import math
 import re
+import socket
+import time
 from typing import IO
 from typing import Any
 
 import orjson
+from werkzeug.exceptions import ClientDisconnected
 
 INT_MIN = -(2**63)  # the range orjson reads exactly; FHIR integers are 32-bit and decimals have 18 digits
 INT_MAX = 2**64 - 1
@@ -100,20 +103,49 @@ def loads(raw: bytes) -> Any:
     return _strict(raw)
 
 
-def read_bounded(stream: IO[bytes], limit: int) -> bytes:
-    """Read a whole body of at most `limit` bytes, chunked or not; raises BodyTooLarge past the limit.
+BODY_DEADLINE_SECONDS = 10.0  # a CDS Hooks body (a few MB at most) arrives well within this on any real link
+
+
+def read_bounded(stream: IO[bytes], limit: int, *, sock: socket.socket | None = None,
+                 deadline_seconds: float = BODY_DEADLINE_SECONDS) -> bytes:
+    """Read a whole body of at most `limit` bytes, chunked or not, within a total deadline.
 
     A WSGI server that de-chunks the body itself (gunicorn sets wsgi.input_terminated) gets no limit from
     Werkzeug, so the limit is applied here, reading one byte beyond it to tell "exactly at" from "over".
+    With the client socket (gunicorn's environ['gunicorn.socket']) each wait is bounded by what is left of the
+    deadline, so a client sending a byte now and then holds a worker thread for `deadline_seconds` at most.
+
+    :raises BodyTooLarge: past the limit (413).
+    :raises BodyTooSlow: not all there by the deadline (408).
     """
     parts: list[bytes] = []
     size = 0
-    while size <= limit:
-        chunk = stream.read(min(1 << 20, limit + 1 - size))
-        if not chunk:
-            break
-        parts.append(chunk)
-        size += len(chunk)
+    deadline = time.monotonic() + deadline_seconds
+    try:
+        while size <= limit:
+            if sock is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise BodyTooSlow(deadline_seconds)
+                sock.settimeout(remaining)
+            chunk = stream.read(min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+    except TimeoutError:
+        raise BodyTooSlow(deadline_seconds) from None
+    except ClientDisconnected:
+        # Werkzeug reports a socket timeout under a length-limited stream as a disconnect; the clock tells.
+        if sock is not None and time.monotonic() >= deadline - 0.05:
+            raise BodyTooSlow(deadline_seconds) from None
+        raise
+    finally:
+        if sock is not None:
+            try:
+                sock.settimeout(None)  # back to blocking, as the server left it
+            except OSError:
+                pass
     if size > limit:
         raise BodyTooLarge(limit)
     return b"".join(parts)
@@ -125,3 +157,11 @@ class BodyTooLarge(ValueError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the body is larger than {limit} bytes")
         self.limit = limit
+
+
+class BodyTooSlow(ValueError):
+    """The body did not arrive within the deadline (408)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the body did not arrive within {seconds:g} s")
+        self.seconds = seconds

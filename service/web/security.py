@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Flask
 from flask import Response
+from flask import current_app
 from flask import g
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -21,6 +22,7 @@ from service.config import Settings
 from service.errors import CdsError
 from service.errors import InvalidRequestError
 from service.errors import PayloadTooLargeError
+from service.errors import RequestTimeoutError
 from service.errors import UnsupportedMediaTypeError
 from service.web import jsonin
 
@@ -144,9 +146,13 @@ _PARSED = "bme_json"  # flask.g attribute holding the body parsed before the vie
 def _parse_current_body() -> Any:
     """Read (bounded by MAX_CONTENT_LENGTH) and parse the current request body, caching the raw bytes."""
     try:
-        raw = jsonin.read_bounded(request.stream, request.max_content_length or MAX_BODY_FALLBACK)
+        raw = jsonin.read_bounded(request.stream, request.max_content_length or MAX_BODY_FALLBACK,
+                                  sock=request.environ.get("gunicorn.socket"),
+                                  deadline_seconds=current_app.config.get("BME_BODY_TIMEOUT_SECONDS", 10.0))
     except (RequestEntityTooLarge, jsonin.BodyTooLarge):
         raise PayloadTooLargeError("the body is larger than this service accepts") from None
+    except jsonin.BodyTooSlow as slow:
+        raise RequestTimeoutError(str(slow)) from None
     request._cached_data = raw  # so a view calling get_data() gets the same bytes
     return parse_json(raw)
 
@@ -213,6 +219,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     """Install the size/content-type checks and the security headers on every response."""
     app.extensions["bme_security"] = True
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes  # bounds chunked bodies without a length
+    app.config["BME_BODY_TIMEOUT_SECONDS"] = settings.body_timeout_seconds  # a slow upload holds a thread no longer
     max_body = settings.max_body_bytes
     https = settings.public_base_url.lower().startswith("https://")
 
