@@ -351,7 +351,7 @@ def _unavailable(
     if policy is OnUnavailable.FAIL:
         error = FhirTimeoutError if timeout else PrefetchUnavailableError
         raise error(f"prefetch key {key!r} is required but unavailable: {reason}")
-    log.info("prefetch: key %s omitted: %s", key, reason)
+    log.debug("prefetch: key %s omitted: %s", key, reason)  # the access line lists omitted keys already
     omitted[key] = reason
 
 

@@ -133,14 +133,23 @@ class CardBuffer:
         with self._lock:
             self._pending.extend(rows)
             full = len(self._pending) >= self._max_rows
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=_flush_periodically, args=(weakref.ref(self), self._interval), name="bme-card-buffer",
-                    daemon=True,
-                )
-                self._thread.start()
+            self._start_thread()
         if full:
             self.flush()
+
+    def _start_thread(self) -> None:
+        """Start this process's writer thread once (call with the lock held)."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=_flush_periodically, args=(weakref.ref(self), self._interval), name="bme-card-buffer",
+                daemon=True,
+            )
+            self._thread.start()
+
+    def watch_spool(self) -> None:
+        """Make sure the writer thread runs, so records just spooled are replayed once the database is back."""
+        with self._lock:
+            self._start_thread()
 
     def pending(self) -> int:
         """Rows recorded but not yet written."""

@@ -50,7 +50,7 @@ class DbGuard:
     """Runs database calls with a deadline and remembers, per process, whether the database is down."""
 
     def __init__(self, engine: Engine, *, timeout: float, retry_after: int = DEFAULT_RETRY_AFTER_SECONDS,
-                 threads: int = 4, clock: Callable[[], float] = time.monotonic) -> None:
+                 threads: int = 8, clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
         self.timeout = timeout
         self.retry_after = retry_after

@@ -30,6 +30,7 @@ class Intake:
     spool: Spool | None
     max_items: int
     flush_cards: Callable[[], None] | None = None  # write this worker's pending card rows first
+    watch_spool: Callable[[], None] | None = None  # start the replaying thread once something is spooled
 
 
 def check_size(body: Any, max_items: int) -> None:
@@ -56,6 +57,8 @@ def accept(
     except DatabaseDown:
         post = {"service_id": service_id, "items": list(items), "received_at": now.isoformat()}
         if intake.spool is not None and intake.spool.append("feedback", [post]):
+            if intake.watch_spool is not None:
+                intake.watch_spool()
             return 202, {"stored": 0, "duplicates": 0, "queued": len(items)}
         raise ServiceUnavailableError("the feedback store is unavailable; send it again later",
                                       retry_after=intake.guard.retry_after) from None

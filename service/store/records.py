@@ -22,5 +22,5 @@ def build_records(settings: Settings, engine: Engine) -> tuple[DbGuard, Intake, 
     replay_into = spool_writer(engine, write_cards)
     card_buffer.replay = lambda: spool.replay(replay_into)
     intake = Intake(engine=engine, guard=guard, spool=spool, max_items=settings.feedback_max_items,
-                    flush_cards=card_buffer.flush)
+                    flush_cards=card_buffer.flush, watch_spool=card_buffer.watch_spool)
     return guard, intake, card_buffer

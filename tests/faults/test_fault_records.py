@@ -118,3 +118,24 @@ def test_repeated_log_lines_are_held_back_and_counted() -> None:
         "database still unavailable (OperationalError)",
         "database still unavailable (OperationalError) (999 similar lines in the last 30s not shown)",
     ]
+
+
+@pytest.mark.postgres
+def test_concurrent_duplicate_posts_are_stored_once_on_postgresql(postgres: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from service.store.db import make_engine
+    from service.store.feedback import store_feedback
+
+    engine = make_engine(postgres.url)
+    try:
+        record_now(engine, "bme-order-sign", "h", [("pg-card", "S01")], NOW)
+        post = [_item("pg-card"), _item("pg-card", 6)]
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            results = list(pool.map(lambda _n: store_feedback(engine, "bme-order-sign", post, NOW), range(100)))
+        assert sum(r.stored for r in results) == 2
+        assert sum(r.duplicates for r in results) == 198
+        report = {t.rule_id: t for t in feedback_report(engine)}
+        assert report["S01"].overridden == 2
+    finally:
+        engine.dispose()
