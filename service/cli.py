@@ -42,7 +42,7 @@ def gunicorn_settings(host: str, port: int, workers: int) -> dict[str, Any]:
 
 
 def default_workers() -> int:
-    """One sync worker per core, at least two (the service is CPU-bound; more workers only contend)."""
+    """One worker process per core, at least two (the service is CPU-bound; more processes only contend)."""
     return max(2, os.cpu_count() or 1)
 
 

@@ -75,15 +75,11 @@ class MethodNotAllowedError(CdsError):
 
 
 class RequestTimeoutError(CdsError):
-    """The client did not send its whole body in time (408); the connection is closed."""
+    """The client did not send its whole body in time (408); the service reads nothing more from it."""
 
     status = 408
     issue_code = "timeout"
     error_code = "BME-0408"
-
-    def headers(self) -> dict[str, str]:
-        """RFC 9110: a server that times out a request closes the connection."""
-        return {"Connection": "close"}
 
 
 class PayloadTooLargeError(CdsError):

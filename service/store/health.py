@@ -127,7 +127,11 @@ class DbGuard:
 def _orig(exc: SQLAlchemyError) -> str:
     """The driver's own error class, e.g. ': ReadOnly' or ': DiskFull' (never its message: it may quote SQL)."""
     original = getattr(exc, "orig", None)
-    return f": {type(original).__name__}" if original is not None else ""
+    if original is None:
+        return ""
+    # SQLite's result code (SQLITE_READONLY, SQLITE_FULL) or PostgreSQL's SQLSTATE says more than the class.
+    code = getattr(original, "sqlite_errorname", None) or getattr(original, "sqlstate", None)
+    return f": {type(original).__name__}" + (f" {code}" if code else "")
 
 
 _UPSERTS: dict[str, Callable[[Any], Any]] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}

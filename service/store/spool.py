@@ -53,9 +53,9 @@ class Spool:
         return total
 
     def pending(self) -> bool:
-        """Whether any segment waits for replay."""
+        """Whether any segment waits for replay or is being replayed."""
         with os.scandir(self.directory) as entries:
-            return any(e.name.endswith((".open", ".sealed")) for e in entries)
+            return any(e.name.endswith((".open", ".sealed")) or ".replaying-" in e.name for e in entries)
 
     def append(self, kind: str, records: list[dict[str, Any]]) -> bool:
         """Store records durably (written and fsync'd); False when the spool is full or the disk refuses."""

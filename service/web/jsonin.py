@@ -134,10 +134,12 @@ def read_bounded(stream: IO[bytes], limit: int, *, sock: socket.socket | None = 
             parts.append(chunk)
             size += len(chunk)
     except TimeoutError:
+        _stop_reading(sock)
         raise BodyTooSlow(deadline_seconds) from None
     except ClientDisconnected:
         # Werkzeug reports a socket timeout under a length-limited stream as a disconnect; the clock tells.
         if sock is not None and time.monotonic() >= deadline - 0.05:
+            _stop_reading(sock)
             raise BodyTooSlow(deadline_seconds) from None
         raise
     finally:
@@ -149,6 +151,16 @@ def read_bounded(stream: IO[bytes], limit: int, *, sock: socket.socket | None = 
     if size > limit:
         raise BodyTooLarge(limit)
     return b"".join(parts)
+
+
+def _stop_reading(sock: socket.socket | None) -> None:
+    """Shut the read side: the rest of a late body must never be parsed as the next request on this connection
+    (gunicorn ignores an application's Connection: close; on end-of-input it closes after the 408)."""
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
 
 
 class BodyTooLarge(ValueError):

@@ -126,6 +126,11 @@ def _outage(app: Flask, client: FlaskClient, fault: Any, heal: Any) -> None:
     buffer = app.extensions["bme"].card_buffer
     buffer.flush()
     buffer.replay_spool()
+    deadline = time.monotonic() + 15
+    while buffer.spool.pending():  # the background thread may be replaying a segment it claimed first
+        assert time.monotonic() < deadline, "the spool was not replayed"
+        time.sleep(0.2)
+        buffer.replay_spool()
     cards, feedback = _counts(app)
     assert cards == len(set(issued))
     assert feedback == 6
@@ -142,7 +147,7 @@ def _immutable(folder: Path, on: bool) -> None:
         subprocess.run(["chattr", "+i" if on else "-i", str(path)], check=True, capture_output=True)
 
 
-def test_sqlite_file_made_read_only(tmp_path: Path, made: list[Flask]) -> None:
+def test_sqlite_file_made_read_only(tmp_path: Path, made: list[Flask], caplog: pytest.LogCaptureFixture) -> None:
     if shutil.which("chattr") is None:
         pytest.skip("chattr is not available")
     folder = tmp_path / "db"
@@ -150,6 +155,12 @@ def test_sqlite_file_made_read_only(tmp_path: Path, made: list[Flask]) -> None:
     made.append(app)
     try:
         _outage(app, app.test_client(), lambda: _immutable(folder, True), lambda: _immutable(folder, False))
+        db_lines = [r.getMessage() for r in caplog.records if r.name == "bme.db"]
+        # One line names the cause (SQLite's result code, not just "OperationalError"), one says it is back;
+        # repeats within 30 s are held back, however many calls failed.
+        assert any("database unavailable (OperationalError: OperationalError SQLITE_" in m for m in db_lines)
+        assert "database available again" in db_lines
+        assert len(db_lines) <= 4, db_lines
     finally:
         subprocess.run(["chattr", "-R", "-i", str(folder)], check=False, capture_output=True)
 
