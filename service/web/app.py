@@ -29,6 +29,7 @@ from service.fhir.urls import is_loopback_host
 from service.profiles import load_order_codes
 from service.smart import init_app as init_smart
 from service.store.db import make_engine
+from service.store.health import DbGuard
 from service.store.records import build_records
 from service.web import logs
 from service.web import security
@@ -104,7 +105,7 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
     return app
 
 
-def _authenticator(settings: Settings, engine: Any, guard: Any = None) -> Authenticator | None:
+def _authenticator(settings: Settings, engine: Any, guard: DbGuard | None = None) -> Authenticator | None:
     """Authentication is on by default; with no trusted clients listed yet, every call is refused (401)."""
     if settings.auth == "off":
         # Also guards gunicorn started by hand on create_app: without client JWTs we serve loopback only.
