@@ -1,7 +1,7 @@
 """The HTTP floor: a minimal Flask app that parses and echoes the body, under the same gunicorn settings.
 
 `python -m bench.floor_app --port 8081` serves it exactly as `bme-cds serve` serves the service (the same
-`service.cli.gunicorn_settings`: sync workers, worker count, timeout, GC freeze after start-up, no access log),
+`service.cli.gunicorn_settings`: gthread workers, worker count, timeout, GC freeze after start-up, no access log),
 so the ratio between the two is the cost of the service itself.
 """
 

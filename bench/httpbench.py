@@ -1,6 +1,6 @@
 """Parts 2-4 over HTTP: throughput and latency vs the echo floor, missing prefetch, worker memory.
 
-The service runs as `bme-cds serve` runs it (`python -m service.cli serve`: gunicorn, sync workers,
+The service runs as `bme-cds serve` runs it (`python -m service.cli serve`: gunicorn, gthread workers,
 default worker count, authentication on) with a trusted-clients file for two benchmark clients whose keys
 the harness holds, one signing ES384 (as the sandbox does) and one RS384 (Epic's default); every request
 carries a freshly minted JWT with a unique jti.

@@ -64,7 +64,7 @@ NOTES = (
     "copies of the five Synthea records' resources of every prefetched type, up to N resources. Linearity"
     " is judged on evaluate() alone with the cyclic GC paused, because json.loads itself costs more per "
     "resource at megabytes.",
-    "**2 HTTP**: `python -m service.cli serve` (= `bme-cds serve`: gunicorn, sync workers, default worker"
+    "**2 HTTP**: `python -m service.cli serve` (= `bme-cds serve`: gunicorn, gthread workers, default worker"
     " count, authentication on with a trusted-clients file for two benchmark clients, one signing ES384"
     " as the CDS Hooks sandbox does and one RS384 as Epic does by default) against "
     "`bench/floor_app.py` (a Flask endpoint that parses and echoes the body, no authentication) under the"

@@ -31,19 +31,20 @@ def _freeze_gc(_worker: object) -> None:
 
 def gunicorn_settings(host: str, port: int, workers: int) -> dict[str, Any]:
     """The gunicorn settings of `bme-cds serve` (the benchmark's echo floor is served with the same)."""
+    from service.web.gunicorn_conf import serve_settings
+
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "sync",
-        "timeout": 30,
         "accesslog": None,  # the app writes its own structured access log
         "post_worker_init": _freeze_gc,
         "child_exit": multiproc.child_exit,  # metrics: a dead worker's gauges go, its counters stay
+        **serve_settings(),  # gthread workers, JSON errors and log lines, no control socket
     }
 
 
 def default_workers() -> int:
-    """One sync worker per core, at least two (the service is CPU-bound; more workers only contend)."""
+    """One worker process per core, at least two (the service is CPU-bound; more processes only contend)."""
     return max(2, os.cpu_count() or 1)
 
 
@@ -52,7 +53,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from gunicorn.app.base import BaseApplication
 
     from service.web.auth import assert_auth_off_allowed
+    from service.web.logs import configure_logging
 
+    configure_logging(settings.log_level)  # first, so every line (the auth-off warning too) is JSON
     if settings.auth == "off":
         assert_auth_off_allowed(args.host)  # ConfigError (exit 2) unless bound to loopback
 
@@ -67,9 +70,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
             return create_app(settings)
 
-    from service.web.logs import configure_logging
-
-    configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Before prometheus-client loads: every worker writes its metrics to files in a folder fresh for this start.
     metrics_dir = multiproc.prepare(settings.data_dir) if settings.metrics_token else None
@@ -141,8 +141,7 @@ def _feedback_report(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy.engine import make_url
 
     from service.store.db import make_engine
-    from service.store.feedback import feedback_report
-    from service.store.feedback import format_report
+    from service.store.feedback import report_text
 
     url = make_url(settings.effective_database_url)
     # Say which database is read: a report of "no cards" from the wrong file looks like a quiet service.
@@ -164,7 +163,7 @@ def _feedback_report(args: argparse.Namespace, settings: Settings) -> int:
         Path(args.html).write_text(page, encoding="utf-8")
         print(f"bme-cds feedback-report: wrote {args.html}", file=sys.stderr)
         return 0
-    sys.stdout.write(format_report(feedback_report(engine)))
+    sys.stdout.write(report_text(engine))
     return 0
 
 

@@ -150,6 +150,17 @@ class Settings:
     emit_spec_version: bool = False  # add the CDS Hooks 3.0 'version' field to discovery
     smart: SmartSettings = field(default_factory=SmartSettings)  # BME_SMART_*: the SMART app
     metrics_token: str = field(default="", repr=False)  # BME_METRICS_TOKEN: /metrics on, behind this token
+    db_timeout_seconds: float = 2.0  # connect, pool wait and statement timeout; a call's total wait
+    db_retry_after_seconds: int = 5  # Retry-After of a 503 while the database is down; also the recheck interval
+    spool_dir: Path | None = None  # durable spool of records the database refused; "" = <data_dir>/spool
+    spool_max_bytes: int = 64 * 1024 * 1024
+    feedback_max_items: int = 1000  # items per feedback post; more is refused with 413
+    body_timeout_seconds: float = 10.0  # a request body must arrive within this (408 otherwise)
+
+    @property
+    def effective_spool_dir(self) -> Path:
+        """The spool folder, defaulting to one in the data folder."""
+        return self.spool_dir or self.data_dir / "spool"
 
     @property
     def effective_database_url(self) -> str:

@@ -66,6 +66,14 @@ class UnknownServiceError(CdsError):
     error_code = "BME-0404"
 
 
+class RequestTimeoutError(CdsError):
+    """The client did not send its whole body in time (408); the service reads nothing more from it."""
+
+    status = 408
+    issue_code = "timeout"
+    error_code = "BME-0408"
+
+
 class PayloadTooLargeError(CdsError):
     """The body exceeds the configured maximum (413)."""
 
@@ -102,11 +110,19 @@ class FhirTokenRefusedError(PrefetchUnavailableError):
 
 
 class ServiceUnavailableError(CdsError):
-    """A dependency of the service (the database) is down (503)."""
+    """A dependency of the service (the database) is down (503); the client may retry after `retry_after` s."""
 
     status = 503
     issue_code = "transient"
     error_code = "BME-0503"
+
+    def __init__(self, message: str, *, details: tuple[str, ...] = (), retry_after: int = 5) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        """RFC 9110 Retry-After: when the dependency is worth trying again."""
+        return {"Retry-After": str(self.retry_after)}
 
 
 def operation_outcome(

@@ -29,8 +29,13 @@ from service.cds.registry import ServiceDefinition
 from service.config import Settings
 from service.errors import FhirTimeoutError
 from service.errors import FhirTokenRefusedError
+from service.errors import InvalidRequestError
 from service.errors import PrefetchUnavailableError
 from service.fhir.access import FhirAccess
+from service.fhir.deadline import BodyDeadline
+from service.fhir.deadline import parse_body
+from service.fhir.deadline import read_body as deadline_read
+from service.fhir.shape import bundle_problem
 from service.fhir.urls import encode_search
 from service.obs.observer import NULL_OBSERVER
 from service.obs.observer import Observer
@@ -158,7 +163,9 @@ class FhirPool:
         self.pool_size = pool_size
         self._sessions: dict[str, requests.Session] = {}
         self._lock = threading.Lock()
-        self.executor = ThreadPoolExecutor(max_workers=max(4, pool_size), thread_name_prefix="prefetch")
+        # Threads start only when needed; enough that fetches of concurrent requests (gthread workers) never
+        # queue behind one slow server: each fetch ends by its own request's deadline (fhir/deadline.py).
+        self.executor = ThreadPoolExecutor(max_workers=max(32, 4 * pool_size), thread_name_prefix="prefetch")
 
     @classmethod
     def from_settings(cls, settings: Settings, observer: Observer = NULL_OBSERVER) -> FhirPool:
@@ -206,8 +213,14 @@ class FhirPool:
             headers["Authorization"] = f"Bearer {token}"
         try:
             response = self.session(base_url).get(
-                url, headers=headers, timeout=min(self.timeout, remaining), allow_redirects=False
+                url, headers=headers, timeout=min(self.timeout, remaining), allow_redirects=False, stream=True
             )
+            if response.status_code == 200:
+                raw = deadline_read(response, deadline)  # the whole body within this fetch's own deadline
+            else:
+                response.close()
+        except BodyDeadline as exc:
+            raise (FetchTimedOut(exc.reason) if exc.timeout else FetchUnavailable(exc.reason)) from None
         except requests.Timeout:
             raise FetchTimedOut("the FHIR server did not answer in time") from None
         except requests.RequestException as exc:
@@ -220,7 +233,7 @@ class FhirPool:
             kind = "client_error" if 400 <= response.status_code < 500 else "server_error"
             raise FetchUnavailable(f"the FHIR server answered HTTP {response.status_code}", outcome=kind)
         try:
-            return response.json()
+            return parse_body(raw)
         except ValueError:
             raise FetchUnavailable("the FHIR server answered with something other than JSON") from None
 
@@ -228,6 +241,7 @@ class FhirPool:
         """Append the entries of `next` pages (same server only, at most max_pages in all) to a search Bundle."""
         if not (isinstance(bundle, dict) and bundle.get("resourceType") == "Bundle"):
             return bundle
+        _check_shape(bundle)
         entries = list(bundle.get("entry") or [])
         page, pages = bundle, 1
         while pages < self.max_pages:
@@ -241,6 +255,7 @@ class FhirPool:
             page = self.get_json(base_url, next_url, token, deadline)
             if not (isinstance(page, dict) and page.get("resourceType") == "Bundle"):
                 raise FetchUnavailable("a next page was not a Bundle")
+            _check_shape(page)
             entries.extend(page.get("entry") or [])
             pages += 1
         else:
@@ -250,6 +265,13 @@ class FhirPool:
         if entries:
             merged["entry"] = entries
         return merged
+
+
+def _check_shape(bundle: Any) -> None:
+    """A fetched Bundle the service cannot walk stands for unavailable data (412 or omitted), naming the path."""
+    problem = bundle_problem(bundle, "Bundle")
+    if problem is not None:
+        raise FetchUnavailable(f"the FHIR server answered an unusable Bundle: {problem}")
 
 
 def _next_link(bundle: Mapping[str, Any]) -> str | None:
@@ -278,6 +300,9 @@ def resolve(
     to_fetch: dict[str, str] = {}
     for key, spec in service.prefetch.items():
         if key in sent:
+            shape = bundle_problem(sent[key], f"prefetch.{key}")
+            if shape is not None:
+                raise InvalidRequestError(f"the prefetch cannot be read: {shape}")
             problem = outcome_problem(sent[key])
             if problem is None:
                 values[key] = sent[key]
@@ -342,7 +367,7 @@ def _fetch(pool: FhirPool, base: str, url: str, token: str | None, deadline: flo
 def _unavailable(key: str, policy: OnUnavailable, why: FetchUnavailable, omitted: dict[str, str]) -> None:
     if policy is OnUnavailable.FAIL:
         raise why.error(f"prefetch key {key!r} is required but unavailable: {why.reason}")
-    log.info("prefetch: key %s omitted: %s", key, why.reason)
+    log.debug("prefetch: key %s omitted: %s", key, why.reason)  # the access line lists omitted keys already
     omitted[key] = why.reason
 
 

@@ -6,8 +6,10 @@ cards are recorded by uuid, service and rule id only, so feedback can be attribu
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import DateTime
 from sqlalchemy import Engine
@@ -18,9 +20,12 @@ from sqlalchemy import UniqueConstraint
 from sqlalchemy import create_engine
 from sqlalchemy import event
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
+
+LOG = logging.getLogger("bme.db")
 
 
 class Base(DeclarativeBase):
@@ -83,23 +88,59 @@ class SeenJwt(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
-def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
-    """WAL and a busy timeout let several gunicorn workers share one SQLite file safely."""
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
+class ReadinessProbe(Base):
+    """One row per process, rewritten by /readyz: readiness means the database takes a write, not just a read."""
+
+    __tablename__ = "readiness_probe"
+
+    worker: Mapped[str] = mapped_column(String(64), primary_key=True)
+    probed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-def make_engine(url: str) -> Engine:
-    """Create the engine (creating the SQLite folder if needed) and the tables."""
+DEFAULT_TIMEOUT_SECONDS = 2.0
+
+
+def _sqlite_pragmas(timeout: float) -> Any:
+    """WAL and a busy timeout let several gunicorn workers share one SQLite file without stalling on a lock."""
+
+    def apply(dbapi_connection: object, _record: object) -> None:
+        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        cursor.close()
+
+    return apply
+
+
+def engine_options(url: str, timeout: float) -> dict[str, Any]:
+    """Connect, pool and statement timeouts so a sick database answers with an error instead of holding a worker."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": timeout}}
+    millis = max(1, int(timeout * 1000))
+    options: dict[str, Any] = {"pool_pre_ping": True, "pool_timeout": timeout}
+    if url.startswith("postgresql"):
+        options["connect_args"] = {
+            "connect_timeout": max(1, int(round(timeout))),  # libpq takes whole seconds
+            "options": f"-c statement_timeout={millis} -c lock_timeout={millis}",
+        }
+    return options
+
+
+def make_engine(url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS, create: bool = True) -> Engine:
+    """Create the engine (creating the SQLite folder if needed) and, unless told not to, the tables."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    engine = create_engine(url, **engine_options(url, timeout))
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-    Base.metadata.create_all(engine)
+        event.listen(engine, "connect", _sqlite_pragmas(timeout))
+    if create:
+        try:
+            Base.metadata.create_all(engine)
+        except OperationalError as exc:
+            # A worker respawned during an outage must still boot (and answer 503) rather than crash-loop
+            # until gunicorn gives up: the master created the tables when it started.
+            LOG.error("database unreachable while starting (%s); tables not checked", type(exc).__name__)
     return engine
 
 

@@ -7,6 +7,7 @@ joined to its rule. Uses SQLAlchemy only; no Flask.
 from __future__ import annotations
 
 import atexit
+import itertools
 import logging
 import os
 import threading
@@ -15,7 +16,6 @@ import weakref
 from collections import Counter
 from collections import defaultdict
 from collections.abc import Callable
-from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +33,8 @@ from sqlalchemy.orm import Session
 
 from service.store.db import FeedbackItem
 from service.store.db import IssuedCard
+from service.store.lograte import RateLimitedLog
+from service.store.spool import Spool
 
 LOG = logging.getLogger("bme.feedback")
 
@@ -108,10 +110,14 @@ class CardBuffer:
         *,
         interval: float = 0.2,  # short batches: a long one holds the GIL long enough to show in p99 latency
         max_rows: int = 2000,
+        spool: Spool | None = None,  # where rows go while the database refuses them; replayed on recovery
     ) -> None:
         self._write = write
         self._interval = interval
         self._max_rows = max_rows
+        self.spool = spool
+        self.replay: Callable[[], object] | None = None  # set by the app: replays the spool into the database
+        self._log = RateLimitedLog(LOG, interval=30.0)
         self._reset()
         _LIVE_BUFFERS.add(self)  # weakly: a dropped app's buffer is collected, its thread then ends
 
@@ -128,14 +134,23 @@ class CardBuffer:
         with self._lock:
             self._pending.extend(rows)
             full = len(self._pending) >= self._max_rows
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=_flush_periodically, args=(weakref.ref(self), self._interval), name="bme-card-buffer",
-                    daemon=True,
-                )
-                self._thread.start()
+            self._start_thread()
         if full:
             self.flush()
+
+    def _start_thread(self) -> None:
+        """Start this process's writer thread once (call with the lock held)."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=_flush_periodically, args=(weakref.ref(self), self._interval), name="bme-card-buffer",
+                daemon=True,
+            )
+            self._thread.start()
+
+    def watch_spool(self) -> None:
+        """Make sure the writer thread runs, so records just spooled are replayed once the database is back."""
+        with self._lock:
+            self._start_thread()
 
     def pending(self) -> int:
         """Rows recorded but not yet written."""
@@ -151,26 +166,43 @@ class CardBuffer:
         try:
             self._write(rows)
         except SQLAlchemyError as exc:
+            if self.spool is not None and self.spool.append("cards", rows):
+                self._log.warning("issued-card rows not written (%s): spooled for replay", type(exc).__name__)
+                return
             with self._lock:
                 kept = (rows + self._pending)[-self._max_rows :]
                 dropped = len(rows) + len(self._pending) - len(kept)
                 self._pending = kept
-            LOG.error("issued-card rows not written (%s): %d kept for retry, %d dropped",
-                      type(exc).__name__, len(kept), dropped)
+            # Losing rows is its own line (its own rate limit): it must not hide behind "kept for retry".
+            template = ("issued-card rows not written (%s): %d kept for retry, %d dropped" if dropped
+                        else "issued-card rows not written (%s): %d kept for retry, %d dropped ")
+            self._log.error(template, type(exc).__name__, len(kept), dropped)
+
+    def replay_spool(self) -> None:
+        """Write what the spool holds, once the database takes writes again (called by the background thread)."""
+        if self.replay is None or self.spool is None or not self.spool.pending():
+            return
+        try:
+            self.replay()
+        except (SQLAlchemyError, OSError) as exc:
+            self._log.warning("spool replay postponed (%s)", type(exc).__name__)
 
 
 
 _LIVE_BUFFERS: weakref.WeakSet[CardBuffer] = weakref.WeakSet()
+REPLAY_EVERY_TICKS = 10  # look at the spool every tenth flush (2 s at the default interval)
 
 
 def _flush_periodically(buffer_ref: weakref.ref[CardBuffer], interval: float) -> None:
     """The background writer: holds its buffer only weakly, and ends once the buffer is gone."""
-    while True:
+    for tick in itertools.count(1):
         time.sleep(interval)
         buffer = buffer_ref()
         if buffer is None:
             return
         buffer.flush()
+        if tick % REPLAY_EVERY_TICKS == 0:
+            buffer.replay_spool()
         del buffer
 
 
@@ -214,6 +246,8 @@ def _row(service_id: str, item: Mapping[str, Any], now: datetime) -> FeedbackIte
         override_code=str(reason.get("code", ""))[:128],
         override_display=str(reason.get("display", ""))[:512],
         override_comment=str(override.get("userComment", ""))[:4000],
+        rule_id="",
+        hook_instance="",
         received_at=now,
     )
 
@@ -229,37 +263,58 @@ class StoredItem:
 
 @dataclass(frozen=True)
 class StoreResult:
-    """How many items were new and how many had been stored before."""
+    """How many items were new, how many had been stored before, and how many name a card we never issued."""
 
     stored: int
     duplicates: int
-    items: tuple[StoredItem, ...] = ()  # the new ones
+    unknown_cards: int = 0
+    items: tuple[StoredItem, ...] = ()  # the new ones that name a card we issued (what metrics count)
+
+
+class FeedbackRefused(ValueError):
+    """The post names a card another service issued (400); nothing of it was stored."""
 
 
 def store_feedback(
-    engine: Engine, service_id: str, items: Iterable[Mapping[str, Any]], now: datetime
+    engine: Engine, service_id: str, items: Sequence[Mapping[str, Any]], now: datetime
 ) -> StoreResult:
-    """Store each feedback item once; the same item sent again is recognised and skipped."""
-    stored = duplicates = 0
-    new: list[StoredItem] = []
-    for item in items:
-        row = _row(service_id, item, now)
-        with Session(engine) as session:
-            issued = session.get(IssuedCard, row.card_uuid)
-            if issued is not None:
-                row.rule_id, row.hook_instance = issued.rule_id, issued.hook_instance
-            # Read before the commit expires the row (reading after would cost a SELECT).
-            counted = StoredItem(row.rule_id or UNKNOWN_CARD, row.outcome, row.override_code)
-            session.add(row)
-            try:
-                session.commit()
-                stored += 1
-                new.append(counted)
-            except IntegrityError:
+    """Store a post's items all or nothing, each once; a repeated item is recognised and skipped.
+
+    :raises FeedbackRefused: an item names a card issued by another service (nothing is stored).
+    """
+    rows = [_row(service_id, item, now) for item in items]
+    make_insert = _UPSERT_INSERTS.get(engine.dialect.name)
+    with Session(engine) as session, session.begin():
+        uuids = {row.card_uuid for row in rows}
+        issued = {card.uuid: card for card in session.scalars(select(IssuedCard).where(IssuedCard.uuid.in_(uuids)))}
+        unknown = 0
+        for row in rows:
+            card = issued.get(row.card_uuid)
+            if card is None:
+                unknown += 1
+            elif card.service_id != service_id:
+                raise FeedbackRefused(f"card {row.card_uuid[:64]!r} was issued by another service")
+            else:
+                row.rule_id, row.hook_instance = card.rule_id, card.hook_instance
+        stored = 0
+        new: list[StoredItem] = []
+        for row in rows:
+            values = {c.key: getattr(row, c.key) for c in FeedbackItem.__table__.columns if c.key != "id"}
+            if make_insert is not None:
                 # The unique constraint, not a prior read, decides: concurrent workers cannot both insert.
-                session.rollback()
-                duplicates += 1
-    return StoreResult(stored, duplicates, tuple(new))
+                statement = make_insert(FeedbackItem).on_conflict_do_nothing().returning(FeedbackItem.id)
+                inserted = len(session.connection().execute(statement, values).fetchall())
+            else:
+                try:
+                    with session.begin_nested():
+                        session.add(FeedbackItem(**values))
+                    inserted = 1
+                except IntegrityError:
+                    inserted = 0
+            stored += inserted
+            if inserted and row.rule_id:
+                new.append(StoredItem(row.rule_id, row.outcome, row.override_code))
+    return StoreResult(stored, len(rows) - stored, unknown, tuple(new))
 
 
 @dataclass
@@ -275,19 +330,35 @@ class TopicReport:
 
 def feedback_report(engine: Engine) -> list[TopicReport]:
     """Per rule id: cards issued, accepted and overridden, with the override reasons."""
+    return _report(engine)[0]
+
+
+def unknown_card_feedback(engine: Engine) -> int:
+    """Feedback items naming a card this service never issued: stored, never counted for a rule."""
+    return _report(engine)[1]
+
+
+def _report(engine: Engine) -> tuple[list[TopicReport], int]:
     topics: dict[str, TopicReport] = defaultdict(lambda: TopicReport(rule_id=""))
+    unknown = 0
     with Session(engine) as session:
-        rule_of_card: dict[str, str] = {}
-        for card_uuid, rule_id in session.execute(select(IssuedCard.uuid, IssuedCard.rule_id)):
-            rule_of_card[card_uuid] = rule_id
+        rule_of_card: dict[tuple[str, str], str] = {}
+        for card_uuid, service_id, rule_id in session.execute(
+            select(IssuedCard.uuid, IssuedCard.service_id, IssuedCard.rule_id)
+        ):
+            rule_of_card[(service_id, card_uuid)] = rule_id
             topic = topics[rule_id]
             topic.rule_id = rule_id
             topic.issued += 1
         for row in session.scalars(select(FeedbackItem)):
-            # Attribution is resolved here too: the issued-card record may have landed after the feedback.
-            rule_id = row.rule_id or rule_of_card.get(row.card_uuid) or UNKNOWN_CARD
-            topic = topics[rule_id]
-            topic.rule_id = rule_id
+            # Attribution is resolved here too: the issued-card record may have landed after the feedback
+            # (it may have waited in the spool); only a card of the same service counts.
+            attributed = rule_of_card.get((row.service_id, row.card_uuid))
+            if attributed is None:
+                unknown += 1
+                continue
+            topic = topics[attributed]
+            topic.rule_id = attributed
             if row.outcome == "accepted":
                 topic.accepted += 1
             elif row.outcome == "overridden":
@@ -296,16 +367,48 @@ def feedback_report(engine: Engine) -> list[TopicReport]:
                 if row.override_comment:
                     reason = f"{reason}: {row.override_comment[:80]}"
                 topic.reasons[reason] += 1
-    return sorted(topics.values(), key=lambda t: t.rule_id)
+    return sorted(topics.values(), key=lambda t: t.rule_id), unknown
 
 
-def format_report(report: Sequence[TopicReport]) -> str:
-    """The report as plain text, one block per rule id."""
+def format_report(report: Sequence[TopicReport], unknown_cards: int = 0) -> str:
+    """The report as plain text, one block per rule id, then the feedback for cards never issued here."""
+    footer = f"feedback for cards this service never issued (not counted above): {unknown_cards}\n"
     if not report:
-        return "No cards issued and no feedback received yet.\n"
+        return "No cards issued and no feedback received yet.\n" + (footer if unknown_cards else "")
     lines = [f"{'rule':<16}{'issued':>8}{'accepted':>10}{'overridden':>12}"]
     for topic in report:
         lines.append(f"{topic.rule_id:<16}{topic.issued:>8}{topic.accepted:>10}{topic.overridden:>12}")
         for reason, count in topic.reasons.most_common():
             lines.append(f"    override: {reason} ({count})")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + (footer if unknown_cards else "")
+
+
+def report_text(engine: Engine) -> str:
+    """The feedback report as `bme-cds feedback-report` prints it."""
+    report, unknown = _report(engine)
+    return format_report(report, unknown)
+
+
+def spool_writer(engine: Engine, write_cards: Callable[[Sequence[Row]], None]) -> Callable[[str, list[Row]], None]:
+    """How spooled records reach the database: cards as upserts, feedback as idempotent all-or-nothing posts."""
+
+    def write(kind: str, records: list[Row]) -> None:
+        if kind == "cards":
+            write_cards([{**row, "issued_at": _when(row.get("issued_at"))} for row in records])
+            return
+        if kind == "feedback":
+            for post in records:
+                try:
+                    store_feedback(engine, str(post["service_id"]), post["items"], _when(post.get("received_at")))
+                except FeedbackRefused as refused:
+                    LOG.error("spooled feedback dropped: %s", refused)
+            return
+        LOG.error("spool: records of unknown kind %r skipped", kind[:40])
+
+    return write
+
+
+def _when(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))

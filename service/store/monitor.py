@@ -22,7 +22,6 @@ from service.store.db import FeedbackItem
 from service.store.db import IssuedCard
 from service.store.drift import History
 from service.store.drift import RuleDays
-from service.store.feedback import UNKNOWN_CARD
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,10 @@ def load_records(engine: Engine, *, today: date | None = None) -> Records:
             if outcome not in ("accepted", "overridden"):
                 continue
             # Attribution is resolved here too: the issued-card record may have landed after the feedback.
-            rule = rule_id or rule_of_card.get(card_uuid) or UNKNOWN_CARD
+            # Feedback on a card we never issued is never counted for a rule (issue 13).
+            rule = rule_id or rule_of_card.get(card_uuid)
+            if rule is None:
+                continue
             day = utc_day(received_at)
             entry = rules[rule]
             entry.feedback[day] = entry.feedback.get(day, 0) + 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from datetime import UTC
 from datetime import datetime
 from typing import Any
@@ -20,8 +22,8 @@ from service.errors import AuthenticationError
 from service.errors import ForbiddenError
 from service.errors import InvalidRequestError
 from service.errors import ServiceUnavailableError
-from service.store.db import ping
-from service.store.feedback import store_feedback
+from service.store import intake
+from service.store.health import DatabaseDown
 from service.web import security
 from service.web.auth import fhir_access
 from service.web.responses import json_response
@@ -125,16 +127,17 @@ def feedback(service_id: str) -> Response:
     """POST {base}/cds-services/{id}/feedback: store each item once."""
     app_state = state()
     body = security.read_json()
+    if app_state.intake is not None:
+        intake.check_size(body, app_state.intake.max_items)  # 413 before validating item by item
     problems = schemas.errors("feedback", body)
     if problems:
         raise InvalidRequestError("the feedback does not follow CDS Hooks 2.0", details=tuple(problems))
-    if app_state.card_buffer is not None:
-        app_state.card_buffer.flush()  # cards this worker issued moments ago are attributed at once
-    result = store_feedback(app_state.engine, service_id, body["feedback"], datetime.now(UTC))
-    for item in result.items:  # bme_cds_feedback_total and bme_cds_override_reasons_total
+    assert app_state.intake is not None  # create_app always builds it
+    status, answer, stored = intake.accept(app_state.intake, service_id, body["feedback"], datetime.now(UTC))
+    for item in stored:  # bme_cds_feedback_total and bme_cds_override_reasons_total
         app_state.deps.observer.feedback(item.rule_id, item.outcome, item.override_code)
-    g.bme_log = {**getattr(g, "bme_log", {}), "service": service_id, "feedback": result.stored}
-    return json_response({"stored": result.stored, "duplicates": result.duplicates})
+    g.bme_log = {**getattr(g, "bme_log", {}), "service": service_id, "feedback": answer["stored"]}
+    return json_response(answer, status)
 
 
 @ops.get("/healthz")
@@ -145,10 +148,12 @@ def healthz() -> Response:
 
 @ops.get("/readyz")
 def readyz() -> Response:
-    """Readiness: the database answers too."""
+    """Readiness: the database takes a write within its deadline (a read-only or full disk is not ready)."""
+    guard = state().guard
+    if guard is None:
+        return json_response({"status": "ready"})
     try:
-        ping(state().engine)
-    except Exception as exc:  # any driver error means "not ready"; the reason is logged, not returned
-        log.warning("readiness: database unavailable: %s", type(exc).__name__)
-        raise ServiceUnavailableError("the database is not reachable") from None
+        guard.probe(f"{socket.gethostname()[:40]}:{os.getpid()}")  # a real write, under the database deadline
+    except DatabaseDown as down:  # the guard logs the reason (rate-limited); the caller sees only "not ready"
+        raise ServiceUnavailableError("the database does not take writes", retry_after=guard.retry_after) from down
     return json_response({"status": "ready"})

@@ -23,8 +23,8 @@ from service.fhir.prefetch import FhirPool
 from service.fhir.urls import is_loopback_host
 from service.smart import init_app as init_smart
 from service.store.db import make_engine
-from service.store.feedback import CardBuffer
-from service.store.feedback import write_issued_cards
+from service.store.health import DbGuard
+from service.store.records import build_records
 from service.web import logs
 from service.web import metrics as observability
 from service.web import security
@@ -55,18 +55,20 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
         settings = load_settings(**dict(test_config or {}))
     app = Flask("service")  # the package root: templates/ and static/ live in service/
 
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url, timeout=settings.db_timeout_seconds)
     obs = observability.build(settings)  # metrics (BME_METRICS_TOKEN) and tracing (OTEL_*), or a no-op
     pool = FhirPool.from_settings(settings, observer=obs.observer)
-    card_buffer = CardBuffer(write_issued_cards(engine))
+    guard, intake, card_buffer = build_records(settings, engine)
     deps = build_deps(settings, pool=pool, recorder=card_buffer, observer=obs.observer)
     app.extensions["bme"] = AppState(
         settings=settings,
         deps=deps,
         engine=engine,
         pool=pool,
-        authenticator=_authenticator(settings, engine),
+        authenticator=_authenticator(settings, engine, guard),
         card_buffer=card_buffer,
+        guard=guard,
+        intake=intake,
     )
     # The sandbox and browser-based clients send a preflight with Authorization (cds-hooks/docs#1).
     CORS(
@@ -89,7 +91,7 @@ def create_app(settings: Settings | None = None, *, test_config: Mapping[str, An
     return app
 
 
-def _authenticator(settings: Settings, engine: Any) -> Authenticator | None:
+def _authenticator(settings: Settings, engine: Any, guard: DbGuard | None = None) -> Authenticator | None:
     """Authentication is on by default; with no trusted clients listed yet, every call is refused (401)."""
     if settings.auth == "off":
         # Also guards gunicorn started by hand on create_app: without client JWTs we serve loopback only.
@@ -107,6 +109,7 @@ def _authenticator(settings: Settings, engine: Any) -> Authenticator | None:
         engine,
         leeway_seconds=settings.jwt_leeway_seconds,
         http_timeout=settings.fhir_timeout_seconds,
+        guard=guard,
     )
 
 

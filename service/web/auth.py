@@ -46,6 +46,8 @@ from service.fhir.urls import is_loopback_host
 from service.fhir.urls import normalize_base_url
 from service.fhir.urls import url_problem
 from service.store.db import SeenJwt
+from service.store.health import DatabaseDown
+from service.store.health import DbGuard
 
 LOG = logging.getLogger("bme.auth")
 
@@ -311,14 +313,28 @@ _INSERT_SEEN = insert(SeenJwt)
 class ReplayStore:
     """Seen JWT ids in the database: a unique (issuer, jti) insert fails atomically on a replay anywhere."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], float]) -> None:
+    def __init__(self, engine: Engine, clock: Callable[[], float], guard: DbGuard | None = None) -> None:
         self._engine = engine
         self._clock = clock
+        self._guard = guard  # a deadline per database call, and a fast 503 while the database is down
         self._last_purge = float("-inf")
         self._lock = threading.Lock()
 
     def remember(self, issuer: str, jti: str, expires_at: float) -> bool:
-        """Record the jti until `expires_at`; False when it was already seen and has not expired."""
+        """Record the jti until `expires_at`; False when it was already seen and has not expired.
+
+        Fails closed: while the store cannot be reached (or does not answer within the database deadline) every
+        call is refused with 503 and Retry-After, since a replay cannot be told from a first use.
+        """
+        if self._guard is None:
+            return self._remember(issuer, jti, expires_at)
+        guard = self._guard
+        try:
+            return guard.call(lambda: self._remember(issuer, jti, expires_at))
+        except DatabaseDown as down:
+            raise ServiceUnavailableError("the replay store is unavailable", retry_after=guard.retry_after) from down
+
+    def _remember(self, issuer: str, jti: str, expires_at: float) -> bool:
         now = self._clock()
         self._maybe_purge(now)
         row = {"issuer": issuer, "jti": jti, "expires_at": _utc(expires_at)}
@@ -331,6 +347,8 @@ class ReplayStore:
                                                          SeenJwt.expires_at < _utc(now)))
             return self._insert(row)
         except SQLAlchemyError as exc:
+            if self._guard is not None:
+                raise  # the guard logs it (rate-limited) and answers 503
             # Fail closed: without the store we cannot tell a replay from a first use.
             LOG.error("jti store unavailable: %s", type(exc).__name__)
             raise ServiceUnavailableError("the replay store is unavailable") from exc
@@ -366,11 +384,11 @@ class Authenticator:
     """Verifies the CDS client JWT of one request against the trusted clients."""
 
     def __init__(self, clients: Iterable[TrustedClient], engine: Engine, *, leeway_seconds: int,
-                 http_timeout: float, clock: Callable[[], float] = time.time) -> None:
+                 http_timeout: float, clock: Callable[[], float] = time.time, guard: DbGuard | None = None) -> None:
         self._clients = {c.issuer: c for c in clients}
         self._leeway = leeway_seconds
         self._jwks = JwksCache(http_timeout=http_timeout, clock=clock)
-        self._replays = ReplayStore(engine, clock)
+        self._replays = ReplayStore(engine, clock, guard)
         self._key_cache: dict[tuple[str, str], Any] = {}
 
     def authenticate(self, authorization_header: str | None, audience_url: str) -> TrustedClient:
@@ -428,15 +446,17 @@ class Authenticator:
         return client
 
     def _find_key(self, client: TrustedClient, header: Mapping[str, Any], alg: str, kid: str) -> Any:
+        jku = header.get("jku")
+        # The service decides which key sets it trusts (CDS Hooks 2.0): a jku the registration does not list is
+        # refused whatever the key source, inline keys included, rather than silently ignored.
+        if jku is not None and (not isinstance(jku, str) or jku not in client.jku):
+            raise _fail("token jku is not on the allow-list",
+                        f"jku {str(jku)[:200]!r} not allowed for {client.issuer}")
         if client.jwks is not None:
             # Keys exchanged out of band: never fetch anything the token names.
             candidates = _index_keys(client.jwks.get("keys", ())).get(kid, [])
         else:
-            jku = header.get("jku")
             if jku is not None:
-                if not isinstance(jku, str) or jku not in client.jku:
-                    raise _fail("token jku is not on the allow-list",
-                                f"jku {str(jku)[:200]!r} not allowed for {client.issuer}")
                 urls: tuple[str, ...] = (jku,)
             else:
                 urls = client.jku  # jku is optional in the spec: look the kid up in every allowed set

@@ -37,7 +37,10 @@ _MAX_LIST_ITEMS = 100
 _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     # A JWT or JWS/JWE in compact form: base64url JSON header starting with '{"' -> "eyJ".
     (re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_.-]*"), "[redacted-jwt]"),
-    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*"), r"\1 [redacted]"),
+    # A plain word after "bearer" (lower-case or capitalised, no digits or token punctuation) is prose, not a
+    # secret: "a bearer token is required" stays readable.
+    (re.compile(r"(?i)\b(bearer)\s+(?!(?:[a-z]{1,24}|[A-Z][a-z]{1,23})(?![A-Za-z0-9\-._~+/=]))"
+                r"[A-Za-z0-9\-._~+/]+=*"), r"\1 [redacted]"),
     (re.compile(r"(?i)(\b(?:access|refresh|id)_token\\?[\"']?\s*[:=]\s*\\?[\"']?)[^\"'\\\s,&}]+"),
      r"\1[redacted]"),
     (re.compile(r"(?i)(\bauthorization\\?[\"']?\s*[:=]\s*\\?[\"']?)[^\"'\\\n,}]+"), r"\1[redacted]"),

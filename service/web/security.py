@@ -8,14 +8,12 @@ or an unknown service never makes the service parse megabytes of JSON.
 
 from __future__ import annotations
 
-import codecs
-import json
 import re
 from typing import Any
 
-import orjson
 from flask import Flask
 from flask import Response
+from flask import current_app
 from flask import g
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -24,18 +22,20 @@ from service.config import Settings
 from service.errors import CdsError
 from service.errors import InvalidRequestError
 from service.errors import PayloadTooLargeError
+from service.errors import RequestTimeoutError
 from service.errors import UnsupportedMediaTypeError
+from service.web import jsonin
 from service.web.responses import error_response
 
 MAX_DEPTH = 64  # FHIR resources nest about 10 deep inside a CDS Hooks request; 64 leaves ample room
 MAX_STRING_CHARS = 1024 * 1024  # one string (or key) above 1 MiB is an attack, not a clinical note
+MAX_BODY_FALLBACK = 16 * 1024 * 1024  # when no MAX_CONTENT_LENGTH is configured
 BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
 JSON_API_PREFIX = "/cds-services"  # the CDS Hooks API takes JSON only; other pages keep their own rules
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; sandbox"
 DEFAULT_CSP = ("default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
                "frame-ancestors 'none'")
 HSTS = "max-age=31536000"
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _ESCAPE = re.compile(rb"\\.", re.DOTALL)  # a backslash escape inside a JSON string, e.g. \" or \\
 _NOT_QUOTE_OR_BRACKET = bytes(b for b in range(256) if b not in b'"[]{}')
 _BRACKETS_TO_PARENS = bytes.maketrans(b"[]{}", b"()()")
@@ -50,10 +50,6 @@ def is_json_content_type(mimetype: str) -> bool:
     if mimetype == "application/json":
         return True
     return mimetype.startswith("application/") and mimetype.endswith("+json")
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def json_problem(value: Any, *, check_strings: bool = True) -> str | None:
@@ -125,24 +121,6 @@ def nests_deeper_than(raw: bytes, limit: int) -> bool:
     return bool(structure)
 
 
-def _has_lone_surrogate(value: Any) -> bool:
-    """True when some string holds an unpaired UTF-16 surrogate (it cannot be stored or re-encoded)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if item.__class__ is _DICT:
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif item.__class__ is _LIST:
-            stack.extend(item)
-        elif item.__class__ is _STR:
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return True
-    return False
-
-
 def parse_json(raw: bytes) -> Any:
     """Parse a request body strictly: valid UTF-8 JSON, no NaN/Infinity, bounded depth and string size.
 
@@ -151,12 +129,9 @@ def parse_json(raw: bytes) -> Any:
     if not raw or raw.isspace():
         raise InvalidRequestError("the body is empty; send a JSON object")
     try:
-        # orjson parses in about half json.loads' time (the largest single cost of a call). It refuses all that
-        # the standard library refuses here (invalid UTF-8, NaN/Infinity, lone surrogates), and more; whatever it
-        # refuses goes to the standard library, which stays the judge of what is accepted and why not.
-        value = orjson.loads(raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw)
-    except orjson.JSONDecodeError:
-        value = _parse_strictly(raw)
+        value = jsonin.loads(raw)  # orjson fast path; non-finite and out-of-range numbers refused with a reason
+    except jsonin.JsonRefused as refused:
+        raise InvalidRequestError(f"the body is refused: {refused.reason}") from None
     if may_hold_huge_string(raw):
         problem = json_problem(value)
     else:
@@ -166,35 +141,33 @@ def parse_json(raw: bytes) -> Any:
     return value
 
 
-def _parse_strictly(raw: bytes) -> Any:
-    """The standard library's parse, with its reasons for refusing (too deep, not UTF-8 JSON, lone surrogate)."""
+_PARSED = "bme_json"  # flask.g attribute holding the body parsed before the view ran
+
+
+def _parse_current_body() -> Any:
+    """Read (bounded by MAX_CONTENT_LENGTH) and parse the current request body, caching the raw bytes."""
     try:
-        value = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant)
-    except RecursionError:
-        raise InvalidRequestError(f"the body nests deeper than {MAX_DEPTH} levels") from None
-    except ValueError:  # includes UnicodeDecodeError and json.JSONDecodeError
-        raise InvalidRequestError("the body is not valid UTF-8 JSON") from None
-    if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(value):
-        raise InvalidRequestError("the body contains an unpaired UTF-16 surrogate escape")
-    return value
-
-
-_PARSED = "bme_json"  # flask.g attribute holding the parsed body
+        raw = jsonin.read_bounded(request.stream, request.max_content_length or MAX_BODY_FALLBACK,
+                                  sock=request.environ.get("gunicorn.socket"),
+                                  deadline_seconds=current_app.config.get("BME_BODY_TIMEOUT_SECONDS", 10.0))
+    except (RequestEntityTooLarge, jsonin.BodyTooLarge):
+        raise PayloadTooLargeError("the body is larger than this service accepts") from None
+    except jsonin.BodyTooSlow as slow:
+        raise RequestTimeoutError(str(slow)) from None
+    request._cached_data = raw  # so a view calling get_data() gets the same bytes
+    return parse_json(raw)
 
 
 def read_json() -> Any:
     """The current request's body as checked JSON, read (bounded by MAX_CONTENT_LENGTH) and parsed once.
 
     :raises PayloadTooLargeError: the body exceeds the configured maximum (413).
-    :raises InvalidRequestError: malformed, too deep, huge strings (400).
+    :raises RequestTimeoutError: the body did not arrive within BME_BODY_TIMEOUT_SECONDS (408).
+    :raises InvalidRequestError: malformed, too deep, huge strings, non-finite or oversized numbers (400).
     """
     if _PARSED in g:
         return g.get(_PARSED)
-    try:
-        raw = request.get_data(cache=True)  # cached so a view reading get_data() again gets the same bytes
-    except RequestEntityTooLarge:
-        raise PayloadTooLargeError("the body is larger than this service accepts") from None
-    value = parse_json(raw)
+    value = _parse_current_body()  # bounded in size and in time (408 for a body that drips in)
     setattr(g, _PARSED, value)
     return value
 
@@ -235,7 +208,8 @@ def add_security_headers(response: Response, *, https: bool) -> Response:
 def init_app(app: Flask, settings: Settings) -> None:
     """Install the size/content-type checks and the security headers on every response."""
     app.extensions["bme_security"] = True
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes  # also bounds chunked bodies without a length
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes  # bounds chunked bodies without a length
+    app.config["BME_BODY_TIMEOUT_SECONDS"] = settings.body_timeout_seconds  # a slow upload holds a thread no longer
     max_body = settings.max_body_bytes
     https = settings.public_base_url.lower().startswith("https://")
 

@@ -10,6 +10,8 @@ from service.cds.pipeline import Deps
 from service.config import Settings
 from service.fhir.prefetch import FhirPool
 from service.store.feedback import CardBuffer
+from service.store.health import DbGuard
+from service.store.intake import Intake
 from service.web.auth import Authenticator
 
 
@@ -23,3 +25,5 @@ class AppState:
     pool: FhirPool
     authenticator: Authenticator | None  # None only with BME_AUTH=off
     card_buffer: CardBuffer | None = None  # the issued-card rows waiting to be written
+    guard: DbGuard | None = None  # database calls under a deadline; knows whether the database is down
+    intake: Intake | None = None  # feedback: all or nothing, spooled while the database is down

@@ -138,7 +138,8 @@ def test_gunicorn_settings_freeze_the_start_up_heap_in_each_worker() -> None:
     from service.cli import gunicorn_settings
 
     settings = gunicorn_settings("127.0.0.1", 8080, 2)
-    assert settings["worker_class"] == "sync" and settings["workers"] == 2 and settings["accesslog"] is None
+    assert settings["worker_class"] == "gthread" and settings["workers"] == 2 and settings["accesslog"] is None
+    assert settings["control_socket_disable"] is True
     assert floor_settings is gunicorn_settings
     try:
         settings["post_worker_init"](object())

@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy.exc import OperationalError
 
 from hooks import SERVICES
 from service.cds import schemas
@@ -245,11 +246,13 @@ def test_health_and_readiness(client: FlaskClient) -> None:
 def test_readiness_fails_when_the_database_is_gone(
     client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(_engine: Any) -> None:
-        raise OSError("database down")
+    def broken(_engine: Any, _worker: str) -> None:
+        raise OperationalError("INSERT", {}, Exception("database down"))
 
-    monkeypatch.setattr("service.web.api.ping", broken)
-    _outcome(client.get("/readyz"), 503, "BME-0503")
+    monkeypatch.setattr("service.store.health.write_probe", broken)
+    response = client.get("/readyz")
+    _outcome(response, 503, "BME-0503")
+    assert response.headers["Retry-After"] == "5"
 
 
 def test_discovery_path_is_not_under_well_known(client: FlaskClient) -> None:

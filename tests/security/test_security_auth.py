@@ -325,8 +325,9 @@ class TestInlineClient:
         with pytest.raises(AuthenticationError):
             authenticator.authenticate(self._token(inline_key, **override), SERVICE_URL)
 
-    def test_a_jku_in_the_token_is_never_fetched(
-        self, inline_key: SigningKey, attacker: RecordingServer, authenticator: Authenticator
+    def test_a_jku_the_registration_does_not_list_is_refused_and_never_fetched(
+        self, inline_key: SigningKey, attacker: RecordingServer, authenticator: Authenticator,
+        caplog: pytest.LogCaptureFixture,
     ) -> None:
         header = _bearer(
             sign(
@@ -335,8 +336,10 @@ class TestInlineClient:
                 jku=attacker.base + "/jwks.json",
             )
         )
-        assert authenticator.authenticate(header, SERVICE_URL).issuer == INLINE_ISSUER
+        with pytest.raises(AuthenticationError, match="jku is not on the allow-list"):
+            authenticator.authenticate(header, SERVICE_URL)  # 401 whatever the key source (issue 13)
         assert attacker.connections == 0
+        assert "not allowed for" in caplog.text
 
 
 class FakeClock:

@@ -282,3 +282,18 @@ def test_requests_refused_by_the_hardening_checks_are_timed_and_coded(
     (line,) = [entry for entry in _lines(captured) if entry.get("event") == "access"]
     assert line["status"] == 415 and line["error"] == "BME-0415"
     assert isinstance(line["latency_ms"], float)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("authentication refused: a bearer token is required", "authentication refused: a bearer token is required"),
+        ("Bearer Token required", "Bearer Token required"),
+        ("Authorization header is not a bearer token", "Authorization header is not a bearer token"),
+        ("sent bearer 0123456789abcdef", "sent bearer [redacted]"),
+        ("sent bearer mF_9.B5f-4.1JqM", "sent bearer [redacted]"),
+        ("sent Bearer SLAV32hkKG now", "sent Bearer [redacted] now"),
+    ],
+)
+def test_redaction_removes_secrets_not_words(line: str, expected: str) -> None:
+    assert redact(line) == expected

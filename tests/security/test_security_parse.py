@@ -93,7 +93,7 @@ JSON_BYTES = st.sampled_from([b'"', b"\\", b"{", b"}", b"[", b"]", b",", b":", b
 def _standard_library(raw: bytes) -> Any:
     """What the standard library makes of a body under our rules, or REFUSED."""
     try:
-        value = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject)
+        value = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject, parse_float=_finite)
     except (ValueError, RecursionError):
         return REFUSED
     return REFUSED if _lone(value) else value
@@ -101,6 +101,13 @@ def _standard_library(raw: bytes) -> Any:
 
 def _reject(name: str) -> Any:
     raise ValueError(name)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(text)
+    return value
 
 
 def _strings(value: Any) -> list[str]:
@@ -139,8 +146,9 @@ def _big_int(value: Any) -> bool:
 def test_parse_json_returns_what_the_standard_library_returns(value: Any, ensure_ascii: bool, bom: bool) -> None:
     raw = (b"\xef\xbb\xbf" if bom else b"") + json.dumps({"v": value}, ensure_ascii=ensure_ascii).encode()
     expected = json.loads(raw.decode("utf-8-sig"))
-    if _big_int(expected):  # orjson reads integers beyond 64 bits as floats; no field we read holds one
-        assert parse_json(raw) == json.loads(raw.decode("utf-8-sig"), parse_int=float)
+    if _big_int(expected):  # integers beyond 64 bits are refused with their reason, never read as floats
+        with pytest.raises(InvalidRequestError, match="integer is out of range"):
+            parse_json(raw)
     else:
         assert parse_json(raw) == expected
 
@@ -160,9 +168,9 @@ def test_parse_json_accepts_only_what_the_standard_library_accepts(
     except InvalidRequestError:
         ours = REFUSED
     theirs = _standard_library(raw)
-    if theirs is REFUSED:
+    if theirs is REFUSED or _big_int(theirs):  # integers beyond 64 bits are refused too
         assert ours is REFUSED
-    elif not _big_int(theirs):  # integers beyond 64 bits: orjson reads them as floats (FHIR integers are 32-bit)
+    else:
         assert ours == theirs
 
 
@@ -207,3 +215,29 @@ def test_parse_json_accepts_a_bom_and_returns_the_value() -> None:
 def test_lone_surrogates_are_refused(raw: bytes) -> None:
     with pytest.raises(InvalidRequestError, match="surrogate"):
         parse_json(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"egfr": 1e400}', "number is out of range"),
+        (b'{"egfr": -1e400}', "number is out of range"),
+        (b'{"egfr": NaN}', "NaN is not a JSON number"),
+        (b'{"egfr": Infinity}', "Infinity is not a JSON number"),
+        (b'{"egfr": -Infinity}', "-Infinity is not a JSON number"),
+        (b'{"n": ' + b"9" * 5000 + b"}", "integer has more than 400 digits"),
+        (b'{"n": 18446744073709551616}', "integer is out of range"),
+        (b'{"n": 1' + b"0" * 500 + b'.5}', "number has more than 400 characters"),
+    ],
+)
+def test_numbers_out_of_range_are_refused_with_their_reason(raw: bytes, reason: str) -> None:
+    with pytest.raises(InvalidRequestError, match=reason) as refused:
+        parse_json(raw)
+    assert "UTF-8" not in refused.value.message
+
+
+def test_numbers_at_the_edges_of_the_range_are_read_exactly() -> None:
+    assert parse_json(b'{"a": 18446744073709551615, "b": -9223372036854775808, "c": 1e308}') == {
+        "a": 2**64 - 1, "b": -(2**63), "c": 1e308,
+    }
+    assert parse_json(b'{"id": "12345678901234567890123"}') == {"id": "12345678901234567890123"}

@@ -1,0 +1,179 @@
+"""Strict JSON decoding of request bodies: finite numbers, 64-bit integers, and a reason for every refusal.
+
+orjson is the fast path; it refuses NaN/Infinity and numbers that overflow a double, but reads an integer
+beyond 64 bits as a float without saying so. Whatever orjson refuses, and every body holding a run of 19 or
+more digits (where such an integer could hide), goes to the standard library with number hooks that refuse
+non-finite and out-of-range numbers and name the reason.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import math
+import re
+import socket
+import time
+from typing import IO
+from typing import Any
+
+import orjson
+from werkzeug.exceptions import ClientDisconnected
+
+INT_MIN = -(2**63)  # the range orjson reads exactly; FHIR integers are 32-bit and decimals have 18 digits
+INT_MAX = 2**64 - 1
+MAX_NUMBER_CHARS = 400  # a number written with more characters is refused before Python converts it
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class JsonRefused(ValueError):
+    """The body is not acceptable JSON; `reason` is safe to show (it never quotes the body)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _int(text: str) -> int:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise JsonRefused(f"an integer has more than {MAX_NUMBER_CHARS} digits (the limit is 64 bits)")
+    value = int(text)
+    if not INT_MIN <= value <= INT_MAX:
+        raise JsonRefused("an integer is out of range (the limit is 64 bits)")
+    return value
+
+
+def _float(text: str) -> float:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise JsonRefused(f"a number has more than {MAX_NUMBER_CHARS} characters")
+    value = float(text)
+    if not math.isfinite(value):
+        raise JsonRefused("a number is out of range (it does not fit a finite double)")
+    return value
+
+
+def _constant(name: str) -> Any:
+    raise JsonRefused(f"{name} is not a JSON number (NaN and Infinity are refused)")
+
+
+def _strict(raw: bytes) -> Any:
+    """The standard library's parse with number hooks; every refusal as JsonRefused with its reason."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise JsonRefused("the body is not valid UTF-8") from None
+    try:
+        value = json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
+    except JsonRefused:
+        raise
+    except RecursionError:
+        raise JsonRefused("the body nests too deeply") from None
+    except ValueError:
+        raise JsonRefused("the body is not valid JSON") from None
+    if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(value):
+        raise JsonRefused("the body contains an unpaired UTF-16 surrogate escape")
+    return value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
+
+
+def loads(raw: bytes) -> Any:
+    """Decode a body strictly; raises JsonRefused with a reason fit for a 400."""
+    if not _LONG_DIGITS.search(raw):
+        try:
+            return orjson.loads(raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw)
+        except orjson.JSONDecodeError:
+            pass  # the standard library decides, and says why
+    return _strict(raw)
+
+
+BODY_DEADLINE_SECONDS = 10.0  # a CDS Hooks body (a few MB at most) arrives well within this on any real link
+
+
+def read_bounded(stream: IO[bytes], limit: int, *, sock: socket.socket | None = None,
+                 deadline_seconds: float = BODY_DEADLINE_SECONDS) -> bytes:
+    """Read a whole body of at most `limit` bytes, chunked or not, within a total deadline.
+
+    A WSGI server that de-chunks the body itself (gunicorn sets wsgi.input_terminated) gets no limit from
+    Werkzeug, so the limit is applied here, reading one byte beyond it to tell "exactly at" from "over".
+    With the client socket (gunicorn's environ['gunicorn.socket']) each wait is bounded by what is left of the
+    deadline, so a client sending a byte now and then holds a worker thread for `deadline_seconds` at most.
+
+    :raises BodyTooLarge: past the limit (413).
+    :raises BodyTooSlow: not all there by the deadline (408).
+    """
+    parts: list[bytes] = []
+    size = 0
+    deadline = time.monotonic() + deadline_seconds
+    try:
+        while size <= limit:
+            if sock is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise BodyTooSlow(deadline_seconds)
+                sock.settimeout(remaining)
+            chunk = stream.read(min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+    except TimeoutError:
+        _stop_reading(sock)
+        raise BodyTooSlow(deadline_seconds) from None
+    except ClientDisconnected:
+        # Werkzeug reports a socket timeout under a length-limited stream as a disconnect; the clock tells.
+        if sock is not None and time.monotonic() >= deadline - 0.05:
+            _stop_reading(sock)
+            raise BodyTooSlow(deadline_seconds) from None
+        raise
+    finally:
+        if sock is not None:
+            try:
+                sock.settimeout(None)  # back to blocking, as the server left it
+            except OSError:
+                pass
+    if size > limit:
+        raise BodyTooLarge(limit)
+    return b"".join(parts)
+
+
+def _stop_reading(sock: socket.socket | None) -> None:
+    """Shut the read side: the rest of a late body must never be parsed as the next request on this connection
+    (gunicorn ignores an application's Connection: close; on end-of-input it closes after the 408)."""
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
+
+
+class BodyTooLarge(ValueError):
+    """The body is larger than the service accepts (413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the body is larger than {limit} bytes")
+        self.limit = limit
+
+
+class BodyTooSlow(ValueError):
+    """The body did not arrive within the deadline (408)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the body did not arrive within {seconds:g} s")
+        self.seconds = seconds
