@@ -43,6 +43,11 @@ def pain_features(ex: Extraction, so_far: Mapping[str, Any]) -> dict[str, Any]:
             out["pain_persistent_days"] = Fact((last_date - begin).days, tuple(reversed(run_sources)), last_date)
     start_fact = so_far.get("nsaid_start_date")
     start = start_fact.value if isinstance(start_fact, Fact) else None
+    course = so_far.get("nsaid_course_days")
+    if start is None and isinstance(course, Fact) and course.value and course.as_of is not None:
+        # No NSAID running: judge the response to the longest finished course (first-line history), from its start.
+        start_fact = Fact(course.as_of, course.sources, course.as_of)
+        start = course.as_of
     if isinstance(start_fact, Fact) and isinstance(start, date):
         baseline = [x for x in series if x[0] <= start]
         # The response is judged in the trial window only (§1.7, C3): days trial_min..trial_max.
