@@ -198,6 +198,9 @@ LAB_SETS: dict[str, str] = {
     VS.LAB_ALBUMIN: "albumin",
     VS.LAB_VITAMIN_D: "vitd_25oh",
 }
+# Every value set an Observation is read by (labs, pain NRS, body temperature): the prefetch template's code
+# list (hooks/common.py) is generated from these, so the EHR sends exactly what the features read.
+OBSERVATION_SETS: tuple[str, ...] = (*LAB_SETS, VS.OBS_PAIN_NRS, VS.OBS_BODY_TEMPERATURE)
 
 # Unit normalisation. Keys are units lower-cased without spaces, braces, underscores or carets; values are the
 # factor to the unit the feature is declared in (contract.py). An unlisted unit gives an unknown value, never a
