@@ -257,7 +257,7 @@ ETIOLOGY_FLAGS: tuple[str, ...] = (
     "psoriatic_arthritis", "cno_sapho", "charcot", "osteomyelitis", "vertebral_fracture",
     "pathologic_fracture_neoplastic", "systemic_glucocorticoid_active", "treatment_induced_cause",
     "ischemic_bme", "long_term_glucocorticoid_coded", "on_features", "marrow_replacement", "osteoarthritis",
-    "crps",
+    "crps", "cause_in_report",
 )
 
 

@@ -136,6 +136,16 @@ BONE_CONTEXT_CHARS = 80  # how far after the wording its bone may be named
 # (seed 002 malignancy suspicion); with edema it is also BME ("marrow replacement and edema").
 _MARROW_REPLACEMENT = re.compile(r"\bmarrow[-\s]replac(?:ement|ing)\b")
 _OSTEONECROSIS = re.compile(r"\b(?:osteonecrosis|avascular\s+necrosis|avn)\b")
+# Causes of BME a radiologist names (seed 003: traumatic, degenerative, inflammatory, neoplastic, ischaemic,
+# infectious, metabolic). Read only when the same report asserts BME, and only asserted: "no fracture" and
+# "osteonecrosis cannot be excluded" name no cause. Transient osteoporosis is left out: it is the diagnosis of
+# exclusion R14 itself reads ("compatible with transient osteoporosis" must not count as another cause).
+_CAUSE = re.compile(
+    r"\b(?:fractures?|modic|schmorl|osteoarthriti[cs]|degenerat(?:ive|ion)|spondylosis|arthropathy"
+    r"|osteonecrosis|avascular\s+necrosis|osteomyelitis|spondylodiscitis|discitis"
+    r"|metasta(?:sis|ses|tic)|myeloma|bone\s+bruise|contusion|stress\s+reaction|sacroiliitis|enthesitis"
+    r"|charcot|osteodystrophy)\b"
+)
 _DEEP_WORD = re.compile(r"\bdeep\b[^.;]{0,40}?(?:>|greater\s+than|more\s+than|over)\s*1(?:\.0)?\s*cm\b")
 _DEPTH = re.compile(
     r"(\d+(?:\.\d+)?)\s*(cm|mm)\b[^.;]{0,30}?\b(?:from|beneath|below|deep\s+to)\b[^.;]{0,20}?"
@@ -163,11 +173,13 @@ _DECT = re.compile(r"\b(?:dual[-\s]energy\s+ct|dect)\b")
 # finding) needs one of these words; tests/features/test_features_textfind_patterns.py checks they stay in step.
 _ANY_KEYWORD = re.compile(
     r"o?edema|\bbme\b|marrow|kyphos|kyphotic|height|retropuls|cord|cauda|rim\b|double|crescent|serpiginous"
-    r"|ankylos|bamboo|spect|dual|dect|hyperintens|bright|signal|necrosis|avn"
+    r"|ankylos|bamboo|spect|dual|dect|hyperintens|bright|signal|necrosis|avn|fracture|modic|schmorl|osteoarthriti"
+    r"|degenerat|spondylo|arthropathy|osteomyelitis|discitis|metasta|myeloma|bruise|contusion|stress"
+    r"|sacroiliitis|enthesitis|charcot|osteodystrophy"
 )
 _TRIGGERS = (
     _BME, _ON, _KYPHOSIS, _HEIGHT_LOSS, _RETROPULSION, _CORD, _ANKYLOSIS, _SPECT, _DECT, _SIGNAL, _EDEMA,
-    _MARROW_REPLACEMENT, _OSTEONECROSIS,
+    _MARROW_REPLACEMENT, _OSTEONECROSIS, _CAUSE,
 )
 
 
@@ -195,6 +207,7 @@ KIND_ANKYLOSIS = "ankylosis"
 KIND_SPECT = "spect_ct"
 KIND_DECT = "dual_energy_ct"
 KIND_MARROW_REPLACEMENT = "marrow_replacement"
+KIND_CAUSE = "cause"  # value: the cause as written ("Schmorl node" -> "schmorl")
 KIND_ON_UNSETTLED = "on_unsettled"  # osteonecrosis named as possible: a negated rim sign does not settle it
 
 
@@ -363,6 +376,7 @@ def find(text: str) -> list[TextFinding]:
     found: list[TextFinding] = []
     all_sentences = [(s, fold(s)) for s in sentences(text)]
     bme_asserted = False
+    causes: list[TextFinding] = []
     for sentence, low in all_sentences:
         if not _ANY_KEYWORD.search(low):
             continue
@@ -390,6 +404,10 @@ def find(text: str) -> list[TextFinding]:
                 found.append(TextFinding(KIND_ISCHEMIC, True, q))
         elif bme == "negated":
             found.append(TextFinding(KIND_BME, False, q))
+        for m in _CAUSE.finditer(low):
+            if _polarity(sentence, low, m.start(), m.end()) == "asserted":
+                causes.append(TextFinding(KIND_CAUSE, m.group(0), q))
+                break
         if _first_polarity(sentence, low, _MARROW_REPLACEMENT) == "asserted":
             found.append(TextFinding(KIND_MARROW_REPLACEMENT, True, q))
         if "necrosis" in low or "avn" in low:
@@ -426,6 +444,8 @@ def find(text: str) -> list[TextFinding]:
             found.append(TextFinding(KIND_SPECT, True, q))
         if _DECT.search(low):
             found.append(TextFinding(KIND_DECT, True, q))
+    if bme_asserted:
+        found.extend(causes)
     if bme_asserted and not any(f.kind == KIND_SITE for f in found):
         # No site in the BME sentence: fall back to sites named elsewhere in the same report.
         for sentence, low in all_sentences:

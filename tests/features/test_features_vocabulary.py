@@ -301,3 +301,29 @@ def test_osteoarthritis_and_crps_are_read(run: Run, code: str, feature: str) -> 
     f = run({"resourceType": "Condition", "id": "c1", "clinicalStatus": {"coding": [{"code": "active"}]},
              "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": code}]}})
     assert getattr(f, feature).value is True
+
+
+@pytest.mark.parametrize(("conclusion", "named"), [
+    ("Bone marrow edema along the L4 inferior endplate with a small acute Schmorl node.", True),
+    ("Limited bone marrow edema at the L5 inferior endplate (Modic type 1 change).", True),
+    ("Mild acute T10 superior endplate fracture with adjacent bone marrow edema.", True),
+    ("Focal bone marrow edema in the anterior superior corner of L3 without fracture.", False),
+    ("Marked bone marrow edema of the femoral head, compatible with transient osteoporosis of the hip.", False),
+    ("Bone marrow edema in the femoral head. Early osteonecrosis cannot be excluded.", False),
+    ("No bone marrow edema. Old healed fracture of L1.", False),  # a cause without BME in the report
+])
+def test_a_cause_named_in_the_report_is_read(run: Run, conclusion: str, named: bool) -> None:
+    f = run(epic_report(f"IMPRESSION: {conclusion}"))
+    assert (f.cause_in_report.value is True) is named
+
+
+def test_finished_course_response_counts_just_after_the_course(run: Run) -> None:
+    def pain(score: int, when: str, pid: str) -> dict[str, Any]:
+        return {"resourceType": "Observation", "id": pid, "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+                "effectiveDateTime": when, "valueInteger": score}
+
+    course = med_request("naproxen 500 MG tablet", status="completed", start="2026-07-18", end="2026-08-15")
+    assert run(course, pain(7, "2026-07-17", "p1"), pain(7, "2026-08-17", "p2")).nsaid_response_insufficient.value
+    late = run(course, pain(7, "2026-07-17", "p1"), pain(7, "2026-11-01", "p2"))
+    assert late.nsaid_response_insufficient.value is None  # months later: no longer this course's response

@@ -167,6 +167,7 @@ class Features:
         CAUSES, "Inflammatory diagnosis", missing="no inflammatory diagnosis (RA, axSpA, PsA, CNO) could be checked"
     )
     marrow_replacement: Fact[bool] = feature(CAUSES, "Marrow replacement on imaging")  # report text
+    cause_in_report: Fact[bool] = feature(CAUSES, "Cause named in the imaging report")  # R05; report text
     unexplained_weight_loss: Fact[bool] = feature(CAUSES, "Unexplained weight loss")
     fever: Fact[bool] = feature(CAUSES, "Fever")
     atypical_pain: Fact[bool] = feature(CAUSES, "Atypical pain")  # clinician input only

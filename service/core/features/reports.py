@@ -131,6 +131,8 @@ def report_text(ex: Extraction, r: dict[str, Any], text: str, when: date | None,
             ex.levels.append((str(f.value), src(f.quote)))
         elif f.kind == textfind.KIND_EXTENT:
             ex.extent.setdefault(str(f.value), []).append(src(f.quote))
+        elif f.kind == textfind.KIND_CAUSE:
+            ex.acc.yes("cause_in_report", src(f.quote))
         elif f.kind in TEXT_FLAGS:
             feature = TEXT_FLAGS[f.kind]
             if f.value is True:
