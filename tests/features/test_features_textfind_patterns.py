@@ -114,8 +114,10 @@ OLD: dict[str, str] = {
         r"\bSPECT(?:/CT|-CT)?\b"
     ),
     "_ANY_KEYWORD": (
-        r"o?edema|\bBME\b|marrow|kyphos|kyphotic|height|retropuls|cord|cauda|rim\b|double|crescent|s"
-        r"erpiginous|ankylos|bamboo|SPECT|dual|DECT|hyperintens|bright|signal|necrosis|avn"
+        r"o?edema|\bbme\b|marrow|kyphos|kyphotic|height|retropuls|cord|cauda|rim\b|double|crescent|s"
+        r"erpiginous|ankylos|bamboo|spect|dual|dect|hyperintens|bright|signal|necrosis|avn|fracture|"
+        r"modic|schmorl|osteoarthriti|degenerat|spondylo|arthropathy|osteomyelitis|discitis|metasta|"
+        r"myeloma|bruise|contusion|stress|sacroiliitis|enthesitis|charcot|osteodystrophy"
     ),
     "_DECT": (
         r"\bdual[-\s]energy\s+CT\b|\bDECT\b"
@@ -135,6 +137,12 @@ OLD: dict[str, str] = {
     "_OSTEONECROSIS": (  # issue 12
         r"\b(?:osteonecrosis|avascular\s+necrosis|avn)\b"
     ),
+    "_CAUSE": (  # issue 12
+        r"\b(?:fractures?|modic|schmorl|osteoarthriti[cs]|degenerat(?:ive|ion)|spondylosis|arthropat"
+        r"hy|osteonecrosis|avascular\s+necrosis|osteomyelitis|spondylodiscitis|discitis|metasta(?:si"
+        r"s|ses|tic)|myeloma|bone\s+bruise|contusion|stress\s+reaction|sacroiliitis|enthesitis|charc"
+        r"ot|osteodystrophy)\b"
+    ),
 }
 NEW: dict[str, re.Pattern[str]] = {name: getattr(t, name) for name in OLD}
 ALL_WORDS = words_of(*OLD.values())
@@ -142,7 +150,7 @@ ALL_WORDS = words_of(*OLD.values())
 # What find() applies to each sentence that passes the keyword pre-check (the rest need a _BME match first).
 PER_SENTENCE = (
     "_BME", "_ON", "_KYPHOSIS", "_HEIGHT_LOSS", "_RETROPULSION", "_CORD", "_ANKYLOSIS", "_SPECT", "_DECT",
-    "_SIGNAL", "_EDEMA", "_MARROW_REPLACEMENT", "_OSTEONECROSIS",
+    "_SIGNAL", "_EDEMA", "_MARROW_REPLACEMENT", "_OSTEONECROSIS", "_CAUSE",
 )
 
 
@@ -166,6 +174,7 @@ TRICKY = [
     "focal, limited or partial edema at the endplates; retropulsion; retropulsed; 20% kyphotic",
     "no longer seen; not present; is absent; is excluded; have resolved; free of; absence of; negative for; nor",
     "T2/STIR hyperintense signal; increased STIR signal; hyperintense on T2; marrow replacement; AVN; oedema",
+    "Schmorl node, Modic change, compression fracture, facet arthropathy, metastatic disease, bone bruise",
 ]
 
 
