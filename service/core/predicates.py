@@ -269,7 +269,12 @@ def _no_etiology_flag(ctx: Ctx) -> bool:
     return True
 
 
-no_known_cause = Pred("no_known_cause", "no cause of BME is documented (no etiology flag is set)",
+no_known_cause = Pred("no_known_cause",
+                      "no cause of BME is documented (no vertebral or pathological fracture, osteoarthritis, CRPS, "
+                      "transient BME syndrome, osteonecrosis or ischaemic BME, malignancy, myeloma or bone "
+                      "metastasis, marrow replacement, inflammatory arthritis or CNO, Charcot or osteomyelitis, "
+                      "osteoporosis or vitamin D deficiency, glucocorticoid or other causative treatment, and no "
+                      "cause named in the imaging report)",
                       _no_etiology_flag, ETIOLOGY_FLAGS)
 
 # --- Treatment state --------------------------------------------------------------------------------------
