@@ -2,50 +2,37 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from types import MappingProxyType
 
 from service.cds.registry import OnUnavailable
 from service.cds.registry import PrefetchKey
+from service.core.features.codes import LOCAL_SYSTEM
+from service.core.features.codes import OBSERVATION_SETS
+from service.core.valuesets import ValueSetIndex
+from valuesets import DIRECTORY
 
-# LOINC codes the features read (codes.md B): eGFR, creatinine, calcium (total and ionized), albumin,
-# 25-OH vitamin D, pain scores, body weight and temperature; plus the project-local codes (codes.md A1)
-# for findings no standard code covers. Filtering by code keeps prefetch small and free of unrelated PHI.
-OBSERVATION_CODES = ",".join(
-    (
-        "http://loinc.org|98979-8",
-        "http://loinc.org|98980-6",
-        "http://loinc.org|62238-1",
-        "http://loinc.org|94677-2",
-        "http://loinc.org|88293-6",
-        "http://loinc.org|88294-4",
-        "http://loinc.org|77147-7",
-        "http://loinc.org|48642-3",
-        "http://loinc.org|48643-1",
-        "http://loinc.org|50044-7",
-        "http://loinc.org|70969-1",
-        "http://loinc.org|50210-4",
-        "http://loinc.org|69405-9",
-        "http://loinc.org|2160-0",
-        "http://loinc.org|14682-9",
-        "http://loinc.org|38483-4",
-        "http://loinc.org|59826-8",
-        "http://loinc.org|77140-2",
-        "http://loinc.org|17861-6",
-        "http://loinc.org|1994-3",
-        "http://loinc.org|1995-0",
-        "http://loinc.org|17864-0",
-        "http://loinc.org|1751-7",
-        "http://loinc.org|14635-7",
-        "http://loinc.org|62292-8",
-        "http://loinc.org|1989-3",
-        "http://loinc.org|72514-3",
-        "http://loinc.org|38208-5",
-        "http://loinc.org|29463-7",
-        "http://loinc.org|8310-5",
-        "https://bme-cds.example.org/fhir/CodeSystem/bme-cds|",
-    )
-)
+
+def observation_codes(directory: Path = DIRECTORY) -> str:
+    """The Observation code list of the prefetch query: every code of the value sets the features read.
+
+    `OBSERVATION_SETS` (features/codes.py) says which value sets an Observation is read by; their members, in
+    file order, become `system|code` tokens (CDS Hooks 2.0 prefetch: a FHIR token list), plus the project-local
+    system (codes.md A1) for findings no standard code covers. Filtering by code keeps prefetch small and
+    free of unrelated PHI, and an eGFR or calcium variant added to a value set is asked for without a second
+    list to keep in step.
+    """
+    resources = {
+        name: json.loads((directory / f"{name}.json").read_text(encoding="utf-8")) for name in OBSERVATION_SETS
+    }
+    index = ValueSetIndex.from_resources(resources)
+    tokens = dict.fromkeys(f"{c.system}|{c.code}" for name in OBSERVATION_SETS for c in index.concepts(name))
+    return ",".join([*tokens, f"{LOCAL_SYSTEM}|"])
+
+
+OBSERVATION_CODES = observation_codes()
 
 PATIENT = "{{context.patientId}}"
 

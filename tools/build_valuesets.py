@@ -1144,6 +1144,27 @@ CONDITIONS_2: tuple[Spec, ...] = (
         (icd("Z79.620", "A19"),),
     ),
     Spec(
+        VS.OSTEOARTHRITIS,
+        "Osteoarthritis",
+        "ICD-10-CM block M15-M19 (issue 12 finding 8: a documented cause of BME; seed 003 'Osteoarthritis "
+        "affects joints like the hip, knee' among the degenerative causes). Read only as a cause (R05).",
+        tuple(icd_new(code, "osteoarthritis, a degenerative cause of BME (seed 003)", prefix=True)
+              for code in ("M15", "M16", "M17", "M18", "M19")),
+    ),
+    Spec(
+        VS.CRPS,
+        "Complex regional pain syndrome",
+        "CRPS I (G90.5-), CRPS II / causalgia (G56.4-, G57.7-) and algoneurodystrophy (M89.0-) (issue 12 "
+        "finding 8: seed 003 'Complex regional pain syndrome (Sudek's atrophy of bone)' among the ischaemic "
+        "causes). Read only as a cause (R05).",
+        (
+            icd_new("G90.5", "CRPS I (seed 003)", prefix=True),
+            icd_new("G56.4", "causalgia of upper limb = CRPS II (seed 003)", prefix=True),
+            icd_new("G57.7", "causalgia of lower limb = CRPS II (seed 003)", prefix=True),
+            icd_new("M89.0", "algoneurodystrophy (Sudeck's atrophy, seed 003)", prefix=True),
+        ),
+    ),
+    Spec(
         VS.LATENT_TUBERCULOSIS,
         "Latent tuberculosis infection or a positive TB screening test",
         "Latent TB (issue 12 finding 2; TNF-alpha inhibitors need it treated first): Z22.7, the positive "

@@ -4,7 +4,8 @@ Oracle Health offers no ImagingStudy (ehr-and-smart.md §2.3): imaging findings 
 as DocumentReferences whose attachment holds the report text. `as_report` maps a DocumentReference onto the
 DiagnosticReport fields the features extractor reads (status, code, date, presentedForm), keeping its own
 resourceType and id so every card cites the real resource. Only inline `text/plain` data is read; an
-attachment given by `url` (a Binary) is not fetched. Pure: plain dict access, no I/O.
+attachment given by `url` (a Binary) is not fetched. Inline text/plain and text/html are read (HTML is reduced to
+its text by the reader). Pure: plain dict access, no I/O.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Final
 EXCLUDED: Final = "entered-in-error"
 _UNUSABLE_STATUS: Final = frozenset({"entered-in-error", "superseded"})  # DocumentReference.status
 _UNUSABLE_DOC_STATUS: Final = frozenset({"entered-in-error"})  # DocumentReference.docStatus
+_TEXT_TYPES: Final = ("text/plain", "text/html", "application/xhtml")
 
 
 def as_report(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -50,9 +52,9 @@ def as_report(document: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _is_plain_text(attachment: Mapping[str, Any]) -> bool:
-    """Inline text/plain data (the text finder reads text; HTML, PDF and RTF are not parsed)."""
+    """Inline text/plain or text/html data (the report reader strips HTML; PDF and RTF are not parsed)."""
     content_type = attachment.get("contentType")
-    return (isinstance(content_type, str) and content_type.lower().startswith("text/plain")
+    return (isinstance(content_type, str) and content_type.lower().startswith(_TEXT_TYPES)
             and isinstance(attachment.get("data"), str))
 
 

@@ -204,10 +204,12 @@ has_malignancy_warning_sign = any_of(
     is_true("unexplained_weight_loss", "unexplained weight loss"),
     is_true("fever", "fever"),
     is_true("atypical_pain", "atypical pain (clinician input)"),
+    is_true("marrow_replacement", "imaging reports marrow replacement"),
     Pred("multiple_vertebral_fractures", "two or more vertebral fractures",
          lambda ctx: (ctx.features.vertebral_fracture_count.value or 0) >= 2, ("vertebral_fracture_count",)),
     describe="a malignancy warning sign is documented (history of cancer or active cancer, unexplained "
-             "weight loss, fever, atypical pain, or two or more vertebral fractures)")
+             "weight loss, fever, atypical pain, marrow replacement on imaging, or two or more vertebral "
+             "fractures)")
 has_cancer_related_fracture_basis = any_of(
     is_true("bone_metastasis", "bone metastasis"),
     is_true("pathologic_fracture_neoplastic", "a neoplastic pathological fracture"),
@@ -254,7 +256,8 @@ ETIOLOGY_FLAGS: tuple[str, ...] = (
     "vitamin_d_deficiency", "transient_bme_syndrome", "osteonecrosis", "rheumatoid_arthritis", "axspa",
     "psoriatic_arthritis", "cno_sapho", "charcot", "osteomyelitis", "vertebral_fracture",
     "pathologic_fracture_neoplastic", "systemic_glucocorticoid_active", "treatment_induced_cause",
-    "ischemic_bme", "long_term_glucocorticoid_coded", "on_features",
+    "ischemic_bme", "long_term_glucocorticoid_coded", "on_features", "marrow_replacement", "osteoarthritis",
+    "crps", "cause_in_report",
 )
 
 
@@ -266,7 +269,12 @@ def _no_etiology_flag(ctx: Ctx) -> bool:
     return True
 
 
-no_known_cause = Pred("no_known_cause", "no cause of BME is documented (no etiology flag is set)",
+no_known_cause = Pred("no_known_cause",
+                      "no cause of BME is documented (no vertebral or pathological fracture, osteoarthritis, CRPS, "
+                      "transient BME syndrome, osteonecrosis or ischaemic BME, malignancy, myeloma or bone "
+                      "metastasis, marrow replacement, inflammatory arthritis or CNO, Charcot or osteomyelitis, "
+                      "osteoporosis or vitamin D deficiency, glucocorticoid or other causative treatment, and no "
+                      "cause named in the imaging report)",
                       _no_etiology_flag, ETIOLOGY_FLAGS)
 
 # --- Treatment state --------------------------------------------------------------------------------------
@@ -276,15 +284,25 @@ on_second_line = any_of(is_true("iv_bisphosphonate_active", "an IV bisphosphonat
                         is_true("tnfi_active", "a TNF-alpha inhibitor is active"),
                         describe="a second-line agent (IV bisphosphonate or TNF-alpha inhibitor) is active")
 on_iv_bisphosphonate = is_true("iv_bisphosphonate_active", "an IV bisphosphonate is active")
-nsaid_trial_long_enough = at_least("nsaid_days", "nsaid.trial_min_days",
-                                   "the NSAID has run for >= {nsaid.trial_min_days} days")
+nsaid_course_completed = at_least("nsaid_course_days", "nsaid.trial_min_days",
+                                  "a finished NSAID course (completed, or stopped after use) lasted >= "
+                                  "{nsaid.trial_min_days} days")
+nsaid_trial_long_enough = any_of(
+    at_least("nsaid_days", "nsaid.trial_min_days", "the NSAID has run for >= {nsaid.trial_min_days} days"),
+    nsaid_course_completed,
+    describe="an NSAID trial of >= {nsaid.trial_min_days} days is documented (running, or a finished course)")
+first_line_nsaid_not_tried = all_of(
+    not_on_nsaid,
+    not_(nsaid_course_completed, "no finished NSAID course of >= {nsaid.trial_min_days} days is on record"),
+    describe="no NSAID is active and no finished NSAID course of >= {nsaid.trial_min_days} days is on record "
+             "(the first-line trial has not been tried)")
 nsaid_response_insufficient = is_true("nsaid_response_insufficient",
                                       "the NSAID response is documented as insufficient")
 first_line_course_documented = any_of(
     nsaid_trial_long_enough, nsaid_response_insufficient,
     is_true("iv_bisphosphonate_given", "an IV bisphosphonate was given"),
-    describe="a first-line course is documented (NSAID for >= {nsaid.trial_min_days} days, an insufficient "
-             "NSAID response, or an IV bisphosphonate given)")
+    describe="a first-line course is documented (an NSAID running or finished after >= {nsaid.trial_min_days} "
+             "days, an insufficient NSAID response, or an IV bisphosphonate given)")
 pain_persisting_refractory = at_least("pain_persistent_days", "refractory.after_days",
                                       "pain has persisted >= {refractory.after_days} days")
 is_refractory = all_of(

@@ -102,11 +102,50 @@ _FOOT = re.compile(
 )
 _SI = re.compile(r"\b(?:sacroiliac|si\s+joints?|sacr(?:um|al))\b")
 
+# Whole-vertebral-body wording. "Diffuse" counts only when it qualifies the edema or its signal ("diffuse
+# marrow edema", "diffuse STIR hyperintense signal"), never another finding ("in the setting of diffuse
+# osteopenia"): extensive BME must be positively documented (seed 002, conflict C1).
 _EXTENSIVE = re.compile(
     r"\b(?:entire|whole|full|complete|throughout\s+the)\b[^.;]{0,40}?\bvertebral\s+bod(?:y|ies)\b"
-    r"|\bdiffuse\b"
+    r"|\bdiffuse\s+(?:[a-z0-9/-]+\s+){0,3}?(?:o?edema|signal|hyperintens\w*|marrow)"
 )
-_LIMITED = re.compile(r"\b(?:focal|limited|partial|endplates?)\b")
+_LIMITED = re.compile(r"\b(?:focal|limited|partial|endplates?|confined|locali[sz]ed)\b")
+# Fluid-sensitive signal wording radiologists use for marrow edema ("T2 hyperintense signal", "STIR
+# hyperintensity", "increased T2/STIR signal", "hyperintense on STIR"). It is BME only in bone (_BONE nearby,
+# no soft tissue named first): "T2 hyperintense signal in the cord" is myelopathy, not marrow edema.
+_SIGNAL = re.compile(
+    r"\b(?:t2|stir|fat[-\s]?(?:sat(?:urated)?|suppressed)|fluid[-\s]sensitive)(?:\s*/\s*(?:t2|stir))?"
+    r"(?:[-\s]?weighted)?[-\s]+(?:hyperintens\w*|bright|high[-\s]signal)"
+    r"|\bhyperintens\w*\s+(?:signal\s+)?on\s+(?:t2|stir)\b"
+    r"|\b(?:increased|high|bright)\s+(?:t2|stir)(?:\s*/\s*(?:t2|stir))?(?:[-\s]weighted)?\s+signal"
+)
+# Bare "edema" is BME when a bone follows it in the clause ("edema replacing the whole T11 vertebral body").
+_EDEMA = re.compile(r"\bo?edema\b")
+_BONE = re.compile(
+    r"\b(?:marrow|vertebral\s+bod(?:y|ies)|vertebrae?|endplates?|femoral\s+(?:head|neck|condyles?)|condyles?"
+    r"|tibial\s+plateau|plateau|talus|talar|calcane(?:us|al)|navicular|cuboid|cuneiform|metatarsals?"
+    r"|acetabul(?:um|ar)|sacrum|sacral|iliac|ilium|patella|bones?|osseous|subchondral)\b"
+)
+_SOFT = re.compile(
+    r"\b(?:cord|discs?|disks?|muscles?|musculature|soft\s+tissues?|ligaments?|tendons?|fluid|effusions?|cysts?"
+    r"|nerves?|roots?|collections?|abscess|subcutaneous|paraspinal|prevertebral|bursa|synovi\w*|menisc\w*"
+    r"|cartilage|labr\w*|skin|fat\s+pad)\b"
+)
+BONE_CONTEXT_CHARS = 80  # how far after the wording its bone may be named
+# "Marrow replacement" (and "marrow-replacing process") points to infiltration: malignancy until shown otherwise
+# (seed 002 malignancy suspicion); with edema it is also BME ("marrow replacement and edema").
+_MARROW_REPLACEMENT = re.compile(r"\bmarrow[-\s]replac(?:ement|ing)\b")
+_OSTEONECROSIS = re.compile(r"\b(?:osteonecrosis|avascular\s+necrosis|avn)\b")
+# Causes of BME a radiologist names (seed 003: traumatic, degenerative, inflammatory, neoplastic, ischaemic,
+# infectious, metabolic). Read only when the same report asserts BME, and only asserted: "no fracture" and
+# "osteonecrosis cannot be excluded" name no cause. Transient osteoporosis is left out: it is the diagnosis of
+# exclusion R14 itself reads ("compatible with transient osteoporosis" must not count as another cause).
+_CAUSE = re.compile(
+    r"\b(?:fractures?|modic|schmorl|osteoarthriti[cs]|degenerat(?:ive|ion)|spondylosis|arthropathy"
+    r"|osteonecrosis|avascular\s+necrosis|osteomyelitis|spondylodiscitis|discitis"
+    r"|metasta(?:sis|ses|tic)|myeloma|bone\s+bruise|contusion|stress\s+reaction|sacroiliitis|enthesitis"
+    r"|charcot|osteodystrophy)\b"
+)
 _DEEP_WORD = re.compile(r"\bdeep\b[^.;]{0,40}?(?:>|greater\s+than|more\s+than|over)\s*1(?:\.0)?\s*cm\b")
 _DEPTH = re.compile(
     r"(\d+(?:\.\d+)?)\s*(cm|mm)\b[^.;]{0,30}?\b(?:from|beneath|below|deep\s+to)\b[^.;]{0,20}?"
@@ -134,9 +173,14 @@ _DECT = re.compile(r"\b(?:dual[-\s]energy\s+ct|dect)\b")
 # finding) needs one of these words; tests/features/test_features_textfind_patterns.py checks they stay in step.
 _ANY_KEYWORD = re.compile(
     r"o?edema|\bbme\b|marrow|kyphos|kyphotic|height|retropuls|cord|cauda|rim\b|double|crescent|serpiginous"
-    r"|ankylos|bamboo|spect|dual|dect"
+    r"|ankylos|bamboo|spect|dual|dect|hyperintens|bright|signal|necrosis|avn|fracture|modic|schmorl|osteoarthriti"
+    r"|degenerat|spondylo|arthropathy|osteomyelitis|discitis|metasta|myeloma|bruise|contusion|stress"
+    r"|sacroiliitis|enthesitis|charcot|osteodystrophy"
 )
-_TRIGGERS = (_BME, _ON, _KYPHOSIS, _HEIGHT_LOSS, _RETROPULSION, _CORD, _ANKYLOSIS, _SPECT, _DECT)
+_TRIGGERS = (
+    _BME, _ON, _KYPHOSIS, _HEIGHT_LOSS, _RETROPULSION, _CORD, _ANKYLOSIS, _SPECT, _DECT, _SIGNAL, _EDEMA,
+    _MARROW_REPLACEMENT, _OSTEONECROSIS, _CAUSE,
+)
 
 
 @dataclass(frozen=True)
@@ -162,6 +206,9 @@ KIND_CORD = "cord_compression"
 KIND_ANKYLOSIS = "ankylosis"
 KIND_SPECT = "spect_ct"
 KIND_DECT = "dual_energy_ct"
+KIND_MARROW_REPLACEMENT = "marrow_replacement"
+KIND_CAUSE = "cause"  # value: the cause as written ("Schmorl node" -> "schmorl")
+KIND_ON_UNSETTLED = "on_unsettled"  # osteonecrosis named as possible: a negated rim sign does not settle it
 
 
 def quote(sentence: str) -> str:
@@ -223,16 +270,44 @@ def _polarity(sentence: str, low: str, start: int, end: int) -> str:
 _RANK = {"asserted": 3, "uncertain": 2, "request": 1, "negated": 0}
 
 
-def _first_polarity(sentence: str, low: str, pattern: re.Pattern[str]) -> str | None:
-    """Polarity of the strongest mention of `pattern` in the sentence (asserted beats the rest), or None."""
+def _strongest(sentence: str, low: str, spans: list[tuple[int, int]]) -> str | None:
+    """Polarity of the strongest of these mentions (asserted beats the rest), or None when there is none."""
     best: str | None = None
-    for m in pattern.finditer(low):
-        p = _polarity(sentence, low, m.start(), m.end())
+    for start, end in spans:
+        p = _polarity(sentence, low, start, end)
         if p == "asserted":
             return p  # nothing ranks higher: the other mentions need not be judged
         if best is None or _RANK[p] > _RANK[best]:
             best = p
     return best
+
+
+def _first_polarity(sentence: str, low: str, pattern: re.Pattern[str]) -> str | None:
+    """Polarity of the strongest mention of `pattern` in the sentence (asserted beats the rest), or None."""
+    return _strongest(sentence, low, [m.span() for m in pattern.finditer(low)])
+
+
+def _in_bone(low: str, start: int, end: int) -> bool:
+    """A bone is named after the wording in its clause (a level counts), with no soft tissue named first."""
+    window = low[end : min(_clause_end(low, end), end + BONE_CONTEXT_CHARS)]
+    bone = _BONE.search(window)
+    level = _LEVEL.search(window)
+    first = min((m.start() for m in (bone, level) if m is not None), default=None)
+    if first is None:
+        return False
+    soft = _SOFT.search(window, 0, first)
+    before = low[max(_clause_start(low, start), start - 25) : start]
+    return soft is None and not _SOFT.search(before)
+
+
+def _bme_spans(low: str) -> list[tuple[int, int]]:
+    """Where the sentence names marrow edema: the BME terms, and signal or edema wording placed in a bone."""
+    spans = [m.span() for m in _BME.finditer(low)]
+    if "hyperintens" in low or "bright" in low or "signal" in low:
+        spans += [m.span() for m in _SIGNAL.finditer(low) if _in_bone(low, m.start(), m.end())]
+    if not spans:  # bare "edema" only when no other wording already names the finding
+        spans += [m.span() for m in _EDEMA.finditer(low) if _in_bone(low, m.start(), m.end())]
+    return spans
 
 
 def _sites(low: str) -> list[str]:
@@ -301,11 +376,12 @@ def find(text: str) -> list[TextFinding]:
     found: list[TextFinding] = []
     all_sentences = [(s, fold(s)) for s in sentences(text)]
     bme_asserted = False
+    causes: list[TextFinding] = []
     for sentence, low in all_sentences:
         if not _ANY_KEYWORD.search(low):
             continue
         q = quote(sentence)
-        bme = _first_polarity(sentence, low, _BME)
+        bme = _strongest(sentence, low, _bme_spans(low))
         if bme == "asserted":
             bme_asserted = True
             found.append(TextFinding(KIND_BME, True, q))
@@ -315,8 +391,9 @@ def find(text: str) -> list[TextFinding]:
             levels = _levels(sentence, low)
             if levels:
                 found.append(TextFinding(KIND_LEVEL, ", ".join(levels), q))
-            # "Diffuse" means the whole vertebral body only when the sentence is about a vertebra.
-            if _EXTENSIVE.search(low) and SITE_VERTEBRA in sites:
+            # Whole-body wording counts only when the sentence is about a vertebra and does not deny it ("not
+            # involving the entire vertebral body").
+            if SITE_VERTEBRA in sites and _first_polarity(sentence, low, _EXTENSIVE) == "asserted":
                 found.append(TextFinding(KIND_EXTENT, EXTENT_EXTENSIVE, q))
             elif _LIMITED.search(low):
                 found.append(TextFinding(KIND_EXTENT, EXTENT_LIMITED, q))
@@ -327,6 +404,18 @@ def find(text: str) -> list[TextFinding]:
                 found.append(TextFinding(KIND_ISCHEMIC, True, q))
         elif bme == "negated":
             found.append(TextFinding(KIND_BME, False, q))
+        for m in _CAUSE.finditer(low):
+            if _polarity(sentence, low, m.start(), m.end()) == "asserted":
+                causes.append(TextFinding(KIND_CAUSE, m.group(0), q))
+                break
+        if _first_polarity(sentence, low, _MARROW_REPLACEMENT) == "asserted":
+            found.append(TextFinding(KIND_MARROW_REPLACEMENT, True, q))
+        if "necrosis" in low or "avn" in low:
+            necrosis = _first_polarity(sentence, low, _OSTEONECROSIS)
+            if necrosis in ("uncertain", "request"):  # "early osteonecrosis cannot be excluded"
+                found.append(TextFinding(KIND_ON_UNSETTLED, True, q))
+            elif necrosis == "asserted":
+                found.append(TextFinding(KIND_ON, True, q))
         on = _first_polarity(sentence, low, _ON)
         if on in ("asserted", "uncertain"):
             found.append(TextFinding(KIND_ON, True, q))
@@ -355,10 +444,12 @@ def find(text: str) -> list[TextFinding]:
             found.append(TextFinding(KIND_SPECT, True, q))
         if _DECT.search(low):
             found.append(TextFinding(KIND_DECT, True, q))
+    if bme_asserted:
+        found.extend(causes)
     if bme_asserted and not any(f.kind == KIND_SITE for f in found):
         # No site in the BME sentence: fall back to sites named elsewhere in the same report.
         for sentence, low in all_sentences:
-            if _first_polarity(sentence, low, _BME) in ("negated", "request"):
+            if _strongest(sentence, low, _bme_spans(low)) in ("negated", "request"):
                 continue
             for site in _sites(low):
                 found.append(TextFinding(KIND_SITE, site, quote(sentence)))

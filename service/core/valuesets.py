@@ -103,6 +103,8 @@ class VS:
     ACTIVE_TUBERCULOSIS: Final = "active-tuberculosis"
     PUERPERIUM: Final = "puerperium"
     DIALYSIS: Final = "dialysis"
+    OSTEOARTHRITIS: Final = "osteoarthritis"
+    CRPS: Final = "crps"
     # Labs and observations (LOINC)
     LAB_EGFR: Final = "lab-egfr"
     LAB_CREATININE: Final = "lab-creatinine"

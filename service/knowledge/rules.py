@@ -600,7 +600,7 @@ RULES: tuple[Rule, ...] = (
         when=(any_of(p.vertebral_nsaid_first, all_of(p.has_bme, p.has_non_vertebral_bme_only),
                        describe="vertebral BME where the whole-vertebral-body pathway (R21) does not apply, "
                                 "or BME documented at non-vertebral sites only (generic first line)"),
-              p.not_on_nsaid),
+              p.first_line_nsaid_not_tried),
         unless=(p.on_second_line,),
         card=CardSpec("info",
                       "First line: consider an NSAID/COXIB at the maximum tolerated dose for 2-4 weeks, then "

@@ -58,15 +58,21 @@ def test_documents_that_must_not_count_are_marked_excluded(change: dict[str, Any
 @pytest.mark.parametrize(
     "attachment",
     [
-        {"contentType": "text/html", "data": base64.b64encode(b"<p>marrow edema</p>").decode()},
         {"contentType": "application/pdf", "data": "JVBERi0x"},
         {"contentType": "text/plain", "url": "Binary/abc"},  # not fetched
         {"data": base64.b64encode(b"marrow edema").decode()},  # no content type: not assumed to be text
     ],
 )
-def test_only_inline_plain_text_is_read(attachment: dict[str, Any]) -> None:
+def test_only_inline_text_is_read(attachment: dict[str, Any]) -> None:
     document = {**oracle_document(), "content": [{"attachment": attachment}]}
     assert "presentedForm" not in docrefs.as_report(document)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "text/html; charset=utf-8", "application/xhtml+xml"])
+def test_inline_plain_text_and_html_are_read(content_type: str) -> None:
+    attachment = {"contentType": content_type, "data": base64.b64encode(b"<p>marrow edema</p>").decode()}
+    document = {**oracle_document(), "content": [{"attachment": attachment}]}
+    assert docrefs.as_report(document)["presentedForm"] == [attachment]
 
 
 def test_junk_documents_do_not_fail() -> None:

@@ -110,7 +110,7 @@ def test_nsaid_response_unknown_without_an_nsaid(run: Run) -> None:
 
 @pytest.mark.parametrize(
     ("birth", "expected"),
-    [("1950-11-21", 76), ("1950-11-22", 75), ("1950-06", 76), ("1950", None), ("junk", None), (None, None)],
+    [("1950-11-21", 76), ("1950-11-22", 75), ("1950-06", 76), ("1950", 76), ("1951", 75), ("junk", None), (None, None)],
 )
 def test_age(run: Run, birth: str | None, expected: int | None) -> None:
     assert run(b.patient(birth)).age_years.value == expected

@@ -65,8 +65,8 @@ def test_hershel_rheumatoid_arthritis_on_naproxen(patients: dict[str, Features])
     assert f.nsaid_active.true
     # This record holds no glucocorticoid at all (naproxen, methotrexate, acetaminophen only).
     assert f.systemic_glucocorticoid_active.value is False
-    # Methotrexate has no value set (DMARDs are not in codes.md): DMARD use stays unknown, not False.
-    assert f.dmard_active.value is None
+    # Methotrexate is a conventional DMARD (rx-conventional-dmard, VSAC rows): DMARD use is on record.
+    assert f.dmard_active.value is True
 
 
 def test_clemente_has_nothing_bme_related(patients: dict[str, Features]) -> None:

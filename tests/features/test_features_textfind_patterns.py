@@ -71,10 +71,12 @@ OLD: dict[str, str] = {
         r"\bsacroiliac\b|\bSI\s+joints?\b|\bsacr(?:um|al)\b"
     ),
     "_EXTENSIVE": (
-        r"\b(?:entire|whole|full|complete|throughout\s+the)\b[^.;]{0,40}?\bvertebral\s+bod(?:y|ies)\b|\bdiffuse\b"
+        # issue 12: "diffuse" only when it qualifies the edema or its signal (not "diffuse osteopenia")
+        r"\b(?:entire|whole|full|complete|throughout\s+the)\b[^.;]{0,40}?\bvertebral\s+bod(?:y|ies)\b"
+        r"|\bdiffuse\s+(?:[a-z0-9/-]+\s+){0,3}?(?:o?edema|signal|hyperintens\w*|marrow)"
     ),
     "_LIMITED": (
-        r"\bfocal\b|\blimited\b|\bpartial\b|\bendplates?\b"
+        r"\bfocal\b|\blimited\b|\bpartial\b|\bendplates?\b|\bconfined\b|\blocali[sz]ed\b"
     ),
     "_DEEP_WORD": (
         r"\bdeep\b[^.;]{0,40}?(?:>|greater\s+than|more\s+than|over)\s*1(?:\.0)?\s*cm\b"
@@ -112,18 +114,44 @@ OLD: dict[str, str] = {
         r"\bSPECT(?:/CT|-CT)?\b"
     ),
     "_ANY_KEYWORD": (
-        r"o?edema|\bBME\b|marrow|kyphos|kyphotic|height|retropuls|cord|cauda|rim\b|double|crescent|s"
-        r"erpiginous|ankylos|bamboo|SPECT|dual|DECT"
+        r"o?edema|\bbme\b|marrow|kyphos|kyphotic|height|retropuls|cord|cauda|rim\b|double|crescent|s"
+        r"erpiginous|ankylos|bamboo|spect|dual|dect|hyperintens|bright|signal|necrosis|avn|fracture|"
+        r"modic|schmorl|osteoarthriti|degenerat|spondylo|arthropathy|osteomyelitis|discitis|metasta|"
+        r"myeloma|bruise|contusion|stress|sacroiliitis|enthesitis|charcot|osteodystrophy"
     ),
     "_DECT": (
         r"\bdual[-\s]energy\s+CT\b|\bDECT\b"
+    ),
+    "_SIGNAL": (  # issue 12
+        r"\b(?:t2|stir|fat[-\s]?(?:sat(?:urated)?|suppressed)|fluid[-\s]sensitive)(?:\s*/\s*(?:t2|st"
+        r"ir))?(?:[-\s]?weighted)?[-\s]+(?:hyperintens\w*|bright|high[-\s]signal)|\bhyperintens\w*\s"
+        r"+(?:signal\s+)?on\s+(?:t2|stir)\b|\b(?:increased|high|bright)\s+(?:t2|stir)(?:\s*/\s*(?:t2"
+        r"|stir))?(?:[-\s]weighted)?\s+signal"
+    ),
+    "_EDEMA": (  # issue 12
+        r"\bo?edema\b"
+    ),
+    "_MARROW_REPLACEMENT": (  # issue 12
+        r"\bmarrow[-\s]replac(?:ement|ing)\b"
+    ),
+    "_OSTEONECROSIS": (  # issue 12
+        r"\b(?:osteonecrosis|avascular\s+necrosis|avn)\b"
+    ),
+    "_CAUSE": (  # issue 12
+        r"\b(?:fractures?|modic|schmorl|osteoarthriti[cs]|degenerat(?:ive|ion)|spondylosis|arthropat"
+        r"hy|osteonecrosis|avascular\s+necrosis|osteomyelitis|spondylodiscitis|discitis|metasta(?:si"
+        r"s|ses|tic)|myeloma|bone\s+bruise|contusion|stress\s+reaction|sacroiliitis|enthesitis|charc"
+        r"ot|osteodystrophy)\b"
     ),
 }
 NEW: dict[str, re.Pattern[str]] = {name: getattr(t, name) for name in OLD}
 ALL_WORDS = words_of(*OLD.values())
 
 # What find() applies to each sentence that passes the keyword pre-check (the rest need a _BME match first).
-PER_SENTENCE = ("_BME", "_ON", "_KYPHOSIS", "_HEIGHT_LOSS", "_RETROPULSION", "_CORD", "_ANKYLOSIS", "_SPECT", "_DECT")
+PER_SENTENCE = (
+    "_BME", "_ON", "_KYPHOSIS", "_HEIGHT_LOSS", "_RETROPULSION", "_CORD", "_ANKYLOSIS", "_SPECT", "_DECT",
+    "_SIGNAL", "_EDEMA", "_MARROW_REPLACEMENT", "_OSTEONECROSIS", "_CAUSE",
+)
 
 
 def test_the_triggers_are_the_per_sentence_patterns() -> None:
@@ -145,6 +173,8 @@ TRICKY = [
     "history of prior previously BME; clinical question; assessment of; to exclude; query",
     "focal, limited or partial edema at the endplates; retropulsion; retropulsed; 20% kyphotic",
     "no longer seen; not present; is absent; is excluded; have resolved; free of; absence of; negative for; nor",
+    "T2/STIR hyperintense signal; increased STIR signal; hyperintense on T2; marrow replacement; AVN; oedema",
+    "Schmorl node, Modic change, compression fracture, facet arthropathy, metastatic disease, bone bruise",
 ]
 
 

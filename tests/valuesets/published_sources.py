@@ -35,4 +35,6 @@ PUBLISHED: dict[tuple[str, str], set[str]] = _index()
 
 # ICD-10-CM rows added for issue 12 that codes.md does not list (existence and titles are checked against
 # simple_icd_10_cm by test_every_icd10cm_code_exists_with_its_official_display).
-ICD10CM_ADDITIONS = frozenset({"Z22.7", "R76.11", "R76.12", "Z86.15", "A15", "A17", "A18", "A19", "Z49", "Z39"})
+ICD10CM_ADDITIONS = frozenset({"Z22.7", "R76.11", "R76.12", "Z86.15", "A15", "A17", "A18", "A19", "Z49", "Z39",
+                               # causes of BME seed 003 names (R05): osteoarthritis, CRPS I/II, algoneurodystrophy
+                               "M15", "M16", "M17", "M18", "M19", "G90.5", "G56.4", "G57.7", "M89.0"})

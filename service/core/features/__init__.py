@@ -17,6 +17,8 @@ How `extract` decides True / False / unknown:
   give False. Everything else (neuro_deficit, cord compression, pregnancy, extent, labs) stays unknown.
 - Labs: the newest Observation decides, converted to the unit its declaration names; a unit we cannot convert
   gives an unknown value (the Source says so).
+- A partial birthDate ("1942") gives the older possible age: every rule that reads the age is a caution at or
+  above an age, so a patient who may be 65 gets the older-adult cautions (the Source shows the range).
 - `mri_contraindicated` defaults to False, as clinical-rules §1.2 says, unless a local Observation says True.
 
 Project-local codes are listed in `LOCAL_CODES` (system `LOCAL_SYSTEM`).

@@ -83,6 +83,8 @@ CONDITION_FLAGS: tuple[tuple[str, str, str], ...] = (
     (VS.AXIAL_SPONDYLOARTHRITIS, "axspa", ACTIVE),
     (VS.PSORIATIC_ARTHRITIS, "psoriatic_arthritis", ACTIVE),
     (VS.CNO, "cno_sapho", ACTIVE),
+    (VS.OSTEOARTHRITIS, "osteoarthritis", ACTIVE),
+    (VS.CRPS, "crps", ACTIVE),
     (VS.MULTIPLE_MYELOMA, "multiple_myeloma", ACTIVE),
     (VS.BONE_METASTASIS, "bone_metastasis", ACTIVE),
     (VS.MALIGNANCY, "malignancy_active", ACTIVE),
@@ -145,6 +147,8 @@ CONDITION_ONLY: dict[str, tuple[str, ...]] = {
     "axspa": (VS.AXIAL_SPONDYLOARTHRITIS,),
     "psoriatic_arthritis": (VS.PSORIATIC_ARTHRITIS,),
     "cno_sapho": (VS.CNO,),
+    "osteoarthritis": (VS.OSTEOARTHRITIS,),
+    "crps": (VS.CRPS,),
     "multiple_myeloma": (VS.MULTIPLE_MYELOMA,),
     "bone_metastasis": (VS.BONE_METASTASIS,),
     "malignancy_active": (VS.MALIGNANCY, VS.BONE_METASTASIS),
@@ -194,6 +198,9 @@ LAB_SETS: dict[str, str] = {
     VS.LAB_ALBUMIN: "albumin",
     VS.LAB_VITAMIN_D: "vitd_25oh",
 }
+# Every value set an Observation is read by (labs, pain NRS, body temperature): the prefetch template's code
+# list (hooks/common.py) is generated from these, so the EHR sends exactly what the features read.
+OBSERVATION_SETS: tuple[str, ...] = (*LAB_SETS, VS.OBS_PAIN_NRS, VS.OBS_BODY_TEMPERATURE)
 
 # Unit normalisation. Keys are units lower-cased without spaces, braces, underscores or carets; values are the
 # factor to the unit the feature is declared in (contract.py). An unlisted unit gives an unknown value, never a
@@ -230,6 +237,7 @@ RX_SETS: tuple[str, ...] = (
     VS.RX_ANTICOAGULANT,
     VS.RX_ILOPROST,
     VS.RX_OSTEOPOROSIS_THERAPY,
+    VS.RX_CONVENTIONAL_DMARD,
 )
 RX_CALCITONIN = "calcitonin"  # no verified RxNorm code (codes.md F.6): matched by name only
 # Other names of the same ingredients, as they appear in SCD/SBD displays (INN acid forms, salts).
@@ -284,6 +292,12 @@ CABG = re.compile(r"coronary\s+artery\s+bypass|\bcabg\b")
 # Any wording a procedure feature reads (the four patterns above, joined).
 PROCEDURE_WORDS = re.compile("|".join(p.pattern for p in (AUGMENTATION, CORE_DECOMPRESSION, OFFLOADING, CABG)))
 MRI_TEXT = re.compile(r"\bmri?\b|magnetic\s+resonance")
+# An imaging report that names an MRI in its title ("MRI LUMBAR SPINE WO CONTRAST", EHR-internal code) is an MRI
+# done; these statuses say it was not (yet) done.
+NOT_DONE_STATUS = frozenset({"registered", "cancelled", "entered-in-error"})
+# A DocumentReference is an imaging report when its text has a radiology report's sections; another document
+# that names an MRI (a clinic note "MRI ordered") is not a study done.
+REPORT_SECTIONS = re.compile(r"\b(?:impression|findings)\s*:")
 
 REGION_SITES: dict[str, str] = {
     VS.IMAGING_REGION_SPINE: SITE_VERTEBRA,
@@ -313,6 +327,17 @@ ILOPROST_SETS = frozenset({VS.RX_ILOPROST})
 CALCITONIN_SETS = frozenset({RX_CALCITONIN})
 OPIOID_SETS = frozenset({VS.RX_OPIOID})
 ANTICOAGULANT_SETS = frozenset({VS.RX_ANTICOAGULANT})
+DMARD_SETS = frozenset({VS.RX_CONVENTIONAL_DMARD})
+# Conventional DMARDs no value set codes yet (docs/valuesets.md "Not verified here"): an active one named in an
+# order keeps dmard_active unknown instead of False, so "no DMARD" is never said of a patient taking one.
+UNCODED_DMARDS = re.compile(r"sulfasalazine|sulphasalazine|hydroxychloroquine")
+# A finished medication course: a request/statement that completed, or was stopped after use (FHIR R4
+# medicationrequest-status / medication-statement-status). Its length needs both ends dated.
+MED_FINISHED = {
+    "MedicationRequest": frozenset({"completed", "stopped"}),
+    "MedicationStatement": frozenset({"completed", "stopped"}),
+    "MedicationAdministration": frozenset({"completed", "stopped"}),
+}
 # Treatment-history flags that are only "a matching drug was given (or is active)": (feature, drug classes,
 # active order required). A flag can be False only when every drug could be identified (see can_deny_*).
 MEDICATION_FLAGS: tuple[tuple[str, frozenset[str], bool], ...] = (
@@ -346,4 +371,6 @@ TEXT_FLAGS: dict[str, str] = {
     textfind.KIND_ANKYLOSIS: "ankylosis",
     textfind.KIND_SPECT: "spect_ct_done",
     textfind.KIND_DECT: "dect_or_ct_done",
+    textfind.KIND_MARROW_REPLACEMENT: "marrow_replacement",
+    textfind.KIND_ON_UNSETTLED: "on_features_unsettled",
 }

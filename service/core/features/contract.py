@@ -156,6 +156,8 @@ class Features:
     axspa: Fact[bool] = feature(CAUSES, "AxSpA")
     psoriatic_arthritis: Fact[bool] = feature(CAUSES, "Psoriatic arthritis")
     cno_sapho: Fact[bool] = feature(CAUSES, "CNO SAPHO")
+    osteoarthritis: Fact[bool] = feature(CAUSES, "Osteoarthritis")  # a cause of BME (R05)
+    crps: Fact[bool] = feature(CAUSES, "Complex regional pain syndrome")  # a cause of BME (R05)
     diabetes: Fact[bool] = feature(CAUSES, "Diabetes")
     charcot: Fact[bool] = feature(CAUSES, "Charcot")
     foot_ulcer_or_cellulitis_or_abscess: Fact[bool] = feature(CAUSES, "Foot ulcer or cellulitis or abscess")
@@ -164,6 +166,8 @@ class Features:
     inflammatory_dx: Fact[bool] = feature(
         CAUSES, "Inflammatory diagnosis", missing="no inflammatory diagnosis (RA, axSpA, PsA, CNO) could be checked"
     )
+    marrow_replacement: Fact[bool] = feature(CAUSES, "Marrow replacement on imaging")  # report text
+    cause_in_report: Fact[bool] = feature(CAUSES, "Cause named in the imaging report")  # R05; report text
     unexplained_weight_loss: Fact[bool] = feature(CAUSES, "Unexplained weight loss")
     fever: Fact[bool] = feature(CAUSES, "Fever")
     atypical_pain: Fact[bool] = feature(CAUSES, "Atypical pain")  # clinician input only
@@ -196,6 +200,8 @@ class Features:
     nsaid_active: Fact[bool] = feature(TREATMENTS, "NSAID active")
     nsaid_start_date: Fact[date] = feature(TREATMENTS, "NSAID start date")
     nsaid_days: Fact[int] = feature(TREATMENTS, "NSAID days")
+    nsaid_course_days: Fact[int] = feature(  # first-line history: the longest finished NSAID course
+        TREATMENTS, "Longest completed NSAID course", unit="days", missing="no finished NSAID course is dated")
     nsaid_active_ingredients: Fact[frozenset[str]] = feature(TREATMENTS, "NSAID active ingredients")  # S06
     nsaid_response_insufficient: Fact[bool] = feature(
         TREATMENTS,

@@ -129,6 +129,13 @@ def period_start(value: Any) -> date | None:
     return None
 
 
+def period_end(value: Any) -> date | None:
+    """Period.end of a dict, or None (an open period has not ended)."""
+    if isinstance(value, dict):
+        return parse_date(value.get("end"))
+    return None
+
+
 def effective_date(resource: dict[str, Any]) -> date | None:
     """Clinically relevant date of an Observation/DiagnosticReport: effective[x], else issued."""
     return (

@@ -43,11 +43,19 @@ def pain_features(ex: Extraction, so_far: Mapping[str, Any]) -> dict[str, Any]:
             out["pain_persistent_days"] = Fact((last_date - begin).days, tuple(reversed(run_sources)), last_date)
     start_fact = so_far.get("nsaid_start_date")
     start = start_fact.value if isinstance(start_fact, Fact) else None
+    course = so_far.get("nsaid_course_days")
+    lo, hi = ex.policy.int("nsaid.trial_min_days"), ex.policy.int("nsaid.trial_max_days")
+    last_day = hi
+    if start is None and isinstance(course, Fact) and course.value and course.as_of is not None:
+        # No NSAID running: judge the longest finished course (first-line history) from its start; its window
+        # runs to trial_max_days after it ended, so the pain just after a 4-week course still counts.
+        start_fact = Fact(course.as_of, course.sources, course.as_of)
+        start = course.as_of
+        last_day = int(course.value) + hi
     if isinstance(start_fact, Fact) and isinstance(start, date):
         baseline = [x for x in series if x[0] <= start]
         # The response is judged in the trial window only (§1.7, C3): days trial_min..trial_max.
-        lo, hi = ex.policy.int("nsaid.trial_min_days"), ex.policy.int("nsaid.trial_max_days")
-        after = [x for x in series if lo <= (x[0] - start).days <= hi]
+        after = [x for x in series if lo <= (x[0] - start).days <= last_day]
         if baseline and after:
             b_when, b_value, b_src = baseline[-1]
             a_when, a_value, a_src = after[-1]

@@ -9,19 +9,23 @@ from service.core import textfind
 from service.core.facts import Fact
 from service.core.facts import Source
 from service.core.features.codes import ANTICOAGULANT_SETS
+from service.core.features.codes import DMARD_SETS
 from service.core.features.codes import GC_SETS
 from service.core.features.codes import MED_ACTIVE
+from service.core.features.codes import MED_FINISHED
 from service.core.features.codes import MED_NOT_GIVEN
 from service.core.features.codes import MEDICATION_FLAGS
 from service.core.features.codes import NAME_SYNONYMS
 from service.core.features.codes import NSAID_SETS
 from service.core.features.codes import OPIOID_SETS
+from service.core.features.codes import UNCODED_DMARDS
 from service.core.features.fhirjson import all_text
 from service.core.features.fhirjson import as_dict
 from service.core.features.fhirjson import codings_of
 from service.core.features.fhirjson import concept_text
 from service.core.features.fhirjson import dicts
 from service.core.features.fhirjson import parse_date
+from service.core.features.fhirjson import period_end
 from service.core.features.fhirjson import period_start
 from service.core.features.fhirjson import ref_id
 from service.core.features.fhirjson import ref_of
@@ -104,6 +108,11 @@ def medication_order(ex: Extraction, r: dict[str, Any], extra: dict[str, dict[st
     concept = resolve_medication(ex, r, extra)
     classes, ingredients, display, by_text = classify_medication(ex, concept)
     start = _med_start(r)
+    course_days: int | None = None
+    if status in MED_FINISHED.get(kind, frozenset()):
+        end = _med_end(r)
+        if start is not None and end is not None and end >= start:
+            course_days = (end - start).days
     route_text = " ".join(all_text(d.get("route")) for d in dicts(r.get("dosageInstruction")))
     route_text += " " + all_text(as_dict(r.get("dosage")).get("route"))
     resolved = bool(display or classes)
@@ -125,6 +134,7 @@ def medication_order(ex: Extraction, r: dict[str, Any], extra: dict[str, dict[st
             route=textfind.fold(route_text),
             drug=textfind.fold(display),
             resolved=resolved,
+            course_days=course_days,
         )
     )
 
@@ -176,6 +186,14 @@ def medication_features(ex: Extraction) -> dict[str, Any]:
         out["nsaid_active_ingredients"] = Fact(nsaid_names, tuple(m.source for m in nsaid))
     elif out["nsaid_active"].value is False:
         out["nsaid_active_ingredients"] = Fact(frozenset())
+    # First-line history (clinical-rules §1.7): the longest finished NSAID course; whether it was long enough
+    # is policy (nsaid.trial_min_days), judged in predicates.
+    courses = [m for m in matching(NSAID_SETS, active=False) if m.course_days is not None]
+    if courses:
+        longest = max(courses, key=lambda m: m.course_days or 0)
+        out["nsaid_course_days"] = Fact(longest.course_days, (longest.source,), longest.start)
+    elif can_deny_given:
+        out["nsaid_course_days"] = Fact(0)
     for feature, classes, active in MEDICATION_FLAGS:
         out[feature] = fact(feature, matching(classes, active=active), can_deny_active if active else can_deny_given)
     opioid = matching(OPIOID_SETS, active=True)
@@ -194,10 +212,25 @@ def medication_features(ex: Extraction) -> dict[str, Any]:
     )
     out["antiplatelet_active"] = ex.acc.flag("antiplatelet_active")
     tnfi = out["tnfi_active"]
-    dmard = ex.acc.true.get("dmard_active", [])
-    if dmard or tnfi.true:
-        out["dmard_active"] = Fact(True, tuple(dmard) + (tnfi.sources if tnfi.true else ()))
+    conventional = matching(DMARD_SETS, active=True)
+    dmard = ex.acc.true.get("dmard_active", [])  # Z79.6- long-term biologic/immunomodulator codes
+    if dmard or tnfi.true or conventional:
+        sources = tuple(m.source for m in conventional) + tuple(dmard) + (tnfi.sources if tnfi.true else ())
+        out["dmard_active"] = Fact(True, sources, newest(list(sources)))
+    elif can_deny_active and tnfi.value is False and not any(
+        m.active and UNCODED_DMARDS.search(m.drug) for m in meds
+    ):
+        out["dmard_active"] = FALSE
     return out
+
+
+def _med_end(r: dict[str, Any]) -> date | None:
+    """When a finished course ended: dosage bounds end, else the effective period's end."""
+    for dosage in dicts(r.get("dosageInstruction")) + dicts(r.get("dosage")):
+        end = period_end(as_dict(as_dict(dosage.get("timing")).get("repeat")).get("boundsPeriod"))
+        if end is not None:
+            return end
+    return period_end(r.get("effectivePeriod"))
 
 
 def _med_start(r: dict[str, Any]) -> date | None:

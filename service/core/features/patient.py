@@ -30,9 +30,15 @@ def demographics(ex: Extraction, patient_id: str | None) -> dict[str, Any]:
     out["patient_reference"] = f"Patient/{pid}" if pid else ""
     if p is not None:
         src_ref = ref_of(p)
-        age = _age(string(p.get("birthDate")), ex.today)
-        if age is not None:
-            out["age_years"] = Fact(age, (Source(src_ref, f"Born {p.get('birthDate')}: {age} years"),), ex.today)
+        birth = string(p.get("birthDate"))
+        ages = _age_range(birth, ex.today)
+        if ages is not None:
+            youngest, oldest = ages
+            if youngest == oldest:
+                display = f"Born {birth}: {oldest} years"
+            else:
+                display = f"Born {birth} (partial date): {youngest}-{oldest} years; the older age is used"
+            out["age_years"] = Fact(oldest, (Source(src_ref, display),), ex.today)
         gender = string(p.get("gender")).lower()
         if gender in ("male", "female", "other"):
             out["sex"] = Fact(gender, (Source(src_ref, f"Gender: {gender}"),))
@@ -43,11 +49,17 @@ def demographics(ex: Extraction, patient_id: str | None) -> dict[str, Any]:
     return out
 
 
-def _age(birth: str, today: date) -> int | None:
-    """Age in whole years at `today`; a partial birthDate gives an age only when it is unambiguous."""
+def _age_range(birth: str, today: date) -> tuple[int, int] | None:
+    """(youngest, oldest) possible age in whole years at `today`; equal for a full birthDate.
+
+    A partial birthDate ("1942", "1942-05", as Epic and Synthea exports send) leaves a one-year range. Every
+    rule that reads the age is a caution at or above an age (S02, S07, R33: age.older_adult_years), so the
+    older age is the conservative one: a patient who may be 65 gets the older-adult cautions.
+    """
     full = full_date(birth)
     if full is not None:
-        return today.year - full.year - ((today.month, today.day) < (full.month, full.day))
+        age = today.year - full.year - ((today.month, today.day) < (full.month, full.day))
+        return age, age
     start = parse_date(birth)
     if start is None:
         return None
@@ -55,4 +67,6 @@ def _age(birth: str, today: date) -> int | None:
     end = date(start.year, start.month, 28) if month_given else date(start.year, 12, 31)
     youngest = today.year - end.year - ((today.month, today.day) < (end.month, end.day))
     oldest = today.year - start.year - ((today.month, today.day) < (start.month, start.day))
-    return youngest if youngest == oldest else None
+    if oldest < 0:
+        return None  # born after today: junk
+    return max(youngest, 0), oldest

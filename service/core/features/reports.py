@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
+import re
 from datetime import date
 from typing import Any
 
@@ -15,10 +17,14 @@ from service.core.features.codes import CT_SETS
 from service.core.features.codes import EXCLUDED_STATUS
 from service.core.features.codes import FRACTURE_SETS
 from service.core.features.codes import MRI_SETS
+from service.core.features.codes import MRI_TEXT
+from service.core.features.codes import NOT_DONE_STATUS
 from service.core.features.codes import REGION_SITES
+from service.core.features.codes import REPORT_SECTIONS
 from service.core.features.codes import TEXT_FLAGS
 from service.core.features.contract import EXTENT_EXTENSIVE
 from service.core.features.contract import EXTENT_LIMITED
+from service.core.features.fhirjson import all_text
 from service.core.features.fhirjson import concept_text
 from service.core.features.fhirjson import dicts
 from service.core.features.fhirjson import effective_date
@@ -51,6 +57,10 @@ def diagnostic_report(ex: Extraction, r: dict[str, Any]) -> None:
     when = effective_date(r)
     label = concept_text(r.get("code")) or "Diagnostic report"
     src = Source(ref_of(r), short(f"Report: {label}"), when)
+    if not names & MRI_SETS and status not in NOT_DONE_STATUS and _names_mri(r, text):
+        # An MRI known only by an EHR-internal code or a document title ("MRI LUMBAR SPINE WO CONTRAST").
+        names = names | {VS.IMAGING_MRI}
+        src = Source(src.reference, src.display, when, via="report title names an MRI")
     imaging(ex, names, when, src)
     for c_names in (ex.classify(cc) for cc in conclusion_codes):
         if VS.BME_PROXY in c_names or VS.TRANSIENT_OSTEOPOROSIS in c_names:
@@ -65,6 +75,13 @@ def diagnostic_report(ex: Extraction, r: dict[str, Any]) -> None:
     if text:
         region = [s for n, s in REGION_SITES.items() if n in names] or textfind.sites_in(label)
         report_text(ex, r, text, when, region_sites=tuple(region))
+
+
+def _names_mri(r: dict[str, Any], text: str) -> bool:
+    """The report's own title names an MRI; a DocumentReference must also read as a radiology report."""
+    if not MRI_TEXT.search(textfind.fold(all_text(r.get("code")))):
+        return False
+    return r.get("resourceType") != "DocumentReference" or bool(REPORT_SECTIONS.search(textfind.fold(text)))
 
 
 def document_reference(ex: Extraction, r: dict[str, Any]) -> None:
@@ -114,6 +131,8 @@ def report_text(ex: Extraction, r: dict[str, Any], text: str, when: date | None,
             ex.levels.append((str(f.value), src(f.quote)))
         elif f.kind == textfind.KIND_EXTENT:
             ex.extent.setdefault(str(f.value), []).append(src(f.quote))
+        elif f.kind == textfind.KIND_CAUSE:
+            ex.acc.yes("cause_in_report", src(f.quote))
         elif f.kind in TEXT_FLAGS:
             feature = TEXT_FLAGS[f.kind]
             if f.value is True:
@@ -145,6 +164,9 @@ def imaging_study(ex: Extraction, r: dict[str, Any]) -> None:
     for code in dicts(r.get("procedureCode")):
         names |= ex.classify(code)
     description = string(r.get("description"))
+    texts = " ".join([description, *(all_text(c) for c in dicts(r.get("procedureCode")))])
+    if not names & MRI_SETS and status not in NOT_DONE_STATUS and MRI_TEXT.search(textfind.fold(texts)):
+        names.add(VS.IMAGING_MRI)  # an MRI known only by an EHR-internal procedure code and its words
     label = description or ", ".join(sorted(n.split("-", 1)[-1].upper() for n in names if n.startswith("modality-")))
     src = Source(ref_of(r), short(f"Imaging study: {label or 'imaging'}"), when)
     imaging(ex, frozenset(names), when, src)
@@ -181,6 +203,8 @@ def bme_features(ex: Extraction) -> dict[str, Any]:
         "spect_ct_done",
     ):
         out[feature] = acc.flag(feature)
+    if out["on_features"].value is False and "on_features_unsettled" in acc.true:
+        out["on_features"] = UNKNOWN  # "no crescent sign ... osteonecrosis cannot be excluded": not settled
     imaging_seen = bool(ex.acc.seen_types & {"ImagingStudy", "DiagnosticReport"})
     for feature in ("bone_scan_done", "wbc_scan_done", "dect_or_ct_done", "spect_ct_done"):
         if not out[feature].known and imaging_seen:
@@ -215,10 +239,17 @@ def bme_features(ex: Extraction) -> dict[str, Any]:
     return out
 
 
+_TAG_BREAK = re.compile(r"<\s*(?:br|/p|/div|/li|/h[1-6]|/tr|p|div|li|h[1-6]|tr)\b[^>]*>", re.I)
+_TAG = re.compile(r"<[^>]*>")
+_SCRIPT = re.compile(r"<\s*(script|style)\b.*?<\s*/\s*\1\s*>", re.I | re.S)
+_CHARSET = re.compile(r"charset\s*=\s*\"?([A-Za-z0-9._-]+)")
+
+
 def _attachment_text(form: dict[str, Any]) -> str:
-    """Text of a text/plain attachment (base64 `data`), capped; anything undecodable gives ''."""
+    """Text of a text/plain or text/html attachment (base64 `data`, its charset), capped; else ''."""
     content_type = string(form.get("contentType")).lower()
-    if content_type and not content_type.startswith("text/plain"):
+    is_html = content_type.startswith(("text/html", "application/xhtml"))
+    if content_type and not (content_type.startswith("text/plain") or is_html):
         return ""
     data = form.get("data")
     if not isinstance(data, str) or not data or len(data) > MAX_PRESENTED_BYTES * 4 // 3 + 4:
@@ -227,4 +258,16 @@ def _attachment_text(form: dict[str, Any]) -> str:
         raw = base64.b64decode(data, validate=False)
     except (binascii.Error, ValueError):
         return ""
-    return raw[:MAX_PRESENTED_BYTES].decode("utf-8", errors="replace")
+    charset = _CHARSET.search(content_type)
+    try:
+        text = raw[:MAX_PRESENTED_BYTES].decode(charset.group(1) if charset else "utf-8", errors="replace")
+    except LookupError:  # an unknown charset name: read it as UTF-8
+        text = raw[:MAX_PRESENTED_BYTES].decode("utf-8", errors="replace")
+    return html_text(text) if is_html or text.lstrip()[:1] == "<" and "</" in text else text
+
+
+def html_text(markup: str) -> str:
+    """The text of an HTML report: block tags become line breaks (sentence ends), entities decoded."""
+    text = _SCRIPT.sub(" ", markup)
+    text = _TAG_BREAK.sub("\n", text)
+    return html.unescape(_TAG.sub(" ", text))

@@ -20,6 +20,7 @@ from service.core.features.codes import RX_CALCITONIN
 from service.core.features.codes import RX_SETS
 from service.core.features.fhirjson import codings_of
 from service.core.policy import Policy
+from service.core.valuesets import VS
 from service.core.valuesets import ValueSetIndex
 
 UNKNOWN: Fact[Any] = facts.UNKNOWN  # typed Any: it stands for an unknown Fact of any value type
@@ -71,13 +72,16 @@ class Med:
     route: str  # route wording, folded (textfind.fold)
     drug: str  # the drug's display, folded
     resolved: bool  # False: the drug could not be identified (unresolved reference, no code, no text)
+    course_days: int | None = None  # a finished course (completed, or stopped with both ends dated): its length
+
 
     # Route checks are read only for opioids (parenteral) and glucocorticoids (systemic), so they are worked
     # out when read rather than for every order: two regex scans of the drug text each.
     @property
     def parenteral(self) -> bool:
         """Given by injection or infusion, by its route or its drug's wording."""
-        return bool(PARENTERAL.search(self.route) or PARENTERAL.search(self.drug))
+        return (VS.RX_OPIOID_PARENTERAL in self.classes
+                or bool(PARENTERAL.search(self.route) or PARENTERAL.search(self.drug)))
 
     @property
     def systemic(self) -> bool:
@@ -105,6 +109,31 @@ class Names:
     condition_only_loaded: frozenset[str]  # CONDITION_ONLY features whose value sets are all loaded
 
 
+# RxNorm writes a product's ingredient in lower case right before its strength ("12 HR hydrocodone bitartrate
+# 10 MG Extended Release Oral Capsule"); capitalised words before it are qualifiers ("Abuse-Deterrent", "HR").
+_PRODUCT_INGREDIENT = re.compile(r"(?:^|\s)([a-z][a-z-]*(?:\s+[a-z][a-z-]*)*)\s+\d[\d.,]*\s*(?:MG|MCG|ML|UNT|MEQ|%)")
+# Salt, ester and form words RxNorm appends to an ingredient (its precise-ingredient names); the base name is
+# what an order's free text says ("hydromorphone 2 mg", "ketorolac 30 mg IV").
+SALT_WORDS = frozenset({
+    "hydrochloride", "hcl", "bitartrate", "tartrate", "phosphate", "sulfate", "napsylate", "citrate", "liposomal",
+    "tincture", "tromethamine", "sodium", "potassium", "acetate", "mesylate", "maleate", "besylate", "succinate",
+    "bromide", "hydrobromide", "polistirex", "monohydrate", "anhydrous",
+})
+
+
+def product_ingredient(display: str) -> str:
+    """The base ingredient of a single-ingredient RxNorm product display, or '' (combinations, packs)."""
+    if " / " in display or display.startswith("{"):
+        return ""  # a combination's other ingredient (acetaminophen) is not of the class
+    m = _PRODUCT_INGREDIENT.search(display)
+    if not m:
+        return ""
+    words = m.group(1).split()
+    while len(words) > 1 and words[-1] in SALT_WORDS:
+        words.pop()
+    return " ".join(words)
+
+
 # Kept: building this costs ~60 us, 16% of extract on the bench's real-patient body; the index is immutable.
 @functools.lru_cache(maxsize=4)
 def build_names(valuesets: ValueSetIndex) -> Names:
@@ -117,10 +146,15 @@ def build_names(valuesets: ValueSetIndex) -> Names:
             continue
         for concept in valuesets.concepts(name):
             display = (concept.display or "").strip().lower()
-            # Ingredient (IN) rows have a bare name as display; SCD rows ("... 500 MG Tablet") are skipped.
+            # Ingredient (IN) rows have a bare name as display; a single-ingredient product row (SCD/SBD,
+            # "hydromorphone hydrochloride 2 MG Oral Tablet") names its ingredient before the strength.
             if display and not any(ch.isdigit() for ch in display):
                 classes.setdefault(display, set()).add(name)
                 of_code[(concept.system, concept.code)] = display
+            else:
+                ingredient = product_ingredient(concept.display or "")
+                if ingredient:
+                    classes.setdefault(ingredient, set()).add(name)
     classes.setdefault(RX_CALCITONIN, set()).add(RX_CALCITONIN)
     all_names = set(classes) | set(NAME_SYNONYMS)
     # Lower-case ASCII names match folded text exactly as re.I matches the original (textfind.fold); a name
