@@ -43,19 +43,25 @@ class Spool:
     def size(self) -> int:
         """Bytes held by every segment."""
         total = 0
-        with os.scandir(self.directory) as entries:
-            for entry in entries:
-                if entry.name.endswith((".open", ".sealed")):
-                    try:
-                        total += entry.stat().st_size
-                    except FileNotFoundError:
-                        continue
+        try:
+            with os.scandir(self.directory) as entries:
+                for entry in entries:
+                    if entry.name.endswith((".open", ".sealed")):
+                        try:
+                            total += entry.stat().st_size
+                        except FileNotFoundError:
+                            continue
+        except FileNotFoundError:
+            return 0  # the folder vanished: append() makes it again
         return total
 
     def pending(self) -> bool:
-        """Whether any segment waits for replay or is being replayed."""
-        with os.scandir(self.directory) as entries:
-            return any(e.name.endswith((".open", ".sealed")) or ".replaying-" in e.name for e in entries)
+        """Whether any segment waits for replay or is being replayed (a vanished folder holds none)."""
+        try:
+            with os.scandir(self.directory) as entries:
+                return any(e.name.endswith((".open", ".sealed")) or ".replaying-" in e.name for e in entries)
+        except FileNotFoundError:
+            return False
 
     def append(self, kind: str, records: list[dict[str, Any]]) -> bool:
         """Store records durably (written and fsync'd); False when the spool is full or the disk refuses."""
@@ -65,6 +71,7 @@ class Spool:
                 self._log.error("spool full (%d bytes): %s records refused", self.max_bytes, kind)
                 return False
             try:
+                self.directory.mkdir(parents=True, exist_ok=True)  # the folder may have been removed under us
                 fd = os.open(self._open_segment(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
                 try:
                     written = os.write(fd, line)

@@ -139,3 +139,12 @@ def test_concurrent_duplicate_posts_are_stored_once_on_postgresql(postgres: Any)
         assert report["S01"].overridden == 2
     finally:
         engine.dispose()
+
+
+def test_a_spool_whose_folder_vanished_has_nothing_pending_and_makes_it_again(tmp_path: Path) -> None:
+    """A background flush must not crash on a removed spool folder (a test's tmp dir, an operator's cleanup)."""
+    spool = Spool(tmp_path / "spool", max_bytes=1 << 20)
+    (tmp_path / "spool").rmdir()
+    assert not spool.pending() and spool.size() == 0
+    assert spool.append("cards", [{"uuid": "u1"}])
+    assert spool.pending()
