@@ -138,6 +138,13 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    """Replay the patient-view over a Bulk FHIR export (service/replay, docs/replay.md)."""
+    from service.replay.command import run
+
+    return run(args, settings)
+
+
 def _feedback_report(_args: argparse.Namespace, settings: Settings) -> int:
     """Print accepted/overridden counts and override reasons per rule id."""
     from service.store.db import make_engine
@@ -165,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--now", help="pin the clock, e.g. 2026-11-21T09:00:00Z")
     evaluate.add_argument("--service", help="service id (default: the one that answers the request's hook)")
     commands.add_parser("feedback-report", help="print feedback per card topic (rule id)")
+    from service.replay.command import add_arguments
+
+    add_arguments(commands.add_parser("replay", help="replay the patient-view over a Bulk FHIR export"))
     return parser
 
 
@@ -179,7 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from service.core.policy import PolicyError
     from service.core.valuesets import ValueSetError
 
-    handler = {"serve": _serve, "evaluate": _evaluate, "feedback-report": _feedback_report}[args.command]
+    handlers = {"serve": _serve, "evaluate": _evaluate, "feedback-report": _feedback_report, "replay": _replay}
+    handler = handlers[args.command]
     try:
         return handler(args, settings)
     except (ConfigError, PolicyError, ValueSetError) as exc:
