@@ -94,7 +94,7 @@ def run(plan: ReplayPlan, files: Sequence[Path]) -> tuple[Iterable[Evaluation], 
 def _stream(rows: Any, cached: list[Any]) -> Iterator[Evaluation]:
     """The sorted rows, one Spark partition at a time on the driver; the cached data released at the end."""
     try:
-        yield from rows.toLocalIterator()
+        yield from rows.toLocalIterator(prefetchPartitions=True)
     finally:
         for rdd in cached:
             rdd.unpersist()
