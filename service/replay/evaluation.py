@@ -115,6 +115,13 @@ def _deps(plan: ReplayPlan, policy: Mapping[str, Any] | None) -> Deps:
     return _DEPS[key]
 
 
+def preload(plan: ReplayPlan) -> None:
+    """Build the plan's dependencies in this process now (workers forked later share them)."""
+    _deps(plan, plan.policy)
+    if plan.compare_policy is not None:
+        _deps(plan, plan.compare_policy)
+
+
 def card_rules(card: Mapping[str, Any]) -> set[str]:
     """The rule ids a card carries: its topic code and those it lists as folded in (extension bme-cds-rules)."""
     out: set[str] = set()

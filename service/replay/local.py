@@ -26,6 +26,7 @@ from service.replay.evaluation import Evaluation
 from service.replay.evaluation import ReplayPlan
 from service.replay.evaluation import Result
 from service.replay.evaluation import evaluate_patient
+from service.replay.evaluation import preload
 from service.replay.ndjson import BadLine
 from service.replay.ndjson import Chunk
 from service.replay.ndjson import Kept
@@ -160,6 +161,8 @@ def run(
     shutil.rmtree(work, ignore_errors=True)
     for sub in ("parts", "bad", "rows"):
         (work / sub).mkdir(parents=True)
+    # Value sets and policies loaded here are inherited by the forked workers instead of loaded in each.
+    preload(plan)
     chunks = plan_chunks(list(files))
     total = sum(p.stat().st_size for p in files)
     partitions = min(MAX_PARTITIONS, max(4 * workers, math.ceil(total / PARTITION_BYTES)))

@@ -75,9 +75,9 @@ def _codings(value: Any) -> Iterable[Mapping[str, Any]]:
 def _token_matches(value: Any, wanted: frozenset[tuple[str | None, str | None]]) -> bool:
     for coding in _codings(value):
         system, code = coding.get("system"), coding.get("code")
-        for want_system, want_code in wanted:
-            if (want_system is None or want_system == system) and (want_code is None or want_code == code):
-                return True
+        # Four set lookups instead of a scan of the (thirty-odd) wanted tokens.
+        if (system, code) in wanted or (system, None) in wanted or (None, code) in wanted or (None, None) in wanted:
+            return True
     return False
 
 
@@ -98,6 +98,9 @@ def _key_query(key: str, template: str) -> KeyQuery:
 KEY_QUERIES: tuple[KeyQuery, ...] = tuple(
     _key_query(key, spec.template) for key, spec in PATIENT_VIEW.prefetch.items()
 )
+_BY_TYPE: Mapping[str, tuple[KeyQuery, ...]] = {
+    kind: tuple(q for q in KEY_QUERIES if q.resource_type == kind) for kind in {q.resource_type for q in KEY_QUERIES}
+}
 PATIENT_KEY = next(q.key for q in KEY_QUERIES if q.resource_type == "Patient" and not q.tokens)
 # Types the replay keeps from the export: what any key returns, plus every Encounter (visit dates).
 KEPT_TYPES: frozenset[str] = frozenset({q.resource_type for q in KEY_QUERIES} | {"Encounter"})
@@ -105,7 +108,8 @@ KEPT_TYPES: frozenset[str] = frozenset({q.resource_type for q in KEY_QUERIES} | 
 
 def kept(resource: Mapping[str, Any]) -> bool:
     """Keep the resource: some prefetch key returns it, or it is an Encounter (a visit to replay)."""
-    return resource.get("resourceType") == "Encounter" or any(q.returns(resource) for q in KEY_QUERIES)
+    kind = resource.get("resourceType")
+    return kind == "Encounter" or any(q.returns(resource) for q in _BY_TYPE.get(str(kind), ()))
 
 
 def _element(resource: Mapping[str, Any], dotted: str) -> Any:
@@ -135,7 +139,7 @@ def prefetch(resources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     bundles: dict[str, list[Mapping[str, Any]]] = {q.key: [] for q in KEY_QUERIES if q.key != PATIENT_KEY}
     out: dict[str, Any] = {}
     for resource in resources:
-        for query in KEY_QUERIES:
+        for query in _BY_TYPE.get(str(resource.get("resourceType")), ()):
             if query.returns(resource):
                 if query.key == PATIENT_KEY:
                     out[PATIENT_KEY] = resource
