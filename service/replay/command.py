@@ -86,8 +86,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     work = out / ".replay-work"
     started = time.perf_counter()
     if args.engine == "spark":
-        from service.replay.spark import run as run_spark
+        try:
+            import pyspark  # noqa: F401
 
+            from service.replay.spark import run as run_spark
+        except ImportError:
+            print("bme-cds replay: --engine spark needs pyspark; install bme-cds[spark]", file=sys.stderr)
+            return 2
         rows, bad = run_spark(plan, files)
     else:
         from service.replay.local import run as run_local

@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import math
 import multiprocessing
+import resource
 import shutil
 import zlib
 from collections.abc import Iterable
@@ -34,7 +35,8 @@ from service.replay.ndjson import plan_chunks
 from service.replay.ndjson import read_chunk
 
 PARTITION_BYTES = 16 * 1024 * 1024  # input bytes per partition: what one task holds in memory at a time
-MAX_PARTITIONS = 256  # each pass-1 task keeps one file open per partition
+# Each pass-1 task keeps one file open per partition it writes: stay well inside the open-file limit.
+MAX_PARTITIONS = max(64, min(4096, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 2 - 64))
 
 
 def partition_of(patient: str, partitions: int) -> int:
