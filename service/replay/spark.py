@@ -52,8 +52,9 @@ def session() -> Any:
     builder = SparkSession.builder.appName(APP_NAME)
     if "SPARK_MASTER" in os.environ or "MASTER" in os.environ:
         builder = builder.master(os.environ.get("SPARK_MASTER") or os.environ["MASTER"])
-    else:
+    else:  # local mode: the driver's ports on loopback only
         builder = builder.master(f"local[{os.cpu_count() or 1}]")
+        builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
     spark = builder.config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
