@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import sys
 import time
@@ -102,9 +103,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         tally, errors = write_all(out, rows, bad, names, plan)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     print(
         f"bme-cds replay: {tally.patients} patients, {tally.evaluations} evaluations, {errors} unusable lines, "
-        f"{len(files)} files, {time.perf_counter() - started:.1f} s -> {out}",
+        f"{len(files)} files, {time.perf_counter() - started:.1f} s (CPU: this process "
+        f"{own.ru_utime + own.ru_stime:.2f} s, worker processes {workers.ru_utime + workers.ru_stime:.2f} s) -> {out}",
         file=sys.stderr,
     )
     return 0
