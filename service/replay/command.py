@@ -13,12 +13,13 @@ from datetime import UTC
 from datetime import date
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from service.config import Settings
-from service.replay.evaluation import ReplayPlan
-from service.replay.evaluation import read_policy
-from service.replay.ndjson import export_files
 from valuesets import DIRECTORY as PACKAGED_VALUESETS
+
+if TYPE_CHECKING:  # the pipeline is imported when a replay runs, not whenever the command line is built
+    from service.replay.evaluation import ReplayPlan
 
 _WINDOW = re.compile(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})")
 
@@ -41,6 +42,9 @@ def _day(text: str) -> str:
 
 def plan_from(args: argparse.Namespace, settings: Settings) -> ReplayPlan:
     """The plan the options describe. :raises ValueError: on a malformed date or window."""
+    from service.replay.evaluation import ReplayPlan
+    from service.replay.evaluation import read_policy
+
     if args.as_of and args.encounters:
         raise ValueError("--as-of and --encounters exclude each other")
     window = None
@@ -65,6 +69,7 @@ def plan_from(args: argparse.Namespace, settings: Settings) -> ReplayPlan:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the replay and print a one-line summary; 2 on a usage error."""
+    from service.replay.ndjson import export_files
     from service.replay.outputs import write_all
 
     try:
