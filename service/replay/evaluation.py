@@ -211,5 +211,9 @@ def evaluate_patient(
             reason = f"evaluation at {day} answered {exc.status} {exc.error_code}: {exc.message}"
             bad.append(BadLine(anchor[0], anchor[1], reason))
             continue
+        except Exception as exc:  # a pipeline defect on one patient's data: reported, the run goes on
+            reason = f"evaluation at {day} failed: {type(exc).__name__}: {exc}"
+            bad.append(BadLine(anchor[0], anchor[1], reason[:500]))
+            continue
         rows.append(Evaluation(patient, day, result, compare))
     return rows, bad

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from bench.population import Population
 from bench.population import write_population
@@ -76,3 +77,28 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({"no.such.key": 1}), encoding="utf-8")
     assert replay(tmp_path / "export", tmp_path / "out", "--policy", str(policy)) == 2
+
+
+def test_a_pipeline_failure_on_one_patient_is_reported_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.replay import evaluation
+
+    write_population(6, tmp_path / "export")
+    victim = Population().patient(2)
+    victim_id = next(r["id"] for r in victim if r["resourceType"] == "Patient")
+    real = evaluation.run_patient_view
+
+    def flaky(deps: Any, request: Any, now: Any) -> Any:
+        if request["context"]["patientId"] == victim_id:
+            raise KeyError("boom")
+        return real(deps, request, now)
+
+    monkeypatch.setattr(evaluation, "run_patient_view", flaky)
+    assert replay(tmp_path / "export", tmp_path / "out", "--as-of", AS_OF, "--workers", "1") == 0
+    assert len(read_csv(tmp_path / "out" / "patients.csv")) == 5
+    (error,) = read_csv(tmp_path / "out" / "errors.csv")
+    assert error["file"] == "Patient.000.ndjson"
+    assert error["reason"] == f"evaluation at {AS_OF} failed: KeyError: 'boom'"
+    patient_line = (tmp_path / "export" / "Patient.000.ndjson").read_bytes().splitlines()[int(error["line"]) - 1]
+    assert victim_id.encode() in patient_line
