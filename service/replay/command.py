@@ -33,7 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encounters", metavar="FROM..TO", help="evaluate at each visit in this window")
     parser.add_argument("--policy", metavar="FILE", help="policy file (default: the service's, BME_POLICY_FILE)")
     parser.add_argument("--compare-policy", metavar="FILE", help="what-if: a second policy evaluated in the same pass")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (local engine)")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, metavar="N",
+        help="processes (local engine; default: every core)",
+    )
 
 
 def _day(text: str) -> str:
