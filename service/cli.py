@@ -136,6 +136,13 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    """Replay the patient-view over a Bulk FHIR export (service/replay, docs/replay.md)."""
+    from service.replay.command import run
+
+    return run(args, settings)
+
+
 def _feedback_report(args: argparse.Namespace, settings: Settings) -> int:
     """Print accepted/overridden counts and override reasons per rule id (or write the HTML page)."""
     from sqlalchemy.engine import make_url
@@ -216,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("--until", help="last day of the window, YYYY-MM-DD (default: yesterday, UTC)")
     monitor.add_argument("--baseline-days", type=int, default=28)
     monitor.add_argument("--window-days", type=int, default=3)
+    from service.replay.command import add_arguments
+
+    add_arguments(commands.add_parser("replay", help="replay the patient-view over a Bulk FHIR export"))
     return parser
 
 
@@ -230,9 +240,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from service.core.policy import PolicyError
     from service.core.valuesets import ValueSetError
 
-    handler = {"serve": _serve, "evaluate": _evaluate, "feedback-report": _feedback_report, "monitor": _monitor}[
-        args.command
-    ]
+    handlers = {"serve": _serve, "evaluate": _evaluate, "feedback-report": _feedback_report, "monitor": _monitor,
+                "replay": _replay}
+    handler = handlers[args.command]
     try:
         return handler(args, settings)
     except (ConfigError, PolicyError, ValueSetError) as exc:

@@ -12,6 +12,7 @@ from service.cds.pipeline import CardRecorder
 from service.cds.pipeline import Deps
 from service.cds.registry import Registry
 from service.config import Settings
+from service.core.policy import Policy
 from service.core.policy import load_policy
 from service.core.valuesets import ValueSetIndex
 from service.fhir.prefetch import FhirPool
@@ -27,13 +28,14 @@ def build_deps(
     pool: FhirPool | None = None,
     recorder: CardRecorder | None = None,
     observer: Observer = NULL_OBSERVER,
+    policy: Policy | None = None,
 ) -> Deps:
     """Registry, value sets, policy, compiled knowledge and order codes; `pool` None keeps the pipeline offline.
 
     :raises ConfigError, PolicyError, ValueSetError: a broken file stops start-up here, not at the first call.
     """
     schemas.preload()
-    policy = load_policy(settings.policy_file)
+    policy = policy if policy is not None else load_policy(settings.policy_file)  # replay's what-if passes one
     return Deps(
         settings=settings,
         registry=Registry(SERVICES),

@@ -17,8 +17,21 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   fi
 fi
 
-# Python packages: the service and its test extras.
-python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[test,postgres]'
+# Python packages: the service and its test extras, and the replay's (pyarrow).
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[test,postgres,replay]'
+
+# The replay's Spark engine (tests/replay/test_spark.py): PySpark and a Java runtime. A failed install of either
+# leaves that one test to skip rather than stopping the suite; once both are present, a skip is a failure.
+if ! command -v java >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "tools/test.sh: installing a Java runtime for the Spark test (Debian)" >&2
+  (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null) \
+    || echo "tools/test.sh: could not install Java; the Spark test will skip" >&2
+fi
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[spark]' \
+  || echo "tools/test.sh: could not install pyspark; the Spark test will skip" >&2
+if command -v java >/dev/null 2>&1 && python3 -c 'import pyspark' >/dev/null 2>&1; then
+  export BME_TEST_REQUIRE_SPARK=1
+fi
 
 # npm packages: the Medplum FHIR search engine the integration tests start.
 .ci/install-node-deps

@@ -1,0 +1,207 @@
+"""Reading a Bulk FHIR export: NDJSON files (optionally gzipped), line by line, every unusable line reported.
+
+A Bulk Data `$export` writes one file or more per resource type (`Patient.ndjson`, `Condition.000.ndjson`,
+`Observation.ndjson.gz`). Plain files are cut into byte-range chunks at line ends so several workers read one big
+file; a gzip file is one chunk (it cannot be entered in the middle).
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import importlib.util
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from service.replay import selection
+
+SUFFIXES = (".ndjson", ".ndjson.gz")
+CHUNK_BYTES = 32 * 1024 * 1024  # big enough to amortise a task, small enough to spread a big file over cores
+_SCAN_BLOCK = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A part of one export file: bytes [start, end) of a plain file, or a whole gzip file (end = -1)."""
+
+    file_index: int  # position of the file in the export's sorted file list
+    path: str
+    start: int
+    end: int
+    first_line: int  # number (1-based) of the chunk's first line
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """An input line that could not be used, reported in errors.csv."""
+
+    file_index: int
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A line the replay uses: its patient, where it came from, and the raw JSON."""
+
+    patient: str
+    file_index: int
+    line: int
+    raw: bytes
+    is_patient: bool  # the Patient resource itself
+
+
+def export_files(export_dir: Path) -> list[Path]:
+    """Every NDJSON file of the export, in a fixed order (sorted relative paths)."""
+    files = [p for p in export_dir.rglob("*") if p.is_file() and p.name.endswith(SUFFIXES)]
+    return sorted(files, key=lambda p: p.relative_to(export_dir).as_posix())
+
+
+def plan_chunks(files: list[Path], chunk_bytes: int = CHUNK_BYTES) -> list[Chunk]:
+    """Cut the files into chunks, each starting at a line start, with the number of its first line."""
+    chunks: list[Chunk] = []
+    for index, path in enumerate(files):
+        if path.name.endswith(".gz"):
+            chunks.append(Chunk(index, str(path), 0, -1, 1))
+            continue
+        size = path.stat().st_size
+        start, line = 0, 1
+        with path.open("rb") as handle:
+            while start < size:
+                target = start + chunk_bytes
+                if target >= size:
+                    chunks.append(Chunk(index, str(path), start, size, line))
+                    break
+                handle.seek(target)
+                handle.readline()  # move to the next line start
+                end = handle.tell()
+                chunks.append(Chunk(index, str(path), start, end, line))
+                line += _count_newlines(handle, start, end)
+                start = end
+    return chunks
+
+
+def _count_newlines(handle: Any, start: int, end: int) -> int:
+    handle.seek(start)
+    count, left = 0, end - start
+    while left > 0:
+        block = handle.read(min(_SCAN_BLOCK, left))
+        if not block:
+            break
+        count += block.count(b"\n")
+        left -= len(block)
+    return count
+
+
+def _lines(chunk: Chunk) -> Iterator[tuple[int, bytes]]:
+    """(line number, line without its end) of the chunk; a gzip file's damage raises GzipDamage after the good part."""
+    number = chunk.first_line
+    if chunk.end == -1:
+        try:
+            with gzip.open(chunk.path, "rb") as handle:
+                for line in handle:
+                    yield number, line.rstrip(b"\r\n")
+                    number += 1
+        except EOFError as exc:
+            raise GzipDamage(number, f"gzip file truncated: {exc}; the rest of the file is lost") from exc
+        except (gzip.BadGzipFile, zlib.error, OSError) as exc:
+            raise GzipDamage(number, f"gzip file unreadable from here: {exc}; the rest of the file is lost") from exc
+        return
+    with open(chunk.path, "rb") as handle:
+        handle.seek(chunk.start)
+        data = handle.read(chunk.end - chunk.start)  # at most CHUNK_BYTES and one line: one read, one split
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()  # the chunk's last line end
+    for line in lines:
+        yield number, line.rstrip(b"\r")
+        number += 1
+
+
+class GzipDamage(Exception):
+    """A gzip file ends early or is corrupt at a line: the lines before it were read."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line = line
+        self.reason = reason
+
+
+@functools.cache
+def is_fhir_resource_type(name: str) -> bool:
+    """Is `name` a FHIR R4(B) resource type (not a datatype, not a typo)?
+
+    Read from the fhir.resources source (its class derives from Resource or DomainResource) rather than by
+    building the model: building one costs a tenth of a second, in every worker.
+    """
+    if not name.isascii() or not name.isalnum() or not name[:1].isupper():
+        return False
+    spec = importlib.util.find_spec(f"fhir.resources.R4B.{name.lower()}")
+    if spec is None or spec.origin is None:
+        return False
+    source = Path(spec.origin).read_text(encoding="utf-8")
+    pattern = rf"^class {name}\((domainresource\.DomainResource|resource\.Resource)\):"
+    return re.search(pattern, source, re.M) is not None
+
+
+# A line that starts with its resourceType (as exports write them) names its type before any nested resource.
+_LEADING_TYPE = re.compile(rb'\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]+)"')
+
+
+def classify(file_index: int, line: int, raw: bytes) -> Kept | BadLine | None:
+    """A line as a kept resource, a bad line with its reason, or None (a resource the replay has no use for).
+
+    A line that starts with the resourceType of a FHIR type the service never reads (Claim, Immunization, ...)
+    is passed over unparsed: most of a full export, and none of it could change a card.
+    """
+    leading = _LEADING_TYPE.match(raw)
+    if leading is not None:
+        name = leading.group(1).decode("ascii")
+        if name not in selection.KEPT_TYPES and is_fhir_resource_type(name):
+            return None
+    try:
+        resource = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return BadLine(file_index, line, f"not valid JSON: {exc}")
+    if not isinstance(resource, dict):
+        return BadLine(file_index, line, "not a JSON object")
+    kind = resource.get("resourceType")
+    if not isinstance(kind, str) or not kind:
+        return BadLine(file_index, line, "no resourceType")
+    if not is_fhir_resource_type(kind):
+        return BadLine(file_index, line, f"unknown resource type {kind[:60]!r}")
+    if kind not in selection.KEPT_TYPES or not selection.kept(resource):
+        return None
+    if kind == "Patient":
+        patient = resource.get("id")
+        if not isinstance(patient, str) or not patient:
+            return BadLine(file_index, line, "Patient without an id")
+        return Kept(patient, file_index, line, raw, True)
+    patient = selection.patient_reference(resource)
+    if patient is None:
+        return BadLine(file_index, line, f"{kind} without a subject naming a Patient")
+    return Kept(patient, file_index, line, raw, False)
+
+
+def read_chunk(chunk: Chunk) -> Iterator[Kept | BadLine]:
+    """Every kept resource and bad line of a chunk, in line order; a damaged gzip file ends with its BadLine."""
+    lines = _lines(chunk)
+    while True:
+        try:
+            number, raw = next(lines)
+        except StopIteration:
+            return
+        except GzipDamage as damage:
+            yield BadLine(chunk.file_index, damage.line, damage.reason)
+            return
+        if not raw.strip():
+            continue  # a blank line (a trailing newline, a CRLF export) carries nothing
+        result = classify(chunk.file_index, number, raw)
+        if result is not None:
+            yield result

@@ -1,0 +1,167 @@
+"""Which exported resources a patient-view would have received, and when each became known.
+
+The prefetch templates of the patient-view service (hooks/common.py) are the single statement of what the
+service reads; this module applies them to exported resources as the EHR's FHIR server would answer them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from hooks.patient_view import SERVICE as PATIENT_VIEW
+
+# Search parameters the templates use besides `patient`, and the element each one searches (a Coding, a
+# CodeableConcept or a list of them). A template with any other parameter fails at import, so a new template
+# is never applied half-way.
+_TOKEN_ELEMENTS: Mapping[str, str] = {"code": "code", "class": "class"}
+
+# The element dating each prefetched type, first present wins: when the datum became known (recorded, issued,
+# authored) before when it was true clinically, so "known at that date" is what a clinician could have seen.
+DATE_ELEMENTS: Mapping[str, tuple[str, ...]] = {
+    "Condition": ("recordedDate", "onsetDateTime", "onsetPeriod.start"),
+    "Observation": ("issued", "effectiveDateTime", "effectiveInstant", "effectivePeriod.start"),
+    "DiagnosticReport": ("issued", "effectiveDateTime", "effectivePeriod.start"),
+    "MedicationRequest": ("authoredOn",),
+    "DocumentReference": ("date", "context.period.start"),
+    "ImagingStudy": ("started",),
+    "Procedure": ("performedDateTime", "performedPeriod.start"),
+    "Encounter": ("period.start",),
+}
+
+
+@dataclass(frozen=True)
+class KeyQuery:
+    """One prefetch key as a filter: the resource type it returns and its token constraints."""
+
+    key: str
+    resource_type: str
+    tokens: tuple[tuple[str, frozenset[tuple[str | None, str | None]]], ...]  # (element, {(system, code)})
+
+    def returns(self, resource: Mapping[str, Any]) -> bool:
+        """Would the FHIR server return this resource for this key's query?"""
+        if resource.get("resourceType") != self.resource_type:
+            return False
+        return all(_token_matches(resource.get(element), wanted) for element, wanted in self.tokens)
+
+
+def _token_values(value: str) -> frozenset[tuple[str | None, str | None]]:
+    """FHIR token search values (`system|code`, `system|`, `code`) as (system, code) pairs; None matches any."""
+    out: set[tuple[str | None, str | None]] = set()
+    for item in value.split(","):
+        if "|" in item:
+            system, code = item.split("|", 1)
+            out.add((system or None, code or None))
+        else:
+            out.add((None, item))
+    return frozenset(out)
+
+
+def _codings(value: Any) -> Iterable[Mapping[str, Any]]:
+    """Every Coding in a Coding, a CodeableConcept or a list of either."""
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        if "coding" in item and isinstance(item["coding"], list):
+            yield from (c for c in item["coding"] if isinstance(c, dict))
+        elif "code" in item:
+            yield item
+
+
+def _token_matches(value: Any, wanted: frozenset[tuple[str | None, str | None]]) -> bool:
+    for coding in _codings(value):
+        system, code = coding.get("system"), coding.get("code")
+        # Four set lookups instead of a scan of the (thirty-odd) wanted tokens.
+        if (system, code) in wanted or (system, None) in wanted or (None, code) in wanted or (None, None) in wanted:
+            return True
+    return False
+
+
+def _key_query(key: str, template: str) -> KeyQuery:
+    path, _, query = template.partition("?")
+    if not query:  # a read: Patient/{{context.patientId}}
+        return KeyQuery(key, path.split("/", 1)[0], ())
+    tokens = []
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name == "patient":
+            continue
+        if name not in _TOKEN_ELEMENTS:
+            raise ValueError(f"replay cannot apply search parameter {name!r} of prefetch key {key!r}")
+        tokens.append((_TOKEN_ELEMENTS[name], _token_values(value)))
+    return KeyQuery(key, path, tuple(tokens))
+
+
+KEY_QUERIES: tuple[KeyQuery, ...] = tuple(
+    _key_query(key, spec.template) for key, spec in PATIENT_VIEW.prefetch.items()
+)
+_BY_TYPE: Mapping[str, tuple[KeyQuery, ...]] = {
+    kind: tuple(q for q in KEY_QUERIES if q.resource_type == kind) for kind in {q.resource_type for q in KEY_QUERIES}
+}
+PATIENT_KEY = next(q.key for q in KEY_QUERIES if q.resource_type == "Patient" and not q.tokens)
+# Types the replay keeps from the export: what any key returns, plus every Encounter (visit dates).
+KEPT_TYPES: frozenset[str] = frozenset({q.resource_type for q in KEY_QUERIES} | {"Encounter"})
+
+
+def kept(resource: Mapping[str, Any]) -> bool:
+    """Keep the resource: some prefetch key returns it, or it is an Encounter (a visit to replay)."""
+    kind = resource.get("resourceType")
+    return kind == "Encounter" or any(q.returns(resource) for q in _BY_TYPE.get(str(kind), ()))
+
+
+def _element(resource: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = resource
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def known_date(resource: Mapping[str, Any]) -> str | None:
+    """The date (YYYY-MM-DD, as written) the resource became known; None when undated (then always known)."""
+    for dotted in DATE_ELEMENTS.get(str(resource.get("resourceType")), ()):
+        value = _element(resource, dotted)
+        if isinstance(value, str) and len(value) >= 4:
+            return value[:10]
+    return None
+
+
+def known_on(resource: Mapping[str, Any], day: str) -> bool:
+    """Was the resource known on `day` (YYYY-MM-DD)? A partial date (YYYY, YYYY-MM) counts from its start."""
+    dated = known_date(resource)
+    return dated is None or dated <= day
+
+
+def prefetch(resources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The patient-view prefetch: the Patient under its key, every other key a searchset Bundle (maybe empty)."""
+    bundles: dict[str, list[Mapping[str, Any]]] = {q.key: [] for q in KEY_QUERIES if q.key != PATIENT_KEY}
+    out: dict[str, Any] = {}
+    for resource in resources:
+        for query in _BY_TYPE.get(str(resource.get("resourceType")), ()):
+            if query.returns(resource):
+                if query.key == PATIENT_KEY:
+                    out[PATIENT_KEY] = resource
+                else:
+                    bundles[query.key].append(resource)
+    for key, items in bundles.items():
+        out[key] = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(items),
+            "entry": [{"resource": r} for r in items],
+        }
+    return out
+
+
+def patient_reference(resource: Mapping[str, Any]) -> str | None:
+    """The id of the Patient the resource is about (subject or patient reference), None when it names none."""
+    for element in ("subject", "patient"):
+        ref = resource.get(element)
+        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+            parts = str(ref["reference"]).split("/_history/")[0].rstrip("/").split("/")
+            if len(parts) >= 2 and parts[-2] == "Patient" and parts[-1]:
+                return parts[-1]
+            return None
+    return None
