@@ -141,6 +141,7 @@ def evaluate(
         topic_system=deps.settings.topic_system,
         patient_id=patient_id,
         smart_launch_url=deps.settings.smart_launch_url or None,
+        public_base_url=deps.settings.public_base_url,
         # A rule bug (e.g. an over-long summary) is repaired conservatively here rather than failing the whole
         # response; the rule and gate test suites render every scenario with strict=True to catch such bugs.
         strict=False,
@@ -151,7 +152,10 @@ def evaluate(
         deps.recorder(service.id, str(request["hookInstance"]), issued, now)
     return Outcome(
         body={"cards": rendered},
-        rule_ids=tuple(rule for _, rule in issued),
+        # A folded card carries several rules (cards.RULES_EXTENSION): logs and reports see each of them.
+        rule_ids=tuple(rule for card in rendered
+                       for rule in card.get("extension", {}).get(cards.RULES_EXTENSION)
+                       or [card["source"]["topic"]["code"]]),
         fetched=resolved.fetched,
         omitted=resolved.omitted,
     )

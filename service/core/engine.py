@@ -63,6 +63,7 @@ class _Row:
     recommendation: str
     rule_text: str
     notes: tuple[str, ...]
+    fold: str  # the line it becomes when folded into the pathway card ("" = always its own card)
     missing: tuple[tuple[str, Test | None], ...]  # fields listed when unknown, each with when it is relevant
 
 
@@ -165,6 +166,7 @@ def _row(rule: Rule, table: RuleTable, policy: Policy) -> _Row:
         recommendation=render(card.recommendation, policy),
         rule_text=render(card.rule_text, policy),
         notes=tuple(render(n, policy) for n in rule.notes),
+        fold=render(card.fold, policy) if card.fold else "",
         missing=tuple((name, table.missing_only_if.get(name)) for name in rule.missing),
     )
 
@@ -241,6 +243,7 @@ def _finding(row: _Row, ctx: Ctx) -> Finding:
         data_used=_sources(row.names, row.kinds, ctx), missing=_missing(row.missing, ctx) if row.missing else (),
         suggestions=rule.offer.build(ctx), selection_behavior=rule.card.selection_behavior,
         notes=row.notes + (rule.dynamic_notes(ctx) if rule.dynamic_notes else ()), smart_link=rule.smart_link,
+        fold_line=row.fold,
     )
 
 
