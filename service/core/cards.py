@@ -48,11 +48,16 @@ RULES_EXTENSION: Final = "bme-cds-rules"  # every rule id a folded card carries,
 # The EHR frame (docs card-style.md): about 600 characters of detail, never more than 900.
 MAX_DETAIL: Final = 900
 _MAX_BASED_ON: Final = 3  # data points shown; the rest are on the rule page and in the SMART app
-_DATUM_CHARS: Final = 110
+_DATUM_CHARS: Final = 150
+_MAX_CITATIONS: Final = 2
+_MIN_LINE: Final = 90
 _LINE_CHARS: Final = 200
 # Gate notes that change what the clinician can order now: kept on the card, everything else is one link away.
 _SAFETY_NOTE: Final = re.compile(r"^(Withheld|Removed|No suggestion is left)|\bcaution: ")
 _DEFERRAL_NOTE: Final = re.compile(r"^[RS]\d\d: ")
+# "Withheld: <label> (<why>; ...)" per suggestion: one line per reason, naming each drug once.
+_WITHHELD: Final = re.compile(r"^(Withheld|Removed): (.+?) \((.+)\)$")
+_DRUG_NAME: Final = re.compile(r"^[A-Za-z][A-Za-z\- ]*?(?= \d| IV\b| \(|$)")
 
 # Characters that Markdown (GFM) would interpret, and HTML-special characters: patient data and rule text are
 # escaped so that a value such as "<script>" or "*L1*" is shown literally and cannot inject markup.
@@ -261,22 +266,26 @@ def detail(finding: Finding, seed_url_base: str | None = None, carried: tuple[Fi
     if more > 0:
         based += f"; and {more} more"
     missing = [*finding.missing, *(n for n in finding.notes if "not checked" in n)]
-    safety = [n for n in finding.notes if _SAFETY_NOTE.search(n) or _DEFERRAL_NOTE.match(n)]
+    safety = _safety_lines(n for n in finding.notes if _SAFETY_NOTE.search(n) or _DEFERRAL_NOTE.match(n))
     required: list[str] = []
     if based:
         required.append(f"**Based on:** {based}")
     if missing:
         required.append(f"**Missing:** {_clip('; '.join(missing), _LINE_CHARS)}")
     required += [f"**Safety:** {_clip(n, _LINE_CHARS)}" for n in dict.fromkeys(safety)]
-    required.append(f"**Why:** {_clip(_first_sentence(finding.rule_text), _LINE_CHARS)}")
+    required.append(f"**Why:** {_clip(_why(finding), _LINE_CHARS)}")
     also = [f"- {escape(f.fold_line)}" for f in carried]
     source = f"**Source:** {_citations(finding.evidence, seed_url_base)}"
-    blocks = [*required, *(["**Also:**\n" + "\n".join(also)] if also else []), source]
-    text = "\n\n".join(blocks)
-    if len(text) > MAX_DETAIL:  # rare: cut the longest lines rather than the source or the folded rules
-        required = [_clip_markdown(line, max(80, _LINE_CHARS // 2)) for line in required]
-        blocks = [*required, *(["**Also:**\n" + "\n".join(also)] if also else []), source]
-        text = "\n\n".join(blocks)
+    tail = [*(["**Also:**\n" + "\n".join(also)] if also else []), source]
+    text = "\n\n".join([*required, *tail])
+    # Rarely over the limit: shorten the longest lines first, never below a readable minimum.
+    while len(text) > MAX_DETAIL:
+        longest = max(range(len(required)), key=lambda i: len(required[i]))
+        target = max(_MIN_LINE, len(required[longest]) - (len(text) - MAX_DETAIL))
+        if len(required[longest]) <= target:
+            break
+        required[longest] = _clip_markdown(required[longest], target)
+        text = "\n\n".join([*required, *tail])
     return text if len(text) <= MAX_DETAIL else _clip_markdown(text, MAX_DETAIL)
 
 
@@ -296,15 +305,42 @@ def _clip_markdown(line: str, limit: int) -> str:
     return cut.rstrip(",;:\\") + "…"
 
 
-def _first_sentence(text: str) -> str:
-    match = re.match(r"(.+?[.!?])(\s|$)", " ".join(text.split()))
-    return match.group(1) if match else text
+def _why(finding: Finding) -> str:
+    """The rule in one sentence: the first statement it rests on (a seed's own words), else the rule text."""
+    if finding.evidence:
+        statement = " ".join(finding.evidence[0].statement.split()).rstrip(".")
+        return f'"{statement}"' if finding.evidence[0].in_seeds else statement + "."
+    match = re.match(r"(.+?[.!?])(\s|$)", " ".join(finding.rule_text.split()))
+    return match.group(1) if match else finding.rule_text
+
+
+def _safety_lines(notes: Iterable[str]) -> list[str]:
+    """Safety notes, each once; withheld or removed suggestions grouped by reason, each drug named once."""
+    out: dict[str, None] = {}
+    grouped: dict[tuple[str, str], dict[str, None]] = {}
+    for note in notes:
+        match = _WITHHELD.match(note)
+        if match is None:
+            out[note] = None
+            continue
+        verb, label, why = match.groups()
+        name = _DRUG_NAME.match(label)
+        grouped.setdefault((verb, why), {})[(name.group(0) if name else label).strip()] = None
+        out[f"\0{verb}\0{why}"] = None  # keeps the group where its first member was
+    lines: list[str] = []
+    for line in out:
+        if line.startswith("\0"):
+            _, verb, why = line.split("\0")
+            lines.append(f"{verb}: {', '.join(grouped[(verb, why)])} ({why})")
+        else:
+            lines.append(line)
+    return lines
 
 
 def _datum(source: Source) -> str:
     """One datum as the clinician reads it: what, and when (no resource ids)."""
-    what = _clip(source.display or "(no description)", _DATUM_CHARS)
-    return f"{what} ({source.date.isoformat() if source.date else 'date unknown'})"
+    what = _clip(source.via or source.display or "(no description)", _DATUM_CHARS)  # via quotes the text
+    return f"{source.date.isoformat() if source.date else 'date unknown'}: {what}"
 
 
 def _citations(evidence: tuple[Evidence, ...], seed_url_base: str | None) -> str:
@@ -312,7 +348,9 @@ def _citations(evidence: tuple[Evidence, ...], seed_url_base: str | None) -> str
     seen: dict[str, None] = {}
     for ev in sorted(evidence, key=lambda e: not e.in_seeds):
         seen[_citation(ev, seed_url_base)] = None
-    return "; ".join(seen) or "none cited"
+    cited = list(seen)
+    more = f"; and {len(cited) - _MAX_CITATIONS} more" if len(cited) > _MAX_CITATIONS else ""
+    return "; ".join(cited[:_MAX_CITATIONS]) + more if cited else "none cited"
 
 
 def _citation(evidence: Evidence, seed_url_base: str | None) -> str:
