@@ -51,6 +51,7 @@ _MAX_BASED_ON: Final = 3  # data points shown; the rest are on the rule page and
 _DATUM_CHARS: Final = 150
 _MAX_CITATIONS: Final = 2
 _MIN_LINE: Final = 90
+_NOT_SEEDS: Final = "(not from the seeds)"
 _LINE_CHARS: Final = 200
 # Gate notes that change what the clinician can order now: kept on the card, everything else is one link away.
 _SAFETY_NOTE: Final = re.compile(r"^(Withheld|Removed|No suggestion is left)|\bcaution: ")
@@ -350,6 +351,8 @@ def _citations(evidence: tuple[Evidence, ...], seed_url_base: str | None) -> str
         seen[_citation(ev, seed_url_base)] = None
     cited = list(seen)
     more = f"; and {len(cited) - _MAX_CITATIONS} more" if len(cited) > _MAX_CITATIONS else ""
+    if more and any(c.endswith(_NOT_SEEDS) for c in cited[_MAX_CITATIONS:]):
+        more += f" {_NOT_SEEDS}"  # a safety check's label source is never hidden behind the seeds
     return "; ".join(cited[:_MAX_CITATIONS]) + more if cited else "none cited"
 
 
@@ -362,8 +365,8 @@ def _citation(evidence: Evidence, seed_url_base: str | None) -> str:
                 name = f"[{name}]({url})"
         return name
     if _SAFE_URL.match(evidence.source):
-        return f"[{escape(_short_url(evidence.source))}]({evidence.source}) (not from the seeds)"
-    return f"{escape(evidence.source)} (not from the seeds)"
+        return f"[{escape(_short_url(evidence.source))}]({evidence.source}) {_NOT_SEEDS}"
+    return f"{escape(evidence.source)} {_NOT_SEEDS}"
 
 
 def _short_url(url: str) -> str:
