@@ -89,6 +89,7 @@ def finding(rule: Rule, ctx: Ctx) -> Finding:
         suggestions=rule.offer.build(ctx), selection_behavior=card.selection_behavior,
         notes=tuple(render(n, policy) for n in rule.notes) + (rule.dynamic_notes(ctx) if rule.dynamic_notes else ()),
         smart_link=rule.smart_link,
+        fold_line=render(rule.card.fold, ctx.policy) if rule.card.fold else "",
     )
 
 
