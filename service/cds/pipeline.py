@@ -147,15 +147,14 @@ def evaluate(
         strict=False,
     )
     rendered = profiles.adapt(rendered, profile, order_codes=deps.order_codes)
-    issued = [(card["uuid"], card["source"]["topic"]["code"]) for card in rendered]
+    # A folded card is recorded once per rule it carries (its own first): feedback reaches each of them.
+    issued = [(card["uuid"], rule) for card in rendered
+              for rule in card.get("extension", {}).get(cards.RULES_EXTENSION) or [card["source"]["topic"]["code"]]]
     if deps.recorder is not None and issued:
         deps.recorder(service.id, str(request["hookInstance"]), issued, now)
     return Outcome(
         body={"cards": rendered},
-        # A folded card carries several rules (cards.RULES_EXTENSION): logs and reports see each of them.
-        rule_ids=tuple(rule for card in rendered
-                       for rule in card.get("extension", {}).get(cards.RULES_EXTENSION)
-                       or [card["source"]["topic"]["code"]]),
+        rule_ids=tuple(rule for _, rule in issued),  # every rule, folded ones too: logs see each of them
         fetched=resolved.fetched,
         omitted=resolved.omitted,
     )
