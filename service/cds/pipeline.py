@@ -149,18 +149,21 @@ def evaluate(
         topic_system=deps.settings.topic_system,
         patient_id=patient_id,
         smart_launch_url=deps.settings.smart_launch_url or None,
+        public_base_url=deps.settings.public_base_url,
         # A rule bug (e.g. an over-long summary) is repaired conservatively here rather than failing the whole
         # response; the rule and gate test suites render every scenario with strict=True to catch such bugs.
         strict=False,
     )
     rendered = profiles.adapt(rendered, profile, order_codes=deps.order_codes)
     deps.observer.cards(service.id, rendered)
-    issued = [(card["uuid"], card["source"]["topic"]["code"]) for card in rendered]
+    # A folded card is recorded once per rule it carries (its own first): feedback reaches each of them.
+    issued = [(card["uuid"], rule) for card in rendered
+              for rule in card.get("extension", {}).get(cards.RULES_EXTENSION) or [card["source"]["topic"]["code"]]]
     if deps.recorder is not None and issued:
         deps.recorder(service.id, str(request["hookInstance"]), issued, now)
     return Outcome(
         body={"cards": rendered},
-        rule_ids=tuple(rule for _, rule in issued),
+        rule_ids=tuple(rule for _, rule in issued),  # every rule, folded ones too: logs see each of them
         fetched=resolved.fetched,
         omitted=resolved.omitted,
     )

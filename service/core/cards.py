@@ -23,6 +23,9 @@ from fhir.resources.R4B.devicerequest import DeviceRequest
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
+from service.core.citations import PAGE_ID
+from service.core.citations import rule_url
+from service.core.citations import short_citation
 from service.core.facts import Source
 from service.core.findings import INDICATOR_ORDER
 from service.core.findings import Evidence
@@ -40,8 +43,22 @@ OVERRIDE_REASONS: Final[tuple[tuple[str, str], ...]] = (
     ("clinical-judgement", "Clinical judgement"),
 )
 SMART_LINK_LABEL: Final = "Open the BME pathway app (basis, data, follow-up)"
-FOOTER: Final = "Decision support only: review the basis and decide with the patient."
 NO_DOSE: Final = "The seeds give no dose"
+RULES_EXTENSION: Final = "bme-cds-rules"  # every rule id a folded card carries, its own first
+# The EHR frame (docs card-style.md): about 600 characters of detail, never more than 900.
+MAX_DETAIL: Final = 900
+_MAX_BASED_ON: Final = 3  # data points shown; the rest are on the rule page and in the SMART app
+_DATUM_CHARS: Final = 150
+_MAX_CITATIONS: Final = 2
+_MIN_LINE: Final = 90
+_NOT_SEEDS: Final = "(not from the seeds)"
+_LINE_CHARS: Final = 200
+# Gate notes that change what the clinician can order now: kept on the card, everything else is one link away.
+_SAFETY_NOTE: Final = re.compile(r"^(Withheld|Removed|No suggestion is left)|\bcaution: ")
+_DEFERRAL_NOTE: Final = re.compile(r"^[RS]\d\d: ")
+# "Withheld: <label> (<why>; ...)" per suggestion: one line per reason, naming each drug once.
+_WITHHELD: Final = re.compile(r"^(Withheld|Removed): (.+?) \((.+)\)$")
+_DRUG_NAME: Final = re.compile(r"^[A-Za-z][A-Za-z\- ]*?(?= \d| IV\b| \(|$)")
 
 # Characters that Markdown (GFM) would interpret, and HTML-special characters: patient data and rule text are
 # escaped so that a value such as "<script>" or "*L1*" is shown literally and cannot inject markup.
@@ -71,6 +88,7 @@ class _Options:
     smart_launch_url: str | None
     seed_url_base: str | None
     strict: bool
+    public_base_url: str | None
 
 
 def render(
@@ -83,8 +101,13 @@ def render(
     smart_launch_url: str | None = None,
     seed_url_base: str | None = None,
     strict: bool = True,
+    public_base_url: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Render findings as CDS Hooks cards: critical, warning, info, then by rule id.
+    """Render findings as CDS Hooks cards: red flags, safety gates, warnings, the pathway card, the rest.
+
+    Informational rules (a Finding with a `fold_line`) are folded into the hook's pathway card as one line
+    each, so a hook answers with one pathway card; that card lists every rule it carries in its
+    `bme-cds-rules` extension. With `public_base_url` each card's source links the rule's public page.
 
     A finding that breaks the card contract (summary length, two recommended suggestions on an at-most-one
     card, a delete without a relative reference, an empty label) is a rule bug. With `strict` (tests, dev)
@@ -96,10 +119,46 @@ def render(
     if not source_label or not topic_system or not patient_id:
         raise ValueError("source_label, topic_system and patient_id must be non-empty")
     options = _Options(
-        uuid_factory, source_label, topic_system, patient_id, smart_launch_url, seed_url_base, strict
+        uuid_factory, source_label, topic_system, patient_id, smart_launch_url, seed_url_base, strict,
+        public_base_url,
     )
-    ordered = sorted(findings, key=lambda f: (INDICATOR_ORDER[f.indicator], _rule_key(f.rule_id)))
-    return [_card(f, options) for f in ordered]
+    ordered = sorted(fold(findings), key=lambda pair: lead_key(pair[0]))
+    return [_card(f, carried, options) for f, carried in ordered]
+
+
+def lead_key(finding: Finding) -> tuple[int, int, tuple[str, int, str]]:
+    """Card order: red flags (critical), safety gates, other warnings, the pathway card, the rest."""
+    if finding.indicator == "critical":
+        group = 0
+    elif finding.rule_id.startswith("S"):
+        group = 1
+    elif finding.indicator == "warning":
+        group = 2
+    elif finding.smart_link:
+        group = 3
+    else:
+        group = 4
+    return (group, INDICATOR_ORDER[finding.indicator], _rule_key(finding.rule_id))
+
+
+def fold(findings: Iterable[Finding]) -> list[tuple[Finding, tuple[Finding, ...]]]:
+    """Each card's finding with the informational findings folded into it (only into the pathway card).
+
+    The host is the pathway card (an info card with the SMART link, R21/R22/R24/...), else the first other
+    info card that is neither a gate nor foldable, else the first foldable finding itself. Red flags, gates
+    and warnings are never hosts: they stay short and separate.
+    """
+    items = sorted(findings, key=lambda f: _rule_key(f.rule_id))
+    foldable = [f for f in items if f.fold_line and f.indicator == "info"]
+    if len(foldable) == 0:
+        return [(f, ()) for f in items]
+    hosts = [f for f in items if f.indicator == "info" and not f.fold_line and not f.rule_id.startswith("S")]
+    pathway = [f for f in hosts if f.smart_link]
+    host = (pathway or hosts or foldable)[0]
+    carried = tuple(f for f in foldable if f is not host)
+    if not carried:
+        return [(f, ()) for f in items]
+    return [(f, carried if f is host else ()) for f in items if not any(f is c for c in carried)]
 
 
 @functools.lru_cache(maxsize=1024)  # a few dozen rule and gate ids: parse each once per process
@@ -127,16 +186,20 @@ def _summary(finding: Finding, options: _Options) -> str:
     return summary[: MAX_SUMMARY - 3].rsplit(" ", 1)[0].rstrip(",;:") + "..."
 
 
-def _card(finding: Finding, options: _Options) -> dict[str, Any]:
+def _card(finding: Finding, carried: tuple[Finding, ...], options: _Options) -> dict[str, Any]:
     topic = {"system": options.topic_system, "code": finding.rule_id}
     if finding.title:
         topic["display"] = finding.title
+    source: dict[str, Any] = {"label": options.source_label}
+    if options.public_base_url and PAGE_ID.match(finding.rule_id):
+        source["url"] = rule_url(options.public_base_url, finding.rule_id)  # the full basis, no patient data
+    source["topic"] = topic
     card: dict[str, Any] = {
         "uuid": options.uuid_factory(),
         "summary": _summary(finding, options),
         "indicator": finding.indicator,
-        "detail": detail(finding, options.seed_url_base),
-        "source": {"label": options.source_label, "topic": topic},
+        "detail": detail(finding, options.seed_url_base, carried),
+        "source": source,
     }
     suggestions = _suggestions(finding, options)
     if suggestions:
@@ -156,6 +219,8 @@ def _card(finding: Finding, options: _Options) -> dict[str, Any]:
                 "appContext": json.dumps({"rule": finding.rule_id}, separators=(",", ":")),
             }
         ]
+    if carried:
+        card["extension"] = {RULES_EXTENSION: [finding.rule_id, *(f.rule_id for f in carried)]}
     return card
 
 
@@ -190,61 +255,124 @@ def _suggestions(finding: Finding, options: _Options) -> list[dict[str, Any]]:
     return out
 
 
-def detail(finding: Finding, seed_url_base: str | None = None) -> str:
-    """The card detail in plain GitHub Markdown: option, data used, missing, rule, evidence, safety checks."""
-    lines: list[str] = [f"**Option:** {escape(finding.recommendation)}", "", "**Patient data used**"]
-    lines += [f"- {_source_line(s)}" for s in finding.data_used] or ["- none recorded"]
-    lines += ["", "**Missing or stale**"]
-    unchecked = False
-    for note in finding.notes:  # a loop, not any() over a generator: detail() runs for every card
-        if "not checked" in note or note.startswith("Withheld"):
-            unchecked = True
+def detail(finding: Finding, seed_url_base: str | None = None, carried: tuple[Finding, ...] = ()) -> str:
+    """The card detail for an EHR frame: Based on, Missing, Safety, Why, Also (folded rules), Source.
+
+    Plain GitHub Markdown, short lines, at most MAX_DETAIL characters; the full basis (every datum with its
+    resource, the rule's When/Then, the evidence quotes) is on the rule's public page and in the SMART app.
+    `seed_url_base` links the short citation of a seed to its text.
+    """
+    based = "; ".join(_datum(s) for s in finding.data_used[:_MAX_BASED_ON])
+    more = len(finding.data_used) - _MAX_BASED_ON
+    if more > 0:
+        based += f"; and {more} more"
+    missing = [*finding.missing, *(n for n in finding.notes if "not checked" in n)]
+    safety = _safety_lines(n for n in finding.notes if _SAFETY_NOTE.search(n) or _DEFERRAL_NOTE.match(n))
+    required: list[str] = []
+    if based:
+        required.append(f"**Based on:** {based}")
+    if missing:
+        required.append(f"**Missing:** {_clip('; '.join(missing), _LINE_CHARS)}")
+    required += [f"**Safety:** {_clip(n, _LINE_CHARS)}" for n in dict.fromkeys(safety)]
+    required.append(f"**Why:** {_clip(_why(finding), _LINE_CHARS)}")
+    also = [f"- {escape(f.fold_line)}" for f in carried]
+    source = f"**Source:** {_citations(finding.evidence, seed_url_base)}"
+    tail = [*(["**Also:**\n" + "\n".join(also)] if also else []), source]
+    text = "\n\n".join([*required, *tail])
+    # Rarely over the limit: shorten the longest lines first, never below a readable minimum.
+    while len(text) > MAX_DETAIL:
+        longest = max(range(len(required)), key=lambda i: len(required[i]))
+        target = max(_MIN_LINE, len(required[longest]) - (len(text) - MAX_DETAIL))
+        if len(required[longest]) <= target:
             break
-    lines += [f"- {escape(m)}" for m in finding.missing] or [
-        "- nothing the rule itself needs"
-        + ("; see below for what the safety checks could not check" if unchecked else "")
-    ]
-    lines += ["", f"**Rule** ({escape(finding.rule_id)}): {escape(finding.rule_text)}", "", "**Evidence**"]
-    lines += _evidence_lines(finding.evidence, seed_url_base)
-    lines += ["", "**Notes and safety checks**"]  # rule notes and the gates' passed/not-checked lines
-    lines += [f"- {escape(n)}" for n in finding.notes] or ["- none applied"]
-    lines += ["", FOOTER]
-    return "\n".join(lines)
+        required[longest] = _clip_markdown(required[longest], target)
+        text = "\n\n".join([*required, *tail])
+    return text if len(text) <= MAX_DETAIL else _clip_markdown(text, MAX_DETAIL)
 
 
-def _source_line(source: Source) -> str:
-    what = escape(source.display) or "(no description)"
-    where = [source.date.isoformat() if source.date else "date unknown"]
-    if source.reference:
-        where.append(escape(source.reference))
-    if source.via:
-        where.append(f"via {escape(source.via)}")
-    return f"{what} ({'; '.join(where)})"
+def _clip(text: str, limit: int) -> str:
+    """Escaped `text`, cut at a word boundary to about `limit` characters."""
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+    return escape(text)
 
 
-def _evidence_lines(evidence: tuple[Evidence, ...], seed_url_base: str | None) -> list[str]:
-    return [f"- {_evidence_line(e, seed_url_base)}" for e in evidence] or ["- none cited"]
+def _clip_markdown(line: str, limit: int) -> str:
+    """An already escaped line cut at a space, never inside an escape."""
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:\\") + "…"
 
 
-def _evidence_line(evidence: Evidence, seed_url_base: str | None) -> str:
-    statement = f'"{escape(evidence.statement)}"'
+def _why(finding: Finding) -> str:
+    """The rule in one sentence: the first statement it rests on (a seed's own words), else the rule text."""
+    if finding.evidence:
+        statement = " ".join(finding.evidence[0].statement.split()).rstrip(".")
+        return f'"{statement}"' if finding.evidence[0].in_seeds else statement + "."
+    match = re.match(r"(.+?[.!?])(\s|$)", " ".join(finding.rule_text.split()))
+    return match.group(1) if match else finding.rule_text
+
+
+def _safety_lines(notes: Iterable[str]) -> list[str]:
+    """Safety notes, each once; withheld or removed suggestions grouped by reason, each drug named once."""
+    out: dict[str, None] = {}
+    grouped: dict[tuple[str, str], dict[str, None]] = {}
+    for note in notes:
+        match = _WITHHELD.match(note)
+        if match is None:
+            out[note] = None
+            continue
+        verb, label, why = match.groups()
+        name = _DRUG_NAME.match(label)
+        grouped.setdefault((verb, why), {})[(name.group(0) if name else label).strip()] = None
+        out[f"\0{verb}\0{why}"] = None  # keeps the group where its first member was
+    lines: list[str] = []
+    for line in out:
+        if line.startswith("\0"):
+            _, verb, why = line.split("\0")
+            lines.append(f"{verb}: {', '.join(grouped[(verb, why)])} ({why})")
+        else:
+            lines.append(line)
+    return lines
+
+
+def _datum(source: Source) -> str:
+    """One datum as the clinician reads it: what, and when (no resource ids)."""
+    what = _clip(source.via or source.display or "(no description)", _DATUM_CHARS)  # via quotes the text
+    return f"{source.date.isoformat() if source.date else 'date unknown'}: {what}"
+
+
+def _citations(evidence: tuple[Evidence, ...], seed_url_base: str | None) -> str:
+    """Short citations of the distinct sources, seeds first; a non-seed source says so."""
+    seen: dict[str, None] = {}
+    for ev in sorted(evidence, key=lambda e: not e.in_seeds):
+        seen[_citation(ev, seed_url_base)] = None
+    cited = list(seen)
+    more = f"; and {len(cited) - _MAX_CITATIONS} more" if len(cited) > _MAX_CITATIONS else ""
+    if more and any(c.endswith(_NOT_SEEDS) for c in cited[_MAX_CITATIONS:]):
+        more += f" {_NOT_SEEDS}"  # a safety check's label source is never hidden behind the seeds
+    return "; ".join(cited[:_MAX_CITATIONS]) + more if cited else "none cited"
+
+
+def _citation(evidence: Evidence, seed_url_base: str | None) -> str:
     if evidence.in_seeds:
-        name = escape(evidence.source)
+        name = escape(short_citation(evidence.source))
         if seed_url_base:
             url = f"{seed_url_base.rstrip('/')}/{evidence.source}"
             if _SAFE_URL.match(url):
                 name = f"[{name}]({url})"
-        return f"seed {name}: {statement}"
+        return name
     if _SAFE_URL.match(evidence.source):
-        where = f"[{escape(_short_url(evidence.source))}]({evidence.source})"
-    else:
-        where = escape(evidence.source)
-    return f"{where}: {statement} (not from the seeds)"
+        return f"[{escape(_short_url(evidence.source))}]({evidence.source}) {_NOT_SEEDS}"
+    return f"{escape(evidence.source)} {_NOT_SEEDS}"
 
 
 def _short_url(url: str) -> str:
     host_and_path = url.split("://", 1)[-1]
-    return host_and_path if len(host_and_path) <= 60 else host_and_path[:57] + "..."
+    host = host_and_path.split("/", 1)[0]
+    return host if len(host) <= 60 else host[:57] + "..."
 
 
 def _suggestion(spec: SuggestionSpec, uuid_factory: Callable[[], str], patient_id: str) -> dict[str, Any]:

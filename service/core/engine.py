@@ -19,6 +19,7 @@ from typing import cast
 
 from service.core.facts import Fact
 from service.core.facts import Source
+from service.core.features import SITE_VERTEBRA
 from service.core.features import SPECS
 from service.core.features import Features
 from service.core.findings import INDICATOR_ORDER
@@ -41,6 +42,7 @@ from service.core.rulemodel import render
 from service.core.rulemodel import some
 from service.core.vocabulary import HOOKS
 
+MAX_SUMMARY: Final = 139  # CDS Hooks 2.0: a summary under 140 characters (cards.MAX_SUMMARY)
 Gates = Callable[[tuple[Finding, ...], Features, str, CompiledGates], tuple[Finding, ...]]
 Test = Callable[[Ctx], bool]
 
@@ -63,6 +65,7 @@ class _Row:
     recommendation: str
     rule_text: str
     notes: tuple[str, ...]
+    fold: str  # the line it becomes when folded into the pathway card ("" = always its own card)
     missing: tuple[tuple[str, Test | None], ...]  # fields listed when unknown, each with when it is relevant
 
 
@@ -165,6 +168,7 @@ def _row(rule: Rule, table: RuleTable, policy: Policy) -> _Row:
         recommendation=render(card.recommendation, policy),
         rule_text=render(card.rule_text, policy),
         notes=tuple(render(n, policy) for n in rule.notes),
+        fold=render(card.fold, policy) if card.fold else "",
         missing=tuple((name, table.missing_only_if.get(name)) for name in rule.missing),
     )
 
@@ -236,12 +240,24 @@ def _finding(row: _Row, ctx: Ctx) -> Finding:
     rule = row.rule
     return Finding(
         rule_id=rule.id, title=rule.title, indicator=rule.card.indicator,
-        summary=row.summary, recommendation=row.recommendation,
+        summary=_at_level(row.summary, rule, ctx), recommendation=row.recommendation,
         rule_text=row.rule_text, evidence=rule.evidence,
         data_used=_sources(row.names, row.kinds, ctx), missing=_missing(row.missing, ctx) if row.missing else (),
         suggestions=rule.offer.build(ctx), selection_behavior=rule.card.selection_behavior,
         notes=row.notes + (rule.dynamic_notes(ctx) if rule.dynamic_notes else ()), smart_link=rule.smart_link,
+        fold_line=row.fold,
     )
+
+
+def _at_level(summary: str, rule: Rule, ctx: Ctx) -> str:
+    """A pathway card's summary names the patient's vertebral level ("L1: ..."), when known and it fits."""
+    if not rule.smart_link:
+        return summary
+    level = ctx.features.bme_vertebral_level.value
+    if not level or SITE_VERTEBRA not in (ctx.features.bme_sites.value or frozenset()):
+        return summary
+    named = f"{level}: {summary}"
+    return named if len(named) <= MAX_SUMMARY else summary
 
 
 def _missing(fields: tuple[tuple[str, Test | None], ...], ctx: Ctx) -> tuple[str, ...]:

@@ -67,3 +67,4 @@ class Finding:
     selection_behavior: Literal["at-most-one", "any"] | None = None
     notes: tuple[str, ...] = field(default=())  # extra detail lines (safety checks applied, expected course)
     smart_link: bool = False  # offer the SMART app link (pathway cards) when it is configured
+    fold_line: str = ""  # informational rule: its one line inside the hook's pathway card ("" = own card)

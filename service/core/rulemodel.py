@@ -155,6 +155,7 @@ class CardSpec:
     recommendation: str
     rule_text: str
     selection_behavior: Literal["at-most-one", "any"] | None = None
+    fold: str = ""  # informational rules: the one line it becomes inside the pathway card ("" = own card)
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,8 @@ def _row(rule: Rule, policy: Policy) -> list[str]:
         *(_suggestion(s) for s in rule.offer.catalogue),
     ]
     lines += [f"  - Note: {render(n, policy)}" for n in rule.notes]
+    if card.fold:
+        lines.append(f"- **Folded into the pathway card as:** {render(card.fold, policy)}")
     if rule.missing:
         missing = "; ".join(SPECS[m].missing for m in rule.missing)
         lines.append(f"- **Reports as missing when unknown:** {missing}")

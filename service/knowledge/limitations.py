@@ -88,7 +88,15 @@ DECISIONS: tuple[str, ...] = (
     "Finding.",
     "At order-select the rules read the selected draft orders (all drafts when none is marked selected); at "
     "order-sign all drafts.",
-    "Findings are ordered critical, warning, info, then by rule id.",
+    "Cards are ordered red flags (critical), safety gates, other warnings, the pathway card, then the rest. "
+    "One pathway card per hook (issue 12, card burden): each informational rule (R05, R19, R23, R25, R28, "
+    "R31, R35, R36, R37 on patient-view) becomes one line of the pathway card (R21/R22/R24/R26/R29; else the "
+    "first other info card), which lists every rule it carries in its `bme-cds-rules` extension, its own "
+    "first; the folded rules' own orders stay on their rule pages. A card's detail is short (Based on, "
+    "Missing, Why, Source) and its source.url is the rule's public page with the full basis.",
+    "Red flags keep the seeds' urgency (issue 12): R06-R08 say 'immediate surgical consultation required' "
+    "(seed 002), R09 'urgent surgical decompression', R10 'start high-dose dexamethasone now' (seed 000); "
+    "they are never phrased as 'consider'.",
     "R11 (myeloma) keeps R21/R22 drug suggestions visible but not recommended, noting 'defer to the myeloma "
     "team'.",
     "R12 and R11 give no augmentation referral while a red flag fires (surgery first, conflict C11).",

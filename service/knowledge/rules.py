@@ -146,9 +146,9 @@ RULES: tuple[Rule, ...] = (
         id="R06", title="Neurological deficit", stage="A", hooks=HOOKS,
         when=(p.has_vertebral_bme_or_fracture, p.has_neuro_deficit),
         card=CardSpec("critical",
-                      "Neurological deficit with vertebral BME or fracture: consider urgent spine surgery "
-                      "consult, not conservative care",
-                      "Consider an urgent spine surgery referral; the source advises against conservative "
+                      "Neurological deficit with vertebral BME or fracture: immediate surgical consultation "
+                      "required; no conservative care",
+                      "Immediate spine surgery consultation is required; do not pursue conservative "
                       "management.",
                       "Fires when vertebral BME or a vertebral fracture is documented together with a "
                       "neurological deficit (motor weakness, sensory change, bowel/bladder dysfunction): "
@@ -163,10 +163,10 @@ RULES: tuple[Rule, ...] = (
         id="R07", title="Spinal instability or retropulsion", stage="A", hooks=HOOKS,
         when=(p.has_vertebral_fracture, p.has_spinal_instability),
         card=CardSpec("critical",
-                      "Unstable spine or retropulsion: consider immediate surgical consult; immobilise the "
-                      "spine until stabilised",
-                      "Consider an immediate spine surgery referral, with the spine immobilised until it is "
-                      "stabilised.",
+                      "Unstable spine or retropulsion: immediate surgical consultation required; immobilise "
+                      "the spine until stabilised",
+                      "Immediate spine surgery consultation is required, with the spine immobilised until "
+                      "it is surgically stabilised.",
                       "Fires when a vertebral fracture is documented with spinal instability or retropulsion "
                       "of bone fragments into the canal."),
         evidence=(t.NO_CONSERVATIVE_002,
@@ -181,8 +181,9 @@ RULES: tuple[Rule, ...] = (
         when=(p.has_vertebral_fracture, p.has_significant_deformity),
         card=CardSpec("critical",
                       "Significant deformity (kyphosis >={deformity.kyphosis_pct}% or height loss "
-                      ">={deformity.height_loss_pct}%): consider surgical consult before conservative care",
-                      "Consider a spine surgery referral before any conservative or augmentation pathway.",
+                      ">={deformity.height_loss_pct}%): immediate surgical consultation required",
+                      "Immediate spine surgery consultation is required; do not pursue conservative "
+                      "management or augmentation first.",
                       "Fires when a vertebral fracture is documented and kyphosis is measured at >= "
                       "{deformity.kyphosis_pct}% or vertebral height loss at >= "
                       "{deformity.height_loss_pct}%. An unmeasured deformity never fires this rule."),
@@ -195,10 +196,10 @@ RULES: tuple[Rule, ...] = (
         id="R09", title="Progressive neurological deterioration", stage="A", hooks=HOOKS,
         when=(p.has_progressive_neuro_deterioration,),
         card=CardSpec("critical",
-                      "Progressive neurological deterioration: consider urgent surgical decompression, "
+                      "Progressive neurological deterioration: urgent surgical decompression is needed, "
                       "whatever the fracture's age",
-                      "Consider an urgent referral for surgical decompression; the source warns against "
-                      "delay for medical optimisation.",
+                      "Urgent surgical decompression is needed; do not delay the surgical referral for "
+                      "medical optimisation.",
                       "Fires when progressive neurological deterioration is documented (clinician input)."),
         evidence=(s002("Progressive neurologic deterioration, which demands urgent surgical decompression "
                        "regardless of fracture age"),
@@ -213,10 +214,10 @@ RULES: tuple[Rule, ...] = (
         hooks=HOOKS,
         when=(p.cord_compression_suspected, p.has_bme_or_vertebral_fracture),
         card=CardSpec("critical",
-                      "Suspected cord compression: consider high-dose dexamethasone now, before imaging "
+                      "Suspected cord compression: start high-dose dexamethasone now, before imaging "
                       "confirms it; urgent MRI and surgical consult",
-                      "Consider high-dose dexamethasone on clinical suspicion (institutional dose), an "
-                      "urgent MRI of the spine with and without contrast, and an urgent spine surgery "
+                      "Start high-dose dexamethasone immediately on clinical suspicion (institutional dose), "
+                      "with an urgent MRI of the spine with and without contrast and an urgent spine surgery "
                       "referral.",
                       "Fires when spinal cord compression is suspected (a provisional diagnosis counts) with "
                       "BME or a vertebral fracture. This card is never suppressed or blocked.",
@@ -320,7 +321,9 @@ RULES: tuple[Rule, ...] = (
                       "Consider clinical correlation and a search for the cause (traumatic, degenerative, "
                       "inflammatory, neoplastic, ischaemic, infectious, metabolic, treatment-induced); blood "
                       "tests can exclude systemic causes.",
-                      "Fires when BME is documented and no cause of BME is documented."),
+                      "Fires when BME is documented and no cause of BME is documented.",
+                      fold="Cause: BME is nonspecific; look for the underlying cause (blood tests can exclude "
+                           "systemic ones)."),
         evidence=(s001("Seen in up to 30% of healthy controls, as well as in degenerative changes, "
                        "postpartum patients, chronic back pain, and athletes"),
                   s001("Do not diagnose inflammatory arthropathy based on bone marrow edema alone"),
@@ -528,7 +531,9 @@ RULES: tuple[Rule, ...] = (
                       "consider them",
                       "Consider bisphosphonate therapy; doses are given only on the vertebral pathway "
                       "(R21/R24), because the seeds state none elsewhere.",
-                      "Fires when BME is documented with osteoporosis or vitamin D deficiency."),
+                      "Fires when BME is documented with osteoporosis or vitamin D deficiency.",
+                      fold="Bone loss: bisphosphonates are effective for BME, particularly with bone loss or "
+                           "metabolic bone disorders."),
         evidence=(s000("Bisphosphonates are effective for bone marrow edema, particularly when associated "
                        "with bone loss or metabolic bone disorders"),
                   s003("Vitamin-D deficiency")),
@@ -630,7 +635,9 @@ RULES: tuple[Rule, ...] = (
                       "Consider calcitonin during the first {calcitonin.max_days} days after the fracture; "
                       "the seeds give no dose or route.",
                       "Fires when vertebral BME and a vertebral fracture are documented, the fracture began "
-                      "at most {calcitonin.max_days} days ago, and no calcitonin is active."),
+                      "at most {calcitonin.max_days} days ago, and no calcitonin is active.",
+                      fold="Calcitonin: consider in the first {calcitonin.max_days} days of an acute "
+                           "compression fracture (no dose in the seeds; not for long-term use)."),
         evidence=(s002("Consider calcitonin for the first 4 weeks, which demonstrates clinically important "
                        "pain reduction in acute compression fractures"),),
         offer=fixed("Calcitonin (text: no verified RxNorm code; no dose in the seeds).", o.CALCITONIN),
@@ -705,7 +712,8 @@ RULES: tuple[Rule, ...] = (
                       "If the pain needs an opioid, consider a short-term course only; no opioid is "
                       "suggested because the seeds allow but do not recommend starting one.",
                       "Fires when vertebral BME is documented, pain is severe (latest NRS >= "
-                      "{pain.severe_nrs}) and no opioid is active."),
+                      "{pain.severe_nrs}) and no opioid is active.",
+                      fold="Severe pain: a short-term opioid only if needed (sedation, nausea, falls)."),
         evidence=(t.SHORT_NARCOTICS_000, t.SHORT_NARCOTICS_001, t.LIMIT_NARCOTICS_002),
         uses=("pain_nrs_latest",),
     ),
@@ -794,7 +802,9 @@ RULES: tuple[Rule, ...] = (
                       "Consider patient education and lifestyle advice in the plan, physiotherapy once "
                       "neurologically stable, and early mobilisation.",
                       "Fires on the vertebral BME pathway (vertebral BME, no red flag, no neurological "
-                      "deficit)."),
+                      "deficit).",
+                      fold="Physiotherapy for core strength and posture, early mobilisation, patient "
+                           "education."),
         evidence=(s002("Provide patient education and lifestyle recommendations as part of all treatment "
                        "plans"),
                   t.PHYSIO_002, t.MOBILISE_001),
@@ -886,7 +896,9 @@ RULES: tuple[Rule, ...] = (
                       "Consider extracorporeal shock wave therapy (especially hip BME) or pulsed "
                       "electromagnetic fields; PRP or stem-cell injections in OA- or overuse-related BME.",
                       "Fires when BME is refractory. Information only: no order codes are verified for these "
-                      "modalities."),
+                      "modalities.",
+                      fold="Refractory: ESWT or pulsed electromagnetic fields; hyperbaric oxygen if vascular "
+                           "compromise."),
         evidence=(s000("Extracorporeal shock wave therapy (ESWT) and pulsed electromagnetic fields (PEFs) "
                        "have shown promise in treating bone marrow edema"),
                   t.HYPERBARIC_000,
@@ -990,7 +1002,8 @@ RULES: tuple[Rule, ...] = (
                       "Consider a response evaluation 3-6 months after the IV bisphosphonate or TNF-alpha "
                       "inhibitor started.",
                       "Fires when BME is documented and an IV bisphosphonate or TNF-alpha inhibitor is "
-                      "active."),
+                      "active.",
+                      fold="Reassess: evaluate the response 3-6 months after starting second-line therapy."),
         evidence=(s002("Evaluate treatment response at 3-6 months after initiating second-line therapy"),),
         offer=fixed("Follow-up visit (text).", o.FOLLOW_UP_VISIT),
     ),
@@ -1002,7 +1015,9 @@ RULES: tuple[Rule, ...] = (
                       "(seed: 2-4 weeks; first review 4-6 weeks)",
                       "Consider reassessing the response to decide on escalation.",
                       "Fires when BME is documented and an NSAID with a known start date is active; the "
-                      "reassessment date is the start + {reassess.first_days} days."),
+                      "reassessment date is the start + {reassess.first_days} days.",
+                      fold="Reassess the NSAID response {reassess.first_days} days after starting, to decide "
+                           "on escalation."),
         evidence=(s002("Evaluate treatment response at 2-4 weeks; if insufficient response, advance to "
                        "second-line treatment"),
                   s002("Reassess at 4-6 weeks initially to evaluate treatment response and determine if "
@@ -1020,7 +1035,9 @@ RULES: tuple[Rule, ...] = (
                       "Consider imaging the affected region; routine whole-body scans are not recommended.",
                       "Fires when BME is documented with new symptoms or a suspected complication (vascular "
                       "occlusion, nerve compression, new fracture).",
-                      selection_behavior="any"),
+                      selection_behavior="any",
+                      fold="New symptoms or complication: local follow-up imaging of the region, not "
+                           "whole-body."),
         evidence=(s002("Local follow-up imaging should be considered if differential diagnosis needs further "
                        "exploration, new symptoms arise, or complications such as vascular occlusion, nerve "
                        "compression, or new fractures are suspected"),
@@ -1038,7 +1055,9 @@ RULES: tuple[Rule, ...] = (
                       "Fires when BME is documented, the last MRI is >= {followup.mri_after_days} days old, "
                       "and pain persists (NRS >= {pain.persistent_nrs}), or the BME is at the hip, knee or "
                       "foot, or policy followup.routine_mri is {followup.routine_mri}.",
-                      selection_behavior="any"),
+                      selection_behavior="any",
+                      fold="Follow-up MRI of the region to assess resolution (last MRI >= "
+                           "{followup.mri_after_days} days ago)."),
         evidence=(s000("Follow-up imaging: Repeat MRI after 3 months to assess resolution of bone marrow "
                        "edema"),
                   s002("Routine follow-up whole-body scans are not typically recommended after initial "
@@ -1054,7 +1073,9 @@ RULES: tuple[Rule, ...] = (
                       "pain often eases in 6-8 weeks",
                       "Consider explaining the expected course to the patient and reassessing if it "
                       "deviates.",
-                      "Fires when BME is documented and no red flag fired (explanatory text)."),
+                      "Fires when BME is documented and no red flag fired (explanatory text).",
+                      fold="Course: BME usually resolves in 3-6 months; fracture pain often eases in 6-8 "
+                           "weeks."),
         evidence=(s000("Bone marrow edema typically resolves within 1-3 months in cases of compression "
                        "fractures"),
                   s000("With appropriate treatment, most cases of bone marrow edema resolve within 3-6 "

@@ -15,9 +15,10 @@ from typing import ParamSpec
 from typing import Protocol
 from typing import TypeVar
 
+from service.core.cards import RULES_EXTENSION
+
 STAGES = ("prefetch", "features", "rules", "cards")
 FETCH_OUTCOMES = ("ok", "timeout", "client_error", "server_error", "refused")
-RULES_EXTENSION = "bme-cds-rules"  # a card that folds rules lists them here (issue 12)
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -44,6 +44,19 @@ class IssuedCard(Base):
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class IssuedCardRule(Base):
+    """Each rule a folded card carries (its `bme-cds-rules` extension), so feedback reaches every one of them.
+
+    Written only for cards that carry more than their own rule; a card without rows here carries just the
+    rule in issued_card. A table of its own, so an existing database gains it by create_all, unaltered.
+    """
+
+    __tablename__ = "issued_card_rule"
+
+    card_uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+
 class FeedbackItem(Base):
     """One feedback item as the CDS client sent it (stored once, however often it is resent)."""
 

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from service.store.db import FeedbackItem
 from service.store.db import IssuedCard
+from service.store.db import IssuedCardRule
 from service.store.lograte import RateLimitedLog
 from service.store.spool import Spool
 
@@ -50,11 +51,13 @@ def write_issued_cards(engine: Engine) -> Callable[[Sequence[Row]], None]:
     """A writer of issued-card rows: one transaction, an upsert per card uuid (a repeated uuid is overwritten)."""
     make_insert = _UPSERT_INSERTS.get(engine.dialect.name)
     upsert: Any = None
+    insert_rules: Any = None
     if make_insert is not None:
         # Session.merge costs a SELECT and an INSERT per card: under load it took ~30% of a worker's time
         # (py-spy, bench/profile.py). One multi-row upsert keeps merge's semantics in a single round trip;
         # built once, since building it per call cost as much as running it.
         statement = make_insert(IssuedCard)
+        insert_rules = make_insert(IssuedCardRule).on_conflict_do_nothing()
         upsert = statement.on_conflict_do_update(
             index_elements=[IssuedCard.uuid],
             set_={
@@ -69,28 +72,44 @@ def write_issued_cards(engine: Engine) -> Callable[[Sequence[Row]], None]:
         unique = list({row["uuid"]: row for row in rows}.values())
         if not unique:
             return
+        carried = {(row["uuid"], rule): None for row in unique for rule in row.get(CARRIED, ())}
+        cards = [{k: v for k, v in row.items() if k != CARRIED} for row in unique]
         if upsert is None:
             with Session(engine) as session, session.begin():
-                for row in unique:
+                for row in cards:
                     session.merge(IssuedCard(**row))
+                for card_uuid, rule_id in carried:
+                    session.merge(IssuedCardRule(card_uuid=card_uuid, rule_id=rule_id))
             return
         with engine.begin() as connection:
-            connection.execute(upsert, unique)
+            connection.execute(upsert, cards)
+            if carried and insert_rules is not None:
+                connection.execute(insert_rules, [{"card_uuid": u, "rule_id": r} for u, r in carried])
 
     return write
 
 
+CARRIED = "carried"  # row key: every rule id a folded card carries, its own first (absent for one rule)
+
+
 def _rows(service_id: str, hook_instance: str, issued: Sequence[tuple[str, str]], now: datetime) -> list[Row]:
-    return [
-        {
+    """One row per card; `issued` lists a folded card once per rule it carries, its own rule first."""
+    rules: dict[str, list[str]] = {}
+    for card_uuid, rule_id in issued:
+        rules.setdefault(card_uuid, []).append(rule_id)
+    rows: list[Row] = []
+    for card_uuid, ids in rules.items():
+        row: Row = {
             "uuid": card_uuid,
             "service_id": service_id,
-            "rule_id": rule_id,
+            "rule_id": ids[0],
             "hook_instance": hook_instance[:128],
             "issued_at": now,
         }
-        for card_uuid, rule_id in issued
-    ]
+        if len(ids) > 1:
+            row[CARRIED] = tuple(dict.fromkeys(ids))
+        rows.append(row)
+    return rows
 
 
 class CardBuffer:
@@ -329,7 +348,10 @@ class TopicReport:
 
 
 def feedback_report(engine: Engine) -> list[TopicReport]:
-    """Per rule id: cards issued, accepted and overridden, with the override reasons."""
+    """Per rule id: cards issued, accepted and overridden, with the override reasons.
+
+    A folded card (one pathway card carrying several rules) counts for each rule it carried.
+    """
     return _report(engine)[0]
 
 
@@ -342,31 +364,40 @@ def _report(engine: Engine) -> tuple[list[TopicReport], int]:
     topics: dict[str, TopicReport] = defaultdict(lambda: TopicReport(rule_id=""))
     unknown = 0
     with Session(engine) as session:
-        rule_of_card: dict[tuple[str, str], str] = {}
+        rules_of_card: dict[tuple[str, str], list[str]] = {}
         for card_uuid, service_id, rule_id in session.execute(
             select(IssuedCard.uuid, IssuedCard.service_id, IssuedCard.rule_id)
         ):
-            rule_of_card[(service_id, card_uuid)] = rule_id
-            topic = topics[rule_id]
-            topic.rule_id = rule_id
-            topic.issued += 1
+            rules_of_card[(service_id, card_uuid)] = [rule_id]
+        carried: dict[str, list[str]] = {}
+        for card_uuid, rule_id in session.execute(select(IssuedCardRule.card_uuid, IssuedCardRule.rule_id)):
+            carried.setdefault(card_uuid, []).append(rule_id)
+        for key, rule_ids in rules_of_card.items():
+            if key[1] in carried:
+                rules_of_card[key] = list(dict.fromkeys([*rule_ids, *carried[key[1]]]))
+        for rule_ids in rules_of_card.values():
+            for rule_id in rule_ids:
+                topic = topics[rule_id]
+                topic.rule_id = rule_id
+                topic.issued += 1
         for row in session.scalars(select(FeedbackItem)):
             # Attribution is resolved here too: the issued-card record may have landed after the feedback
             # (it may have waited in the spool); only a card of the same service counts.
-            attributed = rule_of_card.get((row.service_id, row.card_uuid))
-            if attributed is None:
+            card_rules = rules_of_card.get((row.service_id, row.card_uuid))
+            if card_rules is None:
                 unknown += 1
                 continue
-            topic = topics[attributed]
-            topic.rule_id = attributed
-            if row.outcome == "accepted":
-                topic.accepted += 1
-            elif row.outcome == "overridden":
-                topic.overridden += 1
-                reason = row.override_display or row.override_code or "(no reason given)"
-                if row.override_comment:
-                    reason = f"{reason}: {row.override_comment[:80]}"
-                topic.reasons[reason] += 1
+            for rule_id in card_rules:
+                topic = topics[rule_id]
+                topic.rule_id = rule_id
+                if row.outcome == "accepted":
+                    topic.accepted += 1
+                elif row.outcome == "overridden":
+                    topic.overridden += 1
+                    reason = row.override_display or row.override_code or "(no reason given)"
+                    if row.override_comment:
+                        reason = f"{reason}: {row.override_comment[:80]}"
+                    topic.reasons[reason] += 1
     return sorted(topics.values(), key=lambda t: t.rule_id), unknown
 
 

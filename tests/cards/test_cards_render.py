@@ -13,9 +13,10 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
 from service.cds.schemas import validate
-from service.core.cards import FOOTER
+from service.core.cards import MAX_DETAIL
 from service.core.cards import NO_DOSE
 from service.core.cards import OVERRIDE_REASON_SYSTEM
+from service.core.cards import RULES_EXTENSION
 from service.core.cards import escape
 from service.core.cards import render
 from service.core.facts import Source
@@ -280,47 +281,83 @@ BASIS = finding(
 )
 
 
-def test_detail_sections_show_the_basis() -> None:
+def test_detail_is_the_short_ehr_shape() -> None:
+    """Based on (date first), Missing, Why (the seed's sentence), Source (short citation), in that order."""
     (card,) = cards_for(BASIS)
     detail = card["detail"]
-    headings = [
-        "**Option:**",
-        "**Patient data used**",
-        "**Missing or stale**",
-        "**Rule** (R22):",
-        "**Evidence**",
-        "**Notes and safety checks**",
-    ]
+    headings = ["**Based on:**", "**Missing:**", "**Why:**", "**Source:**"]
     positions = [detail.index(h) for h in headings]
     assert positions == sorted(positions)
-    assert detail.endswith(FOOTER)
-    assert (
-        "- MRI lumbar spine: bone marrow edema L2 (2026-03-02; DiagnosticReport/mri-1; via report text: "
-        "'marrow edema at L2')" in detail
-    )
-    assert "- Age 58 years (date unknown)" in detail
-    assert "- 25-OH vitamin D: none on record" in detail
-    assert '- seed 002\\_a2231a674c43bc45.txt: "NSAIDs at maximum tolerated dose for 2-4 weeks"' in detail
-    assert (
-        '[www.fda.gov/drugs/x](https://www.fda.gov/drugs/x): "a non-seed statement" (not from the seeds)'
-        in detail
-    )
-    assert "- S01 passed: eGFR 72 on 2026-10-01" in detail
+    assert "**Based on:** 2026-03-02: report text: 'marrow edema at L2'; date unknown: Age 58 years" in detail
+    assert "**Missing:** 25-OH vitamin D: none on record" in detail
+    assert '**Why:** "NSAIDs at maximum tolerated dose for 2-4 weeks"' in detail
+    assert ("**Source:** Vertebral BME treatment algorithm (seed 002); "
+            "[www.fda.gov](https://www.fda.gov/drugs/x) (not from the seeds)") in detail
 
 
-def test_detail_when_nothing_is_missing_or_checked() -> None:
+def test_detail_has_no_boilerplate_file_names_or_resource_ids() -> None:
+    """The full basis is one link away: no seed file name, resource id, passed check or disclaimer."""
+    for card in (*cards_for(BASIS), *cards_for(finding())):
+        detail = card["detail"]
+        for absent in ("002\\_a2231a674c43bc45", "DiagnosticReport/mri-1", "S01 passed", "nothing the rule",
+                       "none applied", "Decision support only"):
+            assert absent not in detail, absent
     (card,) = cards_for(finding())
-    assert "- nothing the rule itself needs" in card["detail"]
-    assert "- none recorded" in card["detail"]
-    assert "- none applied" in card["detail"]
+    assert "**Missing:**" not in card["detail"] and "**Based on:**" not in card["detail"]
 
 
-def test_seed_links_when_base_url_given() -> None:
-    (card,) = cards_for(BASIS, seed_url_base="https://bme-cds.example.org/seeds/")
-    assert (
-        "[002\\_a2231a674c43bc45.txt](https://bme-cds.example.org/seeds/002_a2231a674c43bc45.txt)"
-        in card["detail"]
+def test_withheld_drugs_are_one_line_per_reason() -> None:
+    notes = tuple(f"Removed: {d} 1 mg/day (S01: dialysis on record; contraindicated)"
+                  for d in ("Naproxen", "Diclofenac", "Celecoxib"))
+    (card,) = cards_for(finding(notes=(*notes, "S01 passed: eGFR 72 on 2026-10-01")))
+    assert ("**Safety:** Removed: Naproxen, Diclofenac, Celecoxib (S01: dialysis on record; "
+            "contraindicated)") in card["detail"]
+    assert "passed" not in card["detail"]
+
+
+def test_detail_never_exceeds_the_frame_limit() -> None:
+    long = "x" * 400
+    heavy = finding(
+        data_used=tuple(Source("", f"datum {i} {long}", date(2026, 1, i + 1)) for i in range(6)),
+        missing=(long, long), notes=tuple(f"Withheld: Drug{i} ({long} {i})" for i in range(5)),
     )
+    folded = [finding(rule_id=f"R3{i}", fold_line=f"line {i} " + "y " * 40) for i in range(5)]
+    cards = cards_for(dataclasses.replace(heavy, smart_link=True), *folded)
+    assert len(cards) == 1 and len(cards[0]["detail"]) <= MAX_DETAIL
+    assert all(f"line {i}" in cards[0]["detail"] for i in range(5))
+
+
+def test_informational_rules_fold_into_the_pathway_card() -> None:
+    """One pathway card per hook; it lists its own rule first, then every folded rule, in its extension."""
+    pathway = finding(NAPROXEN, smart_link=True)
+    info = [finding(rule_id=r, fold_line=f"{r} line") for r in ("R28", "R37", "R05")]
+    gate = finding(rule_id="S01", indicator="warning")
+    red = finding(rule_id="R06", indicator="critical")
+    other = finding(rule_id="R14")
+    cards = cards_for(*info, other, pathway, gate, red)
+    assert [c["source"]["topic"]["code"] for c in cards] == ["R06", "S01", "R22", "R14"]
+    assert cards[2]["extension"] == {RULES_EXTENSION: ["R22", "R05", "R28", "R37"]}
+    assert "- R05 line\n- R28 line\n- R37 line" in cards[2]["detail"]
+    assert all("extension" not in c for i, c in enumerate(cards) if i != 2)
+    assert len(cards[2]["suggestions"]) == 1  # the folded rules' own orders are not mixed into its choice
+
+
+def test_without_a_pathway_card_informational_rules_fold_into_the_first_other_info_card() -> None:
+    cards = cards_for(finding(rule_id="R37", fold_line="course"), finding(rule_id="R01"),
+                      finding(rule_id="R06", indicator="critical"))
+    assert [c["source"]["topic"]["code"] for c in cards] == ["R06", "R01"]
+    assert cards[1]["extension"] == {RULES_EXTENSION: ["R01", "R37"]}
+    alone = cards_for(finding(rule_id="R37", fold_line="course"), finding(rule_id="R28", fold_line="physio"))
+    assert len(alone) == 1 and alone[0]["extension"] == {RULES_EXTENSION: ["R28", "R37"]}
+    single = cards_for(finding(rule_id="R37", fold_line="course"))
+    assert "extension" not in single[0]
+
+
+def test_source_url_is_the_public_rule_page() -> None:
+    (card,) = cards_for(finding(), public_base_url="https://cds.example.org/")
+    assert card["source"]["url"] == "https://cds.example.org/rules/R22"
+    (card,) = cards_for(finding())
+    assert "url" not in card["source"]
 
 
 def test_patient_text_is_escaped() -> None:
@@ -333,7 +370,7 @@ def test_patient_text_is_escaped() -> None:
     assert "<script>" not in detail and "&lt;script&gt;" in detail
     assert "\\*bold\\*" in detail and "\\_it\\_" in detail and "\\[link\\]" in detail
     assert "\n# h" not in detail
-    assert "- \\| a \\| b \\|" in detail
+    assert "**Missing:** \\| a \\| b \\|" in detail
 
 
 def test_escape_folds_whitespace_and_entities() -> None:

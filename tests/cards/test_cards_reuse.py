@@ -39,34 +39,36 @@ def test_every_catalogue_draft_is_its_validated_json_copied(spec: SuggestionSpec
 
 
 @pytest.mark.parametrize("base", [None, "https://example.org/seeds", "https://example.org/seeds/"])
-def test_evidence_lines_follow_the_seed_url_base(base: str | None) -> None:
+def test_citations_follow_the_seed_url_base(base: str | None) -> None:
     seed = Evidence("002_a2231a674c43bc45.txt", "a seed statement")
-    line = cards._evidence_line(seed, base)
+    line = cards._citation(seed, base)
     if base is None:
-        assert line == 'seed 002\\_a2231a674c43bc45.txt: "a seed statement"'
+        assert line == "Vertebral BME treatment algorithm (seed 002)"
     else:
-        assert line == ('seed [002\\_a2231a674c43bc45.txt](https://example.org/seeds/002_a2231a674c43bc45.txt)'
-                        ': "a seed statement"')
+        assert line == ("[Vertebral BME treatment algorithm (seed 002)]"
+                        "(https://example.org/seeds/002_a2231a674c43bc45.txt)")
 
 
 def test_evidence_not_from_the_seeds_says_so_and_seed_evidence_does_not() -> None:
-    # Same source and statement, only in_seeds differs: the lines differ too.
+    # Same source and statement, only in_seeds differs: the citations differ too.
     for gate in GATES:
         for evidence in gate.evidence:
             for in_seeds in (True, False):
-                line = cards._evidence_line(Evidence(evidence.source, evidence.statement, in_seeds), None)
+                line = cards._citation(Evidence(evidence.source, evidence.statement, in_seeds), None)
                 assert line.endswith("(not from the seeds)") is not in_seeds
 
 
-def test_detail_lists_each_findings_own_evidence_under_each_base() -> None:
+def test_detail_cites_each_findings_own_sources_under_each_base() -> None:
     one = (Evidence("000_78eca85d1300eed9.txt", "first statement"),)
     other = (Evidence("001_55f96261c0195ecd.txt", "second statement"),)
-    for evidence, statement in ((one, "first statement"), (other, "second statement"), ((), None)):
+    for evidence, cited in ((one, "seed 000"), (other, "seed 001"), ((), None)):
         for base in (None, "https://example.org/seeds"):
             text = cards.detail(finding(rule_id="R01", evidence=evidence), base)
-            block = text.split("**Evidence**\n", 1)[1].split("\n\n", 1)[0]
-            if statement is None:
-                assert block == "- none cited"
+            source = text.split("**Source:** ", 1)[1]
+            if cited is None:
+                assert source == "none cited"
                 continue
-            assert block.count("\n") == 0 and statement in block
-            assert ("https://example.org/seeds/" in block) is (base is not None)
+            assert "\n" not in source and cited in source
+            assert ("https://example.org/seeds/" in source) is (base is not None)
+
+

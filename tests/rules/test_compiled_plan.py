@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from service.core.engine import _at_level
 from service.core.engine import _defer
 from service.core.engine import _missing
 from service.core.engine import evaluate
@@ -82,13 +83,15 @@ def finding(rule: Rule, ctx: Ctx) -> Finding:
     """The Finding a row gives, every text rendered as written."""
     card, policy = rule.card, ctx.policy
     return Finding(
-        rule_id=rule.id, title=rule.title, indicator=card.indicator, summary=render(card.summary, policy),
+        rule_id=rule.id, title=rule.title, indicator=card.indicator,
+        summary=_at_level(render(card.summary, policy), rule, ctx),
         recommendation=render(card.recommendation, policy), rule_text=render(card.rule_text, policy),
         evidence=rule.evidence, data_used=data_used(rule, ctx),
         missing=_missing(tuple((n, MISSING_ONLY_IF.get(n)) for n in rule.missing), ctx),
         suggestions=rule.offer.build(ctx), selection_behavior=card.selection_behavior,
         notes=tuple(render(n, policy) for n in rule.notes) + (rule.dynamic_notes(ctx) if rule.dynamic_notes else ()),
         smart_link=rule.smart_link,
+        fold_line=render(rule.card.fold, ctx.policy) if rule.card.fold else "",
     )
 
 

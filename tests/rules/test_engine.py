@@ -327,3 +327,14 @@ def test_imaging_orders_follow_the_region_and_fall_back_to_text() -> None:
     assert all(s.code is None and s.note and "No verified code" in s.note for s in ct.suggestions)
     contrast = run(feat(bme_present=True, bme_sites=VERTEBRA, bme_vertebral_level="L3", fever=True))["R03"]
     assert [s.code.code for s in contrast.suggestions if s.code] == ["24967-2"]
+
+
+def test_the_pathway_summary_names_the_vertebral_level_and_other_cards_do_not() -> None:
+    """'L1: ...' on the pathway card (the patient's level); informational and knee cards keep the table text."""
+    at_l1 = run(feat(**V, bme_extent=EXTENSIVE, bme_vertebral_level="L1"))
+    assert at_l1["R21"].summary.startswith("L1: ") and len(at_l1["R21"].summary) < 140
+    assert not at_l1["R28"].summary.startswith("L1")
+    unknown = run(feat(**V, bme_extent=EXTENSIVE))
+    assert unknown["R21"].summary == at_l1["R21"].summary.removeprefix("L1: ")
+    knee = run(feat(bme_present=True, bme_sites=KNEE, bme_vertebral_level="L1"))
+    assert not knee["R22"].summary.startswith("L1")

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from service.cds.schemas import validate
+from service.core.cards import RULES_EXTENSION
 from service.core.cards import render
 from service.core.engine import evaluate
 from tests.rules.scenario import feat
@@ -30,4 +31,7 @@ def test_scenario_cards_are_valid_cds_hooks(
         smart_launch_url="https://app.example.org/launch",
     )
     validate("response", {"cards": cards})
-    assert rule_id in {card["source"]["topic"]["code"] for card in cards}
+    # Its own card, or folded into the pathway card that lists it (cards.RULES_EXTENSION).
+    carried = {i for card in cards
+               for i in card.get("extension", {}).get(RULES_EXTENSION, [card["source"]["topic"]["code"]])}
+    assert rule_id in carried

@@ -142,6 +142,9 @@ def test_summaries_are_under_140_characters_and_phrased_as_options(policy: Polic
         assert len(summary) < 140, (rule.id, summary)
         assert "{" not in summary
         text = summary.lower()
+        if rule.stage == "A":  # red flags keep the seeds' urgency (seed 002, seed 000): never "consider"
+            assert "consider" not in text and any(w in text for w in ("immediate", "urgent", "now")), summary
+            continue
         assert any(w in text for w in ("consider", "may", "advises", "avoid", "limit", "must")), (
             rule.id,
             summary,
@@ -149,10 +152,34 @@ def test_summaries_are_under_140_characters_and_phrased_as_options(policy: Polic
 
 
 def test_recommendations_are_phrased_as_options() -> None:
-    """Finding.recommendation is an option ('Consider ...'), never an order."""
+    """Finding.recommendation is an option ('Consider ...'), never an order; red flags keep the seeds' urgency."""
     for rule in RULES:
         text = render(rule.card.recommendation, DEFAULT_POLICY)
+        if rule.stage == "A":
+            assert not text.startswith("Consider") and ("mmediate" in text or "rgent" in text), (rule.id, text)
+            continue
         assert text.startswith(("Consider", "If ")), (rule.id, text)
+
+
+def test_red_flags_say_what_seed_002_requires() -> None:
+    """Seed 002: "Immediate Surgical Consultation Required" for R06-R08; R09 "demands urgent surgical decompression"."""
+    from service.knowledge.evidence import SEED_002 as seed
+    assert "Immediate Surgical Consultation Required" in seed_text(seed)
+    for rule in RULES:
+        if rule.id in ("R06", "R07", "R08"):
+            assert "immediate surgical consultation required" in render(rule.card.summary, DEFAULT_POLICY)
+    assert "demands urgent surgical decompression" in seed_text(seed)
+    (r09,) = (r for r in RULES if r.id == "R09")
+    assert "urgent surgical decompression is needed" in r09.card.summary
+
+
+@pytest.mark.parametrize("policy", [DEFAULT_POLICY, WIDE_POLICY], ids=["default", "wide"])
+def test_fold_lines_are_short_single_lines(policy: Policy) -> None:
+    """An informational rule folded into the pathway card is one short line; red flags and gates never fold."""
+    for rule in RULES:
+        line = render(rule.card.fold, policy)
+        assert len(line) <= 130 and "\n" not in line, (rule.id, line)
+        assert not line or (rule.card.indicator == "info" and not rule.smart_link), rule.id
 
 
 def test_every_placeholder_names_a_policy_key() -> None:

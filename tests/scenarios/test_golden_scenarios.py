@@ -126,7 +126,9 @@ STRUCTURAL_SYSTEMS = {
 
 
 def _rule_codes(response: dict[str, Any]) -> list[str]:
-    return [card["source"]["topic"]["code"] for card in response["cards"]]
+    """Every rule a card carries: its own, and those folded into it (its bme-cds-rules extension)."""
+    return [code for card in response["cards"]
+            for code in card.get("extension", {}).get("bme-cds-rules", [card["source"]["topic"]["code"]])]
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=[f"{f.parent.name}/{f.name}" for f in FOLDERS])

@@ -112,7 +112,7 @@ def test_naproxen_draft_gets_the_gates_the_data_supports(
     assert set(codes(body)) == expected
     assert all(card["indicator"] == "warning" for card in body["cards"])
     s01 = next(card for card in body["cards"] if card["source"]["topic"]["code"] == "S01")
-    assert "MedicationRequest/draft-naproxen" in s01["detail"]
+    assert "naproxen 500 MG Oral Tablet" in s01["detail"]  # the draft by name; its id is on the full basis
     assert any(s["label"] == "Order serum creatinine (eGFR)" for s in s01.get("suggestions", []))
 
 
