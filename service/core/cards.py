@@ -98,7 +98,10 @@ def render(
     options = _Options(
         uuid_factory, source_label, topic_system, patient_id, smart_launch_url, seed_url_base, strict
     )
-    ordered = sorted(findings, key=lambda f: (INDICATOR_ORDER[f.indicator], _rule_key(f.rule_id)))
+    # A contraindication (a drug not to be given) leads the cards of its indicator (issue 12, gates12 hook).
+    ordered = sorted(
+        findings, key=lambda f: (INDICATOR_ORDER[f.indicator], not f.contraindication, _rule_key(f.rule_id))
+    )
     return [_card(f, options) for f in ordered]
 
 
@@ -138,6 +141,8 @@ def _card(finding: Finding, options: _Options) -> dict[str, Any]:
         "detail": detail(finding, options.seed_url_base),
         "source": {"label": options.source_label, "topic": topic},
     }
+    if finding.carried_ids:  # a combined safety card: every gate id it reports (gates12 hook)
+        card["extension"] = {"bme-cds-rules": [finding.rule_id, *finding.carried_ids]}
     suggestions = _suggestions(finding, options)
     if suggestions:
         card["suggestions"] = suggestions
