@@ -287,11 +287,12 @@ class _Hit:
     """A gate concern about one suggestion or draft order, for that gate's card."""
 
     verdict: Verdict
-    target: str  # "suggestion 'Naproxen ...' (R22)" / "draft order naproxen 500 MG (MedicationRequest/a)"
+    target: str  # a suggestion: "naproxen" (its rule is the origin); a draft: "draft order naproxen 500 MG (ref)"
     effect: str  # what happened to it
     indicator: Indicator
     draft: DraftOrder | None = None
     offer_labs: bool = True  # False when the drug is not offered anyway: its lab would serve nothing
+    origin: str = ""  # the rule whose suggestion this is ("R22"); "" for a draft order
 
 
 @dataclass(frozen=True)
@@ -427,28 +428,30 @@ def _gate_finding(finding: Finding, call: _Call, hits: dict[str, list[_Hit]]) ->
                 notes[v.text] = None
         concerns = [v for v in verdicts if RANK[v.level] >= RANK["info"]]
         worst_rank = max((RANK[v.level] for v in concerns), default=0)
-        target = f"{spec.label} ({finding.rule_id})"
+        target, origin = spec.code.display if spec.code else spec.label, finding.rule_id
         why = "; ".join(f"{v.gate_id}: {v.text}" for v in concerns)
         if worst_rank >= REMOVED:
             removed.setdefault(spec.drug_class, []).extend(v for v in concerns if RANK[v.level] >= REMOVED)
             withheld.append(f"Removed: {spec.label} ({why}; see the safety card)")
             for v in concerns:
                 card: Indicator = "critical" if v.level == "absolute" and call.hook == HOOK_ORDER_SIGN else "warning"
-                hits.setdefault(v.gate_id, []).append(_Hit(v, target, "suggestion removed", card, offer_labs=False))
+                hits.setdefault(v.gate_id, []).append(
+                    _Hit(v, target, "suggestion removed", card, offer_labs=False, origin=origin)
+                )
             continue
         if worst_rank == RANK["missing"]:
             waiting.append(spec)
             withheld.append(f"Withheld: {spec.label} ({why}; the lab order is on the safety card)")
             for v in concerns:
                 hits.setdefault(v.gate_id, []).append(
-                    _Hit(v, target, "suggestion withheld until the lab is available", "warning")
+                    _Hit(v, target, "suggestion withheld until the lab is available", "warning", origin=origin)
                 )
             continue
         for v in concerns:
             notes[f"{v.gate_id} caution: {v.text} (see the safety card)"] = None
             indicator: Indicator = "info" if v.level == "info" else "warning"
             effect = "suggestion kept" if never_blocked else "suggestion kept, not pre-selected"
-            hits.setdefault(v.gate_id, []).append(_Hit(v, target, effect, indicator))
+            hits.setdefault(v.gate_id, []).append(_Hit(v, target, effect, indicator, origin=origin))
         if any(v.level == "relative" for v in concerns):
             spec = dataclasses.replace(spec, is_recommended=False)
         kept.append(spec)
@@ -489,6 +492,13 @@ def _contraindicated_summary(removed: Mapping[str, list[Verdict]], table: GateTa
     if len(reason) > room:
         reason = reason[: max(0, room - 4)].rsplit(" ", 1)[0] + "...)" if room > 10 else ""
     return head + reason + tail
+
+
+def _fit(summary: str) -> str:
+    """A summary cut at a word to fit a card (the full list of risks is in the card's lines)."""
+    if len(summary) <= MAX_SUMMARY:
+        return summary
+    return summary[: MAX_SUMMARY - 3].rsplit(" ", 1)[0].rstrip(",;:(") + "..."
 
 
 def _gate_draft(draft: DraftOrder, call: _Call, hits: dict[str, list[_Hit]]) -> None:
@@ -553,7 +563,7 @@ def _gate_findings(hits: dict[str, list[_Hit]], gates: CompiledGates) -> tuple[F
         real_top = max((RANK[h.verdict.level] for i in ids for h in hits[i]), default=-1)
         lead = next((i for i in ids if any(RANK[h.verdict.level] == real_top for h in hits[i])), ids[0] if ids else "")
         if escalations and top == RANK["absolute"] and real_top < RANK["absolute"] and unit.stacked_summary:
-            summary = unit.stacked_summary.format(stack=escalations[0].verdict.text)
+            summary = _fit(unit.stacked_summary.format(stack=escalations[0].verdict.text))
         else:
             level = next(h.verdict.level for h in hits[lead] if RANK[h.verdict.level] == real_top)
             summary = _summary_for(gates, lead, level)
@@ -566,13 +576,12 @@ def _gate_findings(hits: dict[str, list[_Hit]], gates: CompiledGates) -> tuple[F
                 f"Stacked risks reach the policy count ({unit.stack_key} = {gates.policy.int(unit.stack_key)}, "
                 "a local default for governance to confirm): not offered"
             ] = None
-        effects: dict[str, list[str]] = {}
+        effects: dict[str, dict[str, dict[str, None]]] = {}  # effect -> origin -> targets
         for h in carded:
-            effects.setdefault(h.effect, [])
-            if h.target not in effects[h.effect]:
-                effects[h.effect].append(h.target)
-        for effect, targets in effects.items():
-            notes[f"{effect[:1].upper()}{effect[1:]}: {'; '.join(targets)}"] = None
+            effects.setdefault(h.effect, {}).setdefault(h.origin, {})[h.target] = None
+        for effect, origins in effects.items():
+            parts = [", ".join(t) + (f" ({o})" if o else "") for o, t in origins.items()]
+            notes[f"{effect[:1].upper()}{effect[1:]}: {'; '.join(parts)}"] = None
         suggestions: list[SuggestionSpec] = []
         for lab in dict.fromkeys(lab for h in carded if h.offer_labs for lab in h.verdict.labs):
             if lab in offered_labs:

@@ -429,7 +429,7 @@ _GENERAL = "General clinical knowledge (clinical-rules.md §5); not reviewed aga
 
 GATES: tuple[Gate, ...] = (
     Gate("S01", "NSAID and kidney function", NSAID_CLASSES, _s01,
-         risk="kidney function",
+         risk="kidney",
          when="An NSAID is suggested or ordered; eGFR below {nsaid_avoid} or CKD stage 4-5/ESRD/dialysis, or "
               "eGFR {nsaid_avoid}-{nsaid_caution_minus}",
          then="Below {nsaid_avoid} or CKD 4-5: avoid the NSAID. {nsaid_avoid}-{nsaid_caution_minus}: caution, "
@@ -443,7 +443,7 @@ GATES: tuple[Gate, ...] = (
          evidence=(_ev(_KDIGO, "Drug stewardship in CKD: avoid NSAIDs at GFR below 30 and use with caution at lower "
                                "GFR (guideline located; NSAID/GFR wording not reviewed verbatim)"),)),
     Gate("S02", "NSAID and GI bleeding", NSAID_CLASSES, _s02,
-         risk="GI bleed or ulcer history",
+         risk="GI bleed/ulcer history",
          when="An NSAID is suggested or ordered and there is an active GI bleed, a bleeding ulcer, or a "
               "history of GI bleed or peptic ulcer",
          then="Active bleed: avoid. History: avoid if possible; if essential, a COX-2 selective agent with "
@@ -454,7 +454,7 @@ GATES: tuple[Gate, ...] = (
          evidence=(_ev(_FDA_NSAID, "Boxed warning: gastrointestinal bleeding, ulceration, and perforation "
                                    "(reviewed)"),)),
     Gate("S03", "NSAID with anticoagulant or antiplatelet", frozenset({NSAID, INDOMETHACIN}), _s03,
-         risk="anticoagulant or antiplatelet",
+         risk="anticoagulant/antiplatelet",
          when="An NSAID is suggested or ordered while an anticoagulant or antiplatelet is active",
          then="Higher bleeding risk: consider another option; avoid with an active GI bleed.",
          absolute="Avoid NSAIDs: anticoagulant or antiplatelet with an active GI bleed",
@@ -593,7 +593,8 @@ def _older_adult(ctx: GateContext) -> Verdict | None:
     age, older = ctx.features.age_years.value, ctx.policy.int("age.older_adult_years")
     if age is None or age < older:
         return None
-    return Verdict("S02", "relative", f"age {age} ({older} or older)", ctx.features.age_years.sources)
+    # The text doubles as the risk's words in the stacked summary, so it stays short.
+    return Verdict("S02", "relative", f"age {age}", ctx.features.age_years.sources)
 
 
 NSAID_GATES: Final = frozenset({"S01", "S02", "S03", "S04", "S05", "S06", "S07"})
@@ -630,7 +631,7 @@ def in_bme_context(f: Features) -> bool:
 
 
 CLASS_WORDS: Final = MappingProxyType({
-    NSAID: "NSAIDs", INDOMETHACIN: "indomethacin", IV_BISPHOSPHONATE: "IV bisphosphonates",
+    NSAID: "NSAIDs", INDOMETHACIN: "NSAIDs", IV_BISPHOSPHONATE: "IV bisphosphonates",
     ZOLEDRONIC_ACID: "zoledronic acid", PAMIDRONATE: "pamidronate", DENOSUMAB: "denosumab",
     TNFI: "TNF-alpha inhibitors", OPIOID: "opioids",
 })
