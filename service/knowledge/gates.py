@@ -432,9 +432,9 @@ GATES: tuple[Gate, ...] = (
          risk="kidney",
          when="An NSAID is suggested or ordered; eGFR below {nsaid_avoid} or CKD stage 4-5/ESRD/dialysis, or "
               "eGFR {nsaid_avoid}-{nsaid_caution_minus}",
-         then="Below {nsaid_avoid} or CKD 4-5: avoid the NSAID. {nsaid_avoid}-{nsaid_caution_minus}: caution, "
-              "shortest course, monitor creatinine and potassium, avoid with ACE inhibitor/ARB plus diuretic. No "
-              "current eGFR: check renal function first.",
+         then="Below {nsaid_avoid}, CKD 4-5 or dialysis: avoid the NSAID. {nsaid_avoid}-{nsaid_caution_minus}: "
+              "caution, shortest course, monitor creatinine and potassium, avoid with ACE inhibitor/ARB plus "
+              "diuretic. No current eGFR: check renal function first.",
          absolute="Avoid NSAIDs: eGFR below {nsaid_avoid} or CKD stage 4-5/dialysis; consider a non-NSAID "
                   "option",
          relative="NSAID with eGFR {nsaid_avoid}-{nsaid_caution_minus}: consider the shortest course and "
