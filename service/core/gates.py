@@ -125,6 +125,7 @@ class GateGroup:
     stack_key: str | None = None  # policy key: this many stacked concerns -> absolute (not offered, critical)
     stack_extra: Callable[[GateContext], Verdict | None] | None = None  # an added risk that counts only with another
     stacked_summary: str = ""  # card summary when escalated; {stack} is the risks in words
+    stacked_then: str = ""  # the card's advice when escalated
     escalation: str = ""  # the escalation rule in words (docs/rules.md)
 
 
@@ -429,7 +430,9 @@ def _gate_finding(finding: Finding, call: _Call, hits: dict[str, list[_Hit]]) ->
         concerns = [v for v in verdicts if RANK[v.level] >= RANK["info"]]
         worst_rank = max((RANK[v.level] for v in concerns), default=0)
         target, origin = spec.code.display if spec.code else spec.label, finding.rule_id
-        why = "; ".join(f"{v.gate_id}: {v.text}" for v in concerns)
+        # The line on this card names only the deciding concerns: the safety card lists every one.
+        deciding = [v for v in concerns if RANK[v.level] >= min(worst_rank, REMOVED)]
+        why = "; ".join(f"{v.gate_id}: {v.text}" if v.gate_id in call.gates.by_id else v.text for v in deciding)
         if worst_rank >= REMOVED:
             removed.setdefault(spec.drug_class, []).extend(v for v in concerns if RANK[v.level] >= REMOVED)
             withheld.append(f"Removed: {spec.label} ({why}; see the safety card)")
@@ -468,7 +471,7 @@ def _gate_finding(finding: Finding, call: _Call, hits: dict[str, list[_Hit]]) ->
         all_notes += ("No suggestion is left on this card: see the lines above for why.",)
     summary = finding.summary
     if removed and not waiting and not any(_is_drug(k) for k in kept):
-        summary = finding.contraindicated_summary or _contraindicated_summary(removed, table)
+        summary = finding.contraindicated_summary or _contraindicated_summary(removed, call.gates)
     return dataclasses.replace(
         finding,
         summary=summary,
@@ -481,13 +484,13 @@ def _gate_finding(finding: Finding, call: _Call, hits: dict[str, list[_Hit]]) ->
 MAX_SUMMARY: Final = 140
 
 
-def _contraindicated_summary(removed: Mapping[str, list[Verdict]], table: GateTable) -> str:
+def _contraindicated_summary(removed: Mapping[str, list[Verdict]], gates: CompiledGates) -> str:
     """'NSAIDs not advised for this patient (S05: pregnant, 24 weeks); see the safety card', within 140."""
-    names = " and ".join(dict.fromkeys(table.class_words.get(c, c) for c in removed))
+    names = " and ".join(dict.fromkeys(gates.table.class_words.get(c, c) for c in removed))
     first = next(v for vs in removed.values() for v in vs)
     head = f"{names[:1].upper()}{names[1:]} not advised for this patient"
     tail = "; see the safety card"
-    reason = f" ({first.gate_id}: {first.text})" if first.gate_id else ""
+    reason = f" ({first.gate_id}: {first.text})" if first.gate_id in gates.by_id else f" ({first.text})"
     room = MAX_SUMMARY - len(head) - len(tail)
     if len(reason) > room:
         reason = reason[: max(0, room - 4)].rsplit(" ", 1)[0] + "...)" if room > 10 else ""
@@ -562,15 +565,24 @@ def _gate_findings(hits: dict[str, list[_Hit]], gates: CompiledGates) -> tuple[F
         # The card is named after the first gate (table order) with the gravest concern among the real gates.
         real_top = max((RANK[h.verdict.level] for i in ids for h in hits[i]), default=-1)
         lead = next((i for i in ids if any(RANK[h.verdict.level] == real_top for h in hits[i])), ids[0] if ids else "")
-        if escalations and top == RANK["absolute"] and real_top < RANK["absolute"] and unit.stacked_summary:
+        stacked = bool(escalations) and top == RANK["absolute"] > real_top and bool(unit.stacked_summary)
+        if stacked:
             summary = _fit(unit.stacked_summary.format(stack=escalations[0].verdict.text))
         else:
             level = next(h.verdict.level for h in hits[lead] if RANK[h.verdict.level] == real_top)
             summary = _summary_for(gates, lead, level)
         notes: dict[str, None] = {}
+        texts_by_gate: dict[str, set[str]] = {}
+        for h in carded:
+            texts_by_gate.setdefault(h.verdict.gate_id, set()).add(h.verdict.text)
         for h in sorted(carded, key=lambda h: -RANK[h.verdict.level]):
-            name = gates.by_id[h.verdict.gate_id].title if h.verdict.gate_id in gates.by_id else unit.title
-            notes[f"{h.verdict.gate_id} {name}: {h.verdict.text}"] = None
+            v = h.verdict
+            if any(v.text in t and v.text != t for t in texts_by_gate[v.gate_id]):
+                continue  # already said by the gate's fuller line ("age 82" within "... added risk: age 82")
+            if v.gate_id in gates.by_id:
+                notes[f"{v.gate_id} {gates.by_id[v.gate_id].title}: {v.text}"] = None
+            else:
+                notes[f"{unit.title}: {v.text}"] = None
         if escalations and unit.stack_key:
             notes[
                 f"Stacked risks reach the policy count ({unit.stack_key} = {gates.policy.int(unit.stack_key)}, "
@@ -618,9 +630,14 @@ def _gate_findings(hits: dict[str, list[_Hit]], gates: CompiledGates) -> tuple[F
                 title=unit.title if len(ids) > 1 or escalations else gates.by_id[lead].title,
                 indicator=indicator,
                 summary=summary,
-                recommendation=" ".join(gates.texts[i].then for i in ids) if len(ids) > 1 else texts.then,
-                # The recommendation already carries the "then" part; the rule line says when it fires.
-                rule_text=" ".join(f"{i} fires when: {gates.texts[i].when}." for i in ids),
+                # One gate: its "then" and "when". Several: the lead gate's advice, and the gates by name (each
+                # concern is a line of the card, each gate's full rule is on its public page).
+                recommendation=unit.stacked_then if stacked and unit.stacked_then else texts.then,
+                rule_text=(
+                    f"Fires when: {texts.when}."
+                    if len(ids) == 1
+                    else f"{unit.title}: " + "; ".join(f"{i} {gates.by_id[i].title}" for i in ids) + "."
+                ),
                 evidence=tuple(dict.fromkeys(e for i in ids for e in gates.by_id[i].evidence)),
                 data_used=data_used,
                 missing=tuple(dict.fromkeys(m for h in carded for m in h.verdict.missing)),

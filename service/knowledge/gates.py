@@ -606,6 +606,8 @@ GROUPS: tuple[GateGroup, ...] = (
         stack_key="nsaid.stacked_risks_avoid",
         stack_extra=_older_adult,
         stacked_summary="Avoid NSAIDs: {stack}; not offered",
+        stacked_then="Several NSAID risks together: avoid the NSAID and consider a non-NSAID option; each risk is "
+                     "a line below.",
         escalation="Every NSAID concern (S01-S07) shows as one NSAID safety card, one line per risk. An absolute "
                    "one (eGFR below {nsaid_avoid}, dialysis, active GI bleed, CABG within {cabg_days} days, "
                    "{preg_crit}+ weeks of pregnancy) makes the NSAID not offered and the card critical on "
