@@ -126,7 +126,7 @@ def render(
     return [_card(f, carried, options) for f, carried in ordered]
 
 
-def lead_key(finding: Finding) -> tuple[int, int, tuple[str, int, str]]:
+def lead_key(finding: Finding) -> tuple[int, int, bool, tuple[str, int, str]]:
     """Card order: red flags (critical), safety gates, other warnings, the pathway card, the rest."""
     if finding.indicator == "critical":
         group = 0
@@ -138,7 +138,8 @@ def lead_key(finding: Finding) -> tuple[int, int, tuple[str, int, str]]:
         group = 3
     else:
         group = 4
-    return (group, INDICATOR_ORDER[finding.indicator], _rule_key(finding.rule_id))
+    # A contraindication (a drug not to be given) leads the cards of its group and indicator.
+    return (group, INDICATOR_ORDER[finding.indicator], not finding.contraindication, _rule_key(finding.rule_id))
 
 
 def fold(findings: Iterable[Finding]) -> list[tuple[Finding, tuple[Finding, ...]]]:
@@ -219,8 +220,11 @@ def _card(finding: Finding, carried: tuple[Finding, ...], options: _Options) -> 
                 "appContext": json.dumps({"rule": finding.rule_id}, separators=(",", ":")),
             }
         ]
-    if carried:
-        card["extension"] = {RULES_EXTENSION: [finding.rule_id, *(f.rule_id for f in carried)]}
+    # Every rule id the card carries, its own first: folded informational rules, or the other gates a
+    # combined safety card reports. Feedback and metrics count the card for each of them.
+    carried_ids = [*finding.carried_ids, *(f.rule_id for f in carried)]
+    if carried_ids:
+        card["extension"] = {RULES_EXTENSION: list(dict.fromkeys([finding.rule_id, *carried_ids]))}
     return card
 
 

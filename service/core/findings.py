@@ -68,3 +68,11 @@ class Finding:
     notes: tuple[str, ...] = field(default=())  # extra detail lines (safety checks applied, expected course)
     smart_link: bool = False  # offer the SMART app link (pathway cards) when it is configured
     fold_line: str = ""  # informational rule: its one line inside the hook's pathway card ("" = own card)
+    # Safety gates (service/core/gates.py): the other gate ids a combined safety card carries (rendered in the
+    # card's "bme-cds-rules" extension), and whether the card reports a drug not to be given (it then leads
+    # the cards of its indicator).
+    carried_ids: tuple[str, ...] = ()
+    contraindication: bool = False
+    # A rule's own summary for when the safety gates remove every drug it suggests ("" lets the gate
+    # machinery write one: the class is not advised, and why).
+    contraindicated_summary: str = ""

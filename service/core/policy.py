@@ -126,6 +126,13 @@ SETTINGS: Mapping[str, Setting] = MappingProxyType(
             30, "NSAID from this gestational week -> critical (S05)", "§5 S05 (FDA DSC 2020)"
         ),
         "age.older_adult_years": Setting(65, "Older adult (S02 risk, S07 indomethacin, R33)", "§5 S02/S07"),
+        # A clinical decision, not a published threshold: governance must confirm it (issue 12).
+        "nsaid.stacked_risks_avoid": Setting(
+            2,
+            "NSAID: this many stacked risks (S01-S06 concerns; age at or above age.older_adult_years counts with "
+            "another) -> NSAID avoided, not offered, critical on order-sign",
+            "Policy default, governance to confirm (§5 S02: age, anticoagulant and glucocorticoid add risk)",
+        ),
         "cabg.recent_days": Setting(
             14,
             "NSAID within this many days after CABG is contraindicated (S04)",

@@ -23,6 +23,7 @@ from service.core.rulemodel import Rule
 from service.core.rulemodel import format_value
 from service.core.rulemodel import render
 from service.knowledge.gates import GATES
+from service.knowledge.gates import GROUPS
 from service.knowledge.gates import words as gate_words
 from service.knowledge.limitations import DECISIONS
 from service.knowledge.limitations import LIMITATIONS
@@ -102,6 +103,14 @@ def _gates(gates: Sequence[Gate], policy: Policy) -> list[str]:
                   f"- **When:** {texts.when}",
                   f"- **Then:** {texts.then}",
                   "- **Evidence:**", *_evidence(gate.evidence), ""]
+    lines += ["### Safety cards: how the gates show and escalate", "",
+              "Every gate that applies reports (not only the one that decides). A drug a gate makes "
+              "contraindicated or says to avoid is not offered anywhere in the response, and a rule card "
+              "whose every drug was removed says so in its summary. A card that reports a contraindication leads "
+              "the cards of its indicator. When the preferred drug waits for a lab, the other drugs of that card "
+              "are shown as text only. Order hooks check draft orders only for a patient with BME or a vertebral "
+              "fracture. S07 removes indomethacin from the service's own suggestions without a card.", "",
+              *(f"- **{grp.title}:** {grp.escalation.format_map(words)}" for grp in GROUPS if grp.escalation), ""]
     return lines
 
 

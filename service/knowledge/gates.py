@@ -14,10 +14,12 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
+from service.core.features import Features
 from service.core.findings import Code
 from service.core.findings import Evidence
 from service.core.gates import Gate
 from service.core.gates import GateContext
+from service.core.gates import GateGroup
 from service.core.gates import GateTable
 from service.core.gates import LabOrder
 from service.core.gates import Level
@@ -36,6 +38,7 @@ from service.core.vocabulary import DENOSUMAB
 from service.core.vocabulary import GLUCOCORTICOID_CLASSES
 from service.core.vocabulary import ILOPROST
 from service.core.vocabulary import INDOMETHACIN
+from service.core.vocabulary import IV_BISPHOSPHONATE
 from service.core.vocabulary import IV_BP_CLASSES
 from service.core.vocabulary import LOINC
 from service.core.vocabulary import NSAID
@@ -79,6 +82,7 @@ def words(policy: Policy) -> Mapping[str, str]:
         "preg_crit": str(policy.int("pregnancy.nsaid_contraindicated_weeks")),
         "older": str(policy.int("age.older_adult_years")),
         "cabg_days": str(policy.int("cabg.recent_days")),
+        "nsaid_stack": str(policy.int("nsaid.stacked_risks_avoid")),
     })
 
 
@@ -90,7 +94,9 @@ def _renal(ctx: GateContext, gate_id: str, threshold: float, below: Level, drug:
     f, p = ctx.features, ctx.policy
     egfr = lab_value(f.egfr, "eGFR", f.today, p.int("labs.max_age_days"))
     parts: list[Verdict] = []
-    if f.ckd_stage_4_5_or_esrd.true:
+    if f.dialysis.true:
+        parts.append(Verdict(gate_id, below, "on dialysis", f.dialysis.sources))
+    elif f.ckd_stage_4_5_or_esrd.true:
         parts.append(
             Verdict(gate_id, below, "CKD stage 4-5, ESRD or dialysis on record", f.ckd_stage_4_5_or_esrd.sources)
         )
@@ -201,7 +207,8 @@ def _s05(ctx: GateContext) -> Verdict:
         if weeks >= crit:
             return Verdict("S05", "absolute", f"pregnant, {weeks} weeks (at or after {crit} weeks)", src)
         if weeks >= avoid:
-            return Verdict("S05", "relative", f"pregnant, {weeks} weeks (at or after {avoid} weeks)", src)
+            # FDA 2020: "avoid" from 20 weeks: the NSAID is not offered (a warning, not critical, on order-sign).
+            return Verdict("S05", "avoid", f"pregnant, {weeks} weeks (at or after {avoid} weeks)", src)
         return Verdict("S05", "pass", f"S05 passed: pregnant, {weeks} weeks (NSAIDs avoided from {avoid} weeks)", src)
     if f.pregnant.value is False:
         return Verdict("S05", "pass", "S05 passed: not pregnant", f.pregnant.sources)
@@ -335,10 +342,10 @@ def _s11(ctx: GateContext) -> Verdict:
 
 def _s12(ctx: GateContext) -> Verdict:
     f = ctx.features
+    if f.benzodiazepine_active.true:
+        return Verdict("S12", "relative", "benzodiazepine active", f.benzodiazepine_active.sources)
     if f.cns_depressant_active.true:
-        return Verdict(
-            "S12", "relative", "benzodiazepine or other CNS depressant active", f.cns_depressant_active.sources
-        )
+        return Verdict("S12", "relative", "CNS depressant active", f.cns_depressant_active.sources)
     if f.cns_depressant_active.value is False:
         return Verdict("S12", "pass", "S12 passed: no CNS depressant active; short courses only (seeds)")
     return Verdict("S12", "note", "S12 not checked: CNS-depressant use unknown")
@@ -346,20 +353,28 @@ def _s12(ctx: GateContext) -> Verdict:
 
 def _s13(ctx: GateContext) -> Verdict:
     f = ctx.features
-    found = [
+    serious = [
         n
         for n, x in (
-            ("active infection", f.active_infection),
-            ("screening concern (TB, hepatitis B, demyelination or heart failure)", f.tnfi_screening_concern),
+            ("latent TB on record, treatment not documented", f.latent_tb),
+            ("active infection (including active TB)", f.active_infection),
         )
         if x.true
     ]
-    if found:
+    if serious:
+        # Boxed warning: do not start during a serious infection; latent TB is screened and treated first.
+        return Verdict("S13", "avoid", " and ".join(serious), true_sources(f.latent_tb, f.active_infection))
+    if f.tnfi_screening_concern.true:
         return Verdict(
-            "S13", "relative", " and ".join(found), true_sources(f.active_infection, f.tnfi_screening_concern)
+            "S13",
+            "relative",
+            "screening concern (TB, hepatitis B, demyelination or heart failure)",
+            f.tnfi_screening_concern.sources,
         )
-    if known_false(f.active_infection, f.tnfi_screening_concern):
-        return Verdict("S13", "pass", "S13 passed: no active infection or screening concern on record")
+    if known_false(f.active_infection, f.latent_tb):
+        return Verdict(
+            "S13", "pass", "S13 passed: no active infection or latent TB on record; screen for hepatitis B first"
+        )
     # The catalogue says "screen first": with no screening data this is a reminder line, not a card.
     return Verdict("S13", "note", "S13: latent TB and hepatitis B screening not recorded; screen before starting")
 
@@ -414,11 +429,12 @@ _GENERAL = "General clinical knowledge (clinical-rules.md §5); not reviewed aga
 
 GATES: tuple[Gate, ...] = (
     Gate("S01", "NSAID and kidney function", NSAID_CLASSES, _s01,
+         risk="kidney",
          when="An NSAID is suggested or ordered; eGFR below {nsaid_avoid} or CKD stage 4-5/ESRD/dialysis, or "
               "eGFR {nsaid_avoid}-{nsaid_caution_minus}",
-         then="Below {nsaid_avoid} or CKD 4-5: avoid the NSAID. {nsaid_avoid}-{nsaid_caution_minus}: caution, "
-              "shortest course, monitor creatinine and potassium, avoid with ACE inhibitor/ARB plus diuretic. No "
-              "current eGFR: check renal function first.",
+         then="Below {nsaid_avoid}, CKD 4-5 or dialysis: avoid the NSAID. {nsaid_avoid}-{nsaid_caution_minus}: "
+              "caution, shortest course, monitor creatinine and potassium, avoid with ACE inhibitor/ARB plus "
+              "diuretic. No current eGFR: check renal function first.",
          absolute="Avoid NSAIDs: eGFR below {nsaid_avoid} or CKD stage 4-5/dialysis; consider a non-NSAID "
                   "option",
          relative="NSAID with eGFR {nsaid_avoid}-{nsaid_caution_minus}: consider the shortest course and "
@@ -427,6 +443,7 @@ GATES: tuple[Gate, ...] = (
          evidence=(_ev(_KDIGO, "Drug stewardship in CKD: avoid NSAIDs at GFR below 30 and use with caution at lower "
                                "GFR (guideline located; NSAID/GFR wording not reviewed verbatim)"),)),
     Gate("S02", "NSAID and GI bleeding", NSAID_CLASSES, _s02,
+         risk="GI bleed/ulcer history",
          when="An NSAID is suggested or ordered and there is an active GI bleed, a bleeding ulcer, or a "
               "history of GI bleed or peptic ulcer",
          then="Active bleed: avoid. History: avoid if possible; if essential, a COX-2 selective agent with "
@@ -437,6 +454,7 @@ GATES: tuple[Gate, ...] = (
          evidence=(_ev(_FDA_NSAID, "Boxed warning: gastrointestinal bleeding, ulceration, and perforation "
                                    "(reviewed)"),)),
     Gate("S03", "NSAID with anticoagulant or antiplatelet", frozenset({NSAID, INDOMETHACIN}), _s03,
+         risk="anticoagulant/antiplatelet",
          when="An NSAID is suggested or ordered while an anticoagulant or antiplatelet is active",
          then="Higher bleeding risk: consider another option; avoid with an active GI bleed.",
          absolute="Avoid NSAIDs: anticoagulant or antiplatelet with an active GI bleed",
@@ -444,6 +462,7 @@ GATES: tuple[Gate, ...] = (
          evidence=(_ev(_FDA_NSAID, "NSAID labelling, drug interactions with anticoagulants and antiplatelets (not "
                                    "reviewed verbatim; the boxed GI-bleeding warning was reviewed)"),)),
     Gate("S04", "NSAID, heart failure and CABG", NSAID_CLASSES, _s04,
+         risk="heart failure",
          when="An NSAID is suggested or ordered with heart failure, or within {cabg_days} days after CABG",
          then="CABG within {cabg_days} days: contraindicated. Heart failure: fluid retention and worsening "
               "heart failure; avoid in severe heart failure.",
@@ -452,17 +471,20 @@ GATES: tuple[Gate, ...] = (
          evidence=(_ev(_FDA_NSAID, "Boxed warning: cardiovascular thrombotic events; contraindicated in the setting "
                                    "of CABG surgery (reviewed). Heart-failure precautions not reviewed verbatim"),)),
     Gate("S05", "NSAID in pregnancy", NSAID_CLASSES, _s05,
+         risk="pregnancy",
          when="An NSAID is suggested or ordered in pregnancy at {preg_avoid} weeks or later, or at unknown "
               "gestational age",
          then="From {preg_avoid} weeks: avoid (fetal kidney dysfunction, low amniotic fluid). From {preg_crit} "
               "weeks: premature closure of the ductus arteriosus. Low-dose aspirin is excepted.",
          absolute="Avoid NSAIDs at {preg_crit} weeks of pregnancy or later: premature closure of the "
                   "ductus arteriosus",
+         avoid="Avoid NSAIDs from {preg_avoid} weeks of pregnancy: fetal kidney dysfunction, low amniotic fluid",
          relative="NSAID in pregnancy: avoid from {preg_avoid} weeks (fetal kidney dysfunction, low "
                   "amniotic fluid)",
          evidence=(_ev(_FDA_PREGNANCY, "FDA Drug Safety Communication, 15 Oct 2020: avoid NSAIDs in pregnancy at 20 "
                                        "weeks or later (reviewed)"),)),
     Gate("S06", "Duplicate NSAID therapy", NSAID_CLASSES, _s06,
+         risk="duplicate NSAID",
          when="An NSAID is suggested or ordered while another NSAID is active or being ordered",
          then="Use one NSAID at a time.",
          relative="Duplicate NSAID therapy: another NSAID is active or ordered; consider one NSAID only",
@@ -472,6 +494,7 @@ GATES: tuple[Gate, ...] = (
          then="Potentially harmful in older adults: prefer another agent.",
          relative="Indomethacin at age {older} or older: potentially harmful in older adults; consider "
                   "another agent",
+         quiet_on_suggestion=True,
          evidence=(_ev("VSAC value set 'Potentially Harmful Pain Medications for Older Adults' (OID "
                        "2.16.840.1.113883.3.464.1003.1063, eCQM 2025)",
                        "Contains the indomethacin oral products (seen in this research)"),)),
@@ -532,17 +555,14 @@ GATES: tuple[Gate, ...] = (
          evidence=(LIMIT_NARCOTICS_002,
                    SHORT_NARCOTICS_001,
                    _ev(_GENERAL, "Co-prescribed benzodiazepines or other CNS depressants add sedation and "
-                                 "respiratory depression (VSAC 'Central Nervous System Depressants' value set "
-                                 "exists)"),),
-         limitation=Limitation(
-             "cns_depressant_active", "S12",
-             "No verified code set for benzodiazepines or other CNS depressants (codes.md D2 names the VSAC "
-             "'Central Nervous System Depressants' set only by OID and count): the opioid + CNS-depressant "
-             "warning cannot fire from FHIR data yet; R25 and R33 still carry the seeds' opioid cautions.")),
+                                 "respiratory depression (read from valuesets/rx-benzodiazepine and "
+                                 "rx-cns-depressant: the CDC opioid CDS and VSAC sets)"),)),
     Gate("S13", "TNF-alpha inhibitor safety", frozenset({TNFI}), _s13,
-         when="A TNF-alpha inhibitor is suggested or ordered with an active infection or a screening concern "
-              "(latent TB, hepatitis B, demyelinating disease, decompensated heart failure)",
-         then="Do not start during a serious infection; screen for latent TB and hepatitis B first.",
+         when="A TNF-alpha inhibitor is suggested or ordered with latent TB, active TB or another active "
+              "infection, or a screening concern (hepatitis B, demyelinating disease, decompensated heart failure)",
+         then="Latent TB (treatment not documented), active TB or another active infection: not offered; do not "
+              "start during a serious infection. Screen for latent TB and hepatitis B first.",
+         avoid="TNF-alpha inhibitor with latent TB or active infection on record: treat it first; not offered",
          relative="TNF-alpha inhibitor with active infection or screening concern: consider screening or "
                   "treating first",
          evidence=(_ev("TNF-alpha inhibitor product boxed warnings for serious infections (general knowledge; not "
@@ -550,8 +570,9 @@ GATES: tuple[Gate, ...] = (
                        "Serious infections and latent TB reactivation: screen before starting"),),
          limitation=Limitation(
              "tnfi_screening_concern", "S13",
-             "No verified codes for latent TB, hepatitis B or demyelinating disease (codes.md has none): S13 "
-             "fires on a documented active infection only and otherwise adds a screening reminder.")),
+             "No verified codes for hepatitis B or demyelinating disease: S13 fires on latent TB "
+             "(valuesets/latent-tuberculosis), active TB and other active infections, and otherwise adds a "
+             "screening reminder.")),
     Gate("S14", "Systemic glucocorticoid cautions", GLUCOCORTICOID_CLASSES, _s14,
          when="A systemic glucocorticoid is suggested or ordered with diabetes, active infection, or a GI "
               "bleed/ulcer history while an NSAID is in use",
@@ -565,4 +586,58 @@ GATES: tuple[Gate, ...] = (
                                  "with NSAIDs"),)),
 )
 
-GATE_TABLE: Final = GateTable(GATES, UNGATED_CLASSES, NEVER_BLOCKED_RULES, words)
+
+
+def _older_adult(ctx: GateContext) -> Verdict | None:
+    """Age at or above age.older_adult_years: an added NSAID risk (§5 S02), counted only with another risk."""
+    age, older = ctx.features.age_years.value, ctx.policy.int("age.older_adult_years")
+    if age is None or age < older:
+        return None
+    # The text doubles as the risk's words in the stacked summary, so it stays short.
+    return Verdict("S02", "relative", f"age {age}", ctx.features.age_years.sources)
+
+
+NSAID_GATES: Final = frozenset({"S01", "S02", "S03", "S04", "S05", "S06", "S07"})
+
+GROUPS: tuple[GateGroup, ...] = (
+    GateGroup(
+        "NSAID", "NSAID safety", NSAID_GATES,
+        stack_gates=NSAID_GATES - {"S07"},  # S07 is indomethacin only, and age already counts below
+        stack_key="nsaid.stacked_risks_avoid",
+        stack_extra=_older_adult,
+        stacked_summary="Avoid NSAIDs: {stack}; not offered",
+        stacked_then="Several NSAID risks together: avoid the NSAID and consider a non-NSAID option; each risk is "
+                     "a line below.",
+        escalation="Every NSAID concern (S01-S07) shows as one NSAID safety card, one line per risk. An absolute "
+                   "one (eGFR below {nsaid_avoid}, dialysis, active GI bleed, CABG within {cabg_days} days, "
+                   "{preg_crit}+ weeks of pregnancy) makes the NSAID not offered and the card critical on "
+                   "order-sign; S05 from {preg_avoid} weeks ('avoid') makes it not offered with a warning. "
+                   "{nsaid_stack} or more relative risks (eGFR {nsaid_avoid}-{nsaid_caution_minus}, GI bleed or "
+                   "ulcer history, anticoagulant or antiplatelet, heart failure, unknown gestational age, "
+                   "duplicate NSAID; age {older}+ counts only with another) escalate the same way "
+                   "(policy nsaid.stacked_risks_avoid: a local default that governance must confirm; §5 gives "
+                   "no count).",
+    ),
+    GateGroup(
+        "BONE", "Bone-drug safety", frozenset({"S08", "S09", "S10", "S11"}),
+        escalation="S08-S11 (kidney function, calcium and vitamin D, jaw, denosumab in kidney disease) show as "
+                   "one card for bisphosphonates and denosumab, one line per concern; the lab orders they need "
+                   "are its suggestions.",
+    ),
+)
+
+
+def in_bme_context(f: Features) -> bool:
+    """Order hooks check draft orders only for a patient with BME or a vertebral fracture (issue 12)."""
+    return f.bme_present.true or f.vertebral_fracture.true
+
+
+CLASS_WORDS: Final = MappingProxyType({
+    NSAID: "NSAIDs", INDOMETHACIN: "NSAIDs", IV_BISPHOSPHONATE: "IV bisphosphonates",
+    ZOLEDRONIC_ACID: "zoledronic acid", PAMIDRONATE: "pamidronate", DENOSUMAB: "denosumab",
+    TNFI: "TNF-alpha inhibitors", OPIOID: "opioids",
+})
+
+GATE_TABLE: Final = GateTable(
+    GATES, UNGATED_CLASSES, NEVER_BLOCKED_RULES, words, GROUPS, in_bme_context, CLASS_WORDS
+)

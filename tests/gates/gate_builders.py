@@ -54,6 +54,10 @@ SAFE: dict[str, Any] = {
     "active_infection": False,
     "tnfi_screening_concern": False,
     "diabetes": False,
+    "latent_tb": False,
+    "dialysis": False,
+    "benzodiazepine_active": False,
+    "bme_present": True,  # order hooks check drafts only in a BME or vertebral-fracture context
 }
 
 

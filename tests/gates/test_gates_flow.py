@@ -81,11 +81,16 @@ def test_missing_egfr_for_zoledronic_and_nsaid_offers_creatinine_once() -> None:
     assert any("offered on the S01 card" in n for n in gates["S08"].notes)
 
 
-def test_absolute_on_patient_view_removes_without_a_card() -> None:
+def test_absolute_on_patient_view_removes_and_shows_a_leading_card() -> None:
     out = apply_gates((finding(NAPROXEN),), safe(egfr=25.0), VIEW, DEFAULT_POLICY)
-    assert len(out) == 1
+    assert len(out) == 2
     assert out[0].suggestions == ()
     assert any(n.startswith("Removed: Naproxen") and "eGFR 25" in n for n in out[0].notes)
+    # The pathway card no longer recommends the class; it says why, short.
+    assert out[0].summary.startswith("NSAIDs not advised for this patient (S01: eGFR 25")
+    assert len(out[0].summary) <= 140
+    card = out[1]
+    assert (card.rule_id, card.indicator, card.contraindication) == ("S01", "warning", True)
 
 
 def test_only_the_blocked_option_is_removed() -> None:
@@ -97,7 +102,8 @@ def test_only_the_blocked_option_is_removed() -> None:
     assert out[0].suggestions == (iloprost,)
     assert out[0].selection_behavior == "at-most-one"
     s02 = {f.rule_id: f for f in out}["S02"]
-    assert sum("Naproxen" in n or "Celecoxib" in n for n in s02.notes) == 2
+    (line,) = [n for n in s02.notes if n.startswith("Suggestion removed")]
+    assert "naproxen" in line and "Celecoxib" in line
     assert any("No safety check in the catalogue" in n and "iloprost" in n for n in out[0].notes)
 
 
@@ -111,7 +117,7 @@ def test_one_card_per_gate_lists_every_affected_order() -> None:
     s01 = [f for f in out if f.rule_id == "S01"]
     assert len(s01) == 1
     text = "\n".join(s01[0].notes)
-    for name in ("Naproxen", "Ibuprofen", "MedicationRequest/d1", "MedicationRequest/d2"):
+    for name in ("naproxen (R22)", "Ibuprofen (R24)", "MedicationRequest/d1", "MedicationRequest/d2"):
         assert name in text
 
 
@@ -167,7 +173,10 @@ def test_draft_counted_as_active_by_features_is_not_its_own_duplicate() -> None:
 def test_indomethacin_draft_gets_nsaid_and_older_adult_gates() -> None:
     d = draft("nsaid", "indomethacin", display="indomethacin 25 MG")
     out = apply_gates((), safe(age_years=70, egfr=50.0, draft_orders=(d,)), SELECT, DEFAULT_POLICY)
-    assert {f.rule_id for f in out} == {"S01", "S07"}
+    (card,) = out  # one NSAID safety card
+    assert {card.rule_id, *card.carried_ids} == {"S01", "S07", "S02"}  # S02: age counts with eGFR 50
+    assert card.indicator == "warning"  # two risks escalate: absolute, but order-select is never critical
+    assert any("2 risks together (kidney, age 70)" in n for n in card.notes)
 
 
 def test_r10_dexamethasone_is_never_blocked_and_s14_is_info() -> None:
@@ -222,10 +231,12 @@ def test_gate_card_shows_only_the_data_behind_the_concern() -> None:
     assert [s.reference for s in s02.data_used] == ["Condition/gi_bleed_or_pud_history"]
 
 
-def test_withheld_line_keeps_the_lesser_concerns() -> None:
+def test_withheld_line_names_the_decider_and_the_card_keeps_the_lesser_concerns() -> None:
     out = apply_gates((finding(NAPROXEN),), safe(egfr=None, heart_failure=True), VIEW, DEFAULT_POLICY)
     (line,) = [n for n in out[0].notes if n.startswith("Withheld: ")]
-    assert "S01: no current eGFR" in line and "also S04: heart failure on record" in line
+    assert "S01: no current eGFR" in line and "S04" not in line
+    (card,) = out[1:]  # every gate that applies reports, on one NSAID card
+    assert {card.rule_id, *card.carried_ids} == {"S01", "S04"}
 
 
 def test_dexamethasone_draft_with_r10_is_info_only() -> None:

@@ -17,11 +17,13 @@ from service.knowledge.gates import GATES
 from service.knowledge.gates import words
 from tests.gates.gate_builders import TODAY
 from tests.gates.gate_builders import apply_gates
+from tests.gates.gate_builders import draft
 from tests.gates.gate_builders import drug
 from tests.gates.gate_builders import finding
 from tests.gates.gate_builders import lab
 from tests.gates.gate_builders import safe
 
+NAPROXEN_SPEC = drug("nsaid", "Naproxen 375-1100 mg/day")
 SIGN = "order-sign"
 VIEW = "patient-view"
 
@@ -33,11 +35,11 @@ def run(
     rule_id: str = "R22",
     policy: Any = DEFAULT_POLICY,
 ) -> tuple[Finding, dict[str, Finding]]:
-    """Gate one finding; return it (gated) and the gate findings by id."""
+    """Gate one finding; return it (gated) and the safety cards by every gate id each carries."""
     out = apply_gates((finding(*suggestions, rule_id=rule_id),), features, hook, policy)
     assert out[0].rule_id == rule_id
-    gates = {f.rule_id: f for f in out[1:]}
-    assert len(gates) == len(out) - 1, "one card per gate"
+    gates = {i: f for f in out[1:] for i in (f.rule_id, *f.carried_ids)}
+    assert len(gates) == sum(1 + len(f.carried_ids) for f in out[1:]), "each gate on one card"
     return out[0], gates
 
 
@@ -66,8 +68,9 @@ CASES: list[tuple[str, str, dict[str, Any], str | None, str]] = [
     ("S04-heart-failure", "nsaid", {"heart_failure": True}, "warning", "not-recommended"),
     # S05: 19 nothing, 20 warning, 29 warning, 30 critical, unknown weeks warning
     ("S05-19w", "nsaid", {"pregnant": True, "gestational_age_weeks": 19}, None, "kept"),
-    ("S05-20w", "nsaid", {"pregnant": True, "gestational_age_weeks": 20}, "warning", "not-recommended"),
-    ("S05-29w", "nsaid", {"pregnant": True, "gestational_age_weeks": 29}, "warning", "not-recommended"),
+    # from 20 weeks the FDA says avoid: not offered, a warning (not critical) on order-sign
+    ("S05-20w", "nsaid", {"pregnant": True, "gestational_age_weeks": 20}, "warning", "removed"),
+    ("S05-29w", "nsaid", {"pregnant": True, "gestational_age_weeks": 29}, "warning", "removed"),
     ("S05-30w", "nsaid", {"pregnant": True, "gestational_age_weeks": 30}, "critical", "removed"),
     ("S05-weeks-unknown", "nsaid", {"pregnant": True}, "warning", "not-recommended"),
     ("S05-not-pregnant", "nsaid", {"pregnant": False}, None, "kept"),
@@ -80,8 +83,7 @@ CASES: list[tuple[str, str, dict[str, Any], str | None, str]] = [
         "not-recommended",
     ),
     ("S06-no-nsaid", "nsaid", {"nsaid_active": False}, None, "kept"),
-    # S07: indomethacin at 65 warning, 64 nothing
-    ("S07-indomethacin-65", "indomethacin", {"age_years": 65}, "warning", "not-recommended"),
+    # S07: indomethacin at 64 nothing (at 65 the suggestion is dropped without a card: see below)
     ("S07-indomethacin-64", "indomethacin", {"age_years": 64}, None, "kept"),
     # S08: zoledronic acid 34 critical / 35 nothing; pamidronate 29 warning / 30 nothing
     ("S08-zoledronic-34", "zoledronic_acid", {"egfr": 34.0}, "critical", "removed"),
@@ -107,7 +109,8 @@ CASES: list[tuple[str, str, dict[str, Any], str | None, str]] = [
     ("S12-cns-depressant", "opioid", {"cns_depressant_active": True}, "warning", "not-recommended"),
     ("S12-none", "opioid", {}, None, "kept"),
     # S13
-    ("S13-infection", "tnfi", {"active_infection": True}, "warning", "not-recommended"),
+    ("S13-infection", "tnfi", {"active_infection": True}, "warning", "removed"),
+    ("S13-latent-tb", "tnfi", {"latent_tb": True}, "warning", "removed"),
     ("S13-screening-concern", "tnfi", {"tnfi_screening_concern": True}, "warning", "not-recommended"),
     ("S13-none", "tnfi", {}, None, "kept"),
     # S14 (R10's dexamethasone is tested separately: info only, never blocked)
@@ -156,7 +159,7 @@ def test_gate_scenario(
 
 
 def test_every_gate_has_a_firing_and_a_quiet_case() -> None:
-    fired = {c[0][:3] for c in CASES if c[3] is not None}
+    fired = {c[0][:3] for c in CASES if c[3] is not None} | {"S07"}  # S07: test_s07_* below
     quiet = {c[0][:3] for c in CASES if c[3] is None}
     assert fired == quiet == {g.id for g in GATES}
 
@@ -205,7 +208,7 @@ def test_policy_thresholds_are_used() -> None:
 
 
 def test_s13_unknown_screening_is_a_reminder_line_not_a_card() -> None:
-    gated, gates = run(safe(tnfi_screening_concern=None), drug("tnfi"))
+    gated, gates = run(safe(tnfi_screening_concern=None, latent_tb=None), drug("tnfi"))
     assert "S13" not in gates
     assert any("screen before starting" in n for n in gated.notes)
     assert gated.suggestions[0].is_recommended is None
@@ -238,3 +241,18 @@ def test_every_gate_summary_fits_a_card(policy: Any) -> None:
 def test_vitamin_d_concern_names_value_date_and_unit() -> None:
     gated, gates = run(safe(vitd_25oh=15.0), drug("denosumab"))
     assert "25-OH vitamin D 15 on 2026-10-02 is below 20 ng/mL" in "\n".join(gates["S09"].notes)
+
+
+def test_s07_drops_the_services_own_indomethacin_without_a_card() -> None:
+    indomethacin = drug("indomethacin", "Indomethacin 150 mg/day")
+    gated, gates = run(safe(age_years=65), NAPROXEN_SPEC, indomethacin, hook=VIEW)
+    assert gates == {}, "no card warns about a drug the service itself would suggest"
+    assert gated.suggestions == (NAPROXEN_SPEC,)
+    assert any(n.startswith("Not suggested: Indomethacin") and "S07" in n for n in gated.notes)
+
+
+def test_s07_warns_on_an_indomethacin_draft() -> None:
+    d = draft("nsaid", "indomethacin", display="indomethacin 25 MG")
+    out = apply_gates((), safe(age_years=70, draft_orders=(d,)), "order-select", DEFAULT_POLICY)
+    (card,) = out
+    assert card.rule_id == "S07" and card.indicator == "warning"

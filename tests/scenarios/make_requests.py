@@ -184,6 +184,9 @@ def scenarios() -> dict[str, Scenario]:
     s: dict[str, Scenario] = {}
 
     def add(path: str, hook: str, resources: Sequence[Resource], drafts: Sequence[Resource] = ()) -> None:
+        if path.startswith("S") and "no-bme" not in path:
+            # Order hooks check drafts only for a BME patient (issue 12): each gate scenario has knee BME.
+            resources = [*resources, knee_bme()]
         s[path] = Scenario(hook, list(resources), list(drafts))
 
     # Stage B: diagnosis and etiology
@@ -542,6 +545,8 @@ def scenarios() -> dict[str, Scenario]:
     add("S01/fires-no-egfr-on-record", SELECT, [adult()], nap)
     add("S01/fires-egfr-45-caution", SELECT, [adult(), egfr(45)], nap)
     add("S01/quiet-egfr-72", SELECT, [adult(), egfr(72)], nap)
+    add("S01/fires-dialysis-at-sign", SIGN, [adult(), egfr(72), cond("Z99.2", id="dial-1")], nap)
+    add("S01/quiet-egfr-25-no-bme", SELECT, [adult(), egfr(25)], nap)
     add(
         "S02/fires-ulcer-history",
         SELECT,
@@ -620,15 +625,28 @@ def scenarios() -> dict[str, Scenario]:
     add("S11/quiet-denosumab-egfr-60", SELECT, [adult(), egfr(60), *GOOD_LABS], dmab)
     add("S12/quiet-opioid-drafted-no-cns-depressant", SELECT, [adult()], [draft(*OXYCODONE, id="draft-oxy")])
     add(
+        "S12/fires-oxycodone-with-lorazepam",
+        SELECT,
+        [adult(), med("197901", "lorazepam 1 MG Oral Tablet", id="mr-lzp")],
+        [draft(*OXYCODONE, id="draft-oxy")],
+    )
+    axspa = cond("M45.9", id="axspa-1")  # the TNF-alpha inhibitor's indication, so R24 stays out of S13
+    add(
         "S13/fires-adalimumab-with-osteomyelitis",
         SELECT,
-        [adult(), cond("M86.9", id="om-1")],
+        [adult(), cond("M86.9", id="om-1"), axspa],
+        [draft(*ADALIMUMAB, id="draft-ada")],
+    )
+    add(
+        "S13/fires-adalimumab-with-latent-tb",
+        SELECT,
+        [adult(), cond("Z22.7", id="ltbi-1"), axspa],
         [draft(*ADALIMUMAB, id="draft-ada")],
     )
     add(
         "S13/quiet-adalimumab-no-infection",
         SELECT,
-        [adult(), cond("M81.0", id="op-1")],
+        [adult(), cond("M81.0", id="op-1"), axspa],
         [draft(*ADALIMUMAB, id="draft-ada")],
     )
     add(

@@ -45,10 +45,8 @@ UNSUPPORTED_VARIANTS: dict[tuple[str, str], str] = {
 }
 
 # Ids with no fires folder because the data cannot support them yet; each is listed in docs/rules.md.
-KNOWN_GAPS: dict[str, str] = {
-    "S12": "no verified CNS-depressant code set (codes.md D2 gives only the VSAC OID): docs/rules.md lists "
-    "cns_depressant_active under 'Rules the data cannot support yet'",
-}
+# S12 fires from the data since the CDC/VSAC benzodiazepine and CNS-depressant value sets are read (issue 12).
+KNOWN_GAPS: dict[str, str] = {}
 
 CODE_SYSTEMS_FROM_VALUESETS: set[tuple[str, str]] = set()
 

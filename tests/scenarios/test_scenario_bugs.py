@@ -36,22 +36,23 @@ def test_r22_at_the_knee_does_not_ask_for_the_vertebral_extent(pinned_client: Fl
     assert "vertebral body) is not documented" not in cards["R22"]["detail"]
 
 
-def test_s12_is_a_documented_limitation_not_a_guess(pinned_client: FlaskClient) -> None:
-    """Oxycodone drafted while lorazepam is active: without a verified CNS-depressant set S12 stays quiet."""
+def test_s12_fires_from_the_cdc_benzodiazepine_set(pinned_client: FlaskClient) -> None:
+    """Oxycodone drafted for vertebral BME while coded lorazepam is active: S12 (it was a known gap before)."""
     request = b.request(
         "order-select",
         [
             b.patient("1976-03-14", "female", id="p1"),
-            b.medication_request(None, "lorazepam 1 MG Oral Tablet", "2026-11-01", id="mr-lorazepam"),
+            b.condition(code="M80.08XA", id="fx-1"),
+            b.medication_request("197901", "lorazepam 1 MG Oral Tablet", "2026-11-01", id="mr-lorazepam"),
         ],
         [b.draft_medication_request("7804", "oxycodone hydrochloride 5 MG Oral Tablet", id="draft-oxy")],
         selections=["MedicationRequest/draft-oxy"],
         hook_instance="6f7d3c1e-5b2a-4c9d-8e1f-0a1b2c3d4e5f",
     )
-    assert "S12" not in _cards(pinned_client, request)
+    assert "benzodiazepine active" in _cards(pinned_client, request)["S12"]["detail"]
     rules_doc = (HERE.parents[1] / "docs" / "rules.md").read_text(encoding="utf-8")
     limitations = rules_doc.split("## Rules the data cannot support yet", 1)[1]
-    assert "| cns_depressant_active | S12 |" in limitations
+    assert "| cns_depressant_active | S12 |" not in limitations
 
 
 def test_r14_fires_for_hip_bme_without_the_rim_sign(pinned_client: FlaskClient) -> None:

@@ -98,9 +98,12 @@ CONDITION_FLAGS: tuple[tuple[str, str, str], ...] = (
     (VS.FOOT_ULCER_INFECTION, "foot_ulcer_or_cellulitis_or_abscess", ACTIVE),
     (VS.OSTEOMYELITIS, "active_infection", ACTIVE),
     (VS.FOOT_ULCER_INFECTION, "active_infection", ACTIVE),
+    (VS.ACTIVE_TUBERCULOSIS, "active_infection", ACTIVE),
+    (VS.LATENT_TUBERCULOSIS, "latent_tb", ANY),
     (VS.NEURO_DEFICIT, "neuro_deficit", ACTIVE),
     (VS.CORD_COMPRESSION, "cord_compression_suspected", TENTATIVE_OK),
     (VS.CKD_4_5, "ckd_stage_4_5_or_esrd", ACTIVE),
+    (VS.DIALYSIS, "dialysis", ACTIVE),
     (VS.GI_BLEED_ULCER, "gi_bleed_or_pud_history", ANY),
     (VS.GI_BLEED_ACTIVE, "gi_bleed_or_pud_history", ANY),
     (VS.GI_BLEED_ACTIVE, "gi_bleed_active", ACTIVE),
@@ -161,6 +164,8 @@ CONDITION_ONLY: dict[str, tuple[str, ...]] = {
     "gi_bleed_or_pud_history": (VS.GI_BLEED_ULCER, VS.GI_BLEED_ACTIVE),
     "gi_bleed_active": (VS.GI_BLEED_ACTIVE,),
     "heart_failure": (VS.HEART_FAILURE,),
+    "dialysis": (VS.DIALYSIS,),
+    "latent_tb": (VS.LATENT_TUBERCULOSIS,),
     "onj_history": (VS.ONJ,),
     "dental_disease": (VS.DENTAL_DISEASE,),
     "vitamin_d_deficiency": (VS.VITAMIN_D_DEFICIENCY,),
@@ -238,6 +243,8 @@ RX_SETS: tuple[str, ...] = (
     VS.RX_ILOPROST,
     VS.RX_OSTEOPOROSIS_THERAPY,
     VS.RX_CONVENTIONAL_DMARD,
+    VS.RX_BENZODIAZEPINE,
+    VS.RX_CNS_DEPRESSANT,
 )
 RX_CALCITONIN = "calcitonin"  # no verified RxNorm code (codes.md F.6): matched by name only
 # Other names of the same ingredients, as they appear in SCD/SBD displays (INN acid forms, salts).
@@ -338,6 +345,8 @@ MED_FINISHED = {
     "MedicationStatement": frozenset({"completed", "stopped"}),
     "MedicationAdministration": frozenset({"completed", "stopped"}),
 }
+BENZODIAZEPINE_SETS = frozenset({VS.RX_BENZODIAZEPINE})
+CNS_DEPRESSANT_SETS = frozenset({VS.RX_CNS_DEPRESSANT, VS.RX_BENZODIAZEPINE})
 # Treatment-history flags that are only "a matching drug was given (or is active)": (feature, drug classes,
 # active order required). A flag can be False only when every drug could be identified (see can_deny_*).
 MEDICATION_FLAGS: tuple[tuple[str, frozenset[str], bool], ...] = (
@@ -348,6 +357,8 @@ MEDICATION_FLAGS: tuple[tuple[str, frozenset[str], bool], ...] = (
     ("denosumab_given", DENOSUMAB_SETS, False),
     ("iloprost_given", ILOPROST_SETS, False),
     ("calcitonin_active", CALCITONIN_SETS, True),
+    ("benzodiazepine_active", BENZODIAZEPINE_SETS, True),
+    ("cns_depressant_active", CNS_DEPRESSANT_SETS, True),
 )
 ORDER_KINDS: dict[str, tuple[str, ...]] = {
     VS.RX_NSAID: (NSAID,),

@@ -181,7 +181,9 @@ class Features:
     dental_disease: Fact[bool] = feature(CAUSES, "Dental disease")
     recent_cabg_date: Fact[date] = feature(CAUSES, "Recent CABG date")
     tnfi_screening_concern: Fact[bool] = feature(CAUSES, "TNF inhibitor screening concern")  # S13
-    active_infection: Fact[bool] = feature(CAUSES, "Active infection")  # S13/S14
+    active_infection: Fact[bool] = feature(CAUSES, "Active infection")  # S13/S14 (active TB included)
+    latent_tb: Fact[bool] = feature(CAUSES, "Latent tuberculosis")  # S13: Z22.7, positive TST/IGRA
+    dialysis: Fact[bool] = feature(CAUSES, "On dialysis")  # S01/S08/S11: Z99.2, Z49, dialysis procedures
 
     # §1.6 pain, function, care setting
     pain_nrs_latest: Fact[int] = feature(
@@ -217,7 +219,8 @@ class Features:
     calcitonin_active: Fact[bool] = feature(TREATMENTS, "Calcitonin active")
     opioid_active: Fact[bool] = feature(TREATMENTS, "Opioid active")
     opioid_days: Fact[int] = feature(TREATMENTS, "Opioid days")
-    cns_depressant_active: Fact[bool] = feature(TREATMENTS, "CNS depressant active")  # S12
+    cns_depressant_active: Fact[bool] = feature(TREATMENTS, "CNS depressant active")  # S12 (incl. benzodiazepines)
+    benzodiazepine_active: Fact[bool] = feature(TREATMENTS, "Benzodiazepine active")  # S12
     systemic_glucocorticoid_active: Fact[bool] = feature(TREATMENTS, "Systemic glucocorticoid active")
     glucocorticoid_days: Fact[int] = feature(TREATMENTS, "Glucocorticoid days")
     long_term_glucocorticoid_coded: Fact[bool] = feature(TREATMENTS, "Long term glucocorticoid coded")  # Z79.52

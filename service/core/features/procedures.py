@@ -1,4 +1,4 @@
-"""Procedures and orders for care: augmentation, core decompression, offloading, CABG, bed rest, imaging done."""
+"""Procedures and orders for care: augmentation, core decompression, offloading, CABG, dialysis, bed rest, imaging."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from service.core.valuesets import VS
 
 
 def procedure(ex: Extraction, r: dict[str, Any]) -> None:
-    """A completed or ongoing Procedure: imaging done, augmentation, core decompression, offloading, CABG."""
+    """A completed or ongoing Procedure: imaging done, augmentation, core decompression, offloading, CABG, dialysis."""
     status = string(r.get("status")).lower()
     if status and status not in ("completed", "in-progress"):
         return
@@ -39,6 +39,8 @@ def procedure(ex: Extraction, r: dict[str, Any]) -> None:
     src = Source(ref_of(r), short(f"Procedure: {concept_text(r.get('code')) or 'procedure'}"), when)
     by_text = Source(src.reference, src.display, when, via="procedure text")
     imaging(ex, names, when, src)
+    if VS.DIALYSIS in names:  # a dialysis session done or under way: the patient is on dialysis (S01, S11)
+        ex.acc.yes("dialysis", src)
     if VS.PROC_VERTEBRAL_AUGMENTATION in names or AUGMENTATION.search(text):
         ex.acc.yes("augmentation_done", src)
     if CORE_DECOMPRESSION.search(text):
