@@ -19,6 +19,27 @@ class Change:
 
 
 RULESET_CHANGES: tuple[Change, ...] = (
+    Change("S01-S14", "Every gate that applies reports, not only the one that decided; a gate that makes a drug "
+           "class not advised (absolute, or \"avoid\": S05 from 20 weeks, S13 with latent TB or infection) removes "
+           "that class from every card, leads the safety cards, and rewrites the pathway summary that recommended it.",
+           "At 24 weeks of pregnancy the NSAID stayed one click away behind a missing-eGFR card."),
+    Change("S01-S07", "NSAID risks are one safety card, one line per risk; an absolute risk, or "
+           "`nsaid.stacked_risks_avoid` (2) relative ones, means no NSAID is offered. Age 65+ counts only with "
+           "another risk. S08-S11 likewise share one bone-drug card. The count of 2 is a local default that the "
+           "governance group must confirm (not from the seeds or a label).",
+           "Three separate NSAID warnings never escalated when risks stacked."),
+    Change("S08-S11, S13", "When the preferred IV bisphosphonate waits for a lab, the other drug classes on that card "
+           "become text only and the lab orders are the one-click suggestions.",
+           "TNF-alpha inhibitors were the only one-click orders for a patient with untreated latent TB."),
+    Change("S01, S11", "Dialysis or ESRD (conditions and procedures) makes NSAIDs an absolute S01 concern and applies "
+           "S11 to denosumab.", "On dialysis the pathway still recommended an NSAID, with no kidney card."),
+    Change("S12", "Fires from coded benzodiazepines and other CNS depressants (CDC and VSAC value sets) with an opioid.",
+           "S12 could never fire from the data."),
+    Change("S07", "Indomethacin is no longer suggested at 65 or older, so no card warns about the service's own "
+           "suggestion; a clinician's indomethacin draft still gets S07.",
+           "S07 warned about indomethacin the service had just suggested."),
+    Change("S01-S14 (order hooks)", "Draft-order gates run only with BME or a vertebral fracture on record.",
+           "NSAID warnings appeared on order hooks for patients with no BME; the EHR's own drug checks cover them."),
     Change("all", "Informational rules (R05, R19, R23, R25, R28, R31, R35, R36, R37) are folded into the pathway "
            "card as one line each; the card lists every rule id it carries in its `bme-cds-rules` extension, and "
            "feedback on it counts for each of them.",

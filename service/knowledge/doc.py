@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Sequence
 
+from service.config import RULESET_VERSION
 from service.core.features import SPECS
 from service.core.findings import Evidence
 from service.core.findings import SuggestionSpec
@@ -22,6 +23,7 @@ from service.core.rulemodel import STAGES
 from service.core.rulemodel import Rule
 from service.core.rulemodel import format_value
 from service.core.rulemodel import render
+from service.knowledge.changes import RULESET_CHANGES
 from service.knowledge.gates import GATES
 from service.knowledge.gates import GROUPS
 from service.knowledge.gates import words as gate_words
@@ -130,6 +132,9 @@ def render_markdown(rules: Sequence[Rule] = RULES, policy: Policy = DEFAULT_POLI
         *(f"- {d}" for d in DECISIONS),
         *(f"- Stage {s} gate: {render(g.describe, policy)}." for s, g in STAGE_GATES.items()),
         *(f"- {d.trigger} defers {', '.join(d.targets)}: \"{d.note}\"." for d in DEFERRALS), "",
+        f"## What changed in rule set {RULESET_VERSION}, and why", "",
+        "| Rules | What changed | Why |", "|---|---|---|",
+        *(f"| {c.ids} | {c.what} | {c.why} |" for c in RULESET_CHANGES), "",
     ]
     for stage in STAGES:
         lines += [f"## {STAGE_NAMES[stage]}", ""]
