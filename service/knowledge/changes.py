@@ -33,7 +33,8 @@ RULESET_CHANGES: tuple[Change, ...] = (
            "TNF-alpha inhibitors were the only one-click orders for a patient with untreated latent TB."),
     Change("S01, S11", "Dialysis or ESRD (conditions and procedures) makes NSAIDs an absolute S01 concern and applies "
            "S11 to denosumab.", "On dialysis the pathway still recommended an NSAID, with no kidney card."),
-    Change("S12", "Fires from coded benzodiazepines and other CNS depressants (CDC and VSAC value sets) with an opioid.",
+    Change("S12", "Fires from coded benzodiazepines and other CNS depressants (CDC and VSAC value sets) with an "
+           "opioid.",
            "S12 could never fire from the data."),
     Change("S07", "Indomethacin is no longer suggested at 65 or older, so no card warns about the service's own "
            "suggestion; a clinician's indomethacin draft still gets S07.",
