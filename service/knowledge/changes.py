@@ -41,7 +41,7 @@ RULESET_CHANGES: tuple[Change, ...] = (
            "S07 warned about indomethacin the service had just suggested."),
     Change("S01-S14 (order hooks)", "Draft-order gates run only with BME or a vertebral fracture on record.",
            "NSAID warnings appeared on order hooks for patients with no BME; the EHR's own drug checks cover them."),
-    Change("all", "Informational rules (R05, R19, R23, R25, R28, R31, R35, R36, R37) are folded into the pathway "
+    Change("all", "Informational rules (R05, R14, R19, R23, R25, R28, R31, R35, R36, R37) are folded into the pathway "
            "card as one line each; the card lists every rule id it carries in its `bme-cds-rules` extension, and "
            "feedback on it counts for each of them.",
            "Independent review: 4.4 cards per patient-view (up to 10) in an EHR frame; card-style target one "

@@ -420,7 +420,9 @@ RULES: tuple[Rule, ...] = (
                       "Consider conservative care with NSAIDs (see R22, after the safety checks) and "
                       "protected weight-bearing with assistive devices in the acute phase.",
                       "Fires when transient BME syndrome is documented, or the hip is a BME site with no rim "
-                      "sign and no other cause."),
+                      "sign and no other cause.",
+                      fold="Transient BME syndrome: self-limiting (3-9 months); NSAIDs and protected "
+                           "weight-bearing with a gait aid in the acute phase."),
         evidence=(t.TBMES_COURSE_001,
                   s001("Conservative treatment with NSAIDs and protected weight-bearing"),
                   s000("Weight-bearing restrictions or protected weight-bearing with appropriate assistive "
