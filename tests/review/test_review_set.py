@@ -4,7 +4,7 @@ Each tests/review/patients/NN-name.json holds a CDS Hooks request (Epic, Oracle 
 to evaluate it at, the reviewer's expectation and reason. The request goes through the real app in process with the
 clock pinned to that instant, exactly like the golden scenarios (tests/scenarios/conftest.py). A patient whose
 expectation the service misses fails: nothing here is xfail.
-Run: BME_REVIEW_SET=1 PYTHONPATH=$PWD python3 -m pytest -q -p no:cacheprovider tests/review
+Run: python3 -m pytest -q tests/review (part of the whole suite)
 """
 
 from __future__ import annotations
