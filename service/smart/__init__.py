@@ -41,7 +41,8 @@ def init_app(
     config = settings.smart
     engine = app.extensions["bme"].engine
     cipher = TokenCipher(load_keys(config.token_keys, settings.data_dir))
-    store = LaunchStore(engine, clock=lambda: clock().timestamp(), cipher=cipher)
+    guard = app.extensions["bme"].guard  # the service's database deadline, shared with the hooks
+    store = LaunchStore(engine, clock=lambda: clock().timestamp(), cipher=cipher, guard=guard)
     private_key = config.private_key_file.read_bytes() if config.private_key_file is not None else b""
     # Checked at start: a wrong key should stop the service, not fail the first clinician's launch.
     jwks = public_jwks(private_key, config.jwt_algorithm, config.key_id) if private_key else None

@@ -119,6 +119,19 @@ class AuthorizationFailedError(SmartError):
     )
 
 
+class DatabaseUnavailableError(SmartError):
+    """The service's database does not answer within its deadline (503); the page comes back by itself."""
+
+    status = 503
+    code = "BME-S503D"
+    title = "The decision support app cannot reach its database right now"
+    next_step = "Wait a minute and reload this page. Nothing was lost; the patient's record was not changed."
+
+    def headers(self) -> dict[str, str]:
+        """Tell the browser (and any proxy) when to try again."""
+        return {"Retry-After": "5"}
+
+
 class NoSmartConfigurationError(SmartError):
     """The FHIR server answered but offers no SMART sign-in (no smart-configuration, no oauth-uris) (502)."""
 

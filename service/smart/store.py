@@ -14,6 +14,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import replace
+from typing import Concatenate
+from typing import ParamSpec
+from typing import TypeVar
 
 from sqlalchemy import Boolean
 from sqlalchemy import Engine
@@ -26,9 +29,15 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import mapped_column
 
+from service.smart.errors import DatabaseUnavailableError
 from service.smart.tokens import TokenCipher
 from service.smart.tokens import UnreadableSecret
 from service.store.db import Base
+from service.store.health import DatabaseDown
+from service.store.health import DbGuard
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 STATUS_PENDING = "pending"  # sent to the authorization server, waiting for the redirect back
 STATUS_ACTIVE = "active"  # token received; the app's pages may be shown
@@ -139,15 +148,37 @@ class LaunchContext:
     fhir_context: tuple[str, ...] = ()  # relative references the EHR put in fhirContext
 
 
+def _guarded(method: Callable[Concatenate[LaunchStore, P], T]) -> Callable[Concatenate[LaunchStore, P], T]:
+    """Run a store method under the database deadline (LaunchStore._run)."""
+
+    def run(self: LaunchStore, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._run(lambda: method(self, *args, **kwargs))
+
+    run.__doc__ = method.__doc__
+    return run
+
+
 class LaunchStore:
     """Create, find and complete launches; the clock is passed in (epoch seconds)."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], float], cipher: TokenCipher) -> None:
+    def __init__(self, engine: Engine, clock: Callable[[], float], cipher: TokenCipher,
+                 guard: DbGuard | None = None) -> None:
         self.engine = engine
         self.clock = clock
         self.cipher = cipher
+        self.guard = guard  # every call under the service's database deadline (a frozen database stalls nothing)
         SmartLaunchRow.__table__.create(engine, checkfirst=True)  # type: ignore[attr-defined]
 
+    def _run(self, fn: Callable[[], T]) -> T:
+        """fn() under the database deadline; DatabaseUnavailable (503 page) while the database is down."""
+        if self.guard is None:
+            return fn()
+        try:
+            return self.guard.call(fn)
+        except DatabaseDown:
+            raise DatabaseUnavailableError("the app's database is not answering") from None
+
+    @_guarded
     def create(
         self,
         *,
@@ -187,6 +218,7 @@ class LaunchStore:
             session.add(row)
             return replace(_launch(row, self.cipher), code_verifier=code_verifier)
 
+    @_guarded
     def take_pending(self, state: str, browser_key: str) -> tuple[Launch | None, str]:
         """(the pending launch for this state and browser, "") or (None, why: unknown/other-browser/expired).
 
@@ -208,6 +240,7 @@ class LaunchStore:
             except UnreadableSecret:
                 return None, PROBLEM_EXPIRED  # its key was rotated out: the clinician launches again
 
+    @_guarded
     def activate(self, launch: Launch, context: LaunchContext, session_seconds: int) -> Launch:
         """Store the token and launch context; the launch lives no longer than the token."""
         lifetime = session_seconds
@@ -242,6 +275,7 @@ class LaunchStore:
             code_verifier="",
         )
 
+    @_guarded
     def get(self, launch_id: str, browser_key: str) -> tuple[Launch | None, bool]:
         """(the launch, expired?) for this handle and browser; (None, False) if unknown or foreign."""
         with Session(self.engine) as session:
@@ -255,6 +289,7 @@ class LaunchStore:
                 return _launch_without_secrets(row), True
         return launch, launch.expires_at < self.clock()
 
+    @_guarded
     def expire(self, launch_id: str) -> None:
         """Forget an expired launch's secrets; its row stays a day so a reload can say it expired."""
         with Session(self.engine) as session, session.begin():
@@ -263,6 +298,7 @@ class LaunchStore:
                 row.access_token = ""
                 row.code_verifier = ""
 
+    @_guarded
     def end(self, launch_id: str) -> None:
         """Forget a launch (the token with it)."""
         with Session(self.engine) as session, session.begin():

@@ -217,3 +217,37 @@ def test_the_replay_store_fails_closed_within_the_deadline_while_postgresql_is_f
     engine.dispose()
 
 
+
+
+@pytest.mark.postgres
+def test_smart_pages_get_a_503_within_the_deadline_while_postgresql_is_frozen(
+    tmp_path: Path, postgres: TempPostgres,
+) -> None:
+    """The SMART app's launch table shares the database deadline: a frozen database stalls no page."""
+    from cryptography.fernet import Fernet
+
+    from service.smart.errors import DatabaseUnavailableError
+    from service.smart.store import LaunchStore
+    from service.smart.tokens import TokenCipher
+
+    engine = make_engine(postgres.url, timeout=TIMEOUT)  # type: ignore[attr-defined]
+    store = LaunchStore(engine, time.time, TokenCipher([Fernet.generate_key()]),
+                        guard=DbGuard(engine, timeout=TIMEOUT, retry_after=RETRY))
+    freeze(postgres, True)
+    try:
+        started = time.monotonic()
+        with pytest.raises(DatabaseUnavailableError) as refused:
+            store.get("some-launch", "browser")
+        assert time.monotonic() - started < TIMEOUT + 0.5
+        assert refused.value.status == 503 and "Retry-After" in refused.value.headers()
+    finally:
+        freeze(postgres, False)
+    time.sleep(RETRY + 0.1)
+    deadline = time.monotonic() + 10
+    while True:  # back by itself: no reload
+        try:
+            assert store.get("some-launch", "browser") == (None, False)
+            break
+        except DatabaseUnavailableError:
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
