@@ -107,4 +107,4 @@ def test_opioid_draft_with_an_active_benzodiazepine_fires_s12(client: FlaskClien
     cards = cards_for(client, b.request("order-sign", resources, [draft]))
     s12 = [c for c in cards if "S12" in card_ids(c)]
     assert len(s12) == 1 and s12[0]["indicator"] == "warning"
-    assert "benzodiazepine active" in s12[0]["detail"]
+    assert "lorazepam" in s12[0]["detail"]  # the co-prescribed benzodiazepine is the deciding datum
