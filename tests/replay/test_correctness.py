@@ -10,28 +10,12 @@ from typing import Any
 import pytest
 
 from bench.population import Population
-from hooks.common import OBSERVATION_CODES
 from service.cli import main
 from tests import builders as b
 from tests.replay.conftest import AS_OF
 from tests.replay.conftest import read_csv
 from tests.replay.conftest import replay
-
-WANTED_OBSERVATIONS = {tuple(item.split("|", 1)) for item in OBSERVATION_CODES.split(",")}
-PREFETCHED = {kind for kinds in b.PREFETCH_KEYS.values() for kind in kinds}
-
-
-def _prefetched(resource: dict[str, Any]) -> bool:
-    """What the templates' searches return (written here independently of service/replay)."""
-    kind = resource["resourceType"]
-    if kind not in PREFETCHED:
-        return False
-    if kind == "Encounter":
-        return resource.get("class", {}).get("code") in ("IMP", "EMER")
-    if kind == "Observation":
-        codes = {(c.get("system"), c.get("code")) for c in resource.get("code", {}).get("coding", [])}
-        return any(c in WANTED_OBSERVATIONS or (c[0], "") in WANTED_OBSERVATIONS for c in codes)
-    return True
+from tests.scenarios.test_synthea_hooks import prefetched  # what the templates' searches return
 
 
 def _in_process() -> Any:
@@ -77,7 +61,7 @@ def test_every_patient_matches_bme_cds_evaluate(
         patient = next(r["id"] for r in resources if r["resourceType"] == "Patient")
         dates = [v for r in resources for v in _all_dates(r)]
         assert max(dates) <= AS_OF  # so every resource is known at the as-of date
-        request = b.request("patient-view", [r for r in resources if _prefetched(r)], patient_id=patient)
+        request = b.request("patient-view", [r for r in resources if prefetched(r)], patient_id=patient)
         # Every tenth patient through the command itself, the others through what the command calls.
         body = _evaluate(request, tmp_path, capsys) if number % 10 == 0 else in_process(request)
         row = rows[patient]

@@ -32,7 +32,7 @@ WANTED_OBSERVATIONS = {tuple(item.split("|", 1)) for item in OBSERVATION_CODES.s
 PREFETCHED_TYPES = {kind for kinds in b.PREFETCH_KEYS.values() for kind in kinds}
 
 
-def _prefetched(resource: dict[str, Any]) -> bool:
+def prefetched(resource: dict[str, Any]) -> bool:
     """Would the documented prefetch queries return this resource? (type, encounter class, observation code)."""
     kind = resource["resourceType"]
     if kind not in PREFETCHED_TYPES:
@@ -59,7 +59,7 @@ def synthea_request(name: str, hook: str) -> dict[str, Any]:
         ]
     return b.request(
         hook,
-        [r for r in resources if _prefetched(r)],
+        [r for r in resources if prefetched(r)],
         drafts,
         patient_id,
         selections=["MedicationRequest/draft-naproxen"] if drafts else (),
