@@ -241,3 +241,22 @@ def test_numbers_at_the_edges_of_the_range_are_read_exactly() -> None:
         "a": 2**64 - 1, "b": -(2**63), "c": 1e308,
     }
     assert parse_json(b'{"id": "12345678901234567890123"}') == {"id": "12345678901234567890123"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "strict_path"),
+    [
+        (b'{"a": 123456789012345678901}', True),  # a number token orjson would read as a float
+        (b"12345678901234567890123", True),  # a bare top-level number
+        (b' [1,12345678901234567890123 ]', True),
+        (b'{"a":-12345678901234567890.5e3}', True),
+        (b'{"a": "Person seed: -7877903654466619471  Population: 1"}', False),  # digits inside text (Synthea)
+        (b'{"a": "id 1234567890123456789012345"}', False),
+        (b'{"a": 1}', False),
+    ],
+)
+def test_only_long_number_tokens_take_the_strict_path(raw: bytes, strict_path: bool) -> None:
+    """Long digit runs inside strings keep orjson's fast path; a long number token is still checked strictly."""
+    from service.web import jsonin
+
+    assert jsonin._long_number_outside_strings(raw) is strict_path
