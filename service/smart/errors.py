@@ -127,9 +127,13 @@ class DatabaseUnavailableError(SmartError):
     title = "The decision support app cannot reach its database right now"
     next_step = "Wait a minute and reload this page. Nothing was lost; the patient's record was not changed."
 
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # the database guard's recheck interval (BME_DB_RETRY_AFTER_SECONDS)
+
     def headers(self) -> dict[str, str]:
         """Tell the browser (and any proxy) when to try again."""
-        return {"Retry-After": "5"}
+        return {"Retry-After": str(self.retry_after)}
 
 
 class NoSmartConfigurationError(SmartError):

@@ -176,7 +176,8 @@ class LaunchStore:
         try:
             return self.guard.call(fn)
         except DatabaseDown:
-            raise DatabaseUnavailableError("the app's database is not answering") from None
+            raise DatabaseUnavailableError("the app's database is not answering",
+                                           retry_after=self.guard.retry_after) from None
 
     @_guarded
     def create(
