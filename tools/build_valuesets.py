@@ -25,6 +25,8 @@ if str(ROOT) not in sys.path:
 
 import warnings  # noqa: E402
 
+from tools.extract_valueset_sources import CDC_OPIOID_FILES  # noqa: E402 (after the path set-up)
+
 with warnings.catch_warnings():
     # simple-icd-10-cm 1.5.0 uses the deprecated importlib.resources.read_text when it loads its data.
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -201,16 +203,6 @@ def icd_new(code: str, note: str, *, prefix: bool = False) -> Code:
 
 DIALYSIS_NOT_ONGOING = re.compile(r"Removal|Hemoperfusion|albumin", re.I)
 
-CDC_OPIOID_FILES = (
-    "opioid-analgesics-with-ambulatory-misuse-potential.json",
-    "extended-release-opioid-with-ambulatory-misuse-potential.json",
-    "non-synthetic-opioid-medications.json",
-    "synthetic-opioid-medications.json",
-    "fentanyl-type-medications.json",
-    "methadone-medications.json",
-    "oxycodone-medications.json",
-    "buprenorphine-medications.json",
-)
 VSAC_OPIOID_SETS = ("Opioids", "Opioids, All", "Schedule II, III and IV Opioid Medications")
 
 

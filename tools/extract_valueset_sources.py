@@ -22,7 +22,7 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "valueset_sources"
 
-CDC_FILES = (
+CDC_OPIOID_FILES = (  # the opioid sets rx-opioid is built from (tools/build_valuesets.py)
     "opioid-analgesics-with-ambulatory-misuse-potential.json",
     "extended-release-opioid-with-ambulatory-misuse-potential.json",
     "non-synthetic-opioid-medications.json",
@@ -31,6 +31,9 @@ CDC_FILES = (
     "methadone-medications.json",
     "oxycodone-medications.json",
     "buprenorphine-medications.json",
+)
+CDC_FILES = (
+    *CDC_OPIOID_FILES,
     "benzodiazepine-medications.json",
     "barbiturate-medications.json",
     "cns-depressant-medications.json",

@@ -157,8 +157,7 @@ def evaluate(
     rendered = profiles.adapt(rendered, profile, order_codes=deps.order_codes)
     deps.observer.cards(service.id, rendered)
     # A folded card is recorded once per rule it carries (its own first): feedback reaches each of them.
-    issued = [(card["uuid"], rule) for card in rendered
-              for rule in card.get("extension", {}).get(cards.RULES_EXTENSION) or [card["source"]["topic"]["code"]]]
+    issued = [(card["uuid"], rule) for card in rendered for rule in cards.card_rule_ids(card)]
     if deps.recorder is not None and issued:
         deps.recorder(service.id, str(request["hookInstance"]), issued, now)
     return Outcome(

@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import replace
 from typing import Any
@@ -226,6 +227,20 @@ def _card(finding: Finding, carried: tuple[Finding, ...], options: _Options) -> 
     if carried_ids:
         card["extension"] = {RULES_EXTENSION: list(dict.fromkeys([finding.rule_id, *carried_ids]))}
     return card
+
+
+def card_rule_ids(card: Mapping[str, Any]) -> list[str]:
+    """Every rule id a card stands for: its topic code and the rules it lists as folded in, each once."""
+    ids: list[str] = []
+    topic = card.get("source", {}).get("topic", {}) if isinstance(card.get("source"), dict) else {}
+    code = topic.get("code") if isinstance(topic, dict) else None
+    if isinstance(code, str) and code:
+        ids.append(code)
+    extension = card.get("extension")
+    folded = extension.get(RULES_EXTENSION) if isinstance(extension, dict) else None
+    if isinstance(folded, list):
+        ids.extend(rule for rule in folded if isinstance(rule, str) and rule and rule not in ids)
+    return ids
 
 
 def _suggestions(finding: Finding, options: _Options) -> list[dict[str, Any]]:

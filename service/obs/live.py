@@ -18,12 +18,12 @@ from opentelemetry.trace import StatusCode
 from opentelemetry.trace import Tracer
 
 from service.core.cards import OVERRIDE_REASONS
+from service.core.cards import card_rule_ids
 from service.obs.metrics import Metrics
 from service.obs.observer import FETCH_OUTCOMES
 from service.obs.observer import STAGES
 from service.obs.observer import P
 from service.obs.observer import T
-from service.obs.observer import card_rule_ids
 from service.obs.observer import fetch_outcome
 
 # Label values come from a closed set, so a client cannot grow the series without bound.

@@ -15,8 +15,6 @@ from typing import ParamSpec
 from typing import Protocol
 from typing import TypeVar
 
-from service.core.cards import RULES_EXTENSION
-
 STAGES = ("prefetch", "features", "rules", "cards")
 FETCH_OUTCOMES = ("ok", "timeout", "client_error", "server_error", "refused")
 
@@ -72,20 +70,6 @@ class NullObserver:
 
 
 NULL_OBSERVER = NullObserver()
-
-
-def card_rule_ids(card: Mapping[str, Any]) -> list[str]:
-    """Every rule id a card stands for: its topic code and the rules it lists as folded in, each once."""
-    ids: list[str] = []
-    topic = card.get("source", {}).get("topic", {}) if isinstance(card.get("source"), dict) else {}
-    code = topic.get("code") if isinstance(topic, dict) else None
-    if isinstance(code, str) and code:
-        ids.append(code)
-    extension = card.get("extension")
-    folded = extension.get(RULES_EXTENSION) if isinstance(extension, dict) else None
-    if isinstance(folded, list):
-        ids.extend(rule for rule in folded if isinstance(rule, str) and rule and rule not in ids)
-    return ids
 
 
 def fetch_outcome(error: BaseException | None) -> str:

@@ -116,16 +116,10 @@ def preload(plan: ReplayPlan) -> None:
 
 
 def card_rules(card: Mapping[str, Any]) -> set[str]:
-    """The rule ids a card carries: its topic code and those it lists as folded in (extension bme-cds-rules)."""
-    out: set[str] = set()
-    code = card.get("source", {}).get("topic", {}).get("code")
-    if isinstance(code, str):
-        out.add(code)
-    extension = card.get("extension")
-    folded = extension.get("bme-cds-rules") if isinstance(extension, dict) else None
-    if isinstance(folded, list):
-        out.update(r for r in folded if isinstance(r, str))
-    return out
+    """The rule ids a card carries: its topic code and those it lists as folded in."""
+    from service.core.cards import card_rule_ids
+
+    return set(card_rule_ids(card))
 
 
 def summarise(body: Mapping[str, Any]) -> Result:

@@ -14,11 +14,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.core.cards import card_rule_ids
 from service.fhir.prefetch import FetchUnavailable
 from service.fhir.prefetch import FhirPool
 from service.obs.live import LiveObserver
 from service.obs.metrics import build_metrics
-from service.obs.observer import card_rule_ids
 from service.web.app import create_app
 
 TOKEN = "metrics-test-token-1"

@@ -24,7 +24,7 @@ import requests
 
 from bench.data import REPO
 from bench.servers import Process
-from service.obs.observer import card_rule_ids
+from service.core.cards import card_rule_ids
 
 TOKEN = "prometheus-test-token-7"
 SCENARIO = REPO / "tests" / "scenarios" / "R05" / "fires-knee-bme-no-cause"
