@@ -108,34 +108,30 @@ def some(tests: tuple[Callable[[Ctx], bool], ...]) -> Callable[[Ctx], bool]:
     return test
 
 
-def all_of(*preds: Pred, describe: str | None = None) -> Pred:
-    """True when every part is true."""
+def _combined(preds: tuple[Pred, ...], describe: str | None, combine: Literal["all", "any"]) -> Pred:
+    """all_of / any_of: one predicate standing for its parts, with their uses, keys and drafts."""
+    joiner = " and " if combine == "all" else " or "
     return Pred(
-        name="all_of(" + ", ".join(p.name for p in preds) + ")",
-        describe=describe or "(" + " and ".join(p.describe for p in preds) + ")",
-        test=every(tuple(p.test for p in preds)),
+        name=f"{combine}_of(" + ", ".join(p.name for p in preds) + ")",
+        describe=describe or "(" + joiner.join(p.describe for p in preds) + ")",
+        test=(every if combine == "all" else some)(tuple(p.test for p in preds)),
         uses=tuple(u for p in preds for u in p.uses),
         draft_kinds=frozenset().union(*(p.draft_kinds for p in preds)),
         keys=tuple(k for p in preds for k in p.policy_keys),
-        combine="all",
+        combine=combine,
         parts=preds,
         static=bool(preds) and all(p.static for p in preds),
     )
+
+
+def all_of(*preds: Pred, describe: str | None = None) -> Pred:
+    """True when every part is true."""
+    return _combined(preds, describe, "all")
 
 
 def any_of(*preds: Pred, describe: str | None = None) -> Pred:
     """True when at least one part is true."""
-    return Pred(
-        name="any_of(" + ", ".join(p.name for p in preds) + ")",
-        describe=describe or "(" + " or ".join(p.describe for p in preds) + ")",
-        test=some(tuple(p.test for p in preds)),
-        uses=tuple(u for p in preds for u in p.uses),
-        draft_kinds=frozenset().union(*(p.draft_kinds for p in preds)),
-        keys=tuple(k for p in preds for k in p.policy_keys),
-        combine="any",
-        parts=preds,
-        static=bool(preds) and all(p.static for p in preds),
-    )
+    return _combined(preds, describe, "any")
 
 
 def not_(pred: Pred, describe: str) -> Pred:
