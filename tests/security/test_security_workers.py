@@ -83,6 +83,14 @@ def gunicorn(tmp_path: Path, jku: str) -> Iterator[tuple[str, Path]]:
                 time.sleep(0.1)
         else:
             pytest.fail("gunicorn did not become ready")
+        # free_port() releases the port before gunicorn binds it: make sure the /healthz answer was ours (our
+        # access log has it and the master is alive), not another local server's that took the port first.
+        deadline = time.monotonic() + 5
+        while not (access_log.exists() and b"/healthz" in access_log.read_bytes()):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"another process answered on port {port}; gunicorn: "
+                            f"{(tmp_path / 'gunicorn.err').read_text()[-2000:]}")
+            time.sleep(0.1)
         yield url, access_log
     finally:
         process.terminate()
