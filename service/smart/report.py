@@ -26,7 +26,7 @@ _PASSED = re.compile(r"\bpassed\b")
 _SEED = re.compile(r"^[0-9]{3}_[0-9a-f]{16}\.txt$")
 # Beside a diagnosis whose declaration names a lab (FeatureSpec.lab): the result is shown, not interpreted.
 NOT_ON_RECORD = "none on record"
-LAB_NOT_READ = "The rules read the coded diagnosis, not the {lab} result beside it."
+LAB_NOT_READ = "The rules read the coded diagnosis, not this {lab} result."
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,11 @@ class FeatureGroup:
     title: str
     rows: tuple[FeatureRow, ...]
     not_on_record: tuple[str, ...] = ()  # searched, nothing matched: the feature counts as "no"
+
+    @property
+    def on_record(self) -> int:
+        """Rows with a value on record (a diagnosis row shown only for its lab says "none on record")."""
+        return sum(row.value != NOT_ON_RECORD for row in self.rows)
 
 
 @dataclass(frozen=True)

@@ -540,8 +540,8 @@ def test_page_shows_the_vitamin_d_result_beside_the_diagnosis_without_a_counted_
     )
     words = text(full_launch(smart_client, ehr))
     assert re.search(
-        r"Vitamin D deficiency diagnosis none on record The rules read the coded diagnosis, not the 25-OH "
-        r"vitamin D result beside it\. 25-OH vitamin D 18 ng/mL",
+        r"Vitamin D deficiency diagnosis none on record The rules read the coded diagnosis, not this 25-OH "
+        r"vitamin D result\. 25-OH vitamin D 18 ng/mL",
         words,
     ), words
     counted = re.findall(r"Nothing on record for \(counted as no\): ([^.]*)\.", words)

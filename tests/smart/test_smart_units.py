@@ -319,8 +319,11 @@ def test_vitamin_d_diagnosis_is_shown_with_the_lab_and_never_as_counted_no() -> 
     value, note, sources = rows["Vitamin D deficiency diagnosis"]
     assert value == "none on record"
     assert sources == ("25-OH vitamin D 18 ng/mL",)
-    assert note == "The rules read the coded diagnosis, not the 25-OH vitamin D result beside it."
+    assert note == "The rules read the coded diagnosis, not this 25-OH vitamin D result."
     assert not any("Vitamin D" in label for label in absent)
+    groups, _ = feature_groups(features)
+    (causes,) = [g for g in groups if g.title == "Cause and other conditions"]
+    assert causes.on_record == len(causes.rows) - 1  # "none on record" is not counted as on record
 
 
 def test_vitamin_d_diagnosis_without_a_lab_stays_in_the_nothing_on_record_list() -> None:
