@@ -24,6 +24,9 @@ _FAILED = re.compile(r"^(Withheld|Removed):|suggestion (withheld|removed)|\bfail
 _CAUTION = re.compile(r"\bcaution:|No safety check in the catalogue|suggestion kept")
 _PASSED = re.compile(r"\bpassed\b")
 _SEED = re.compile(r"^[0-9]{3}_[0-9a-f]{16}\.txt$")
+# Beside a diagnosis whose declaration names a lab (FeatureSpec.lab): the result is shown, not interpreted.
+NOT_ON_RECORD = "none on record"
+LAB_NOT_READ = "The rules read the coded diagnosis, not this {lab} result."
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class FeatureRow:
     label: str
     value: str
     sources: tuple[Source, ...]
+    note: str = ""  # one line under the value (a diagnosis shown with a lab the rules do not read for it)
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,11 @@ class FeatureGroup:
     title: str
     rows: tuple[FeatureRow, ...]
     not_on_record: tuple[str, ...] = ()  # searched, nothing matched: the feature counts as "no"
+
+    @property
+    def on_record(self) -> int:
+        """Rows with a value on record (a diagnosis row shown only for its lab says "none on record")."""
+        return sum(row.value != NOT_ON_RECORD for row in self.rows)
 
 
 @dataclass(frozen=True)
@@ -105,8 +114,11 @@ def feature_groups(features: Features) -> tuple[tuple[FeatureGroup, ...], tuple[
             close()
             title, rows, absent = spec.group, [], []
         fact: Fact[Any] = getattr(features, spec.name)
+        lab: Fact[Any] | None = getattr(features, spec.lab) if spec.lab else None
         if fact.value is None:
             unknown.append(spec.label)
+        elif lab is not None and lab.value is not None:
+            rows.append(_with_lab(spec.name, fact, lab, SPECS[spec.lab].label))
         elif fact.value is False and not fact.sources:
             # A plain "no" with nothing behind it: the data was searched and nothing matched.
             absent.append(spec.label)
@@ -114,6 +126,14 @@ def feature_groups(features: Features) -> tuple[tuple[FeatureGroup, ...], tuple[
             rows.append(FeatureRow(spec.name, spec.label, value_text(spec.name, fact.value), fact.sources))
     close()
     return tuple(groups), tuple(unknown)
+
+
+def _with_lab(name: str, diagnosis: Fact[Any], lab: Fact[Any], lab_label: str) -> FeatureRow:
+    """A diagnosis row that also cites the lab result on record, so "no diagnosis" never reads as "no lab"."""
+    value = NOT_ON_RECORD if diagnosis.value is False and not diagnosis.sources else value_text(name, diagnosis.value)
+    return FeatureRow(
+        name, SPECS[name].label, value, (*diagnosis.sources, *lab.sources), LAB_NOT_READ.format(lab=lab_label)
+    )
 
 
 def classify(note: str) -> Check:

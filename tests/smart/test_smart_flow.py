@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
@@ -23,6 +24,7 @@ from werkzeug.test import TestResponse
 
 from service.config import ConfigError
 from service.config import SmartSettings
+from tests import builders as b
 from tests.smart.authserver import AuthConfig
 from tests.smart.authserver import LaunchContext
 from tests.smart.authserver import TestEhr
@@ -527,3 +529,20 @@ def test_create_app_takes_the_smart_settings_from_its_settings(tmp_path: Path) -
     finally:
         app.extensions["bme"].pool.close()
         app.extensions["bme"].engine.dispose()
+
+
+def test_page_shows_the_vitamin_d_result_beside_the_diagnosis_without_a_counted_no(
+    smart_client: FlaskClient, ehr: TestEhr, auth_config: AuthConfig
+) -> None:
+    """18 ng/mL next to "vitamin D deficiency: nothing on record (counted as no)" read as a contradiction."""
+    auth_config.resources.append(
+        b.observation("1989-3", 18, "ng/mL", date.today().isoformat(), id="vitd-1", patient_id=PATIENT_ID)
+    )
+    words = text(full_launch(smart_client, ehr))
+    assert re.search(
+        r"Vitamin D deficiency diagnosis none on record The rules read the coded diagnosis, not this 25-OH "
+        r"vitamin D result\. 25-OH vitamin D 18 ng/mL",
+        words,
+    ), words
+    counted = re.findall(r"Nothing on record for \(counted as no\): ([^.]*)\.", words)
+    assert counted and not any("Vitamin D" in line for line in counted)

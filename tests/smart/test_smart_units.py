@@ -299,6 +299,51 @@ def test_ionized_calcium_is_shown_in_the_unit_it_is_stored_in() -> None:
     assert labs.rows[0].sources[0].display == "Ionized calcium 4.81 mg/dL (reported 1.2 mmol/L)"
 
 
+def _causes(features: Features) -> tuple[dict[str, tuple[str, str, tuple[str, ...]]], tuple[str, ...]]:
+    groups, _ = feature_groups(features)
+    (causes,) = [g for g in groups if g.title == "Cause and other conditions"]
+    rows = {r.label: (r.value, r.note, tuple(s.display for s in r.sources)) for r in causes.rows}
+    return rows, causes.not_on_record
+
+
+def test_vitamin_d_diagnosis_is_shown_with_the_lab_and_never_as_counted_no() -> None:
+    """R19 reads the diagnosis; a 25-OH vitamin D of 18 ng/mL beside "nothing on record (counted as no)" read as
+    a contradiction, so the row names the diagnosis, cites the lab and says the rules do not read it."""
+    lab = b.observation("1989-3", 18, "ng/mL", "2026-11-10", id="vitd-1")
+    other = b.condition("M81.0", id="op-1")  # Conditions were read, so "no diagnosis" is a searched no
+    features = extract(
+        [other, lab], today=TODAY, valuesets=ValueSetIndex.load(PACKAGED_VALUESETS), policy=DEFAULT_POLICY
+    )
+    assert features.vitamin_d_deficiency.value is False and features.vitd_25oh.value == 18.0
+    rows, absent = _causes(features)
+    value, note, sources = rows["Vitamin D deficiency diagnosis"]
+    assert value == "none on record"
+    assert sources == ("25-OH vitamin D 18 ng/mL",)
+    assert note == "The rules read the coded diagnosis, not this 25-OH vitamin D result."
+    assert not any("Vitamin D" in label for label in absent)
+    groups, _ = feature_groups(features)
+    (causes,) = [g for g in groups if g.title == "Cause and other conditions"]
+    assert causes.on_record == len(causes.rows) - 1  # "none on record" is not counted as on record
+
+
+def test_vitamin_d_diagnosis_without_a_lab_stays_in_the_nothing_on_record_list() -> None:
+    other = b.condition("M81.0", id="op-1")
+    features = extract([other], today=TODAY, valuesets=ValueSetIndex.load(PACKAGED_VALUESETS), policy=DEFAULT_POLICY)
+    rows, absent = _causes(features)
+    assert "Vitamin D deficiency diagnosis" in absent and "Vitamin D deficiency diagnosis" not in rows
+
+
+def test_a_coded_vitamin_d_deficiency_keeps_its_condition_and_cites_the_lab() -> None:
+    dx = b.condition("E55.9", id="vitd-dx")
+    lab = b.observation("1989-3", 18, "ng/mL", "2026-11-10", id="vitd-1")
+    features = extract(
+        [dx, lab], today=TODAY, valuesets=ValueSetIndex.load(PACKAGED_VALUESETS), policy=DEFAULT_POLICY
+    )
+    value, _, sources = _causes(features)[0]["Vitamin D deficiency diagnosis"]
+    assert value == "yes"
+    assert len(sources) == 2 and sources[1] == "25-OH vitamin D 18 ng/mL"
+
+
 @pytest.mark.parametrize(
     ("note", "outcome"),
     [

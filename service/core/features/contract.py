@@ -54,11 +54,16 @@ class FeatureSpec:
     label: str  # the feature in words ("Ionized calcium")
     unit: str = ""  # the unit the value is stored in ("mg/dL"), "" for flags, dates and counts
     missing: str = ""  # the words a card and docs/rules.md use when a rule reports it unknown
+    # A lab feature the SMART app shows beside this diagnosis, because the rules read the coded diagnosis only
+    # and a result on record must not sit next to "nothing on record" unexplained.
+    lab: str = ""
 
 
-def feature(group: str, label: str, *, unit: str = "", missing: str = "") -> Any:
+def feature(group: str, label: str, *, unit: str = "", missing: str = "", lab: str = "") -> Any:
     """Declare a Features field: unknown by default, with its words in the field's metadata."""
-    return field(default=UNKNOWN, metadata={"group": group, "label": label, "unit": unit, "missing": missing})
+    return field(
+        default=UNKNOWN, metadata={"group": group, "label": label, "unit": unit, "missing": missing, "lab": lab}
+    )
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,8 @@ class Features:
     bone_metastasis: Fact[bool] = feature(CAUSES, "Bone metastasis")
     multiple_myeloma: Fact[bool] = feature(CAUSES, "Multiple myeloma")
     osteoporosis: Fact[bool] = feature(CAUSES, "Osteoporosis")
-    vitamin_d_deficiency: Fact[bool] = feature(CAUSES, "Vitamin D deficiency")
+    # R19 reads the coded diagnosis (E55.9 etc.); the seeds give no 25-OH vitamin D threshold for it.
+    vitamin_d_deficiency: Fact[bool] = feature(CAUSES, "Vitamin D deficiency diagnosis", lab="vitd_25oh")
     transient_bme_syndrome: Fact[bool] = feature(CAUSES, "Transient BME syndrome")
     osteonecrosis: Fact[bool] = feature(CAUSES, "Osteonecrosis")
     rheumatoid_arthritis: Fact[bool] = feature(CAUSES, "Rheumatoid arthritis")
