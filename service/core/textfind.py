@@ -8,7 +8,9 @@ report's text into `TextFinding`s, sentence by sentence, with negation ("no marr
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 # Site values (same strings as service.core.features SITE_*; repeated here so this module stays import-free).
 SITE_VERTEBRA = "vertebra"
@@ -38,6 +40,31 @@ _FOLD = str.maketrans(
 def fold(text: str) -> str:
     """The text as lower-case patterns compiled without re.I see it: re.I's ASCII-letter equivalents folded."""
     return text.lower() if text.isascii() else text.translate(_FOLD)
+
+
+def word_alternation(words: Iterable[str]) -> str:
+    """A regex alternation matching the same words as '|'.join(longest first), factored by shared prefixes.
+
+    Kept: Python's re tries every branch of a flat alternation at every position; the drug-name matcher's 158
+    names cost 6-12 us per medication text flat and a fraction of that factored (docs/benchmarks.md, issue 11).
+    A longer continuation is tried before a word ends, so with a trailing \\b the longest name wins, as flat.
+    """
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+    return _emit(trie)
+
+
+def _emit(node: dict[str, Any]) -> str:
+    branches = [re.escape(ch) + _emit(child) for ch, child in sorted(node.items()) if ch]
+    if "" in node and branches:
+        branches.append("")  # the word may end here; tried after every longer continuation
+    if len(branches) == 1:
+        return branches[0]
+    return "(?:" + "|".join(branches) + ")" if branches else ""
 
 
 # The patterns are lower-case and run on fold(text) (above). Whole words share one \b(?:...)\b group, in

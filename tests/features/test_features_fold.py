@@ -174,7 +174,7 @@ def test_ingredient_names_match_folded_text_like_re_i(valuesets: ValueSetIndex) 
     names = build_names(valuesets)
     assert names.folded and names.pattern is not None
     old = _old_names_pattern(valuesets)
-    assert names.pattern.pattern == old.pattern
+    assert names.pattern.flags & re.I == 0  # factored by prefix (textfind.word_alternation), same matches below
     for text in [
         "Naproxen sodium 220 MG Oral Tablet",
         "ALENDRONIC ACID 70 MG",

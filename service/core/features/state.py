@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 from service.core import facts
+from service.core import textfind
 from service.core.facts import Fact
 from service.core.facts import Source
 from service.core.features.codes import CONDITION_ONLY
@@ -160,7 +161,7 @@ def build_names(valuesets: ValueSetIndex) -> Names:
     # Lower-case ASCII names match folded text exactly as re.I matches the original (textfind.fold); a name
     # with other characters (none so far) keeps re.I, whose Unicode case rules fold does not reproduce.
     folded = all(n.isascii() for n in all_names)
-    source = r"\b(" + "|".join(re.escape(n) for n in sorted(all_names, key=len, reverse=True)) + r")\b"
+    source = r"\b(" + textfind.word_alternation(all_names) + r")\b"
     pattern = re.compile(source, 0 if folded else re.I) if all_names else None
     return Names(
         pattern,
