@@ -108,7 +108,7 @@ def nests_deeper_than(raw: bytes, limit: int) -> bool:
     strings holding brackets (UCUM units such as mm[Hg]) keep their quotes and are cut out. Each pass of
     "()" removal then peels exactly one level off every innermost container.
     """
-    if b'\\"' in raw:  # only an escape right before a quote can move a string boundary
+    if b"\\" in raw:
         raw = _ESCAPE.sub(b"", raw)
     structure = raw.translate(None, _NOT_QUOTE_OR_BRACKET).replace(b'""', b"")
     if b'"' in structure:
