@@ -30,6 +30,7 @@ from service.store.health import DbGuard
 from service.web.auth import ReplayStore
 from tests.faults.conftest import Mount
 from tests.faults.conftest import freeze
+from tests.faults.conftest import immutable
 from tests.faults.conftest import restart
 from tests.faults.conftest import stop
 from tests.pg import TempPostgres
@@ -138,16 +139,6 @@ def _outage(app: Flask, client: FlaskClient, fault: Any, heal: Any) -> None:
     assert not buffer.spool.pending()
 
 
-def _immutable(folder: Path, on: bool) -> None:
-    """chattr +i the database files and their folder: even root cannot write them (chmod does not stop root)."""
-    # Not the -shm file: SQLite maps it into memory, and a write fault on an immutable mapping is SIGBUS,
-    # which a plain read-only file (what an operator's chmod makes) never causes.
-    files = [path for path in folder.iterdir() if not path.name.endswith("-shm")]
-    paths = [*files, folder] if on else [folder, *files]
-    for path in paths:
-        subprocess.run(["chattr", "+i" if on else "-i", str(path)], check=True, capture_output=True)
-
-
 def test_sqlite_file_made_read_only(tmp_path: Path, made: list[Flask], caplog: pytest.LogCaptureFixture) -> None:
     if shutil.which("chattr") is None:
         pytest.skip("chattr is not available")
@@ -155,7 +146,7 @@ def test_sqlite_file_made_read_only(tmp_path: Path, made: list[Flask], caplog: p
     app = _app(tmp_path, f"sqlite:///{folder / 'bme.sqlite3'}")
     made.append(app)
     try:
-        _outage(app, app.test_client(), lambda: _immutable(folder, True), lambda: _immutable(folder, False))
+        _outage(app, app.test_client(), lambda: immutable(folder, True), lambda: immutable(folder, False))
         db_lines = [r.getMessage() for r in caplog.records if r.name == "bme.db"]
         # One line names the cause (SQLite's result code, not just "OperationalError"), one says it is back;
         # repeats within 30 s are held back, however many calls failed.

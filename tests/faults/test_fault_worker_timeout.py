@@ -9,92 +9,27 @@ cannot write anything); never gunicorn's HTML page, never a half-written answer.
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.faults.served import Gunicorn
+from tests.faults.served import serve
+
 WORKER_TIMEOUT = 2
 WORKERS = 2
 
 
-class Gunicorn:
-    """The running master: its URL, port, stderr log and process."""
-
-    def __init__(self, port: int, log: Path, process: subprocess.Popen[bytes]) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = log
-        self.process = process
-
-    def log_lines(self) -> list[dict[str, object]]:
-        """The JSON lines gunicorn and the app wrote so far (every line must be JSON)."""
-        lines = [line for line in self.log.read_text().splitlines() if line.strip()]
-        return [json.loads(line) for line in lines]
-
-    def messages(self, text: str) -> list[str]:
-        """Log messages containing `text`."""
-        return [str(line["msg"]) for line in self.log_lines() if text in str(line.get("msg", ""))]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
-    """The launcher on a socket this test bound and listens on already: no other process can take the port."""
-    tmp = tmp_path_factory.mktemp("timeout")
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(128)
-    port = listener.getsockname()[1]
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": str(ROOT),
-        "HOME": "/nonexistent/home",
-        "BME_DATA_DIR": str(tmp / "data"),
-        "BME_AUTH": "off",
-    }
-    log = tmp / "stderr.log"
-    with log.open("wb") as errors:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.faults.gunicorn_faults", str(listener.fileno()), str(WORKER_TIMEOUT),
-             str(WORKERS)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors, pass_fds=[listener.fileno()],
-        )
-    listener.close()  # gunicorn holds its own copy of the socket
-    served = Gunicorn(port, log, process)
-    try:
-        _wait_for_workers(served, WORKERS)
-        yield served
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_for_workers(served: Gunicorn, count: int) -> None:
-    """Wait until `count` workers have booted and /healthz answers (not a timing assertion)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if served.process.poll() is not None:
-            pytest.fail(f"gunicorn exited: {served.log.read_text()[-2000:]}")
-        if len(served.messages("Booting worker")) >= count:
-            try:
-                if requests.get(served.url + "/healthz", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-        time.sleep(0.1)
-    pytest.fail(f"gunicorn did not start {count} workers: {served.log.read_text()[-2000:]}")
+    """Two workers with a 2 s worker timeout, authentication off."""
+    with serve(tmp_path_factory.mktemp("timeout"), {"BME_AUTH": "off"}, timeout=WORKER_TIMEOUT,
+               workers=WORKERS) as running:
+        yield running
 
 
 def _exchange(port: int, raw: bytes, timeout: float = 30) -> bytes:
@@ -152,7 +87,7 @@ def test_a_worker_timeout_closes_its_connections_and_the_worker_is_replaced(serv
             continue  # it was on the killed worker: closed without a byte
         status, content_type, body = _json_answer(answer)
         assert (status, content_type, body) == (200, "application/json", {"fault": "survived"})
-    _wait_for_workers(served, booted + 1)  # a new worker took the killed one's place
+    served.wait_for_workers(booted + 1)  # a new worker took the killed one's place
     assert requests.get(served.url + "/healthz", timeout=5).status_code == 200
     assert served.messages("WORKER TIMEOUT"), "the master never timed the worker out"
     assert served.messages("was sent SIGKILL")
@@ -161,7 +96,7 @@ def test_a_worker_timeout_closes_its_connections_and_the_worker_is_replaced(serv
 def test_a_crashed_worker_closes_the_connection_and_is_replaced(served: Gunicorn) -> None:
     booted = len(served.messages("Booting worker"))
     assert _get(served.port, "/__fault/crash") == b""
-    _wait_for_workers(served, booted + 1)
+    served.wait_for_workers(booted + 1)
     status, content_type, body = _json_answer(_get(served.port, "/cds-services"))
     assert status == 200 and content_type == "application/json" and "services" in body
 
