@@ -77,6 +77,11 @@ def main(argv: list[str]) -> None:
             return FaultRoutes(create_app(settings))
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # As `bme-cds serve` does: build the app once in the master, so the tables exist before workers start
+    # (two workers creating them at once on PostgreSQL collide).
+    probe = create_app(settings).extensions["bme"]
+    probe.pool.close()
+    probe.engine.dispose()
     Server().run()
 
 

@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 import requests
 
-from service.store.db import make_engine
 from tests.faults.conftest import immutable
 from tests.faults.conftest import restart
 from tests.faults.conftest import stop
@@ -78,7 +77,6 @@ def _serve_with_auth(tmp_path: Path, ehr: Ehr, database_url: str) -> Any:
         "BME_DB_RETRY_AFTER_SECONDS": str(RETRY),
         "BME_SPOOL_DIR": str(tmp_path / "spool"),  # on a healthy disk: issued-card records are kept
     }
-    make_engine(database_url).dispose()  # tables exist before two workers start
     return serve(tmp_path, env, timeout=30, workers=2)
 
 
