@@ -20,7 +20,9 @@ from sqlalchemy import UniqueConstraint
 from sqlalchemy import create_engine
 from sqlalchemy import event
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
@@ -149,12 +151,28 @@ def make_engine(url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS, create: b
         event.listen(engine, "connect", _sqlite_pragmas(timeout))
     if create:
         try:
-            Base.metadata.create_all(engine)
+            _create_tables(engine)
         except OperationalError as exc:
             # A worker respawned during an outage must still boot (and answer 503) rather than crash-loop
             # until gunicorn gives up: the master created the tables when it started.
             LOG.error("database unreachable while starting (%s); tables not checked", type(exc).__name__)
     return engine
+
+
+def _create_tables(engine: Engine) -> None:
+    """create_all, tolerating other processes that create the same tables at the same moment.
+
+    create_all checks, then creates: two workers starting on a fresh PostgreSQL can both see a table missing,
+    and the second CREATE fails (duplicate table or type). The table is there then, so checking again is
+    enough; each lost race is one table another process made, so there are at most as many as tables.
+    """
+    for _ in range(len(Base.metadata.sorted_tables)):
+        try:
+            Base.metadata.create_all(engine)
+            return
+        except (IntegrityError, ProgrammingError):
+            continue
+    Base.metadata.create_all(engine)
 
 
 def ping(engine: Engine) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.errors import ServiceUnavailableError
+from service.store.db import Base
 from service.store.db import FeedbackItem
 from service.store.db import IssuedCard
 from service.store.db import make_engine
@@ -241,3 +243,30 @@ def _back_by_itself(works: Callable[[], object], down: type[Exception]) -> None:
         except down:
             assert time.monotonic() < deadline
             time.sleep(0.3)
+
+
+def _start_together(url: str, barrier: threading.Barrier, failures: list[BaseException]) -> None:
+    """One worker's start-up: build the engine and create the tables, at the same moment as the others."""
+    barrier.wait()
+    try:
+        make_engine(url).dispose()
+    except BaseException as exc:  # noqa: BLE001 - any failure to start is the finding
+        failures.append(exc)
+
+
+@pytest.mark.postgres
+def test_workers_creating_the_tables_at_once_all_start(postgres: TempPostgres) -> None:
+    """Workers starting at once on a fresh PostgreSQL all create the tables: none may fail to boot."""
+    url = postgres.url  # type: ignore[attr-defined]
+    for _ in range(5):
+        cleanup = make_engine(url, create=False)
+        Base.metadata.drop_all(cleanup)
+        cleanup.dispose()
+        barrier = threading.Barrier(4)
+        failures: list[BaseException] = []
+        threads = [threading.Thread(target=_start_together, args=(url, barrier, failures)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not failures, [type(exc).__name__ for exc in failures]
