@@ -117,6 +117,7 @@ def _fails_closed_then_recovers(served: Gunicorn, ehr: Ehr, fault: Callable[[], 
             assert "replay store" in outcome["issue"][0]["diagnostics"]
             assert took < TIMEOUT + 2, f"a hook call waited {took:.1f} s for the replay store"
         assert requests.get(served.url + "/readyz", timeout=10).status_code == 503
+        _a_worker_restarts_during_the_outage(served, ehr, booted)
     finally:
         heal()
 
@@ -137,7 +138,24 @@ def _fails_closed_then_recovers(served: Gunicorn, ehr: Ehr, fault: Callable[[], 
     assert _hook(served, token).status_code == 401  # replays are refused again: the store records once more
     for _ in range(6):  # both workers, not just the one that answered first
         assert _hook(served, ehr.token()).status_code == 200
-    assert len(served.messages("Booting worker")) == booted  # no worker was restarted to get here
+    assert len(served.messages("Booting worker")) == booted + 1  # only the one crashed on purpose
+    assert served.process.poll() is None
+
+
+def _a_worker_restarts_during_the_outage(served: Gunicorn, ehr: Ehr, booted: int) -> None:
+    """A worker that starts while the database is down boots and answers 503; gunicorn itself stays up.
+
+    A worker that failed to boot would make gunicorn's master stop the whole service ("Worker failed to boot").
+    """
+    with pytest.raises(requests.ConnectionError):
+        requests.get(served.url + "/__fault/crash", timeout=10)
+    served.wait_for_workers(booted + 1)
+    watch_until = time.monotonic() + 3  # the new worker loads the app (and meets the database) meanwhile
+    while time.monotonic() < watch_until:
+        assert served.process.poll() is None, served.log.read_text()[-2000:]
+        assert _hook(served, ehr.token()).status_code == 503
+        time.sleep(0.1)
+    assert not served.messages("Exception in worker process")
     assert served.process.poll() is None
 
 
