@@ -33,6 +33,7 @@ from service.smart.errors import DatabaseUnavailableError
 from service.smart.tokens import TokenCipher
 from service.smart.tokens import UnreadableSecret
 from service.store.db import Base
+from service.store.db import create_tables
 from service.store.health import DatabaseDown
 from service.store.health import DbGuard
 
@@ -167,7 +168,7 @@ class LaunchStore:
         self.clock = clock
         self.cipher = cipher
         self.guard = guard  # every call under the service's database deadline (a frozen database stalls nothing)
-        SmartLaunchRow.__table__.create(engine, checkfirst=True)  # type: ignore[attr-defined]
+        create_tables(engine, [SmartLaunchRow.__table__])  # type: ignore[list-item]  # boots in an outage too
 
     def _run(self, fn: Callable[[], T]) -> T:
         """fn() under the database deadline; DatabaseUnavailable (503 page) while the database is down."""

@@ -7,6 +7,7 @@ cards are recorded by uuid, service and rule id only, so feedback can be attribu
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,15 @@ from sqlalchemy import DateTime
 from sqlalchemy import Engine
 from sqlalchemy import Index
 from sqlalchemy import String
+from sqlalchemy import Table
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
 from sqlalchemy import create_engine
 from sqlalchemy import event
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
@@ -148,13 +152,30 @@ def make_engine(url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS, create: b
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas(timeout))
     if create:
-        try:
-            Base.metadata.create_all(engine)
-        except OperationalError as exc:
-            # A worker respawned during an outage must still boot (and answer 503) rather than crash-loop
-            # until gunicorn gives up: the master created the tables when it started.
-            LOG.error("database unreachable while starting (%s); tables not checked", type(exc).__name__)
+        create_tables(engine)
     return engine
+
+
+def create_tables(engine: Engine, tables: Sequence[Table] | None = None) -> None:
+    """Create the missing tables (all of Base's by default), as every process does when it starts; never fails.
+
+    A worker respawned during an outage must still boot (and answer 503) rather than crash-loop until gunicorn
+    gives up, so an unreachable database is logged and skipped: the master created the tables when it started.
+    create_all checks, then creates: workers starting together on a fresh PostgreSQL can both see a table
+    missing, and the second CREATE fails (duplicate table or type). The table is there then, so checking again
+    is enough; each lost race is one table another process made, so there are at most as many as tables.
+    """
+    chosen = list(tables) if tables is not None else list(Base.metadata.sorted_tables)
+    try:
+        for _ in range(len(chosen)):
+            try:
+                Base.metadata.create_all(engine, tables=chosen)
+                return
+            except (IntegrityError, ProgrammingError):
+                continue
+        Base.metadata.create_all(engine, tables=chosen)
+    except OperationalError as exc:
+        LOG.error("database unreachable while starting (%s); tables not checked", type(exc).__name__)
 
 
 def ping(engine: Engine) -> None:

@@ -98,6 +98,9 @@ class DbGuard:
                 raise DatabaseDown(f"the database did not answer within {self.timeout:g} s") from None
             except SQLAlchemyError as exc:
                 self._mark_down(type(exc).__name__ + _orig(exc))
+                # Open new connections for the next call: SQLite opens a file it cannot write read-only, and
+                # that connection stays read-only after the file is writable again (until a reload, before).
+                self.engine.dispose()
                 raise DatabaseDown(type(exc).__name__) from None
             self._mark_up()
             return result

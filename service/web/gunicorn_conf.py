@@ -4,8 +4,10 @@
   so health checks and other clients are still answered; the body itself is read under a total deadline
   (web/jsonin.py). Each process handles one CPU-bound request at a time anyway (the GIL), so the threads cost
   no throughput: they keep I/O waits (slow clients, FHIR fetches, the database) from blocking the process.
-- gunicorn answers some requests itself (a malformed request line, a worker killed mid-request): its HTML
-  page is replaced by an OperationOutcome, the same as every other error of the service.
+- gunicorn answers some requests itself (a malformed or over-long request line or header block, an unknown
+  transfer coding, an exception escaping the app): its HTML page is replaced by an OperationOutcome, the same
+  as every other error of the service. A worker killed by the master (WORKER TIMEOUT) or the kernel writes
+  nothing: its connections close without a byte (docs/operations.md; the front proxy answers 502 JSON).
 - gunicorn's own log lines go through the service's JSON formatter and redaction: one log format.
 - No control socket: the service does not use it, and its default place (~/.gunicorn) may not be writable.
 """

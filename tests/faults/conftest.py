@@ -132,3 +132,13 @@ def restart(cluster: TempPostgres) -> None:
                 return
         time.sleep(0.1)
     raise RuntimeError("PostgreSQL did not come back")
+
+
+def immutable(folder: Path, on: bool) -> None:
+    """chattr +i the database files and their folder: even root cannot write them (chmod does not stop root)."""
+    # Not the -shm file: SQLite maps it into memory, and a write fault on an immutable mapping is SIGBUS,
+    # which a plain read-only file (what an operator's chmod makes) never causes.
+    files = [path for path in folder.iterdir() if not path.name.endswith("-shm")]
+    paths = [*files, folder] if on else [folder, *files]
+    for path in paths:
+        subprocess.run(["chattr", "+i" if on else "-i", str(path)], check=True, capture_output=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.errors import ServiceUnavailableError
+from service.store.db import Base
 from service.store.db import FeedbackItem
 from service.store.db import IssuedCard
 from service.store.db import make_engine
@@ -30,6 +32,7 @@ from service.store.health import DbGuard
 from service.web.auth import ReplayStore
 from tests.faults.conftest import Mount
 from tests.faults.conftest import freeze
+from tests.faults.conftest import immutable
 from tests.faults.conftest import restart
 from tests.faults.conftest import stop
 from tests.pg import TempPostgres
@@ -138,16 +141,6 @@ def _outage(app: Flask, client: FlaskClient, fault: Any, heal: Any) -> None:
     assert not buffer.spool.pending()
 
 
-def _immutable(folder: Path, on: bool) -> None:
-    """chattr +i the database files and their folder: even root cannot write them (chmod does not stop root)."""
-    # Not the -shm file: SQLite maps it into memory, and a write fault on an immutable mapping is SIGBUS,
-    # which a plain read-only file (what an operator's chmod makes) never causes.
-    files = [path for path in folder.iterdir() if not path.name.endswith("-shm")]
-    paths = [*files, folder] if on else [folder, *files]
-    for path in paths:
-        subprocess.run(["chattr", "+i" if on else "-i", str(path)], check=True, capture_output=True)
-
-
 def test_sqlite_file_made_read_only(tmp_path: Path, made: list[Flask], caplog: pytest.LogCaptureFixture) -> None:
     if shutil.which("chattr") is None:
         pytest.skip("chattr is not available")
@@ -155,7 +148,7 @@ def test_sqlite_file_made_read_only(tmp_path: Path, made: list[Flask], caplog: p
     app = _app(tmp_path, f"sqlite:///{folder / 'bme.sqlite3'}")
     made.append(app)
     try:
-        _outage(app, app.test_client(), lambda: _immutable(folder, True), lambda: _immutable(folder, False))
+        _outage(app, app.test_client(), lambda: immutable(folder, True), lambda: immutable(folder, False))
         db_lines = [r.getMessage() for r in caplog.records if r.name == "bme.db"]
         # One line names the cause (SQLite's result code, not just "OperationalError"), one says it is back;
         # repeats within 30 s are held back, however many calls failed.
@@ -250,3 +243,30 @@ def _back_by_itself(works: Callable[[], object], down: type[Exception]) -> None:
         except down:
             assert time.monotonic() < deadline
             time.sleep(0.3)
+
+
+def _start_together(url: str, barrier: threading.Barrier, failures: list[BaseException]) -> None:
+    """One worker's start-up: build the engine and create the tables, at the same moment as the others."""
+    barrier.wait()
+    try:
+        make_engine(url).dispose()
+    except BaseException as exc:  # noqa: BLE001 - any failure to start is the finding
+        failures.append(exc)
+
+
+@pytest.mark.postgres
+def test_workers_creating_the_tables_at_once_all_start(postgres: TempPostgres) -> None:
+    """Workers starting at once on a fresh PostgreSQL all create the tables: none may fail to boot."""
+    url = postgres.url  # type: ignore[attr-defined]
+    for _ in range(5):
+        cleanup = make_engine(url, create=False)
+        Base.metadata.drop_all(cleanup)
+        cleanup.dispose()
+        barrier = threading.Barrier(4)
+        failures: list[BaseException] = []
+        threads = [threading.Thread(target=_start_together, args=(url, barrier, failures)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not failures, [type(exc).__name__ for exc in failures]

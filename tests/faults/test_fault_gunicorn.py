@@ -22,6 +22,7 @@ from tests.security.support import free_port
 ROOT = Path(__file__).resolve().parents[2]
 MAX_BODY = 100_000
 BODY_TIMEOUT = 3.0
+START_ATTEMPTS = 5
 
 
 class Served:
@@ -37,10 +38,6 @@ class Served:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`bme-cds serve --workers 2` with a small body limit and a short body deadline."""
     tmp = tmp_path_factory.mktemp("serve")
-    home = tmp / "home"
-    home.mkdir()
-    home.chmod(0o500)
-    port = free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": str(ROOT),
@@ -51,25 +48,56 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "BME_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
     }
     log = tmp / "stderr.log"
-    with log.open("wb") as errors:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "2"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors,
-        )
-    url = f"http://127.0.0.1:{port}"
+    # `bme-cds serve` binds the port itself, so another process may take it between free_port() and the bind:
+    # then gunicorn cannot listen and exits, and the next attempt takes a new port (a bounded number of times).
+    for _ in range(START_ATTEMPTS):
+        port = free_port()
+        with log.open("wb") as errors:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "2"],
+                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors,
+            )
+        try:
+            if _ready(process, port, log):
+                break
+        except BaseException:
+            _stop(process)
+            raise
+        _stop(process)
+    else:
+        pytest.fail(f"bme-cds serve never got a port of its own: {log.read_text()[-2000:]}")
     try:
-        for _ in range(600):
-            if process.poll() is not None:
-                pytest.fail(f"bme-cds serve exited: {log.read_text()[-2000:]}")
-            try:
-                if requests.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.1)
-        yield Served(url, port, log)
+        yield Served(f"http://127.0.0.1:{port}", port, log)
     finally:
-        process.terminate()
+        _stop(process)
+
+
+def _ready(process: subprocess.Popen[bytes], port: int, log: Path) -> bool:
+    """True once this process listens on `port` and answers /healthz; False if the port was taken."""
+    listening = f"Listening at: http://127.0.0.1:{port} "
+    for _ in range(600):  # at most about a minute; not a timing assertion
+        text = log.read_text(errors="replace")
+        if f"Connection in use: ('127.0.0.1', {port})" in text:
+            return False  # gunicorn could not bind: another process has the port
+        if process.poll() is not None:
+            pytest.fail(f"bme-cds serve exited: {text[-2000:]}")
+        if listening in text:  # our gunicorn holds the port: whoever answers below is this service
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    return True
+            except requests.RequestException:
+                pass
+        time.sleep(0.1)
+    pytest.fail(f"bme-cds serve did not become ready: {log.read_text()[-2000:]}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
         process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _slow_upload(port: int) -> socket.socket:
