@@ -27,13 +27,19 @@ import orjson
 from service.replay.evaluation import Evaluation
 from service.replay.evaluation import ReplayPlan
 from service.replay.evaluation import Result
-from service.replay.evaluation import evaluate_patient
+from service.replay.evaluation import evaluate_resources
 from service.replay.evaluation import preload
+from service.replay.ndjson import LEADING_TYPE
 from service.replay.ndjson import BadLine
 from service.replay.ndjson import Chunk
-from service.replay.ndjson import Kept
+from service.replay.ndjson import GzipDamage
+from service.replay.ndjson import chunk_lines
+from service.replay.ndjson import classify
+from service.replay.ndjson import examine
+from service.replay.ndjson import passed_over
 from service.replay.ndjson import plan_chunks
-from service.replay.ndjson import read_chunk
+from service.replay.ndjson import routing_key
+from service.replay.selection import KEPT_TYPES
 
 PARTITION_BYTES = 16 * 1024 * 1024  # input bytes per partition: what one task holds in memory at a time
 # Each pass-1 task keeps one file open per partition it writes: stay well inside the open-file limit.
@@ -51,35 +57,67 @@ class _Split:
     chunk: Chunk
     partitions: int
     work: str
+    exact: bool  # parse every line here (the fallback when a routing hint proved wrong)
 
 
 def _split_chunk(task: _Split) -> int:
-    """Pass 1: append the chunk's kept lines to per-partition files, its bad lines to one file; returns lines kept."""
+    """Pass 1: append the chunk's lines to per-partition files, its bad lines to one file; returns its line count.
+
+    Line numbers are relative to the chunk (the planner does not count lines: that would read the export once
+    more, serially); pass 2 and the merge add each chunk's offset. A line of a kept type goes to its patient's
+    partition by `routing_key`, unparsed: the worker parses it once, where it is used. Only lines the scan cannot
+    route are parsed here.
+    """
+    chunk = task.chunk
     folder = Path(task.work) / "parts" / f"c{task.index:05d}"
     folder.mkdir(parents=True, exist_ok=True)
     handles: dict[int, IO[bytes]] = {}
-    kept = 0
+    partitions, index = task.partitions, task.index
+    lines = 0
+
+    def write(patient: str, number: int, flag: bytes, raw: bytes) -> None:
+        part = zlib.crc32(patient.encode("utf-8")) % partitions  # partition_of, inlined: once per line
+        handle = handles.get(part)
+        if handle is None:
+            handle = handles[part] = (folder / f"{part:04d}.tsv").open("wb")
+        handle.write(b"%s\t%d\t%d\t%s\t%s\n" % (patient.encode("utf-8"), index, number, flag, raw))
+
     with (Path(task.work) / "bad" / f"c{task.index:05d}.tsv").open("wb") as bad:
         try:
-            for item in read_chunk(task.chunk):
+            source = chunk_lines(chunk)
+            while True:
+                try:
+                    number, raw = next(source)
+                except StopIteration:
+                    break
+                except GzipDamage as damage:
+                    bad.write(_bad_record(BadLine(chunk.file_index, damage.line, damage.reason)))
+                    break
+                lines = number
+                if raw.isspace() or not raw:  # strip() would copy every line
+                    continue  # a blank line (a trailing newline, a CRLF export) carries nothing
+                leading = LEADING_TYPE.match(raw)
+                if leading is not None:
+                    name = leading.group(1).decode("ascii")
+                    if passed_over(name, raw):
+                        continue
+                    hint = None if task.exact or name not in KEPT_TYPES else routing_key(name, raw)
+                    if hint is not None:
+                        write(hint[0], number, b"u", raw)
+                        continue
+                item = classify(chunk.file_index, number, raw)
                 if isinstance(item, BadLine):
                     bad.write(_bad_record(item))
-                    continue
-                part = partition_of(item.patient, task.partitions)
-                handle = handles.get(part)
-                if handle is None:
-                    handle = handles[part] = (folder / f"{part:04d}.tsv").open("wb")
-                handle.write(_kept_record(item))
-                kept += 1
+                elif item is not None:
+                    write(item.patient, number, b"p" if item.is_patient else b"k", raw)
         finally:
             for handle in handles.values():
                 handle.close()
-    return kept
+    return lines - chunk.first_line + 1 if lines else 0
 
 
-def _kept_record(item: Kept) -> bytes:
-    head = f"{item.patient}\t{item.file_index}\t{item.line}\t{int(item.is_patient)}\t".encode()
-    return head + item.raw + b"\n"
+class Misrouted(Exception):
+    """A routing hint named another patient than the parsed line: the replay starts again parsing every line."""
 
 
 def _bad_record(item: BadLine) -> bytes:
@@ -87,40 +125,52 @@ def _bad_record(item: BadLine) -> bytes:
     return f"{item.file_index}\t{item.line}\t{reason}\n".encode()
 
 
-def _read_bad(path: Path) -> Iterator[BadLine]:
+def _read_bad(path: Path, offset: int = 0) -> Iterator[BadLine]:
     with path.open("rb") as handle:
         for line in handle:
             file_index, number, reason = line.rstrip(b"\n").decode("utf-8").split("\t", 2)
-            yield BadLine(int(file_index), int(number), reason)
+            yield BadLine(int(file_index), int(number) + offset, reason)
 
 
 @dataclass(frozen=True)
 class _Group:
     partition: int
-    chunks: int
+    chunks: tuple[tuple[int, int], ...]  # per chunk: its file index, the line number before its first line
     work: str
     plan: ReplayPlan
 
 
 def _evaluate_partition(task: _Group) -> int:
-    """Pass 2: group one partition's lines by patient and evaluate each; returns the patients seen."""
+    """Pass 2: parse one partition's lines (once each), group them by patient and evaluate; returns patients seen."""
     work = Path(task.work)
-    patients: dict[str, list[tuple[int, int, bytes, bool]]] = {}
-    for chunk in range(task.chunks):
+    records: dict[str, list[tuple[int, int, bytes, bytes]]] = {}
+    for chunk, (file_index, offset) in enumerate(task.chunks):
         path = work / "parts" / f"c{chunk:05d}" / f"{task.partition:04d}.tsv"
         if not path.exists():
             continue
         with path.open("rb") as handle:
             for line in handle:
-                key, file_index, number, is_patient, raw = line.rstrip(b"\n").split(b"\t", 4)
-                patients.setdefault(key.decode("utf-8"), []).append(
-                    (int(file_index), int(number), raw, is_patient == b"1")
-                )
-    seen = len(patients)
+                key, _, number, flag, raw = line.rstrip(b"\n").split(b"\t", 4)
+                records.setdefault(key.decode("utf-8"), []).append((file_index, int(number) + offset, flag, raw))
+    seen = len(records)
     bad: list[BadLine] = []
     with (work / "rows" / f"{task.partition:04d}.jsonl").open("wb") as out:
-        for patient in sorted(patients):
-            rows, problems = evaluate_patient(task.plan, patient, patients.pop(patient))
+        for patient in sorted(records):
+            resources: list[tuple[int, int, dict[str, Any], bool]] = []
+            for file_index, line_number, flag, raw in records.pop(patient):
+                if flag != b"u":
+                    resources.append((file_index, line_number, orjson.loads(raw), flag == b"p"))
+                    continue
+                found = examine(file_index, line_number, raw)
+                if isinstance(found, BadLine):
+                    bad.append(found)
+                elif found is not None:
+                    if found[0] != patient:
+                        raise Misrouted(f"line {line_number} of file {file_index}: {found[0]!r}, routed as {patient!r}")
+                    resources.append((file_index, line_number, found[2], found[1]))
+            if not resources:
+                continue  # every line of the key was one the replay does not use
+            rows, problems = evaluate_resources(task.plan, patient, resources)
             bad.extend(problems)
             for row in rows:
                 out.write(orjson.dumps(_encode(row)) + b"\n")
@@ -150,33 +200,49 @@ def _read_rows(path: Path) -> Iterator[Evaluation]:
 
 def _map(workers: int, function: Any, tasks: Sequence[Any]) -> list[Any]:
     """Run tasks on a pool of `workers` processes (in this process for one worker)."""
-    if workers <= 1:
-        return [function(task) for task in tasks]
-    # Children forked from a large heap (pipeline, value sets): keep the cyclic GC off those inherited objects, so
-    # collections neither walk them nor copy their pages (copy-on-write) in every worker.
+    # The pipeline and value sets are a large heap that lives as long as the process: keep the cyclic GC off it,
+    # so collections do not walk it again and again (and forked children do not copy its pages by touching them).
     gc.collect()
     gc.freeze()
+    if workers <= 1:
+        return [function(task) for task in tasks]
     context = multiprocessing.get_context("fork")
     with context.Pool(workers, maxtasksperchild=None) as pool:
-        return list(pool.imap_unordered(function, tasks, chunksize=1))
+        return list(pool.imap(function, tasks, chunksize=1))
 
 
 def run(
     plan: ReplayPlan, files: Sequence[Path], work: Path, workers: int
 ) -> tuple[Iterable[Evaluation], Iterable[BadLine]]:
     """Replay the export into `work`; returns the sorted streams of evaluations and bad lines (read lazily)."""
+    # Value sets and policies loaded here are inherited by the forked workers instead of loaded in each.
+    preload(plan)
+    try:
+        return _run(plan, files, work, workers, exact=False)
+    except Misrouted:  # never seen on a real export; correctness over speed
+        return _run(plan, files, work, workers, exact=True)
+
+
+def _run(
+    plan: ReplayPlan, files: Sequence[Path], work: Path, workers: int, exact: bool
+) -> tuple[Iterable[Evaluation], Iterable[BadLine]]:
     shutil.rmtree(work, ignore_errors=True)
     for sub in ("parts", "bad", "rows"):
         (work / sub).mkdir(parents=True)
-    # Value sets and policies loaded here are inherited by the forked workers instead of loaded in each.
-    preload(plan)
-    chunks = plan_chunks(list(files))
+    chunks = plan_chunks(list(files), numbered=False)
     total = sum(p.stat().st_size for p in files)
     partitions = min(MAX_PARTITIONS, max(4 * workers, math.ceil(total / PARTITION_BYTES)))
-    _map(workers, _split_chunk, [_Split(i, c, partitions, str(work)) for i, c in enumerate(chunks)])
-    _map(workers, _evaluate_partition, [_Group(p, len(chunks), str(work), plan) for p in range(partitions)])
+    counts = _map(workers, _split_chunk, [_Split(i, c, partitions, str(work), exact) for i, c in enumerate(chunks)])
+    offsets: list[tuple[int, int]] = []
+    before: dict[int, int] = {}  # lines of each file in its chunks so far
+    for chunk, count in zip(chunks, counts, strict=True):
+        offsets.append((chunk.file_index, before.get(chunk.file_index, 0)))
+        before[chunk.file_index] = before.get(chunk.file_index, 0) + count
+    groups = [_Group(p, tuple(offsets), str(work), plan) for p in range(partitions)]
+    _map(workers, _evaluate_partition, groups)
     row_files = sorted((work / "rows").glob("*.jsonl"))
-    bad_files = sorted((work / "bad").glob("*.tsv"))
+    chunk_bad = [_read_bad(work / "bad" / f"c{i:05d}.tsv", offsets[i][1]) for i in range(len(chunks))]
+    part_bad = [_read_bad(p) for p in sorted((work / "bad").glob("p*.tsv"))]
     rows = heapq.merge(*(_read_rows(p) for p in row_files), key=lambda r: (r.patient, r.date))
-    bad = heapq.merge(*(_read_bad(p) for p in bad_files), key=lambda b: (b.file_index, b.line))
+    bad = heapq.merge(*chunk_bad, *part_bad, key=lambda b: (b.file_index, b.line))
     return rows, bad

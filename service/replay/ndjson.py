@@ -63,8 +63,12 @@ def export_files(export_dir: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(export_dir).as_posix())
 
 
-def plan_chunks(files: list[Path], chunk_bytes: int = CHUNK_BYTES) -> list[Chunk]:
-    """Cut the files into chunks, each starting at a line start, with the number of its first line."""
+def plan_chunks(files: list[Path], chunk_bytes: int = CHUNK_BYTES, *, numbered: bool = True) -> list[Chunk]:
+    """Cut the files into chunks, each starting at a line start, with the number of its first line.
+
+    numbered=False leaves every first_line at 1 (numbers relative to the chunk) instead of counting the lines
+    before each chunk: that count reads the whole export once more, serially, in the planning process.
+    """
     chunks: list[Chunk] = []
     for index, path in enumerate(files):
         if path.name.endswith(".gz"):
@@ -82,7 +86,8 @@ def plan_chunks(files: list[Path], chunk_bytes: int = CHUNK_BYTES) -> list[Chunk
                 handle.readline()  # move to the next line start
                 end = handle.tell()
                 chunks.append(Chunk(index, str(path), start, end, line))
-                line += _count_newlines(handle, start, end)
+                if numbered:
+                    line += _count_newlines(handle, start, end)
                 start = end
     return chunks
 
@@ -99,7 +104,7 @@ def _count_newlines(handle: Any, start: int, end: int) -> int:
     return count
 
 
-def _lines(chunk: Chunk) -> Iterator[tuple[int, bytes]]:
+def chunk_lines(chunk: Chunk) -> Iterator[tuple[int, bytes]]:
     """(line number, line without its end) of the chunk; a gzip file's damage raises GzipDamage after the good part."""
     number = chunk.first_line
     if chunk.end == -1:
@@ -151,20 +156,36 @@ def is_fhir_resource_type(name: str) -> bool:
 
 
 # A line that starts with its resourceType (as exports write them) names its type before any nested resource.
-_LEADING_TYPE = re.compile(rb'\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]+)"')
+LEADING_TYPE = re.compile(rb'\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]+)"')
 
 
 def classify(file_index: int, line: int, raw: bytes) -> Kept | BadLine | None:
     """A line as a kept resource, a bad line with its reason, or None (a resource the replay has no use for).
 
-    A line that starts with the resourceType of a FHIR type the service never reads (Claim, Immunization, ...)
-    is passed over unparsed: most of a full export, and none of it could change a card.
+    A line that starts with the resourceType of a FHIR type the service never reads (Claim, Immunization, ...),
+    or of an Observation without any code the template asks for, is passed over unparsed: most of a full export,
+    and none of it could change a card.
     """
-    leading = _LEADING_TYPE.match(raw)
-    if leading is not None:
-        name = leading.group(1).decode("ascii")
-        if name not in selection.KEPT_TYPES and is_fhir_resource_type(name):
-            return None
+    leading = LEADING_TYPE.match(raw)
+    if leading is not None and passed_over(leading.group(1).decode("ascii"), raw):
+        return None
+    result = examine(file_index, line, raw)
+    if result is None or isinstance(result, BadLine):
+        return result
+    patient, is_patient, _ = result
+    return Kept(patient, file_index, line, raw, is_patient)
+
+
+def passed_over(leading: str, raw: bytes) -> bool:
+    """Skip the line unparsed: its leading resourceType is a type the service never reads, or a type it reads but
+    none of whose prefetch keys could return this line (`selection.may_keep`)."""
+    if leading in selection.KEPT_TYPES:
+        return not selection.may_keep(leading, raw)
+    return is_fhir_resource_type(leading)
+
+
+def examine(file_index: int, line: int, raw: bytes) -> BadLine | tuple[str, bool, dict[str, Any]] | None:
+    """Parse a line and check it: (patient, is Patient, resource), a bad line, or None (not used)."""
     try:
         resource = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -182,16 +203,57 @@ def classify(file_index: int, line: int, raw: bytes) -> Kept | BadLine | None:
         patient = resource.get("id")
         if not isinstance(patient, str) or not patient:
             return BadLine(file_index, line, "Patient without an id")
-        return Kept(patient, file_index, line, raw, True)
+        return patient, True, resource
     patient = selection.patient_reference(resource)
     if patient is None:
         return BadLine(file_index, line, f"{kind} without a subject naming a Patient")
-    return Kept(patient, file_index, line, raw, False)
+    return patient, False, resource
+
+
+# What a scan of the bytes can tell without parsing: a Patient's id when it is the key after resourceType, and
+# the reference of the one subject (or patient) element when it is the first key of its object.
+# Neither may hold a backslash (an escape) or a control character (invalid JSON, and a tab would break the
+# partition record).
+_PATIENT_ID = re.compile(rb'\s*\{\s*"resourceType"\s*:\s*"Patient"\s*,\s*"id"\s*:\s*"([^"\\\x00-\x1f]+)"')
+_REFERENCE = re.compile(rb'\s*:\s*\{\s*"reference"\s*:\s*"([^"\\\x00-\x1f]*)"')
+_SUBJECT, _PATIENT = b'"subject"', b'"patient"'
+
+
+def routing_key(kind: str, raw: bytes) -> tuple[str, bool] | None:
+    """(patient, is Patient) of a line of a kept type by a scan of its bytes, None when the scan cannot be sure.
+
+    A routing hint only: the engine parses the line later with `examine` and checks the hint against it. Sure
+    means the element occurs once in the whole line (so it is the top-level one or none at all) with an unescaped
+    reference; anything else (an escape, a second subject, both elements) is left to the parser.
+    """
+    try:
+        return _scan(kind, raw)
+    except UnicodeDecodeError:  # not UTF-8: the parser reports the line
+        return None
+
+
+def _scan(kind: str, raw: bytes) -> tuple[str, bool] | None:
+    if kind == "Patient":
+        match = _PATIENT_ID.match(raw)
+        return None if match is None else (match.group(1).decode("utf-8"), True)
+    at = raw.find(_SUBJECT)
+    element, other = (_SUBJECT, _PATIENT) if at >= 0 else (_PATIENT, _SUBJECT)
+    if at < 0:
+        at = raw.find(_PATIENT)
+        if at < 0:
+            return None
+    if raw.find(element, at + 1) >= 0 or other in raw:
+        return None
+    match = _REFERENCE.match(raw, at + len(element))
+    if match is None:
+        return None
+    patient = selection.reference_patient(match.group(1).decode("utf-8"))
+    return None if patient is None else (patient, False)
 
 
 def read_chunk(chunk: Chunk) -> Iterator[Kept | BadLine]:
     """Every kept resource and bad line of a chunk, in line order; a damaged gzip file ends with its BadLine."""
-    lines = _lines(chunk)
+    lines = chunk_lines(chunk)
     while True:
         try:
             number, raw = next(lines)
