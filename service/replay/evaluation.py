@@ -17,16 +17,19 @@ from datetime import UTC
 from datetime import date
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 
 import orjson
 
 from hooks.patient_view import SERVICE as PATIENT_VIEW
-from service.cds.pipeline import Deps
 from service.config import Settings
 from service.replay import selection
 from service.replay.ndjson import BadLine
 from valuesets import DIRECTORY as PACKAGED_VALUESETS
+
+if TYPE_CHECKING:  # the pipeline is imported by preload (local engine: while pass 1 runs), not on import
+    from service.cds.pipeline import Deps
 
 _HOOK_INSTANCES = uuid.UUID("0b8f5a0e-6f4c-4d7e-9a55-3c2f1e7d2b61")
 REPLAY_USER = "Practitioner/bme-cds-replay"  # context.userId: no clinician opens the chart in a replay

@@ -14,6 +14,7 @@ import multiprocessing
 import resource
 import shutil
 import zlib
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -29,17 +30,20 @@ from service.replay.evaluation import ReplayPlan
 from service.replay.evaluation import Result
 from service.replay.evaluation import evaluate_resources
 from service.replay.evaluation import preload
+from service.replay.ndjson import FILTER
 from service.replay.ndjson import LEADING_TYPE
+from service.replay.ndjson import PARSE
+from service.replay.ndjson import SKIP
 from service.replay.ndjson import BadLine
 from service.replay.ndjson import Chunk
 from service.replay.ndjson import GzipDamage
 from service.replay.ndjson import chunk_lines
 from service.replay.ndjson import classify
 from service.replay.ndjson import examine
-from service.replay.ndjson import passed_over
+from service.replay.ndjson import leading_rule
 from service.replay.ndjson import plan_chunks
 from service.replay.ndjson import routing_key
-from service.replay.selection import KEPT_TYPES
+from service.replay.selection import may_keep
 
 PARTITION_BYTES = 16 * 1024 * 1024  # input bytes per partition: what one task holds in memory at a time
 # Each pass-1 task keeps one file open per partition it writes: stay well inside the open-file limit.
@@ -82,26 +86,23 @@ def _split_chunk(task: _Split) -> int:
             handle = handles[part] = (folder / f"{part:04d}.tsv").open("wb")
         handle.write(b"%s\t%d\t%d\t%s\t%s\n" % (patient.encode("utf-8"), index, number, flag, raw))
 
+    rules: dict[bytes, tuple[str, str]] = {}  # leading resourceType -> (type, leading_rule), decided once
     with (Path(task.work) / "bad" / f"c{task.index:05d}.tsv").open("wb") as bad:
         try:
-            source = chunk_lines(chunk)
-            while True:
-                try:
-                    number, raw = next(source)
-                except StopIteration:
-                    break
-                except GzipDamage as damage:
-                    bad.write(_bad_record(BadLine(chunk.file_index, damage.line, damage.reason)))
-                    break
+            for number, raw in chunk_lines(chunk):
                 lines = number
-                if raw.isspace() or not raw:  # strip() would copy every line
+                if raw.isspace() or not raw:  # (not raw.strip(): that copies every line)
                     continue  # a blank line (a trailing newline, a CRLF export) carries nothing
                 leading = LEADING_TYPE.match(raw)
                 if leading is not None:
-                    name = leading.group(1).decode("ascii")
-                    if passed_over(name, raw):
+                    rule = rules.get(leading.group(1))
+                    if rule is None:
+                        name = leading.group(1).decode("ascii")
+                        rule = rules[leading.group(1)] = (name, leading_rule(name))
+                    kind, action = rule
+                    if action is SKIP or (action is FILTER and not may_keep(kind, raw)):
                         continue
-                    hint = None if task.exact or name not in KEPT_TYPES else routing_key(name, raw)
+                    hint = None if task.exact or action is PARSE else routing_key(kind, raw)
                     if hint is not None:
                         write(hint[0], number, b"u", raw)
                         continue
@@ -110,6 +111,8 @@ def _split_chunk(task: _Split) -> int:
                     bad.write(_bad_record(item))
                 elif item is not None:
                     write(item.patient, number, b"p" if item.is_patient else b"k", raw)
+        except GzipDamage as damage:
+            bad.write(_bad_record(BadLine(chunk.file_index, damage.line, damage.reason)))
         finally:
             for handle in handles.values():
                 handle.close()
@@ -212,19 +215,20 @@ def _map(workers: int, function: Any, tasks: Sequence[Any]) -> list[Any]:
 
 
 def run(
-    plan: ReplayPlan, files: Sequence[Path], work: Path, workers: int
+    plan: ReplayPlan, files: Sequence[Path], work: Path, workers: int, meanwhile: Callable[[], None] = lambda: None
 ) -> tuple[Iterable[Evaluation], Iterable[BadLine]]:
-    """Replay the export into `work`; returns the sorted streams of evaluations and bad lines (read lazily)."""
-    # Value sets and policies loaded here are inherited by the forked workers instead of loaded in each.
-    preload(plan)
+    """Replay the export into `work`; returns the sorted streams of evaluations and bad lines (read lazily).
+
+    `meanwhile` is start-up work of the caller's (imports for the outputs) done while pass 1 runs.
+    """
     try:
-        return _run(plan, files, work, workers, exact=False)
+        return _run(plan, files, work, workers, meanwhile, exact=False)
     except Misrouted:  # never seen on a real export; correctness over speed
-        return _run(plan, files, work, workers, exact=True)
+        return _run(plan, files, work, workers, lambda: None, exact=True)
 
 
 def _run(
-    plan: ReplayPlan, files: Sequence[Path], work: Path, workers: int, exact: bool
+    plan: ReplayPlan, files: Sequence[Path], work: Path, workers: int, meanwhile: Callable[[], None], exact: bool
 ) -> tuple[Iterable[Evaluation], Iterable[BadLine]]:
     shutil.rmtree(work, ignore_errors=True)
     for sub in ("parts", "bad", "rows"):
@@ -232,7 +236,19 @@ def _run(
     chunks = plan_chunks(list(files), numbered=False)
     total = sum(p.stat().st_size for p in files)
     partitions = min(MAX_PARTITIONS, max(4 * workers, math.ceil(total / PARTITION_BYTES)))
-    counts = _map(workers, _split_chunk, [_Split(i, c, partitions, str(work), exact) for i, c in enumerate(chunks)])
+    splits = [_Split(i, c, partitions, str(work), exact) for i, c in enumerate(chunks)]
+    if workers <= 1:
+        preload(plan)
+        meanwhile()
+        counts = _map(1, _split_chunk, splits)
+    else:
+        # Pass 1 needs neither the pipeline nor its value sets: its workers are forked before those are loaded, and
+        # this process loads them meanwhile (for pass 2's workers to inherit) instead of before, alone on one core.
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            pending = pool.map_async(_split_chunk, splits, chunksize=1)
+            preload(plan)
+            meanwhile()
+            counts = pending.get()
     offsets: list[tuple[int, int]] = []
     before: dict[int, int] = {}  # lines of each file in its chunks so far
     for chunk, count in zip(chunks, counts, strict=True):

@@ -139,18 +139,28 @@ class GzipDamage(Exception):
 
 
 @functools.cache
+def _r4b_folder() -> Path:
+    """fhir.resources' R4B folder (finding fhir.resources imports only the `fhir` namespace, not the package)."""
+    spec = importlib.util.find_spec("fhir.resources")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("fhir.resources is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "R4B"
+
+
+@functools.cache
 def is_fhir_resource_type(name: str) -> bool:
     """Is `name` a FHIR R4(B) resource type (not a datatype, not a typo)?
 
     Read from the fhir.resources source (its class derives from Resource or DomainResource) rather than by
-    building the model: building one costs a tenth of a second, in every worker.
+    building the model: building one costs a tenth of a second, in every worker. The source is found without
+    importing the package either (importing fhir.resources.R4B, pydantic models, costs as much again).
     """
     if not name.isascii() or not name.isalnum() or not name[:1].isupper():
         return False
-    spec = importlib.util.find_spec(f"fhir.resources.R4B.{name.lower()}")
-    if spec is None or spec.origin is None:
+    source_file = _r4b_folder() / f"{name.lower()}.py"
+    if not source_file.is_file():
         return False
-    source = Path(spec.origin).read_text(encoding="utf-8")
+    source = source_file.read_text(encoding="utf-8")
     pattern = rf"^class {name}\((domainresource\.DomainResource|resource\.Resource)\):"
     return re.search(pattern, source, re.M) is not None
 
@@ -176,12 +186,23 @@ def classify(file_index: int, line: int, raw: bytes) -> Kept | BadLine | None:
     return Kept(patient, file_index, line, raw, is_patient)
 
 
-def passed_over(leading: str, raw: bytes) -> bool:
-    """Skip the line unparsed: its leading resourceType is a type the service never reads, or a type it reads but
-    none of whose prefetch keys could return this line (`selection.may_keep`)."""
+SKIP, FILTER, KEEP, PARSE = "skip", "filter", "keep", "parse"
+
+
+@functools.cache
+def leading_rule(leading: str) -> str:
+    """What a line whose leading resourceType is `leading` needs: SKIP (a type the service never reads), FILTER
+    (a type it reads, only with some codes: `selection.may_keep`), KEEP (a type it reads), PARSE (not a FHIR type:
+    the parser reports it)."""
     if leading in selection.KEPT_TYPES:
-        return not selection.may_keep(leading, raw)
-    return is_fhir_resource_type(leading)
+        return FILTER if selection.filtered(leading) else KEEP
+    return SKIP if is_fhir_resource_type(leading) else PARSE
+
+
+def passed_over(leading: str, raw: bytes) -> bool:
+    """Skip the line unparsed: of a type the service never reads, or of one none of whose keys returns the line."""
+    rule = leading_rule(leading)
+    return rule == SKIP or (rule == FILTER and not selection.may_keep(leading, raw))
 
 
 def examine(file_index: int, line: int, raw: bytes) -> BadLine | tuple[str, bool, dict[str, Any]] | None:

@@ -46,7 +46,14 @@ class KeyQuery:
         """Would the FHIR server return this resource for this key's query?"""
         if resource.get("resourceType") != self.resource_type:
             return False
-        return all(_token_matches(resource.get(element), wanted) for element, wanted in self.tokens)
+        return self.matches(resource)
+
+    def matches(self, resource: Mapping[str, Any]) -> bool:
+        """The token constraints alone, for a resource already known to be of the key's type."""
+        for element, wanted in self.tokens:  # (a loop, not all() over a generator: once per line of the export)
+            if not _token_matches(resource.get(element), wanted):
+                return False
+        return True
 
 
 def _token_values(value: str) -> frozenset[tuple[str | None, str | None]]:
@@ -144,6 +151,11 @@ _PREFILTERS: Mapping[str, re.Pattern[bytes]] = {
 }
 
 
+def filtered(kind: str) -> bool:
+    """Does `may_keep` filter lines of this type (else it keeps them all)?"""
+    return kind in _PREFILTERS
+
+
 def may_keep(kind: str, raw: bytes) -> bool:
     """False when no key could return this line of type `kind`, read from its bytes without parsing it.
 
@@ -159,7 +171,12 @@ def may_keep(kind: str, raw: bytes) -> bool:
 def kept(resource: Mapping[str, Any]) -> bool:
     """Keep the resource: some prefetch key returns it, or it is an Encounter (a visit to replay)."""
     kind = resource.get("resourceType")
-    return kind == "Encounter" or any(q.returns(resource) for q in _BY_TYPE.get(str(kind), ()))
+    if kind == "Encounter":
+        return True
+    for query in _BY_TYPE.get(str(kind), ()):
+        if query.matches(resource):
+            return True
+    return False
 
 
 def _element(resource: Mapping[str, Any], dotted: str) -> Any:
@@ -190,7 +207,7 @@ def prefetch(resources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for resource in resources:
         for query in _BY_TYPE.get(str(resource.get("resourceType")), ()):
-            if query.returns(resource):
+            if query.matches(resource):
                 if query.key == PATIENT_KEY:
                     out[PATIENT_KEY] = resource
                 else:
