@@ -146,21 +146,24 @@ class _Group:
 def _evaluate_partition(task: _Group) -> int:
     """Pass 2: parse one partition's lines (once each), group them by patient and evaluate; returns patients seen."""
     work = Path(task.work)
-    records: dict[str, list[tuple[int, int, bytes, bytes]]] = {}
+    records: dict[bytes, list[tuple[int, int, bytes, bytes]]] = {}  # by patient id as written (decoded once)
     for chunk, (file_index, offset) in enumerate(task.chunks):
         path = work / "parts" / f"c{chunk:05d}" / f"{task.partition:04d}.tsv"
         if not path.exists():
             continue
         with path.open("rb") as handle:
             for line in handle:
-                key, _, number, flag, raw = line.rstrip(b"\n").split(b"\t", 4)
-                records.setdefault(key.decode("utf-8"), []).append((file_index, int(number) + offset, flag, raw))
+                key, _, number, flag, raw = line[:-1].split(b"\t", 4)
+                group = records.get(key)
+                if group is None:
+                    group = records[key] = []
+                group.append((file_index, int(number) + offset, flag, raw))
     seen = len(records)
     bad: list[BadLine] = []
     with (work / "rows" / f"{task.partition:04d}.jsonl").open("wb") as out:
-        for patient in sorted(records):
+        for patient, key in sorted((k.decode("utf-8"), k) for k in records):
             resources: list[tuple[int, int, dict[str, Any], bool]] = []
-            for file_index, line_number, flag, raw in records.pop(patient):
+            for file_index, line_number, flag, raw in records.pop(key):
                 if flag != b"u":
                     resources.append((file_index, line_number, orjson.loads(raw), flag == b"p"))
                     continue

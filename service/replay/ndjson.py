@@ -24,6 +24,7 @@ from service.replay import selection
 SUFFIXES = (".ndjson", ".ndjson.gz")
 CHUNK_BYTES = 32 * 1024 * 1024  # big enough to amortise a task, small enough to spread a big file over cores
 _SCAN_BLOCK = 8 * 1024 * 1024
+_READ_BLOCK = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -120,13 +121,22 @@ def chunk_lines(chunk: Chunk) -> Iterator[tuple[int, bytes]]:
         return
     with open(chunk.path, "rb") as handle:
         handle.seek(chunk.start)
-        data = handle.read(chunk.end - chunk.start)  # at most CHUNK_BYTES and one line: one read, one split
-    lines = data.split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()  # the chunk's last line end
-    for line in lines:
-        yield number, line.rstrip(b"\r")
-        number += 1
+        left, carry = chunk.end - chunk.start, b""
+        while left > 0:
+            # Blocks below malloc's largest mmap threshold (32 MB): each block reuses the last one's memory instead
+            # of mapping fresh pages (a page fault per 4 kB, a tenth of pass 1's CPU with whole-chunk reads).
+            block = handle.read(min(_READ_BLOCK, left))
+            if not block:
+                break
+            left -= len(block)
+            lines = block.split(b"\n")
+            lines[0] = carry + lines[0]
+            carry = lines.pop()  # the block's last line, maybe cut: it goes on in the next block
+            for line in lines:
+                yield number, line.rstrip(b"\r")
+                number += 1
+        if carry:  # a last line without its end
+            yield number, carry.rstrip(b"\r")
 
 
 class GzipDamage(Exception):

@@ -179,17 +179,17 @@ def kept(resource: Mapping[str, Any]) -> bool:
     return False
 
 
-def _element(resource: Mapping[str, Any], dotted: str) -> Any:
-    value: Any = resource
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
+_DATE_PATHS: Mapping[str, tuple[tuple[str, ...], ...]] = {
+    kind: tuple(tuple(dotted.split(".")) for dotted in elements) for kind, elements in DATE_ELEMENTS.items()
+}
 
 
 def known_date(resource: Mapping[str, Any]) -> str | None:
     """The date (YYYY-MM-DD, as written) the resource became known; None when undated (then always known)."""
-    for dotted in DATE_ELEMENTS.get(str(resource.get("resourceType")), ()):
-        value = _element(resource, dotted)
+    for path in _DATE_PATHS.get(str(resource.get("resourceType")), ()):
+        value: Any = resource
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
         if isinstance(value, str) and len(value) >= 4:
             return value[:10]
     return None

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench.population import write_population
+from service.replay import ndjson
 from service.replay.ndjson import BadLine
 from service.replay.ndjson import Kept
 from service.replay.ndjson import export_files
@@ -18,13 +21,15 @@ def _read(files: list[Path], chunk_bytes: int) -> list[Kept | BadLine]:
     return [item for chunk in plan_chunks(files, chunk_bytes) for item in read_chunk(chunk)]
 
 
-def test_chunks_split_at_line_ends_and_keep_line_numbers(tmp_path: Path) -> None:
+def test_chunks_split_at_line_ends_and_keep_line_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_population(5, tmp_path)
     with (tmp_path / "Condition.000.ndjson").open("ab") as handle:
         handle.write(b"\r\n{oops\r\n")  # a blank CRLF line, then a broken one
     files = export_files(tmp_path)
     whole = _read(files, 1 << 40)
     assert len(plan_chunks(files, 1500)) > 3 * len(files)
+    assert _read(files, 1500) == whole
+    monkeypatch.setattr(ndjson, "_READ_BLOCK", 37)  # lines cut by the read blocks too
     assert _read(files, 1500) == whole
     (bad,) = [item for item in whole if isinstance(item, BadLine)]
     lines = (tmp_path / "Condition.000.ndjson").read_bytes().split(b"\n")
