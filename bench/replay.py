@@ -209,6 +209,19 @@ def measure(sizes: Sequence[int], memory_sizes: Sequence[int], spark: bool, work
                         verdict(single.wall / runs[n].wall >= 1.6),
                         f"CPU {runs[n].cpu:.1f} s vs {single.cpu:.1f} s; load average {os.getloadavg()[0]:.1f} "
                         f"on {os.cpu_count()} cores after the runs (shared machine)"))
+        # Per patient without the start-up both runs pay once: the CPU the 1-worker replay adds for the extra
+        # patients over the floor's for the same extra patients.
+        floor_n, patients_n = pipeline_floor(export(n))
+        extra, extra_floor = single.cpu - one.cpu, floor_n - floor
+        ratio = extra / extra_floor
+        rows.insert(1, Row("5 replay", f"CPU per patient, 1 worker, start-up excluded ({base:,} -> {n:,} patients)",
+                           f"{extra / (patients_n - patients) * 1000:.2f} ms",
+                           f"{extra_floor / (patients_n - patients) * 1000:.2f} ms (pipeline)", f"{ratio:.2f}x",
+                           "<= 1.5x", verdict(ratio <= 1.5),
+                           f"CPU the replay adds for the {patients_n - patients:,} extra patients ({single.cpu:.1f} s "
+                           f"- {one.cpu:.1f} s) over what the floor adds for them; the start-up both runs pay once "
+                           f"(interpreter, pipeline import, value sets, pyarrow) is about "
+                           f"{max(0.0, one.cpu - base * extra / (patients_n - patients)):.2f} s"))
     largest = max(runs)
     last = runs[largest]
     # The machine is shared: with every core already busy, a second worker gets little more CPU, and wall time
@@ -218,7 +231,8 @@ def measure(sizes: Sequence[int], memory_sizes: Sequence[int], spark: bool, work
     rows.append(Row("5 replay", f"2 workers: speedup the engine allows, {largest:,} patients", f"{bound:.2f}x", "",
                     "", ">= 1.6x", verdict(bound >= 1.6),
                     f"Amdahl bound from the 2-worker run's CPU: {last.serial_cpu:.2f} s in the main process "
-                    f"(planning, merging, writing outputs), {last.worker_cpu:.2f} s in the workers"))
+                    f"(start-up, which overlaps pass 1, planning, merging, writing outputs: all counted as serial, "
+                    f"so the bound is low), {last.worker_cpu:.2f} s in the workers"))
     if len(memory_sizes) == 2:
         small, large = memory_sizes
         peak_small = run_replay(export(small), workdir / "out", "--workers", "2").peak

@@ -17,16 +17,19 @@ from datetime import UTC
 from datetime import date
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 
 import orjson
 
 from hooks.patient_view import SERVICE as PATIENT_VIEW
-from service.cds.pipeline import Deps
 from service.config import Settings
 from service.replay import selection
 from service.replay.ndjson import BadLine
 from valuesets import DIRECTORY as PACKAGED_VALUESETS
+
+if TYPE_CHECKING:  # the pipeline is imported by preload (local engine: while pass 1 runs), not on import
+    from service.cds.pipeline import Deps
 
 _HOOK_INSTANCES = uuid.UUID("0b8f5a0e-6f4c-4d7e-9a55-3c2f1e7d2b61")
 REPLAY_USER = "Practitioner/bme-cds-replay"  # context.userId: no clinician opens the chart in a replay
@@ -169,7 +172,14 @@ def _points(plan: ReplayPlan, resources: Sequence[Mapping[str, Any]]) -> list[tu
 def evaluate_patient(
     plan: ReplayPlan, patient: str, records: Iterable[tuple[int, int, bytes, bool]]
 ) -> tuple[list[Evaluation], list[BadLine]]:
-    """Every evaluation of one patient from its (file index, line, raw JSON, is Patient) records.
+    """Every evaluation of one patient from its (file index, line, raw JSON, is Patient) records."""
+    return evaluate_resources(plan, patient, [(f, line, orjson.loads(raw), p) for f, line, raw, p in records])
+
+
+def evaluate_resources(
+    plan: ReplayPlan, patient: str, records: Iterable[tuple[int, int, dict[str, Any], bool]]
+) -> tuple[list[Evaluation], list[BadLine]]:
+    """Every evaluation of one patient from its (file index, line, parsed resource, is Patient) records.
 
     Records are put in export order first, so the result does not depend on how an engine grouped them.
     """
@@ -184,7 +194,7 @@ def evaluate_patient(
     anchor = patients[0]
     for f, line, _, _ in patients[1:]:
         bad.append(BadLine(f, line, f"a second Patient resource with id {patient!r}; the first one is used"))
-    resources = [orjson.loads(raw) for f, line, raw, is_patient in ordered if not is_patient or (f, line) == anchor[:2]]
+    resources = [r for f, line, r, is_patient in ordered if not is_patient or (f, line) == anchor[:2]]
     rows: list[Evaluation] = []
     for day, encounter in _points(plan, resources):
         now = datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC)

@@ -14,6 +14,7 @@ import multiprocessing
 import resource
 import shutil
 import zlib
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -27,13 +28,22 @@ import orjson
 from service.replay.evaluation import Evaluation
 from service.replay.evaluation import ReplayPlan
 from service.replay.evaluation import Result
-from service.replay.evaluation import evaluate_patient
+from service.replay.evaluation import evaluate_resources
 from service.replay.evaluation import preload
+from service.replay.ndjson import FILTER
+from service.replay.ndjson import LEADING_TYPE
+from service.replay.ndjson import PARSE
+from service.replay.ndjson import SKIP
 from service.replay.ndjson import BadLine
 from service.replay.ndjson import Chunk
-from service.replay.ndjson import Kept
+from service.replay.ndjson import GzipDamage
+from service.replay.ndjson import chunk_lines
+from service.replay.ndjson import classify
+from service.replay.ndjson import examine
+from service.replay.ndjson import leading_rule
 from service.replay.ndjson import plan_chunks
-from service.replay.ndjson import read_chunk
+from service.replay.ndjson import routing_key
+from service.replay.selection import may_keep
 
 PARTITION_BYTES = 16 * 1024 * 1024  # input bytes per partition: what one task holds in memory at a time
 # Each pass-1 task keeps one file open per partition it writes: stay well inside the open-file limit.
@@ -51,35 +61,66 @@ class _Split:
     chunk: Chunk
     partitions: int
     work: str
+    exact: bool  # parse every line here (the fallback when a routing hint proved wrong)
 
 
 def _split_chunk(task: _Split) -> int:
-    """Pass 1: append the chunk's kept lines to per-partition files, its bad lines to one file; returns lines kept."""
+    """Pass 1: append the chunk's lines to per-partition files, its bad lines to one file; returns its line count.
+
+    Line numbers are relative to the chunk (the planner does not count lines: that would read the export once
+    more, serially); pass 2 and the merge add each chunk's offset. A line of a kept type goes to its patient's
+    partition by `routing_key`, unparsed: the worker parses it once, where it is used. Only lines the scan cannot
+    route are parsed here.
+    """
+    chunk = task.chunk
     folder = Path(task.work) / "parts" / f"c{task.index:05d}"
     folder.mkdir(parents=True, exist_ok=True)
     handles: dict[int, IO[bytes]] = {}
-    kept = 0
+    partitions, index = task.partitions, task.index
+    lines = 0
+
+    def write(patient: str, number: int, flag: bytes, raw: bytes) -> None:
+        part = zlib.crc32(patient.encode("utf-8")) % partitions  # partition_of, inlined: once per line
+        handle = handles.get(part)
+        if handle is None:
+            handle = handles[part] = (folder / f"{part:04d}.tsv").open("wb")
+        handle.write(b"%s\t%d\t%d\t%s\t%s\n" % (patient.encode("utf-8"), index, number, flag, raw))
+
+    rules: dict[bytes, tuple[str, str]] = {}  # leading resourceType -> (type, leading_rule), decided once
     with (Path(task.work) / "bad" / f"c{task.index:05d}.tsv").open("wb") as bad:
         try:
-            for item in read_chunk(task.chunk):
+            for number, raw in chunk_lines(chunk):
+                lines = number
+                if raw.isspace() or not raw:  # (not raw.strip(): that copies every line)
+                    continue  # a blank line (a trailing newline, a CRLF export) carries nothing
+                leading = LEADING_TYPE.match(raw)
+                if leading is not None:
+                    rule = rules.get(leading.group(1))
+                    if rule is None:
+                        name = leading.group(1).decode("ascii")
+                        rule = rules[leading.group(1)] = (name, leading_rule(name))
+                    kind, action = rule
+                    if action is SKIP or (action is FILTER and not may_keep(kind, raw)):
+                        continue
+                    hint = None if task.exact or action is PARSE else routing_key(kind, raw)
+                    if hint is not None:
+                        write(hint[0], number, b"u", raw)
+                        continue
+                item = classify(chunk.file_index, number, raw)
                 if isinstance(item, BadLine):
                     bad.write(_bad_record(item))
-                    continue
-                part = partition_of(item.patient, task.partitions)
-                handle = handles.get(part)
-                if handle is None:
-                    handle = handles[part] = (folder / f"{part:04d}.tsv").open("wb")
-                handle.write(_kept_record(item))
-                kept += 1
+                elif item is not None:
+                    write(item.patient, number, b"p" if item.is_patient else b"k", raw)
+        except GzipDamage as damage:
+            bad.write(_bad_record(BadLine(chunk.file_index, damage.line, damage.reason)))
         finally:
             for handle in handles.values():
                 handle.close()
-    return kept
+    return lines - chunk.first_line + 1 if lines else 0
 
 
-def _kept_record(item: Kept) -> bytes:
-    head = f"{item.patient}\t{item.file_index}\t{item.line}\t{int(item.is_patient)}\t".encode()
-    return head + item.raw + b"\n"
+class Misrouted(Exception):
+    """A routing hint named another patient than the parsed line: the replay starts again parsing every line."""
 
 
 def _bad_record(item: BadLine) -> bytes:
@@ -87,40 +128,55 @@ def _bad_record(item: BadLine) -> bytes:
     return f"{item.file_index}\t{item.line}\t{reason}\n".encode()
 
 
-def _read_bad(path: Path) -> Iterator[BadLine]:
+def _read_bad(path: Path, offset: int = 0) -> Iterator[BadLine]:
     with path.open("rb") as handle:
         for line in handle:
             file_index, number, reason = line.rstrip(b"\n").decode("utf-8").split("\t", 2)
-            yield BadLine(int(file_index), int(number), reason)
+            yield BadLine(int(file_index), int(number) + offset, reason)
 
 
 @dataclass(frozen=True)
 class _Group:
     partition: int
-    chunks: int
+    chunks: tuple[tuple[int, int], ...]  # per chunk: its file index, the line number before its first line
     work: str
     plan: ReplayPlan
 
 
 def _evaluate_partition(task: _Group) -> int:
-    """Pass 2: group one partition's lines by patient and evaluate each; returns the patients seen."""
+    """Pass 2: parse one partition's lines (once each), group them by patient and evaluate; returns patients seen."""
     work = Path(task.work)
-    patients: dict[str, list[tuple[int, int, bytes, bool]]] = {}
-    for chunk in range(task.chunks):
+    records: dict[bytes, list[tuple[int, int, bytes, bytes]]] = {}  # by patient id as written (decoded once)
+    for chunk, (file_index, offset) in enumerate(task.chunks):
         path = work / "parts" / f"c{chunk:05d}" / f"{task.partition:04d}.tsv"
         if not path.exists():
             continue
         with path.open("rb") as handle:
             for line in handle:
-                key, file_index, number, is_patient, raw = line.rstrip(b"\n").split(b"\t", 4)
-                patients.setdefault(key.decode("utf-8"), []).append(
-                    (int(file_index), int(number), raw, is_patient == b"1")
-                )
-    seen = len(patients)
+                key, _, number, flag, raw = line[:-1].split(b"\t", 4)
+                group = records.get(key)
+                if group is None:
+                    group = records[key] = []
+                group.append((file_index, int(number) + offset, flag, raw))
+    seen = len(records)
     bad: list[BadLine] = []
     with (work / "rows" / f"{task.partition:04d}.jsonl").open("wb") as out:
-        for patient in sorted(patients):
-            rows, problems = evaluate_patient(task.plan, patient, patients.pop(patient))
+        for patient, key in sorted((k.decode("utf-8"), k) for k in records):
+            resources: list[tuple[int, int, dict[str, Any], bool]] = []
+            for file_index, line_number, flag, raw in records.pop(key):
+                if flag != b"u":
+                    resources.append((file_index, line_number, orjson.loads(raw), flag == b"p"))
+                    continue
+                found = examine(file_index, line_number, raw)
+                if isinstance(found, BadLine):
+                    bad.append(found)
+                elif found is not None:
+                    if found[0] != patient:
+                        raise Misrouted(f"line {line_number} of file {file_index}: {found[0]!r}, routed as {patient!r}")
+                    resources.append((file_index, line_number, found[2], found[1]))
+            if not resources:
+                continue  # every line of the key was one the replay does not use
+            rows, problems = evaluate_resources(task.plan, patient, resources)
             bad.extend(problems)
             for row in rows:
                 out.write(orjson.dumps(_encode(row)) + b"\n")
@@ -150,33 +206,62 @@ def _read_rows(path: Path) -> Iterator[Evaluation]:
 
 def _map(workers: int, function: Any, tasks: Sequence[Any]) -> list[Any]:
     """Run tasks on a pool of `workers` processes (in this process for one worker)."""
-    if workers <= 1:
-        return [function(task) for task in tasks]
-    # Children forked from a large heap (pipeline, value sets): keep the cyclic GC off those inherited objects, so
-    # collections neither walk them nor copy their pages (copy-on-write) in every worker.
+    # The pipeline and value sets are a large heap that lives as long as the process: keep the cyclic GC off it,
+    # so collections do not walk it again and again (and forked children do not copy its pages by touching them).
     gc.collect()
     gc.freeze()
+    if workers <= 1:
+        return [function(task) for task in tasks]
     context = multiprocessing.get_context("fork")
     with context.Pool(workers, maxtasksperchild=None) as pool:
-        return list(pool.imap_unordered(function, tasks, chunksize=1))
+        return list(pool.imap(function, tasks, chunksize=1))
 
 
 def run(
-    plan: ReplayPlan, files: Sequence[Path], work: Path, workers: int
+    plan: ReplayPlan, files: Sequence[Path], work: Path, workers: int, meanwhile: Callable[[], None] = lambda: None
 ) -> tuple[Iterable[Evaluation], Iterable[BadLine]]:
-    """Replay the export into `work`; returns the sorted streams of evaluations and bad lines (read lazily)."""
+    """Replay the export into `work`; returns the sorted streams of evaluations and bad lines (read lazily).
+
+    `meanwhile` is start-up work of the caller's (imports for the outputs) done while pass 1 runs.
+    """
+    try:
+        return _run(plan, files, work, workers, meanwhile, exact=False)
+    except Misrouted:  # never seen on a real export; correctness over speed
+        return _run(plan, files, work, workers, lambda: None, exact=True)
+
+
+def _run(
+    plan: ReplayPlan, files: Sequence[Path], work: Path, workers: int, meanwhile: Callable[[], None], exact: bool
+) -> tuple[Iterable[Evaluation], Iterable[BadLine]]:
     shutil.rmtree(work, ignore_errors=True)
     for sub in ("parts", "bad", "rows"):
         (work / sub).mkdir(parents=True)
-    # Value sets and policies loaded here are inherited by the forked workers instead of loaded in each.
-    preload(plan)
-    chunks = plan_chunks(list(files))
+    chunks = plan_chunks(list(files), numbered=False)
     total = sum(p.stat().st_size for p in files)
     partitions = min(MAX_PARTITIONS, max(4 * workers, math.ceil(total / PARTITION_BYTES)))
-    _map(workers, _split_chunk, [_Split(i, c, partitions, str(work)) for i, c in enumerate(chunks)])
-    _map(workers, _evaluate_partition, [_Group(p, len(chunks), str(work), plan) for p in range(partitions)])
+    splits = [_Split(i, c, partitions, str(work), exact) for i, c in enumerate(chunks)]
+    if workers <= 1:
+        preload(plan)
+        meanwhile()
+        counts = _map(1, _split_chunk, splits)
+    else:
+        # Pass 1 needs neither the pipeline nor its value sets: its workers are forked before those are loaded, and
+        # this process loads them meanwhile (for pass 2's workers to inherit) instead of before, alone on one core.
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            pending = pool.map_async(_split_chunk, splits, chunksize=1)
+            preload(plan)
+            meanwhile()
+            counts = pending.get()
+    offsets: list[tuple[int, int]] = []
+    before: dict[int, int] = {}  # lines of each file in its chunks so far
+    for chunk, count in zip(chunks, counts, strict=True):
+        offsets.append((chunk.file_index, before.get(chunk.file_index, 0)))
+        before[chunk.file_index] = before.get(chunk.file_index, 0) + count
+    groups = [_Group(p, tuple(offsets), str(work), plan) for p in range(partitions)]
+    _map(workers, _evaluate_partition, groups)
     row_files = sorted((work / "rows").glob("*.jsonl"))
-    bad_files = sorted((work / "bad").glob("*.tsv"))
+    chunk_bad = [_read_bad(work / "bad" / f"c{i:05d}.tsv", offsets[i][1]) for i in range(len(chunks))]
+    part_bad = [_read_bad(p) for p in sorted((work / "bad").glob("p*.tsv"))]
     rows = heapq.merge(*(_read_rows(p) for p in row_files), key=lambda r: (r.patient, r.date))
-    bad = heapq.merge(*(_read_bad(p) for p in bad_files), key=lambda b: (b.file_index, b.line))
+    bad = heapq.merge(*chunk_bad, *part_bad, key=lambda b: (b.file_index, b.line))
     return rows, bad

@@ -24,6 +24,7 @@ from service.replay import selection
 SUFFIXES = (".ndjson", ".ndjson.gz")
 CHUNK_BYTES = 32 * 1024 * 1024  # big enough to amortise a task, small enough to spread a big file over cores
 _SCAN_BLOCK = 8 * 1024 * 1024
+_READ_BLOCK = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,12 @@ def export_files(export_dir: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(export_dir).as_posix())
 
 
-def plan_chunks(files: list[Path], chunk_bytes: int = CHUNK_BYTES) -> list[Chunk]:
-    """Cut the files into chunks, each starting at a line start, with the number of its first line."""
+def plan_chunks(files: list[Path], chunk_bytes: int = CHUNK_BYTES, *, numbered: bool = True) -> list[Chunk]:
+    """Cut the files into chunks, each starting at a line start, with the number of its first line.
+
+    numbered=False leaves every first_line at 1 (numbers relative to the chunk) instead of counting the lines
+    before each chunk: that count reads the whole export once more, serially, in the planning process.
+    """
     chunks: list[Chunk] = []
     for index, path in enumerate(files):
         if path.name.endswith(".gz"):
@@ -82,7 +87,8 @@ def plan_chunks(files: list[Path], chunk_bytes: int = CHUNK_BYTES) -> list[Chunk
                 handle.readline()  # move to the next line start
                 end = handle.tell()
                 chunks.append(Chunk(index, str(path), start, end, line))
-                line += _count_newlines(handle, start, end)
+                if numbered:
+                    line += _count_newlines(handle, start, end)
                 start = end
     return chunks
 
@@ -99,7 +105,7 @@ def _count_newlines(handle: Any, start: int, end: int) -> int:
     return count
 
 
-def _lines(chunk: Chunk) -> Iterator[tuple[int, bytes]]:
+def chunk_lines(chunk: Chunk) -> Iterator[tuple[int, bytes]]:
     """(line number, line without its end) of the chunk; a gzip file's damage raises GzipDamage after the good part."""
     number = chunk.first_line
     if chunk.end == -1:
@@ -115,13 +121,22 @@ def _lines(chunk: Chunk) -> Iterator[tuple[int, bytes]]:
         return
     with open(chunk.path, "rb") as handle:
         handle.seek(chunk.start)
-        data = handle.read(chunk.end - chunk.start)  # at most CHUNK_BYTES and one line: one read, one split
-    lines = data.split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()  # the chunk's last line end
-    for line in lines:
-        yield number, line.rstrip(b"\r")
-        number += 1
+        left, carry = chunk.end - chunk.start, b""
+        while left > 0:
+            # Blocks below malloc's largest mmap threshold (32 MB): each block reuses the last one's memory instead
+            # of mapping fresh pages (a page fault per 4 kB, a tenth of pass 1's CPU with whole-chunk reads).
+            block = handle.read(min(_READ_BLOCK, left))
+            if not block:
+                break
+            left -= len(block)
+            lines = block.split(b"\n")
+            lines[0] = carry + lines[0]
+            carry = lines.pop()  # the block's last line, maybe cut: it goes on in the next block
+            for line in lines:
+                yield number, line.rstrip(b"\r")
+                number += 1
+        if carry:  # a last line without its end
+            yield number, carry.rstrip(b"\r")
 
 
 class GzipDamage(Exception):
@@ -134,37 +149,74 @@ class GzipDamage(Exception):
 
 
 @functools.cache
+def _r4b_folder() -> Path:
+    """fhir.resources' R4B folder (finding fhir.resources imports only the `fhir` namespace, not the package)."""
+    spec = importlib.util.find_spec("fhir.resources")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("fhir.resources is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "R4B"
+
+
+@functools.cache
 def is_fhir_resource_type(name: str) -> bool:
     """Is `name` a FHIR R4(B) resource type (not a datatype, not a typo)?
 
     Read from the fhir.resources source (its class derives from Resource or DomainResource) rather than by
-    building the model: building one costs a tenth of a second, in every worker.
+    building the model: building one costs a tenth of a second, in every worker. The source is found without
+    importing the package either (importing fhir.resources.R4B, pydantic models, costs as much again).
     """
     if not name.isascii() or not name.isalnum() or not name[:1].isupper():
         return False
-    spec = importlib.util.find_spec(f"fhir.resources.R4B.{name.lower()}")
-    if spec is None or spec.origin is None:
+    source_file = _r4b_folder() / f"{name.lower()}.py"
+    if not source_file.is_file():
         return False
-    source = Path(spec.origin).read_text(encoding="utf-8")
+    source = source_file.read_text(encoding="utf-8")
     pattern = rf"^class {name}\((domainresource\.DomainResource|resource\.Resource)\):"
     return re.search(pattern, source, re.M) is not None
 
 
 # A line that starts with its resourceType (as exports write them) names its type before any nested resource.
-_LEADING_TYPE = re.compile(rb'\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]+)"')
+LEADING_TYPE = re.compile(rb'\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]+)"')
 
 
 def classify(file_index: int, line: int, raw: bytes) -> Kept | BadLine | None:
     """A line as a kept resource, a bad line with its reason, or None (a resource the replay has no use for).
 
-    A line that starts with the resourceType of a FHIR type the service never reads (Claim, Immunization, ...)
-    is passed over unparsed: most of a full export, and none of it could change a card.
+    A line that starts with the resourceType of a FHIR type the service never reads (Claim, Immunization, ...),
+    or of an Observation without any code the template asks for, is passed over unparsed: most of a full export,
+    and none of it could change a card.
     """
-    leading = _LEADING_TYPE.match(raw)
-    if leading is not None:
-        name = leading.group(1).decode("ascii")
-        if name not in selection.KEPT_TYPES and is_fhir_resource_type(name):
-            return None
+    leading = LEADING_TYPE.match(raw)
+    if leading is not None and passed_over(leading.group(1).decode("ascii"), raw):
+        return None
+    result = examine(file_index, line, raw)
+    if result is None or isinstance(result, BadLine):
+        return result
+    patient, is_patient, _ = result
+    return Kept(patient, file_index, line, raw, is_patient)
+
+
+SKIP, FILTER, KEEP, PARSE = "skip", "filter", "keep", "parse"
+
+
+@functools.cache
+def leading_rule(leading: str) -> str:
+    """What a line whose leading resourceType is `leading` needs: SKIP (a type the service never reads), FILTER
+    (a type it reads, only with some codes: `selection.may_keep`), KEEP (a type it reads), PARSE (not a FHIR type:
+    the parser reports it)."""
+    if leading in selection.KEPT_TYPES:
+        return FILTER if selection.filtered(leading) else KEEP
+    return SKIP if is_fhir_resource_type(leading) else PARSE
+
+
+def passed_over(leading: str, raw: bytes) -> bool:
+    """Skip the line unparsed: of a type the service never reads, or of one none of whose keys returns the line."""
+    rule = leading_rule(leading)
+    return rule == SKIP or (rule == FILTER and not selection.may_keep(leading, raw))
+
+
+def examine(file_index: int, line: int, raw: bytes) -> BadLine | tuple[str, bool, dict[str, Any]] | None:
+    """Parse a line and check it: (patient, is Patient, resource), a bad line, or None (not used)."""
     try:
         resource = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -182,16 +234,57 @@ def classify(file_index: int, line: int, raw: bytes) -> Kept | BadLine | None:
         patient = resource.get("id")
         if not isinstance(patient, str) or not patient:
             return BadLine(file_index, line, "Patient without an id")
-        return Kept(patient, file_index, line, raw, True)
+        return patient, True, resource
     patient = selection.patient_reference(resource)
     if patient is None:
         return BadLine(file_index, line, f"{kind} without a subject naming a Patient")
-    return Kept(patient, file_index, line, raw, False)
+    return patient, False, resource
+
+
+# What a scan of the bytes can tell without parsing: a Patient's id when it is the key after resourceType, and
+# the reference of the one subject (or patient) element when it is the first key of its object.
+# Neither may hold a backslash (an escape) or a control character (invalid JSON, and a tab would break the
+# partition record).
+_PATIENT_ID = re.compile(rb'\s*\{\s*"resourceType"\s*:\s*"Patient"\s*,\s*"id"\s*:\s*"([^"\\\x00-\x1f]+)"')
+_REFERENCE = re.compile(rb'\s*:\s*\{\s*"reference"\s*:\s*"([^"\\\x00-\x1f]*)"')
+_SUBJECT, _PATIENT = b'"subject"', b'"patient"'
+
+
+def routing_key(kind: str, raw: bytes) -> tuple[str, bool] | None:
+    """(patient, is Patient) of a line of a kept type by a scan of its bytes, None when the scan cannot be sure.
+
+    A routing hint only: the engine parses the line later with `examine` and checks the hint against it. Sure
+    means the element occurs once in the whole line (so it is the top-level one or none at all) with an unescaped
+    reference; anything else (an escape, a second subject, both elements) is left to the parser.
+    """
+    try:
+        return _scan(kind, raw)
+    except UnicodeDecodeError:  # not UTF-8: the parser reports the line
+        return None
+
+
+def _scan(kind: str, raw: bytes) -> tuple[str, bool] | None:
+    if kind == "Patient":
+        match = _PATIENT_ID.match(raw)
+        return None if match is None else (match.group(1).decode("utf-8"), True)
+    at = raw.find(_SUBJECT)
+    element, other = (_SUBJECT, _PATIENT) if at >= 0 else (_PATIENT, _SUBJECT)
+    if at < 0:
+        at = raw.find(_PATIENT)
+        if at < 0:
+            return None
+    if raw.find(element, at + 1) >= 0 or other in raw:
+        return None
+    match = _REFERENCE.match(raw, at + len(element))
+    if match is None:
+        return None
+    patient = selection.reference_patient(match.group(1).decode("utf-8"))
+    return None if patient is None else (patient, False)
 
 
 def read_chunk(chunk: Chunk) -> Iterator[Kept | BadLine]:
     """Every kept resource and bad line of a chunk, in line order; a damaged gzip file ends with its BadLine."""
-    lines = _lines(chunk)
+    lines = chunk_lines(chunk)
     while True:
         try:
             number, raw = next(lines)

@@ -6,6 +6,7 @@ service reads; this module applies them to exported resources as the EHR's FHIR 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,7 +46,14 @@ class KeyQuery:
         """Would the FHIR server return this resource for this key's query?"""
         if resource.get("resourceType") != self.resource_type:
             return False
-        return all(_token_matches(resource.get(element), wanted) for element, wanted in self.tokens)
+        return self.matches(resource)
+
+    def matches(self, resource: Mapping[str, Any]) -> bool:
+        """The token constraints alone, for a resource already known to be of the key's type."""
+        for element, wanted in self.tokens:  # (a loop, not all() over a generator: once per line of the export)
+            if not _token_matches(resource.get(element), wanted):
+                return False
+        return True
 
 
 def _token_values(value: str) -> frozenset[tuple[str | None, str | None]]:
@@ -106,23 +114,82 @@ PATIENT_KEY = next(q.key for q in KEY_QUERIES if q.resource_type == "Patient" an
 KEPT_TYPES: frozenset[str] = frozenset({q.resource_type for q in KEY_QUERIES} | {"Encounter"})
 
 
+def _prefilter(kind: str) -> frozenset[tuple[bytes, bytes]] | None:
+    """("code" or "system", value) pairs of which a line of this type must hold one for some key to return it.
+
+    None when the type has no such filter (a key without tokens, a token matching any coding, the Encounters).
+    """
+    queries = _BY_TYPE.get(kind, ())
+    if kind == "Encounter" or not queries or any(not q.tokens for q in queries):
+        return None
+    needles: set[tuple[bytes, bytes]] = set()
+    for query in queries:
+        _, wanted = query.tokens[0]  # every token must match: the first one alone is a necessary condition
+        for system, code in wanted:
+            if code is not None:
+                needles.add((b"code", code.encode("utf-8")))
+            elif system is not None:  # system| : any code of that system
+                needles.add((b"system", system.encode("utf-8")))
+            else:
+                return None
+    return frozenset(needles)
+
+
+def _needle_pattern(needles: frozenset[tuple[bytes, bytes]]) -> re.Pattern[bytes]:
+    """A pattern finding any of the needles as `"code": "value"` or `"system": "value"` (one search per line)."""
+    alternatives = []
+    for element in sorted({e for e, _ in needles}):
+        values = b"|".join(re.escape(v) for e, v in sorted(needles) if e == element)
+        alternatives.append(rb'"' + element + rb'"\s*:\s*"(?:' + values + rb')"')
+    return re.compile(b"|".join(alternatives))
+
+
+# Without a backslash in the line no string is escaped, so a coding a key asks for shows in the bytes as written
+# here, and neither "code" nor "system" can be hidden inside another string.
+_PREFILTERS: Mapping[str, re.Pattern[bytes]] = {
+    kind: _needle_pattern(needles) for kind in KEPT_TYPES if (needles := _prefilter(kind)) is not None
+}
+
+
+def filtered(kind: str) -> bool:
+    """Does `may_keep` filter lines of this type (else it keeps them all)?"""
+    return kind in _PREFILTERS
+
+
+def may_keep(kind: str, raw: bytes) -> bool:
+    """False when no key could return this line of type `kind`, read from its bytes without parsing it.
+
+    Most of an export's Observations carry none of the codes the template asks for: this passes them over
+    without parsing (a line with an escape is always parsed).
+    """
+    pattern = _PREFILTERS.get(kind)
+    if pattern is None or b"\\" in raw:
+        return True
+    return pattern.search(raw) is not None
+
+
 def kept(resource: Mapping[str, Any]) -> bool:
     """Keep the resource: some prefetch key returns it, or it is an Encounter (a visit to replay)."""
     kind = resource.get("resourceType")
-    return kind == "Encounter" or any(q.returns(resource) for q in _BY_TYPE.get(str(kind), ()))
+    if kind == "Encounter":
+        return True
+    for query in _BY_TYPE.get(str(kind), ()):
+        if query.matches(resource):
+            return True
+    return False
 
 
-def _element(resource: Mapping[str, Any], dotted: str) -> Any:
-    value: Any = resource
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
+_DATE_PATHS: Mapping[str, tuple[tuple[str, ...], ...]] = {
+    kind: tuple(tuple(dotted.split(".")) for dotted in elements) for kind, elements in DATE_ELEMENTS.items()
+}
 
 
 def known_date(resource: Mapping[str, Any]) -> str | None:
     """The date (YYYY-MM-DD, as written) the resource became known; None when undated (then always known)."""
-    for dotted in DATE_ELEMENTS.get(str(resource.get("resourceType")), ()):
-        value = _element(resource, dotted)
+    for path in _DATE_PATHS.get(str(resource.get("resourceType")), ()):
+        value: Any = resource
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
         if isinstance(value, str) and len(value) >= 4:
             return value[:10]
     return None
@@ -140,7 +207,7 @@ def prefetch(resources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for resource in resources:
         for query in _BY_TYPE.get(str(resource.get("resourceType")), ()):
-            if query.returns(resource):
+            if query.matches(resource):
                 if query.key == PATIENT_KEY:
                     out[PATIENT_KEY] = resource
                 else:
@@ -160,8 +227,13 @@ def patient_reference(resource: Mapping[str, Any]) -> str | None:
     for element in ("subject", "patient"):
         ref = resource.get(element)
         if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
-            parts = str(ref["reference"]).split("/_history/")[0].rstrip("/").split("/")
-            if len(parts) >= 2 and parts[-2] == "Patient" and parts[-1]:
-                return parts[-1]
-            return None
+            return reference_patient(ref["reference"])
+    return None
+
+
+def reference_patient(reference: str) -> str | None:
+    """The Patient id a reference names (`Patient/x`, `https://.../Patient/x/_history/2`), None for any other."""
+    parts = reference.split("/_history/")[0].rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] == "Patient" and parts[-1]:
+        return parts[-1]
     return None

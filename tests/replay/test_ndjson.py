@@ -4,26 +4,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench.population import write_population
+from service.replay import ndjson
 from service.replay.ndjson import BadLine
 from service.replay.ndjson import Kept
 from service.replay.ndjson import export_files
 from service.replay.ndjson import is_fhir_resource_type
 from service.replay.ndjson import plan_chunks
 from service.replay.ndjson import read_chunk
+from service.replay.ndjson import routing_key
 
 
 def _read(files: list[Path], chunk_bytes: int) -> list[Kept | BadLine]:
     return [item for chunk in plan_chunks(files, chunk_bytes) for item in read_chunk(chunk)]
 
 
-def test_chunks_split_at_line_ends_and_keep_line_numbers(tmp_path: Path) -> None:
+def test_chunks_split_at_line_ends_and_keep_line_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_population(5, tmp_path)
     with (tmp_path / "Condition.000.ndjson").open("ab") as handle:
         handle.write(b"\r\n{oops\r\n")  # a blank CRLF line, then a broken one
     files = export_files(tmp_path)
     whole = _read(files, 1 << 40)
     assert len(plan_chunks(files, 1500)) > 3 * len(files)
+    assert _read(files, 1500) == whole
+    monkeypatch.setattr(ndjson, "_READ_BLOCK", 37)  # lines cut by the read blocks too
     assert _read(files, 1500) == whole
     (bad,) = [item for item in whole if isinstance(item, BadLine)]
     lines = (tmp_path / "Condition.000.ndjson").read_bytes().split(b"\n")
@@ -33,3 +39,50 @@ def test_chunks_split_at_line_ends_and_keep_line_numbers(tmp_path: Path) -> None
 def test_resource_types_are_fhir_resources_only() -> None:
     assert all(is_fhir_resource_type(t) for t in ("Patient", "Observation", "Claim", "Bundle", "Binary"))
     assert not any(is_fhir_resource_type(t) for t in ("Coding", "ClaimAccident", "Foo", "patient", "../x", ""))
+
+
+def test_routing_key_is_sure_or_silent() -> None:
+    patient = b'{"resourceType":"Patient","id":"p1","name":[{"text":"x"}]}'
+    assert routing_key("Patient", patient) == ("p1", True)
+    assert routing_key("Condition", b'{"resourceType": "Condition", "subject": {"reference": "Patient/p1"}}') == (
+        "p1", False)
+    assert routing_key("Condition", b'{"subject":{"reference":"https://x.org/fhir/Patient/p1/_history/2"}}') == (
+        "p1", False)
+    unsure = [
+        b'{"subject":{"reference":"Patient/p\\u0031"}}',  # an escape: the parser decodes it
+        b'{"subject":{"reference":"Patient/p1"},"contained":[{"subject":{"reference":"Patient/p2"}}]}',
+        b'{"subject":{"reference":"Patient/p1"},"patient":{"reference":"Patient/p2"}}',
+        b'{"subject":{"display":"x","reference":"Patient/p1"}}',  # not the first key of its object
+        b'{"subject":{"reference":"Group/g1"}}',
+    ]
+    assert [routing_key("Condition", line) for line in unsure] == [None] * len(unsure)
+
+
+def test_a_wrong_routing_hint_falls_back_to_parsing_every_line(tmp_path: Path) -> None:
+    """Duplicate keys: the scan reads the first reference, the parser keeps the last; the run notices and redoes."""
+    from tests.replay.conftest import AS_OF
+    from tests.replay.conftest import read_csv
+    from tests.replay.conftest import replay
+
+    write_population(3, tmp_path / "export")
+    conditions = tmp_path / "export" / "Condition.000.ndjson"
+    line = len(conditions.read_bytes().splitlines()) + 1
+    with conditions.open("ab") as handle:
+        handle.write(b'{"resourceType":"Condition","subject":{"reference":"Patient/a","reference":"Patient/b"}}\n')
+    assert routing_key("Condition", conditions.read_bytes().splitlines()[-1]) == ("a", False)
+    assert replay(tmp_path / "export", tmp_path / "out", "--as-of", AS_OF, "--workers", "1") == 0
+    (error,) = read_csv(tmp_path / "out" / "errors.csv")
+    assert (error["file"], int(error["line"]), error["reason"]) == (
+        "Condition.000.ndjson", line, "no Patient resource with id 'b' in the export")
+    assert len(read_csv(tmp_path / "out" / "patients.csv")) == 3
+
+
+def test_observations_without_a_requested_code_are_passed_over_unparsed() -> None:
+    from service.replay.selection import may_keep
+
+    wanted = b'{"resourceType":"Observation","code":{"coding":[{"system":"http://loinc.org","code":"1989-3"}]}}'
+    other = b'{"resourceType":"Observation","code":{"coding":[{"system":"http://loinc.org","code":"8302-2"}]}}'
+    escaped = b'{"resourceType":"Observation","code":{"coding":[{"system":"http://loinc.org","code":"1989\\u002d3"}]}}'
+    assert may_keep("Observation", wanted) and may_keep("Observation", escaped)
+    assert not may_keep("Observation", other)
+    assert may_keep("Condition", b"{}")  # no filter on a type whose key takes every resource
