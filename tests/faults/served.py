@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.processes import stop
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -75,9 +77,4 @@ def serve(tmp: Path, env: Mapping[str, str], *, timeout: int, workers: int) -> I
         served.wait_for_workers(workers)
         yield served
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.processes import stop
 from tests.security.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,15 +62,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             if _ready(process, port, log):
                 break
         except BaseException:
-            _stop(process)
+            stop(process)
             raise
-        _stop(process)
+        stop(process)
     else:
         pytest.fail(f"bme-cds serve never got a port of its own: {log.read_text()[-2000:]}")
     try:
         yield Served(f"http://127.0.0.1:{port}", port, log)
     finally:
-        _stop(process)
+        stop(process)
 
 
 def _ready(process: subprocess.Popen[bytes], port: int, log: Path) -> bool:
@@ -89,15 +90,6 @@ def _ready(process: subprocess.Popen[bytes], port: int, log: Path) -> bool:
                 pass
         time.sleep(0.1)
     pytest.fail(f"bme-cds serve did not become ready: {log.read_text()[-2000:]}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def _slow_upload(port: int) -> socket.socket:

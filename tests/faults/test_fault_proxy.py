@@ -27,6 +27,7 @@ from cryptography.x509.oid import NameOID
 
 from tests.faults.served import Gunicorn
 from tests.faults.served import serve
+from tests.processes import stop
 from tests.security.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,13 +131,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proxy, Gun
             proxy = Proxy(port)
             if _answers(proxy, process):
                 break
-            _stop(process)
+            stop(process)
         else:
             pytest.fail(f"nginx did not start: {(tmp / 'error.log').read_text()[-2000:]}")
         try:
             yield proxy, served
         finally:
-            _stop(process)
+            stop(process)
 
 
 def _answers(proxy: Proxy, process: subprocess.Popen[bytes]) -> bool:
@@ -150,15 +151,6 @@ def _answers(proxy: Proxy, process: subprocess.Popen[bytes]) -> bool:
             pass
         time.sleep(0.1)
     return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def _outcome(status: int, headers: dict[str, str], body: bytes, expected: int) -> dict[str, object]:

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from service.store.db import make_engine
+from tests.processes import stop
 from tests.security.support import ISSUER
 from tests.security.support import PUBLIC_BASE
 from tests.security.support import SigningKey
@@ -95,12 +96,7 @@ def gunicorn(tmp_path: Path, jku: str) -> Iterator[tuple[str, Path]]:
             pytest.fail("gunicorn did not become ready")
         yield url, access_log
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=10)
         errors.close()
 
 
