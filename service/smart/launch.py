@@ -8,6 +8,7 @@ launch and its FhirAccess (the iss checked at launch, the SMART token), then `fe
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -30,6 +31,8 @@ from service.errors import InvalidRequestError
 from service.errors import PrefetchUnavailableError
 from service.fhir import prefetch
 from service.fhir.access import FhirAccess
+from service.fhir.shape import bundle_problem
+from service.fhir.urls import encode_search
 from service.smart import report
 from service.smart import timeline
 from service.smart.errors import FhirUnavailableError
@@ -64,6 +67,12 @@ PREFETCH_WORDS = {
     "procedures": "Procedures",
     "encounters": "Hospital stays",
 }
+# The patient's newest lab results whatever their code, so the page can list those the rules do not read.
+OTHER_LABS_SEARCH = (
+    "Observation?patient={patient}"
+    "&category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory&_sort=-date&_count=50"
+)
+OTHER_LABS_ERROR = "the FHIR server returned an error for other lab results"
 
 
 class FhirTimeoutPageError(FhirUnavailableError):
@@ -87,6 +96,8 @@ class Page:
     timeline_svg: str
     timeline: timeline.Timeline
     unavailable: tuple[tuple[str, str], ...]  # (what, why) for prefetch keys the FHIR server could not give
+    other_labs: tuple[report.OtherLab, ...]
+    other_labs_error: str  # "" when the search for other lab results succeeded
     fhir_server: str
     today: date
     ruleset_version: str = RULESET_VERSION
@@ -277,6 +288,7 @@ class SmartApp:
         plot = timeline.collect(extracted)
         patient = report.find_patient(resources, launch.patient)
         unavailable = tuple((PREFETCH_WORDS.get(key, key), why) for key, why in resolved.omitted.items())
+        found, other_labs_error = self.other_lab_results(launch)
         return Page(
             launch_id=launch.id,
             banner=report.banner(patient, f"Patient/{launch.patient}")
@@ -290,9 +302,35 @@ class SmartApp:
             timeline_svg=timeline.render_svg(plot, today),
             timeline=plot,
             unavailable=unavailable,
+            other_labs=report.other_labs(found, resources, self.deps.valuesets),
+            other_labs_error=other_labs_error,
             fhir_server=launch.iss,
             today=today,
         )
+
+    def other_lab_results(self, launch: Launch) -> tuple[list[dict[str, Any]], str]:
+        """(the patient's newest lab Observations of any code, "" or the error line); never raises."""
+        pool = self.deps.pool
+        if pool is None:
+            return [], OTHER_LABS_ERROR
+        access = self.access(launch)
+        relative = encode_search(OTHER_LABS_SEARCH.format(patient=launch.patient))
+        try:
+            bundle = pool.get_json(
+                access.base_url,
+                f"{access.base_url}/{relative}",
+                access.token,
+                time.monotonic() + pool.total_timeout,
+            )
+        except prefetch.FetchUnavailable as exc:
+            log.info("smart: the search for other lab results failed: %s", exc.reason)
+            return [], OTHER_LABS_ERROR
+        usable = isinstance(bundle, dict) and bundle.get("resourceType") == "Bundle"
+        if not usable or bundle_problem(bundle, "Bundle") or prefetch.outcome_problem(bundle):
+            log.info("smart: the search for other lab results did not answer a usable Bundle")
+            return [], OTHER_LABS_ERROR
+        # The first page only: the newest results (`_sort=-date`), enough to show what the rules leave aside.
+        return prefetch.flatten({"labs": bundle}), ""
 
 
 def utc_now() -> datetime:

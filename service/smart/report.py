@@ -17,7 +17,18 @@ from service.core.facts import Fact
 from service.core.facts import Source
 from service.core.features import SPECS
 from service.core.features import Features
+from service.core.features.codes import EXCLUDED_STATUS
+from service.core.features.fhirjson import as_dict
+from service.core.features.fhirjson import as_number
+from service.core.features.fhirjson import codings_of
+from service.core.features.fhirjson import concept_text
+from service.core.features.fhirjson import dicts
+from service.core.features.fhirjson import effective_date
+from service.core.features.fhirjson import ref_of
+from service.core.features.fhirjson import short
+from service.core.features.fhirjson import string
 from service.core.findings import Finding
+from service.core.valuesets import ValueSetIndex
 
 # Gate texts that mean a suggestion was taken away or flagged (service/core/gates.py wording).
 _FAILED = re.compile(r"^(Withheld|Removed):|suggestion (withheld|removed)|\bfailed\b")
@@ -27,6 +38,7 @@ _SEED = re.compile(r"^[0-9]{3}_[0-9a-f]{16}\.txt$")
 # Beside a diagnosis whose declaration names a lab (FeatureSpec.lab): the result is shown, not interpreted.
 NOT_ON_RECORD = "none on record"
 LAB_NOT_READ = "The rules read the coded diagnosis, not this {lab} result."
+LABORATORY = "laboratory"  # FHIR R4 observation-category code of lab results
 
 
 @dataclass(frozen=True)
@@ -134,6 +146,64 @@ def _with_lab(name: str, diagnosis: Fact[Any], lab: Fact[Any], lab_label: str) -
     return FeatureRow(
         name, SPECS[name].label, value, (*diagnosis.sources, *lab.sources), LAB_NOT_READ.format(lab=lab_label)
     )
+
+
+@dataclass(frozen=True)
+class OtherLab:
+    """A lab result on record that no feature reads: shown as recorded, never interpreted."""
+
+    display: str
+    value: str
+    when: date | None
+    code: str  # "system code" of its first coding
+    reference: str
+
+
+def other_labs(
+    found: Sequence[Mapping[str, Any]], read: Sequence[Mapping[str, Any]], valuesets: ValueSetIndex
+) -> tuple[OtherLab, ...]:
+    """The newest result per code of the lab Observations in `found` that the features did not read.
+
+    Dropped: anything already in `read` (the prefetch), any Observation with a code in one of our value sets,
+    non-lab Observations and entered-in-error or cancelled ones (the features skip those too).
+    """
+    already = {ref_of(dict(r)) for r in read} - {""}
+    newest: dict[tuple[str, str], OtherLab] = {}
+    for resource in found:
+        r = dict(resource)
+        if r.get("resourceType") != "Observation" or ref_of(r) in already:
+            continue
+        if string(r.get("status")).lower() in EXCLUDED_STATUS or not _is_lab(r):
+            continue
+        codings = codings_of(r.get("code"))
+        if any(valuesets.names_for(string(c.get("system")), string(c.get("code"))) for c in codings):
+            continue
+        coded = [(string(c.get("system")), string(c.get("code"))) for c in codings if string(c.get("code"))]
+        display = short(concept_text(r.get("code"))) or "Unnamed result"
+        key = coded[0] if coded else ("", display)
+        lab = OtherLab(display, _result_text(r), effective_date(r), " ".join(key).strip(), ref_of(r))
+        current = newest.get(key)
+        if current is None or (lab.when is not None and (current.when is None or lab.when > current.when)):
+            newest[key] = lab
+    return tuple(sorted(newest.values(), key=lambda lab: (-(lab.when or date.min).toordinal(), lab.display)))
+
+
+def _is_lab(r: Mapping[str, Any]) -> bool:
+    return any(string(c.get("code")) == LABORATORY for cat in dicts(r.get("category")) for c in codings_of(cat))
+
+
+def _result_text(r: Mapping[str, Any]) -> str:
+    """The recorded value with its unit, as stated (a quantity, number, code or text); "no value" otherwise."""
+    quantity = as_dict(r.get("valueQuantity"))
+    number = as_number(quantity.get("value"))
+    if number is not None:
+        unit = string(quantity.get("unit")) or string(quantity.get("code"))
+        return f"{string(quantity.get('comparator'))}{value_text('', number)} {unit}".strip()
+    for key in ("valueInteger", "valueString", "valueBoolean"):
+        if isinstance(r.get(key), int | float | str):
+            return short(value_text("", r[key]))
+    coded = concept_text(r.get("valueCodeableConcept"))
+    return short(coded) if coded else "no value"
 
 
 def classify(note: str) -> Check:

@@ -68,6 +68,7 @@ class AuthConfig:
     collapse_query_slashes: bool = False
     resources: list[dict[str, Any]] = field(default_factory=list)
     fhir_down: bool = False  # the FHIR API answers 503
+    failing_queries: list[str] = field(default_factory=list)  # a search whose query holds one answers 500
     fhir_delay_seconds: float = 0.0  # the FHIR API answers this late
     tokens_revoked: bool = False  # the FHIR API answers 401 to every token
     token_endpoint_broken: bool = False  # /token answers 500
@@ -313,6 +314,8 @@ def create_auth_app(config: AuthConfig, recorded: Recorded, base_url: str) -> Fl
             )
         if config.fhir_down:
             return Response("upstream unavailable", 503)
+        if any(part in query for part in config.failing_queries):
+            return Response("search failed", 500)
         if config.fhir_delay_seconds:
             time.sleep(config.fhir_delay_seconds)
         if config.upstream:
@@ -336,7 +339,7 @@ def _forward(url: str) -> Response:
 
 
 def _answer(resources: list[dict[str, Any]], path: str, params: Mapping[str, str]) -> dict[str, Any]:
-    """Read `Type/id`, or search `Type?patient=id` (other parameters ignored: the features filter by code)."""
+    """Read `Type/id`, or search `Type?patient=id`, narrowed by `code` and `category` tokens (others ignored)."""
     kind, _, ident = path.partition("/")
     if ident:
         for resource in resources:
@@ -344,13 +347,36 @@ def _answer(resources: list[dict[str, Any]], path: str, params: Mapping[str, str
                 return resource
         return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]}
     patient = params.get("patient", "").removeprefix("Patient/")
-    matches = [r for r in resources if r["resourceType"] == kind and _subject(r) == f"Patient/{patient}"]
+    matches = [
+        r
+        for r in resources
+        if r["resourceType"] == kind
+        and _subject(r) == f"Patient/{patient}"
+        and all(_has_token(r.get(name), params[name]) for name in ("code", "category") if name in params)
+    ]
     return {
         "resourceType": "Bundle",
         "type": "searchset",
         "total": len(matches),
         "entry": [{"resource": r} for r in matches],
     }
+
+
+def _has_token(element: Any, tokens: str) -> bool:
+    """FHIR token search: a coding matches `system|code` or a bare `code`; commas separate alternatives."""
+    concepts = element if isinstance(element, list) else [element]
+    codings = [
+        c
+        for concept in concepts
+        if isinstance(concept, dict)
+        for c in concept.get("coding") or ()
+        if isinstance(c, dict)
+    ]
+    for token in tokens.split(","):
+        system, bar, code = token.rpartition("|")
+        if any(c.get("code") == code and (not bar or c.get("system") == system) for c in codings):
+            return True
+    return False
 
 
 def _subject(resource: Mapping[str, Any]) -> str:

@@ -8,7 +8,9 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
@@ -546,3 +548,50 @@ def test_page_shows_the_vitamin_d_result_beside_the_diagnosis_without_a_counted_
     ), words
     counted = re.findall(r"Nothing on record for \(counted as no\): ([^.]*)\.", words)
     assert counted and not any("Vitamin D" in line for line in counted)
+
+
+def _calcium(when: date, id: str = "ca-synthea") -> dict[str, Any]:
+    """Synthea's calcium: LOINC 49765-1, outside our value sets (docs/valuesets.md), so the rules never read it."""
+    lab = b.observation("49765-1", 9.4, "mg/dL", when.isoformat(), id=id, patient_id=PATIENT_ID)
+    lab["code"]["coding"][0]["display"] = "Calcium [Mass/volume] in Blood"
+    lab["category"] = [
+        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}
+    ]
+    return lab
+
+
+def test_page_lists_a_lab_the_rules_do_not_read_in_a_folded_section(
+    smart_client: FlaskClient, ehr: TestEhr, auth_config: AuthConfig
+) -> None:
+    """Issue 14: a calcium coded 49765-1 never reached the page, as the prefetch searches by our codes only."""
+    three_years_ago = date.today() - timedelta(days=3 * 365 + 1)
+    auth_config.resources.append(_calcium(three_years_ago))
+    page = full_launch(smart_client, ehr)
+    assert page.status_code == 200
+    body = page.get_data(as_text=True)
+    folded = re.search(r'<details class="other-labs" id="other-labs">(.*?)</details>', body, re.S)
+    assert folded, body
+    words = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", folded.group(1))))
+    assert "Other lab results on record (not read by the rules) (1)" in words
+    assert f"Calcium [Mass/volume] in Blood 9.4 mg/dL {three_years_ago.isoformat()} 3 years old" in words
+    assert "http://loinc.org 49765-1" in words
+    assert "eGFR" not in words  # read by the rules: listed with the features, not here
+    searches = [query for query, _ in ehr.recorded.fhir if "category=" in query]
+    assert searches == [
+        f"Observation?patient={PATIENT_ID}&category=http%3A%2F%2Fterminology.hl7.org%2FCodeSystem%2F"
+        "observation-category%7Claboratory&_sort=-date&_count=50"
+    ]
+    assert "returned an error for other lab results" not in text(page)
+
+
+def test_a_failed_search_for_other_labs_is_said_and_the_page_still_renders(
+    smart_client: FlaskClient, ehr: TestEhr, auth_config: AuthConfig
+) -> None:
+    auth_config.resources.append(_calcium(date.today()))
+    auth_config.failing_queries.append("category=")
+    page = full_launch(smart_client, ehr)
+    assert page.status_code == 200
+    words = text(page)
+    assert "Other lab results: the FHIR server returned an error for other lab results." in words
+    assert "Bone marrow edema on imaging" in words  # the rest of the page is there
+    assert "other-labs" not in page.get_data(as_text=True)

@@ -30,6 +30,7 @@ from service.smart.oauth import scopes_for
 from service.smart.report import banner
 from service.smart.report import classify
 from service.smart.report import feature_groups
+from service.smart.report import other_labs
 from service.smart.report import seed_anchor
 from service.smart.report import value_text
 from service.smart.timeline import collect
@@ -419,3 +420,29 @@ def test_smart_guide_lists_exactly_the_scopes_the_app_requests() -> None:
     guide = (Path(__file__).resolve().parents[2] / "docs" / "smart.md").read_text(encoding="utf-8")
     prefetch_scopes = tuple(scope for key in SERVICE.prefetch.values() for scope in key.scopes)
     assert f"| EHR | `{scopes_for(prefetch_scopes, v1=False, standalone=False)}` |" in guide
+
+
+def _lab(code: str, value: float, unit: str, when: str, id: str, category: str = "laboratory") -> dict[str, object]:
+    lab = b.observation(code, value, unit, when, id=id)
+    lab["category"] = [
+        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": category}]}
+    ]
+    return lab
+
+
+def test_other_labs_keep_the_newest_unread_lab_per_code() -> None:
+    valuesets = ValueSetIndex.load(PACKAGED_VALUESETS)
+    old_calcium = _lab("49765-1", 8.1, "mg/dL", "2020-01-02", "ca-old")
+    new_calcium = _lab("49765-1", 9.4, "mg/dL", "2024-05-06", "ca-new")
+    glucose = _lab("2339-0", 95, "mg/dL", "2023-03-04", "glu")
+    read_by_id = _lab("718-7", 13.1, "g/dL", "2024-01-01", "hb-prefetched")
+    in_a_value_set = _lab("98979-8", 72, "mL/min/{1.73_m2}", "2025-01-01", "egfr")  # eGFR: the rules read it
+    vital = _lab("8867-4", 70, "/min", "2025-01-01", "pulse", category="vital-signs")
+    wrong = _lab("2951-2", 140, "mmol/L", "2025-02-02", "na-wrong")
+    wrong["status"] = "entered-in-error"
+    found = [old_calcium, glucose, new_calcium, read_by_id, in_a_value_set, vital, wrong]
+    labs = other_labs(found, [read_by_id], valuesets)
+    assert [(lab.reference, lab.value, lab.when, lab.code) for lab in labs] == [
+        ("Observation/ca-new", "9.4 mg/dL", date(2024, 5, 6), "http://loinc.org 49765-1"),
+        ("Observation/glu", "95 mg/dL", date(2023, 3, 4), "http://loinc.org 2339-0"),
+    ]
