@@ -174,3 +174,22 @@ def bundle(today: date) -> dict[str, Any]:
             }
         )
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+CALCIUM_DAYS_AGO = 400
+
+
+def synthea_calcium(today: date, patient_ref: str) -> dict[str, Any]:
+    """A transaction with Synthea's calcium (LOINC 49765-1, in none of our value sets: docs/valuesets.md)."""
+    laboratory = {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [{"coding": [laboratory]}],
+        "code": _loinc("49765-1", "Calcium [Mass/volume] in Blood"),
+        "subject": {"reference": patient_ref},
+        "effectiveDateTime": _day(today, CALCIUM_DAYS_AGO),
+        "valueQuantity": {"value": 9.4, "unit": "mg/dL", "system": "http://unitsofmeasure.org", "code": "mg/dL"},
+    }
+    return {"resourceType": "Bundle", "type": "transaction",
+            "entry": [{"resource": observation, "request": {"method": "POST", "url": "Observation"}}]}

@@ -30,6 +30,7 @@ from tests.smart.authserver import ServerThread
 from tests.smart.authserver import TestEhr
 from tests.smart.patient import MRI_DAYS_AGO
 from tests.smart.patient import bundle
+from tests.smart.patient import synthea_calcium
 
 pytestmark = [pytest.mark.browser, pytest.mark.fhirserver]
 
@@ -62,6 +63,7 @@ def launched(fhir_server: FhirTestServer, make_smart_app: Callable[..., Flask], 
     fhir_server.clear()
     refs = fhir_server.load(bundle(date.today()))
     patient_id = next(ref for ref in refs.values() if ref.startswith("Patient/")).split("/")[1]
+    fhir_server.load(synthea_calcium(date.today(), f"Patient/{patient_id}"))
     ours = LateApp()
     app_server = ServerThread(ours, quiet=True)
     auth = AuthConfig(redirect_uri=f"{app_server.url}/smart/callback", upstream=fhir_server.base_url,
@@ -162,6 +164,10 @@ def test_labs_and_pain_scores_survive_a_proxy_that_collapses_slashes(
             assert "no pain scores on record" not in body.lower()
             assert "no current egfr" not in body.lower()
             assert "returned an error for other lab results" not in body  # the engine answers that search too
+            # A lab coded outside our value sets (Synthea's calcium 49765-1) is on the page too, folded, as is.
+            driver.find_element(By.CSS_SELECTOR, "details.other-labs > summary").click()
+            calcium = driver.find_element(By.XPATH, "//tr[th[contains(., 'Calcium [Mass/volume] in Blood')]]")
+            assert "9.4" in calcium.text and "49765-1" in calcium.text, calcium.text
             searches = [query for query, _ in ehr.recorded.fhir if query.startswith("Observation?")]
             by_code = [query for query in searches if "&code=" in query]
             assert by_code and all("http%3A%2F%2Floinc.org" in query for query in by_code)
