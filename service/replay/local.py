@@ -39,6 +39,7 @@ from service.replay.ndjson import Chunk
 from service.replay.ndjson import GzipDamage
 from service.replay.ndjson import chunk_lines
 from service.replay.ndjson import classify
+from service.replay.ndjson import cut_short
 from service.replay.ndjson import examine
 from service.replay.ndjson import leading_rule
 from service.replay.ndjson import plan_chunks
@@ -101,6 +102,9 @@ def _split_chunk(task: _Split) -> int:
                         rule = rules[leading.group(1)] = (name, leading_rule(name))
                     kind, action = rule
                     if action is SKIP or (action is FILTER and not may_keep(kind, raw)):
+                        short = cut_short(chunk.file_index, number, raw)
+                        if short is not None:
+                            bad.write(_bad_record(short))
                         continue
                     hint = None if task.exact or action is PARSE else routing_key(kind, raw)
                     if hint is not None:

@@ -188,7 +188,7 @@ def classify(file_index: int, line: int, raw: bytes) -> Kept | BadLine | None:
     """
     leading = LEADING_TYPE.match(raw)
     if leading is not None and passed_over(leading.group(1).decode("ascii"), raw):
-        return None
+        return cut_short(file_index, line, raw)
     result = examine(file_index, line, raw)
     if result is None or isinstance(result, BadLine):
         return result
@@ -213,6 +213,17 @@ def passed_over(leading: str, raw: bytes) -> bool:
     """Skip the line unparsed: of a type the service never reads, or of one none of whose keys returns the line."""
     rule = leading_rule(leading)
     return rule == SKIP or (rule == FILTER and not selection.may_keep(leading, raw))
+
+
+def cut_short(file_index: int, line: int, raw: bytes) -> BadLine | None:
+    """A passed-over line that does not end with the brace closing its object: reported, as a parsed one would be.
+
+    The commonest damage (a write or a transfer cut off) is caught without parsing; a line broken inside, of a
+    type the replay never reads, is not: it could not have changed a card.
+    """
+    if raw.rstrip()[-1:] == b"}":
+        return None
+    return BadLine(file_index, line, "not valid JSON: the line ends before its object closes")
 
 
 def examine(file_index: int, line: int, raw: bytes) -> BadLine | tuple[str, bool, dict[str, Any]] | None:

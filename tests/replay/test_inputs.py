@@ -31,6 +31,16 @@ def damaged_export(export: Path) -> dict[str, Any]:
         handle.write(b'{"resourceType": "Condition", "id": "orphan", "code": {"text": "fracture"}}\n')  # no subject
         handle.write(b'{"resourceType": "Foo", "id": "x", "subject": {"reference": "Patient/x"}}\n')  # unknown type
         handle.write(b'{"resourceType": "Condition", "id": "c9", "subject": {"reference": "Patient/nobody"}}\n')
+    # Cut short too, of a type the replay never reads and an Observation with no code it asks for: both are
+    # passed over unparsed, and still reported.
+    immunizations = export / "Immunization.000.ndjson"
+    first_short = _lines(immunizations) + 1 if immunizations.exists() else 1
+    with immunizations.open("ab") as handle:
+        handle.write(b'{"resourceType": "Immunization", "id": "cut", "status": "comple\n')
+    observations = export / "Observation.000.ndjson"
+    first_observation = _lines(observations) + 1
+    with observations.open("ab") as handle:
+        handle.write(b'{"resourceType": "Observation", "id": "cut", "code": {"text": "heart ra\n')
     # A gzip file holding one more patient first, then filler, cut in the middle of the filler.
     extra = Population(seed=99).patient(0)
     patient = next(r for r in extra if r["resourceType"] == "Patient")
@@ -39,7 +49,8 @@ def damaged_export(export: Path) -> dict[str, Any]:
     body = b"".join(orjson.dumps(r) + b"\n" for r in [patient, *[r for r in extra if r is not patient], *filler])
     packed = gzip.compress(body, mtime=0)
     (export / "Extra.ndjson.gz").write_bytes(packed[: len(packed) * 2 // 3])
-    return {"first_bad": first_bad, "patient": patient["id"]}
+    return {"first_bad": first_bad, "patient": patient["id"], "first_short": first_short,
+            "first_observation": first_observation}
 
 
 def test_bad_lines_are_reported_and_everyone_else_is_evaluated(tmp_path: Path) -> None:
@@ -55,7 +66,10 @@ def test_bad_lines_are_reported_and_everyone_else_is_evaluated(tmp_path: Path) -
     (truncated,) = [e for e in errors if e["file"] == "Extra.ndjson.gz"]
     assert truncated["reason"].startswith("gzip file truncated")
     assert 1 < int(truncated["line"]) < 3000
-    assert len(errors) == 5
+    short = "not valid JSON: the line ends before its object closes"
+    assert by_line[("Immunization.000.ndjson", expected["first_short"])] == short
+    assert by_line[("Observation.000.ndjson", expected["first_observation"])] == short
+    assert len(errors) == 7
     patients = read_csv(tmp_path / "out" / "patients.csv")
     # The ten patients plus the one read from the gzip file before its damage.
     assert len(patients) == 11

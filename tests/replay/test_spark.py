@@ -50,4 +50,4 @@ def test_spark_outputs_equal_the_embedded_engine(spark_available: None, tmp_path
     for name in OUTPUTS:
         assert (tmp_path / "spark" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
     assert len((tmp_path / "local" / "patients.csv").read_bytes().splitlines()) > 100
-    assert len((tmp_path / "local" / "errors.csv").read_bytes().splitlines()) == 6
+    assert len((tmp_path / "local" / "errors.csv").read_bytes().splitlines()) == 8
