@@ -29,11 +29,11 @@ def _freeze_gc(_worker: object) -> None:
     gc.freeze()
 
 
-def gunicorn_settings(host: str, port: int, workers: int) -> dict[str, Any]:
+def gunicorn_settings(host: str, port: int, workers: int, threads: int | None = None) -> dict[str, Any]:
     """The gunicorn settings of `bme-cds serve` (the benchmark's echo floor is served with the same)."""
     from service.web.gunicorn_conf import serve_settings
 
-    return {
+    settings = {
         "bind": f"{host}:{port}",
         "workers": workers,
         "accesslog": None,  # the app writes its own structured access log
@@ -41,6 +41,17 @@ def gunicorn_settings(host: str, port: int, workers: int) -> dict[str, Any]:
         "child_exit": multiproc.child_exit,  # metrics: a dead worker's gauges go, its counters stay
         **serve_settings(),  # gthread workers, JSON errors and log lines, no control socket
     }
+    if threads is not None:
+        settings["threads"] = threads  # fewer cost less CPU but hold fewer slow clients (docs/operations.md)
+    return settings
+
+
+def _positive(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def default_workers() -> int:
@@ -61,7 +72,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            for name, value in gunicorn_settings(args.host, args.port, args.workers).items():
+            for name, value in gunicorn_settings(args.host, args.port, args.workers, args.threads).items():
                 self.cfg.set(name, value)
             self.cfg.set("proc_name", "bme-cds")
 
@@ -81,7 +92,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     probe.pool.close()
     probe.engine.dispose()
     print(
-        f"bme-cds: serving on http://{args.host}:{args.port}/cds-services with {args.workers} workers "
+        f"bme-cds: serving on http://{args.host}:{args.port}/cds-services with {args.workers} workers"
+        f"{f' x {args.threads} threads' if args.threads else ''} "
         f"(auth {settings.auth}, database {settings.effective_database_url.split('@')[-1]})",
         file=sys.stderr,
     )
@@ -209,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, default=default_workers())
+    serve.add_argument(
+        "--threads", type=_positive, default=None,
+        help="threads per worker (default: the shipped setting; fewer cost less CPU and are safe behind the "
+             "buffering proxy, docs/operations.md)",
+    )
     evaluate = commands.add_parser(
         "evaluate", help="run one CDS Hooks request offline and print the response"
     )

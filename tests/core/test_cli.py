@@ -162,3 +162,17 @@ def test_feedback_report_finds_the_service_database_from_any_folder(tmp_path: Pa
     found = bme_cds("feedback-report", cwd=elsewhere, env=env)
     assert found.returncode == 0, found.stderr
     assert f"reading sqlite:///{db_dir / 'bme-cds.sqlite3'}" in found.stderr
+
+
+def test_serve_threads_per_worker_can_be_set_and_must_be_positive() -> None:
+    """`bme-cds serve --threads N` reaches gunicorn; the default stays the shipped setting."""
+    from service.cli import build_parser
+    from service.cli import gunicorn_settings
+    from service.web.gunicorn_conf import THREADS
+
+    assert gunicorn_settings("127.0.0.1", 8080, 2)["threads"] == THREADS
+    assert gunicorn_settings("127.0.0.1", 8080, 2, 2)["threads"] == 2
+    assert build_parser().parse_args(["serve", "--threads", "4"]).threads == 4
+    assert build_parser().parse_args(["serve"]).threads is None
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--threads", "0"])
