@@ -90,6 +90,11 @@ class DbGuard:
                 if self._trial_running or self._clock() < self._retry_at:
                     raise DatabaseDown("the database is down (waiting for it to recover)")
                 self._trial_running = trial = True  # one call per interval tests whether it is back
+        if trial and self._inline is not None:
+            # SQLite opens a file it cannot write read-only, and such a connection (this guard's or a background
+            # writer's) stays read-only after the outage: the trial starts from fresh ones. PostgreSQL's pool
+            # checks its connections itself (pool_pre_ping).
+            self.engine.dispose()
         try:
             try:
                 result = self._run_inline(fn) if self._inline is not None else self._run_on_pool(fn)

@@ -72,3 +72,24 @@ def test_a_driver_error_opens_the_circuit_and_a_later_success_closes_it(tmp_path
     clock[0] += 1.5
     assert guard.call(lambda: 2) == 2  # the trial call succeeds and closes the circuit
     assert not guard.down
+
+
+def test_the_trial_call_after_an_outage_starts_from_fresh_connections(tmp_path: Path) -> None:
+    """A connection opened during the outage (e.g. read-only SQLite) is never what the trial call gets."""
+    clock = [0.0]
+    guard = DbGuard(make_engine(f"sqlite:///{tmp_path / 'g.db'}"), timeout=TIMEOUT, retry_after=1, inline=True,
+                    clock=lambda: clock[0])
+    disposed = []
+    real_dispose = guard.engine.dispose
+    guard.engine.dispose = lambda *a, **k: (disposed.append(clock[0]), real_dispose(*a, **k))  # type: ignore[method-assign]
+
+    def broken() -> None:
+        raise OperationalError("INSERT", {}, Exception("attempt to write a readonly database"))
+
+    with pytest.raises(DatabaseDown):
+        guard.call(broken)
+    disposed.clear()
+    clock[0] += 1.5
+    assert guard.call(lambda: 3) == 3
+    assert disposed == [1.5]  # once, before the trial ran
+    assert guard.call(lambda: 4) == 4 and disposed == [1.5]  # a healthy call disposes nothing
