@@ -15,6 +15,8 @@ RXNORM: Final = "http://www.nlm.nih.gov/research/umls/rxnorm"
 CPT: Final = "http://www.ama-assn.org/go/cpt"
 DCM: Final = "http://dicom.nema.org/resources/ontology/DCM"
 UCUM: Final = "http://unitsofmeasure.org"
+OBSERVATION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
+LABORATORY: Final = "laboratory"  # the observation-category code of lab results (FHIR R4)
 
 # CDS Hooks 2.0 hooks the service answers.
 HOOK_PATIENT_VIEW: Final = "patient-view"

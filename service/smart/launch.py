@@ -25,6 +25,8 @@ from service.config import Settings
 from service.config import SmartSettings
 from service.core import engine as rules
 from service.core import features
+from service.core.vocabulary import LABORATORY
+from service.core.vocabulary import OBSERVATION_CATEGORY
 from service.errors import FhirTimeoutError
 from service.errors import FhirTokenRefusedError
 from service.errors import InvalidRequestError
@@ -69,8 +71,7 @@ PREFETCH_WORDS = {
 }
 # The patient's newest lab results whatever their code, so the page can list those the rules do not read.
 OTHER_LABS_SEARCH = (
-    "Observation?patient={patient}"
-    "&category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory&_sort=-date&_count=50"
+    "Observation?patient={patient}" f"&category={OBSERVATION_CATEGORY}|{LABORATORY}&_sort=-date&_count=50"
 )
 OTHER_LABS_ERROR = "the FHIR server returned an error for other lab results"
 

@@ -29,6 +29,8 @@ from service.core.features.fhirjson import short
 from service.core.features.fhirjson import string
 from service.core.findings import Finding
 from service.core.valuesets import ValueSetIndex
+from service.core.vocabulary import LABORATORY
+from service.core.vocabulary import OBSERVATION_CATEGORY
 
 # Gate texts that mean a suggestion was taken away or flagged (service/core/gates.py wording).
 _FAILED = re.compile(r"^(Withheld|Removed):|suggestion (withheld|removed)|\bfailed\b")
@@ -38,7 +40,6 @@ _SEED = re.compile(r"^[0-9]{3}_[0-9a-f]{16}\.txt$")
 # Beside a diagnosis whose declaration names a lab (FeatureSpec.lab): the result is shown, not interpreted.
 NOT_ON_RECORD = "none on record"
 LAB_NOT_READ = "The rules read the coded diagnosis, not this {lab} result."
-LABORATORY = "laboratory"  # FHIR R4 observation-category code of lab results
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,8 @@ def other_labs(
 
 
 def _is_lab(r: Mapping[str, Any]) -> bool:
-    return any(string(c.get("code")) == LABORATORY for cat in dicts(r.get("category")) for c in codings_of(cat))
+    return any(string(c.get("code")) == LABORATORY and string(c.get("system")) in ("", OBSERVATION_CATEGORY)
+               for cat in dicts(r.get("category")) for c in codings_of(cat))
 
 
 def _result_text(r: Mapping[str, Any]) -> str:
