@@ -7,7 +7,8 @@ So each call runs on a small per-process thread pool and the request waits at mo
 misses it, or fails, marks the database down for `retry_after` seconds, during which calls fail at once
 (no worker piles up behind a dead database) except one trial call per interval that closes the circuit again.
 A local SQLite file cannot freeze that way (its waits are its own busy timeout): its calls run inline, one at a
-time per process, and a request waits at most `timeout` for its turn.
+time per process, and a request waits at most `timeout` for its turn (request threads left to SQLite's own busy
+handler slept in it, which gave p99s of several 100 ms).
 """
 
 from __future__ import annotations
@@ -52,13 +53,13 @@ class DbGuard:
     """Runs database calls with a deadline and remembers, per process, whether the database is down."""
 
     def __init__(self, engine: Engine, *, timeout: float, retry_after: int = DEFAULT_RETRY_AFTER_SECONDS,
-                 threads: int = 8, inline: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
+                 threads: int = 8, clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
         self.timeout = timeout
         self.retry_after = retry_after
         self._threads = threads
-        # Inline calls skip the hand-off to a database thread, which under load cost more than the insert itself.
-        self._inline = threading.Lock() if inline else None
+        # SQLite calls run inline: the hand-off to a database thread cost more under load than the insert itself.
+        self._inline = threading.Lock() if engine.dialect.name == "sqlite" else None
         self._clock = clock
         self._lock = threading.Lock()
         self._down = False

@@ -15,10 +15,7 @@ from service.store.spool import Spool
 
 def build_records(settings: Settings, engine: Engine) -> tuple[DbGuard, Intake, CardBuffer]:
     """Build the guard, the spool-backed card buffer and the feedback intake for `engine`."""
-    # SQLite takes one writer at a time: its calls run one at a time per process, queued on a lock, instead of
-    # letting request threads sleep in SQLite's busy handler (which gave p99s of several 100 ms).
-    guard = DbGuard(engine, timeout=settings.db_timeout_seconds, retry_after=settings.db_retry_after_seconds,
-                    inline=engine.dialect.name == "sqlite")
+    guard = DbGuard(engine, timeout=settings.db_timeout_seconds, retry_after=settings.db_retry_after_seconds)
     spool = Spool(settings.effective_spool_dir, max_bytes=settings.spool_max_bytes)
     write_cards = write_issued_cards(engine)
     card_buffer = CardBuffer(write_cards, spool=spool)

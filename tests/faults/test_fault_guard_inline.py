@@ -18,7 +18,7 @@ TIMEOUT = 0.5
 
 
 def _guard(tmp_path: Path) -> DbGuard:
-    return DbGuard(make_engine(f"sqlite:///{tmp_path / 'g.db'}"), timeout=TIMEOUT, retry_after=1, inline=True)
+    return DbGuard(make_engine(f"sqlite:///{tmp_path / 'g.db'}"), timeout=TIMEOUT, retry_after=1)
 
 
 def test_inline_calls_run_in_the_callers_thread(tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_a_caller_queued_behind_a_stuck_call_gets_database_down_within_the_deadl
 
 def test_a_driver_error_opens_the_circuit_and_a_later_success_closes_it(tmp_path: Path) -> None:
     clock = [0.0]
-    guard = DbGuard(make_engine(f"sqlite:///{tmp_path / 'g.db'}"), timeout=TIMEOUT, retry_after=1, inline=True,
+    guard = DbGuard(make_engine(f"sqlite:///{tmp_path / 'g.db'}"), timeout=TIMEOUT, retry_after=1,
                     clock=lambda: clock[0])
 
     def broken() -> None:
@@ -77,7 +77,7 @@ def test_a_driver_error_opens_the_circuit_and_a_later_success_closes_it(tmp_path
 def test_the_trial_call_after_an_outage_starts_from_fresh_connections(tmp_path: Path) -> None:
     """A connection opened during the outage (e.g. read-only SQLite) is never what the trial call gets."""
     clock = [0.0]
-    guard = DbGuard(make_engine(f"sqlite:///{tmp_path / 'g.db'}"), timeout=TIMEOUT, retry_after=1, inline=True,
+    guard = DbGuard(make_engine(f"sqlite:///{tmp_path / 'g.db'}"), timeout=TIMEOUT, retry_after=1,
                     clock=lambda: clock[0])
     disposed = []
     real_dispose = guard.engine.dispose
