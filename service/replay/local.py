@@ -30,10 +30,8 @@ from service.replay.evaluation import ReplayPlan
 from service.replay.evaluation import Result
 from service.replay.evaluation import evaluate_resources
 from service.replay.evaluation import preload
-from service.replay.ndjson import FILTER
 from service.replay.ndjson import LEADING_TYPE
 from service.replay.ndjson import PARSE
-from service.replay.ndjson import SKIP
 from service.replay.ndjson import BadLine
 from service.replay.ndjson import Chunk
 from service.replay.ndjson import GzipDamage
@@ -42,9 +40,9 @@ from service.replay.ndjson import classify
 from service.replay.ndjson import cut_short
 from service.replay.ndjson import examine
 from service.replay.ndjson import leading_rule
+from service.replay.ndjson import passed_over
 from service.replay.ndjson import plan_chunks
 from service.replay.ndjson import routing_key
-from service.replay.selection import may_keep
 
 PARTITION_BYTES = 16 * 1024 * 1024  # input bytes per partition: what one task holds in memory at a time
 # Each pass-1 task keeps one file open per partition it writes: stay well inside the open-file limit.
@@ -101,7 +99,7 @@ def _split_chunk(task: _Split) -> int:
                         name = leading.group(1).decode("ascii")
                         rule = rules[leading.group(1)] = (name, leading_rule(name))
                     kind, action = rule
-                    if action is SKIP or (action is FILTER and not may_keep(kind, raw)):
+                    if passed_over(kind, raw):  # the same test as classify(), without its parse
                         short = cut_short(chunk.file_index, number, raw)
                         if short is not None:
                             bad.write(_bad_record(short))
