@@ -1,9 +1,9 @@
-"""Strict JSON decoding of request bodies: finite numbers, 64-bit integers, and a reason for every refusal.
+"""Strict JSON decoding of request bodies: bounded nesting, finite numbers, 64-bit integers, a reason for every refusal.
 
-orjson is the fast path; it refuses NaN/Infinity and numbers that overflow a double, but reads an integer
-beyond 64 bits as a float without saying so. Whatever orjson refuses, and every body holding a run of 19 or
-more digits (where such an integer could hide), goes to the standard library with number hooks that refuse
-non-finite and out-of-range numbers and name the reason.
+orjson is the fast path; it refuses NaN/Infinity, numbers that overflow a double and documents nested more
+than ORJSON_MAX_DEPTH deep, but reads an integer beyond 64 bits as a float without saying so. Whatever orjson
+refuses, and every body holding a run of 19 or more digits (where such an integer could hide), goes to the
+standard library with number hooks that refuse non-finite and out-of-range numbers and name the reason.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from werkzeug.exceptions import ClientDisconnected
 
+ORJSON_MAX_DEPTH = 1024  # orjson.loads refuses deeper documents (since 3.9.15, CVE-2024-27454); a test pins it
 INT_MIN = -(2**63)  # the range orjson reads exactly; FHIR integers are 32-bit and decimals have 18 digits
 INT_MAX = 2**64 - 1
 MAX_NUMBER_CHARS = 400  # a number written with more characters is refused before Python converts it
@@ -117,14 +118,45 @@ def _long_number_outside_strings(raw: bytes) -> bool:
     return False
 
 
-def loads(raw: bytes) -> Any:
-    """Decode a body strictly; raises JsonRefused with a reason fit for a 400."""
-    if not _long_number_outside_strings(raw):
-        try:
-            return orjson.loads(raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw)
-        except orjson.JSONDecodeError:
-            pass  # the standard library decides, and says why
-    return _strict(raw)
+def loads(raw: bytes, *, max_depth: int) -> Any:
+    """Decode a body strictly, at most `max_depth` containers deep; raises JsonRefused with a reason for a 400."""
+    body = raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw
+    if not _long_number_outside_strings(body):
+        value = _bounded_orjson(body, max_depth)
+        if value is not _UNREAD:
+            return value
+    value = _strict(raw)  # the standard library decides, and says why
+    if _deeper_than(value, max_depth):
+        raise JsonRefused(f"nesting deeper than {max_depth} levels")
+    return value
+
+
+_UNREAD = object()  # orjson did not read the body; the standard library will
+
+
+def _bounded_orjson(body: bytes, max_depth: int) -> Any:
+    """orjson's parse of `body` inside ORJSON_MAX_DEPTH - max_depth one-element lists, so orjson's own limit
+    bounds the body's depth at max_depth (a byte scan for the depth cost twice what the extra lists do)."""
+    pad = max(0, ORJSON_MAX_DEPTH - max_depth)
+    try:
+        value = orjson.loads(b"[" * pad + body + b"]" * pad)
+    except orjson.JSONDecodeError:
+        return _UNREAD
+    for _ in range(pad):
+        if len(value) != 1:  # not one JSON value ('1], [2' fits between the brackets): not a body we accept
+            return _UNREAD
+        value = value[0]
+    return value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether a parsed value nests containers more than `limit` deep (a scalar is 0 deep, [] is 1)."""
+    level = [value] if isinstance(value, dict | list) else []
+    for _ in range(limit):
+        level = [item for container in level
+                 for item in (container.values() if isinstance(container, dict) else container)
+                 if isinstance(item, dict | list)]
+    return bool(level)
 
 
 BODY_DEADLINE_SECONDS = 10.0  # a CDS Hooks body (a few MB at most) arrives well within this on any real link

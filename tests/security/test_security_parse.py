@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import assume
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
 from service.errors import InvalidRequestError
+from service.web import jsonin
 from service.web.security import MAX_DEPTH
 from service.web.security import MAX_STRING_CHARS
-from service.web.security import json_problem
 from service.web.security import may_hold_huge_string
-from service.web.security import nests_deeper_than
 from service.web.security import parse_json
+from service.web.security import string_problem
 
 LIMIT = 8
 tricky_text = st.text(
@@ -75,14 +77,33 @@ def depth(value: Any) -> int:
 
 
 @settings(max_examples=500, deadline=None, derandomize=True, database=None)
-@given(value=values, ensure_ascii=st.booleans(), indent=st.sampled_from([None, 1]), limit=st.integers(0, 6))
-def test_byte_level_depth_check_agrees_with_the_parsed_value(
-    value: Any, ensure_ascii: bool, indent: int | None, limit: int
+@given(value=values, ensure_ascii=st.booleans(), indent=st.sampled_from([None, 1]), limit=st.integers(0, 6),
+       bom=st.booleans())
+def test_depth_bound_agrees_with_the_parsed_value(
+    value: Any, ensure_ascii: bool, indent: int | None, limit: int, bom: bool
 ) -> None:
-    """Brackets, quotes and backslashes inside strings never fool the byte-level check, either way."""
-    raw = json.dumps(value, ensure_ascii=ensure_ascii, indent=indent).encode()
-    assert nests_deeper_than(raw, limit) == (depth(value) > limit)
-    assert nests_deeper_than(b"\xef\xbb\xbf" + raw, limit) == (depth(value) > limit)  # with a BOM
+    """Brackets, quotes and backslashes inside strings never fool the depth bound, either way."""
+    assume(not _big_int(value))  # refused for their size first (tested below)
+    raw = (b"\xef\xbb\xbf" if bom else b"") + json.dumps(value, ensure_ascii=ensure_ascii, indent=indent).encode()
+    if depth(value) > limit:
+        with pytest.raises(jsonin.JsonRefused, match=f"nesting deeper than {limit} levels"):
+            jsonin.loads(raw, max_depth=limit)
+    else:
+        assert jsonin.loads(raw, max_depth=limit) == value
+
+
+def test_orjson_refuses_documents_deeper_than_the_depth_the_bound_relies_on() -> None:
+    """jsonin bounds depth by orjson's own limit; a new orjson with another limit must fail here, not weaken it."""
+    limit = jsonin.ORJSON_MAX_DEPTH
+    assert orjson.loads(b"[" * limit + b"]" * limit) is not None
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(b"[" * (limit + 1) + b"]" * (limit + 1))
+
+
+@pytest.mark.parametrize("raw", [b"1], [2", b"1]]]], [[[[2", b"], [", b"", b"  ", b"{}], [{}", b"[1], [2]"])
+def test_text_that_is_not_one_json_value_is_refused_even_between_brackets(raw: bytes) -> None:
+    with pytest.raises(jsonin.JsonRefused):
+        jsonin.loads(raw, max_depth=MAX_DEPTH)
 
 
 REFUSED = object()
@@ -175,8 +196,6 @@ def test_parse_json_accepts_only_what_the_standard_library_accepts(
 
 
 def test_depth_limit_is_exact() -> None:
-    assert json_problem(_nest(MAX_DEPTH)) is None
-    assert json_problem(_nest(MAX_DEPTH + 1)) == f"nesting deeper than {MAX_DEPTH} levels"
     for text in (json.dumps(_nest(MAX_DEPTH)), json.dumps({"unit": "mm[Hg]", "v": _nest(MAX_DEPTH - 1)})):
         parse_json(text.encode())
     for text in (json.dumps(_nest(MAX_DEPTH + 1)), json.dumps({"a": "]]]]", "v": _nest(MAX_DEPTH)})):
@@ -185,10 +204,10 @@ def test_depth_limit_is_exact() -> None:
 
 
 def test_strings_and_keys_over_the_limit() -> None:
-    assert json_problem({"a": "x" * (MAX_STRING_CHARS + 1)}) == "a string is too long"
-    assert json_problem({"x" * (MAX_STRING_CHARS + 1): 1}) == "a key is too long"
-    assert json_problem("x" * (MAX_STRING_CHARS + 1)) == "a string is too long"
-    assert json_problem({"a": "x" * MAX_STRING_CHARS}) is None
+    assert string_problem({"a": "x" * (MAX_STRING_CHARS + 1)}) == "a string is too long"
+    assert string_problem({"x" * (MAX_STRING_CHARS + 1): 1}) == "a key is too long"
+    assert string_problem("x" * (MAX_STRING_CHARS + 1)) == "a string is too long"
+    assert string_problem({"a": "x" * MAX_STRING_CHARS}) is None
 
 
 @pytest.mark.parametrize(
