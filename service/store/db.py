@@ -7,6 +7,7 @@ cards are recorded by uuid, service and rule id only, so feedback can be attribu
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -21,10 +22,13 @@ from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
 from sqlalchemy import create_engine
 from sqlalchemy import event
+from sqlalchemy import insert
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
@@ -176,6 +180,56 @@ def create_tables(engine: Engine, tables: Sequence[Table] | None = None) -> None
         Base.metadata.create_all(engine, tables=chosen)
     except OperationalError as exc:
         LOG.error("database unreachable while starting (%s); tables not checked", type(exc).__name__)
+
+
+class DriverInsert:
+    """One INSERT into `table`, compiled by SQLAlchemy once for the engine's dialect and run on a pooled driver
+    connection: on SQLite, Core's execution layer around each call cost more than the insert (ReplayStore, bench)."""
+
+    def __init__(self, engine: Engine, table: Table) -> None:
+        compiled = insert(table).compile(dialect=engine.dialect)
+        self._engine = engine
+        self._sql = str(compiled)
+        self._positions = compiled.positiontup if engine.dialect.positional else None
+        self._processors = {column.name: processor for column in table.columns
+                            if (processor := column.type.dialect_impl(engine.dialect).bind_processor(engine.dialect))
+                            is not None}
+        dbapi = engine.dialect.loaded_dbapi
+        self._integrity_error: type[Exception] = dbapi.IntegrityError
+        self._driver_error: type[Exception] = dbapi.Error
+
+    def __call__(self, row: Mapping[str, Any]) -> bool:
+        """Insert `row` and commit; False when a unique key already holds it.
+
+        :raises sqlalchemy.exc.DBAPIError: any other driver error, as Core would raise it (DbGuard reads it).
+        """
+        values = {name: (self._processors[name](value) if name in self._processors else value)
+                  for name, value in row.items()}
+        params: Any = [values[name] for name in self._positions] if self._positions is not None else values
+        try:
+            connection = self._engine.raw_connection()
+        except self._driver_error as exc:  # the pool hands out driver errors unwrapped
+            raise self._wrapped(exc, params) from exc
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(self._sql, params)
+                connection.commit()
+            finally:
+                cursor.close()
+        except self._integrity_error:
+            connection.rollback()
+            return False
+        except self._driver_error as exc:
+            connection.invalidate()  # a connection that failed is not handed out again
+            raise self._wrapped(exc, params) from exc
+        finally:
+            connection.close()  # back to the pool, which rolls back anything left open
+        return True
+
+    def _wrapped(self, exc: Exception, params: Any) -> StatementError:
+        """The driver's error as Core raises it (OperationalError, ...), parameters hidden from its message."""
+        return DBAPIError.instance(self._sql, params, exc, self._driver_error, hide_parameters=True)
 
 
 def ping(engine: Engine) -> None:

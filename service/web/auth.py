@@ -30,8 +30,6 @@ import jwt
 import requests
 from sqlalchemy import Engine
 from sqlalchemy import delete
-from sqlalchemy import insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.config import ConfigError
@@ -45,6 +43,8 @@ from service.fhir.access import FhirAccess
 from service.fhir.urls import is_loopback_host
 from service.fhir.urls import normalize_base_url
 from service.fhir.urls import url_problem
+from service.store.db import Base
+from service.store.db import DriverInsert
 from service.store.db import SeenJwt
 from service.store.health import DatabaseDown
 from service.store.health import DbGuard
@@ -306,15 +306,12 @@ def _key_for(jwk_data: Mapping[str, Any], alg: str) -> Any | None:
 # -------------------------------------------------------------------------------------- replay store
 
 
-# Built once: constructing the statement per request cost more than executing it.
-_INSERT_SEEN = insert(SeenJwt)
-
-
 class ReplayStore:
     """Seen JWT ids in the database: a unique (issuer, jti) insert fails atomically on a replay anywhere."""
 
     def __init__(self, engine: Engine, clock: Callable[[], float], guard: DbGuard | None = None) -> None:
         self._engine = engine
+        self._insert = DriverInsert(engine, Base.metadata.tables[SeenJwt.__tablename__])  # on every hook call
         self._clock = clock
         self._guard = guard  # a deadline per database call, and a fast 503 while the database is down
         self._last_purge = float("-inf")
@@ -352,14 +349,6 @@ class ReplayStore:
             # Fail closed: without the store we cannot tell a replay from a first use.
             LOG.error("jti store unavailable: %s", type(exc).__name__)
             raise ServiceUnavailableError("the replay store is unavailable") from exc
-
-    def _insert(self, row: dict[str, Any]) -> bool:
-        try:
-            with self._engine.begin() as connection:
-                connection.execute(_INSERT_SEEN, row)
-        except IntegrityError:
-            return False
-        return True
 
     def _maybe_purge(self, now: float) -> None:
         with self._lock:
