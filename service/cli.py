@@ -19,14 +19,25 @@ from service.config import load_settings
 from service.obs import multiproc
 
 
-def _freeze_gc(_worker: object) -> None:
-    """Move everything the worker loaded at start-up (app, schemas, value sets) out of the cyclic GC's reach.
+def _worker_started(_worker: object) -> None:
+    """In each gunicorn worker after start-up: log lines written by a writer thread, and the start-up heap frozen.
 
-    A request allocates tens of thousands of objects, so full collections run every few requests; without
-    this each of them re-walks the worker's whole start-up heap (about a tenth of a request's CPU).
+    gc.freeze moves everything the worker loaded (app, schemas, value sets) out of the cyclic GC's reach: a request
+    allocates tens of thousands of objects, so full collections run every few requests, and without it each of
+    them re-walks the worker's whole start-up heap (about a tenth of a request's CPU).
     """
+    from service.web.logs import write_in_background
+
+    write_in_background()
     gc.collect()
     gc.freeze()
+
+
+def _worker_exiting(_server: object, _worker: object) -> None:
+    """In a gunicorn worker as it exits: the queued log lines are written before it goes."""
+    from service.web.logs import stop_background_writer
+
+    stop_background_writer()
 
 
 def gunicorn_settings(host: str, port: int, workers: int, threads: int | None = None) -> dict[str, Any]:
@@ -37,7 +48,8 @@ def gunicorn_settings(host: str, port: int, workers: int, threads: int | None = 
         "bind": f"{host}:{port}",
         "workers": workers,
         "accesslog": None,  # the app writes its own structured access log
-        "post_worker_init": _freeze_gc,
+        "post_worker_init": _worker_started,
+        "worker_exit": _worker_exiting,
         "child_exit": multiproc.child_exit,  # metrics: a dead worker's gauges go, its counters stay
         **serve_settings(),  # gthread workers, JSON errors and log lines, no control socket
     }

@@ -145,6 +145,7 @@ def test_gunicorn_settings_freeze_the_start_up_heap_in_each_worker() -> None:
         settings["post_worker_init"](object())
         assert gc.get_freeze_count() > 0
     finally:
+        settings["worker_exit"](object(), object())
         gc.unfreeze()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import logging.handlers
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -93,6 +94,26 @@ def test_tokens_are_redacted_even_when_a_careless_call_logs_them(captured: io.St
     for fragment in ("abc.def.ghi", "c2lnbmF0dXJl", "opaque-secret-value", "dXNlcjpwYXNz"):
         assert fragment not in text
     assert "[redacted" in text
+
+
+def test_a_worker_writes_lines_from_a_thread_formatted_and_redacted_as_before(captured: io.StringIO) -> None:
+    logs.write_in_background()
+    logs.write_in_background()  # a second call changes nothing
+    root = logging.getLogger()
+    try:
+        (queued,) = [h for h in root.handlers if h.get_name() == "bme-json"]
+        assert isinstance(queued, logging.handlers.QueueHandler)
+        logging.getLogger("bme.test").warning("hello %s", "world", extra={"bme": {"service": "s"}})
+        logging.getLogger("bme.test").info("oops Bearer abc.def.ghi")
+    finally:
+        logs.stop_background_writer()  # writes what is queued, then logs directly again
+    first, second = _lines(captured)
+    assert first["msg"] == "hello world" and first["service"] == "s" and first["level"] == "WARNING"
+    assert second["msg"] == "oops Bearer [redacted]"
+    (direct,) = [h for h in root.handlers if h.get_name() == "bme-json"]
+    assert not isinstance(direct, logging.handlers.QueueHandler)
+    logging.getLogger("bme.test").warning("after")
+    assert _lines(captured)[-1]["msg"] == "after"  # written at once again
 
 
 def test_exceptions_are_logged_by_type_and_frames_not_message(captured: io.StringIO) -> None:
