@@ -55,6 +55,7 @@ def gunicorn_settings(host: str, port: int, workers: int, threads: int | None = 
     }
     if threads is not None:
         settings["threads"] = threads  # fewer cost less CPU but hold fewer slow clients (docs/operations.md)
+        settings["worker_connections"] = threads
     return settings
 
 

@@ -1,9 +1,13 @@
 """How `bme-cds serve` runs gunicorn: threaded workers, JSON for gunicorn's own errors and log lines.
 
 - gthread workers (THREADS per process): a client that uploads slowly holds one thread, never a whole worker,
-  so health checks and other clients are still answered; the body itself is read under a total deadline
-  (web/jsonin.py). Each process handles one CPU-bound request at a time anyway (the GIL), so the threads cost
-  no throughput: they keep I/O waits (slow clients, FHIR fetches, the database) from blocking the process.
+  and its body is read under a total deadline (web/jsonin.py). A worker accepts a connection only when a thread
+  is free (worker_connections = THREADS, no keep-alive), so every worker takes new requests from the one kernel
+  queue: a worker whose threads slow clients hold leaves them to the others, and requests are served in arrival
+  order. With 2 workers x 4 threads, 7 slow uploads at once still leave health checks answered.
+- Why 4 threads and no keep-alive (docs/operations.md): every thread beyond the first interleaves CPU-bound
+  requests on the GIL, and kept-alive connections stay with the worker that accepted them; at 16 connections 8
+  threads with keep-alive gave a p99 of 70-100 ms, 4 threads from the shared queue 50-57 ms (loaded machine).
 - gunicorn answers some requests itself (a malformed or over-long request line or header block, an unknown
   transfer coding, an exception escaping the app): its HTML page is replaced by an OperationOutcome, the same
   as every other error of the service. A worker killed by the master (WORKER TIMEOUT) or the kernel writes
@@ -23,10 +27,9 @@ from gunicorn import util
 
 from service.errors import operation_outcome
 
-THREADS = 8
+THREADS = 4
 WORKER_TIMEOUT_SECONDS = 30  # a worker whose main loop is silent this long is killed and replaced
 GRACEFUL_TIMEOUT_SECONDS = 30
-KEEPALIVE_SECONDS = 5
 
 _ISSUE_CODES = {400: "invalid", 403: "forbidden", 408: "timeout", 413: "too-costly", 414: "too-costly",
                 417: "not-supported", 431: "too-costly", 501: "not-supported"}
@@ -68,9 +71,10 @@ def serve_settings() -> dict[str, Any]:
     return {
         "worker_class": "gthread",
         "threads": THREADS,
+        "worker_connections": THREADS,  # accept only with a thread free (cli.gunicorn_settings keeps it in step)
+        "keepalive": 0,  # a kept-alive connection would hold a thread's slot while idle
         "timeout": WORKER_TIMEOUT_SECONDS,
         "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
-        "keepalive": KEEPALIVE_SECONDS,
         "logger_class": JsonLogger,
         "control_socket_disable": True,
         "on_starting": _on_starting,

@@ -171,8 +171,10 @@ def test_serve_threads_per_worker_can_be_set_and_must_be_positive() -> None:
     from service.cli import gunicorn_settings
     from service.web.gunicorn_conf import THREADS
 
-    assert gunicorn_settings("127.0.0.1", 8080, 2)["threads"] == THREADS
-    assert gunicorn_settings("127.0.0.1", 8080, 2, 2)["threads"] == 2
+    shipped = gunicorn_settings("127.0.0.1", 8080, 2)
+    assert shipped["threads"] == shipped["worker_connections"] == THREADS and shipped["keepalive"] == 0
+    chosen = gunicorn_settings("127.0.0.1", 8080, 2, 2)
+    assert chosen["threads"] == chosen["worker_connections"] == 2  # a worker accepts only with a thread free
     assert build_parser().parse_args(["serve", "--threads", "4"]).threads == 4
     assert build_parser().parse_args(["serve"]).threads is None
     with pytest.raises(SystemExit):

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from service.web.gunicorn_conf import THREADS
 from tests.processes import stop
 from tests.security.support import free_port
 
@@ -101,7 +102,9 @@ def _slow_upload(port: int) -> socket.socket:
 
 
 def test_slow_uploads_on_every_worker_do_not_block_health_checks(served: Served) -> None:
-    slow = [_slow_upload(served.port) for _ in range(6)]  # more than one per worker, possibly all on one
+    # All threads but two busy with slow uploads, possibly all of one worker's: a worker with no thread free
+    # accepts nothing, so health checks go to a worker that can answer them.
+    slow = [_slow_upload(served.port) for _ in range(2 * THREADS - 2)]
     try:
         time.sleep(0.5)
         for _ in range(10):

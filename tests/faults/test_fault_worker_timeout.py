@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from service.web.gunicorn_conf import THREADS
 from tests.faults.served import Gunicorn
 from tests.faults.served import serve
 
@@ -67,8 +68,9 @@ def _json_answer(answer: bytes) -> tuple[int, str, dict[str, object]]:
 def test_a_worker_timeout_closes_its_connections_and_the_worker_is_replaced(served: Gunicorn) -> None:
     booted = len(served.messages("Booting worker"))
     with ThreadPoolExecutor(max_workers=12) as pool:
-        # Slow but healthy requests first, so the worker that is about to stall may hold some of them too.
-        healthy = [pool.submit(_get, served.port, "/__fault/sleep?seconds=4") for _ in range(6)]
+        # Slow but healthy requests first, so the worker that is about to stall may hold some of them too; even
+        # all on the other worker they leave it a thread free for health checks.
+        healthy = [pool.submit(_get, served.port, "/__fault/sleep?seconds=4") for _ in range(THREADS - 1)]
         time.sleep(0.3)
         stalled = pool.submit(_get, served.port, "/__fault/hold-gil?seconds=60")
         time.sleep(0.3)
