@@ -4,10 +4,12 @@
   and its body is read under a total deadline (web/jsonin.py). A worker accepts a connection only when a thread
   is free (worker_connections = THREADS, no keep-alive), so every worker takes new requests from the one kernel
   queue: a worker whose threads slow clients hold leaves them to the others, and requests are served in arrival
-  order. With 2 workers x 4 threads, 7 slow uploads at once still leave health checks answered.
-- Why 4 threads and no keep-alive (docs/operations.md): every thread beyond the first interleaves CPU-bound
-  requests on the GIL, and kept-alive connections stay with the worker that accepted them; at 16 connections 8
-  threads with keep-alive gave a p99 of 70-100 ms, 4 threads from the shared queue 50-57 ms (loaded machine).
+  order. With 2 workers x 2 threads, 3 slow uploads at once still leave health checks answered.
+- Why 2 threads and no keep-alive (docs/operations.md): every thread beyond the first interleaves CPU-bound
+  requests on the GIL, and kept-alive connections stay with the worker that accepted them. At 16 connections
+  the p99 was 70-100 ms with 8 threads and keep-alive; from the shared queue 53-61 ms with 4 threads, 51-53 ms
+  with 3 and 46-49 ms with 2, at the same requests/s. More threads hold more slow clients and FHIR waits
+  (`bme-cds serve --threads N`); behind the shipped nginx proxy slow clients never reach gunicorn.
 - gunicorn answers some requests itself (a malformed or over-long request line or header block, an unknown
   transfer coding, an exception escaping the app): its HTML page is replaced by an OperationOutcome, the same
   as every other error of the service. A worker killed by the master (WORKER TIMEOUT) or the kernel writes
@@ -27,7 +29,7 @@ from gunicorn import util
 
 from service.errors import operation_outcome
 
-THREADS = 4
+THREADS = 2
 WORKER_TIMEOUT_SECONDS = 30  # a worker whose main loop is silent this long is killed and replaced
 GRACEFUL_TIMEOUT_SECONDS = 30
 
