@@ -7,7 +7,7 @@
   order. With 2 workers x 2 threads, 3 slow uploads at once still leave health checks answered.
 - Why 2 threads and no keep-alive (docs/operations.md): every thread beyond the first interleaves CPU-bound
   requests on the GIL, and kept-alive connections stay with the worker that accepted them. At 16 connections
-  the p99 was 70-100 ms with 8 threads and keep-alive; from the shared queue 53-61 ms with 4 threads, 51-53 ms
+  the p99 was 70-120 ms with 8 threads and keep-alive; from the shared queue 53-61 ms with 4 threads, 51-53 ms
   with 3 and 46-49 ms with 2, at the same requests/s. More threads hold more slow clients and FHIR waits
   (`bme-cds serve --threads N`); behind the shipped nginx proxy slow clients never reach gunicorn.
 - gunicorn answers some requests itself (a malformed or over-long request line or header block, an unknown
