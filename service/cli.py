@@ -18,9 +18,13 @@ from service.config import Settings
 from service.config import load_settings
 from service.obs import multiproc
 
+# A request allocates tens of thousands of containers, nearly all freed by reference counting: with the default
+# (700, 10, 10) the cyclic GC ran dozens of times per request (a request cost 76 us less, 3%, in an A/B run).
+GC_THRESHOLDS = (20_000, 20, 20)
+
 
 def _worker_started(_worker: object) -> None:
-    """In each gunicorn worker after start-up: log lines written by a writer thread, and the start-up heap frozen.
+    """In each gunicorn worker after start-up: log lines written by a writer thread, the start-up heap frozen.
 
     gc.freeze moves everything the worker loaded (app, schemas, value sets) out of the cyclic GC's reach: a request
     allocates tens of thousands of objects, so full collections run every few requests, and without it each of
@@ -31,6 +35,7 @@ def _worker_started(_worker: object) -> None:
     write_in_background()
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _worker_exiting(_server: object, _worker: object) -> None:

@@ -135,18 +135,22 @@ def test_gunicorn_settings_freeze_the_start_up_heap_in_each_worker() -> None:
     import gc
 
     from bench.floor_app import gunicorn_settings as floor_settings
+    from service.cli import GC_THRESHOLDS
     from service.cli import gunicorn_settings
 
     settings = gunicorn_settings("127.0.0.1", 8080, 2)
     assert settings["worker_class"] == "gthread" and settings["workers"] == 2 and settings["accesslog"] is None
     assert settings["control_socket_disable"] is True
     assert floor_settings is gunicorn_settings
+    thresholds = gc.get_threshold()
     try:
         settings["post_worker_init"](object())
         assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == GC_THRESHOLDS
     finally:
         settings["worker_exit"](object(), object())
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 def test_feedback_report_finds_the_service_database_from_any_folder(tmp_path: Path) -> None:
