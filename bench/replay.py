@@ -149,7 +149,7 @@ def pipeline_floor(export: Path) -> tuple[float, int]:
     deps = _deps(plan, None)
     patients: dict[str, list[bytes]] = {}
     for chunk in plan_chunks(export_files(export)):
-        for item in read_chunk(chunk):
+        for item in read_chunk(chunk, False):
             if isinstance(item, Kept):
                 patients.setdefault(item.patient, []).append(item.raw)
     now = datetime.fromisoformat(f"{ANCHOR}T00:00:00+00:00").astimezone(UTC)

@@ -35,11 +35,12 @@ from service.replay.ndjson import PARSE
 from service.replay.ndjson import BadLine
 from service.replay.ndjson import Chunk
 from service.replay.ndjson import GzipDamage
-from service.replay.ndjson import chunk_lines
+from service.replay.ndjson import chunk_blocks
 from service.replay.ndjson import classify
 from service.replay.ndjson import cut_short
 from service.replay.ndjson import examine
 from service.replay.ndjson import leading_rule
+from service.replay.ndjson import lines_to_read
 from service.replay.ndjson import passed_over
 from service.replay.ndjson import plan_chunks
 from service.replay.ndjson import routing_key
@@ -61,6 +62,7 @@ class _Split:
     partitions: int
     work: str
     exact: bool  # parse every line here (the fallback when a routing hint proved wrong)
+    visits: bool  # every Encounter is read (--encounters), see selection
 
 
 def _split_chunk(task: _Split) -> int:
@@ -76,7 +78,7 @@ def _split_chunk(task: _Split) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     handles: dict[int, IO[bytes]] = {}
     partitions, index = task.partitions, task.index
-    lines = 0
+    lines = 0  # the number of the last line read
 
     def write(patient: str, number: int, flag: bytes, raw: bytes) -> None:
         part = zlib.crc32(patient.encode("utf-8")) % partitions  # partition_of, inlined: once per line
@@ -88,31 +90,33 @@ def _split_chunk(task: _Split) -> int:
     rules: dict[bytes, tuple[str, str]] = {}  # leading resourceType -> (type, leading_rule), decided once
     with (Path(task.work) / "bad" / f"c{task.index:05d}.tsv").open("wb") as bad:
         try:
-            for number, raw in chunk_lines(chunk):
-                lines = number
-                if raw.isspace() or not raw:  # (not raw.strip(): that copies every line)
-                    continue  # a blank line (a trailing newline, a CRLF export) carries nothing
-                leading = LEADING_TYPE.match(raw)
-                if leading is not None:
-                    rule = rules.get(leading.group(1))
-                    if rule is None:
-                        name = leading.group(1).decode("ascii")
-                        rule = rules[leading.group(1)] = (name, leading_rule(name))
-                    kind, action = rule
-                    if passed_over(kind, raw):  # the same test as classify(), without its parse
-                        short = cut_short(chunk.file_index, number, raw)
-                        if short is not None:
-                            bad.write(_bad_record(short))
-                        continue
-                    hint = None if task.exact or action is PARSE else routing_key(kind, raw)
+            for block in chunk_blocks(chunk):
+                lines = block.first + block.lines - 1
+                for number, raw, kind in lines_to_read(block, task.visits):
+                    if kind is None:  # a line judged by itself
+                        if raw.isspace() or not raw:  # (not raw.strip(): that copies every line)
+                            continue  # a blank line (a trailing newline, a CRLF export) carries nothing
+                        leading = LEADING_TYPE.match(raw)
+                        if leading is not None:
+                            rule = rules.get(leading.group(1))
+                            if rule is None:
+                                name = leading.group(1).decode("ascii")
+                                rule = rules[leading.group(1)] = (name, leading_rule(name, task.visits))
+                            if passed_over(rule[0], raw, task.visits):  # the test of classify(), without its parse
+                                short = cut_short(chunk.file_index, number, raw)
+                                if short is not None:
+                                    bad.write(_bad_record(short))
+                                continue
+                            kind = None if rule[1] == PARSE else rule[0]
+                    hint = None if task.exact or kind is None else routing_key(kind, raw)
                     if hint is not None:
                         write(hint[0], number, b"u", raw)
                         continue
-                item = classify(chunk.file_index, number, raw)
-                if isinstance(item, BadLine):
-                    bad.write(_bad_record(item))
-                elif item is not None:
-                    write(item.patient, number, b"p" if item.is_patient else b"k", raw)
+                    item = classify(chunk.file_index, number, raw, task.visits)
+                    if isinstance(item, BadLine):
+                        bad.write(_bad_record(item))
+                    elif item is not None:
+                        write(item.patient, number, b"p" if item.is_patient else b"k", raw)
         except GzipDamage as damage:
             bad.write(_bad_record(BadLine(chunk.file_index, damage.line, damage.reason)))
         finally:
@@ -161,6 +165,7 @@ def _evaluate_partition(task: _Group) -> int:
                     group = records[key] = []
                 group.append((file_index, int(number) + offset, flag, raw))
     seen = len(records)
+    visits = task.plan.window is not None
     bad: list[BadLine] = []
     with (work / "rows" / f"{task.partition:04d}.jsonl").open("wb") as out:
         for patient, key in sorted((k.decode("utf-8"), k) for k in records):
@@ -169,7 +174,7 @@ def _evaluate_partition(task: _Group) -> int:
                 if flag != b"u":
                     resources.append((file_index, line_number, orjson.loads(raw), flag == b"p"))
                     continue
-                found = examine(file_index, line_number, raw)
+                found = examine(file_index, line_number, raw, visits)
                 if isinstance(found, BadLine):
                     bad.append(found)
                 elif found is not None:
@@ -241,7 +246,7 @@ def _run(
     chunks = plan_chunks(list(files), numbered=False)
     total = sum(p.stat().st_size for p in files)
     partitions = min(MAX_PARTITIONS, max(4 * workers, math.ceil(total / PARTITION_BYTES)))
-    splits = [_Split(i, c, partitions, str(work), exact) for i, c in enumerate(chunks)]
+    splits = [_Split(i, c, partitions, str(work), exact, plan.window is not None) for i, c in enumerate(chunks)]
     if workers <= 1:
         preload(plan)
         meanwhile()
