@@ -112,7 +112,8 @@ class Block:
 
     first: int  # number of its first line
     lines: int
-    data: bytes
+    data: bytes  # the lines are data[:end]; what follows is the start of a line the next block holds whole
+    end: int
 
 
 def chunk_blocks(chunk: Chunk) -> Iterator[Block]:
@@ -131,7 +132,7 @@ def chunk_blocks(chunk: Chunk) -> Iterator[Block]:
                     continue
                 data = carry + piece[:end]
                 carry = piece[end:]
-                block = Block(number, data.count(b"\n"), data)
+                block = Block(number, data.count(b"\n"), data, len(data))
                 yield block
                 number += block.lines
     except EOFError as exc:
@@ -139,7 +140,7 @@ def chunk_blocks(chunk: Chunk) -> Iterator[Block]:
     except (gzip.BadGzipFile, zlib.error, OSError) as exc:
         raise GzipDamage(number, f"gzip file unreadable from here: {exc}; the rest of the file is lost") from exc
     if carry:  # a last line without its end
-        yield Block(number, 1, carry + b"\n")
+        yield Block(number, 1, carry + b"\n", len(carry) + 1)
 
 
 def _file_blocks(chunk: Chunk) -> Iterator[Block]:
@@ -158,9 +159,8 @@ def _file_blocks(chunk: Chunk) -> Iterator[Block]:
             elif not end:  # a line longer than the piece: read it again, in a larger one
                 size *= 2
                 continue
-            data = piece if end == len(piece) else piece[:end]  # the line cut at the end is read again next
-            at += end
-            block = Block(number, data.count(b"\n"), data)
+            at += end  # the line cut at the piece's end is read again with the next one (not copied out of it)
+            block = Block(number, piece.count(b"\n", 0, end), piece, end)
             yield block
             number += block.lines
     finally:
@@ -183,27 +183,28 @@ def lines_to_read(block: Block, visits: bool) -> Iterator[tuple[int, bytes, str 
         return
     if kind is not None and rule == FILTER:
         number, at = block.first, 0
-        for start, end in selection.lines_maybe_kept(kind, data, visits):
+        for start, end in selection.lines_maybe_kept(kind, data, block.end, visits):
             number += data.count(b"\n", at, start)
             at = start
             yield number, data[start:end], kind
         return
     known = kind if rule == KEEP else None
-    for number, line in enumerate(data.split(b"\n")[:-1], block.first):
+    lines = (data if block.end == len(data) else data[: block.end]).split(b"\n")
+    for number, line in enumerate(lines[:-1], block.first):
         yield number, line.rstrip(b"\r") if known is None else line, known
 
 
-_TIDY_LEADING = re.compile(rb'\{"resourceType"\s*:\s*"([A-Za-z]+)"')
+_TIDY_LEADING = re.compile(rb'\{"resourceType": ?"([A-Za-z]+)"')  # (orjson's and json.dumps' separators)
 
 
 def _tidy_type(block: Block) -> str | None:
     """The resourceType of a tidy block (see `lines_to_read`), None for any other block."""
-    data = block.data
-    leading = _TIDY_LEADING.match(data)
-    if leading is None or not data.endswith(b"}\n"):
+    data, end = block.data, block.end
+    leading = _TIDY_LEADING.match(data, 0, end)
+    if leading is None or not data.endswith(b"}\n", 0, end):
         return None
     # Every newline but the last one is between a closing brace and the same leading bytes.
-    if data.count(b"}\n" + leading.group(0)) != block.lines - 1:
+    if data.count(b"}\n" + leading.group(0), 0, end) != block.lines - 1:
         return None
     return leading.group(1).decode("ascii")
 

@@ -6,7 +6,6 @@ service reads; this module applies them to exported resources as the EHR's FHIR 
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -191,21 +190,25 @@ def may_keep(kind: str, raw: bytes, visits: bool) -> bool:
     return prefilter.line.search(raw) is not None
 
 
-def lines_maybe_kept(kind: str, block: bytes, visits: bool) -> Iterator[tuple[int, int]]:
-    """(start, end) of each line of `block` that `may_keep` keeps, for a type it filters.
+def _finder(block: bytes, needle: bytes, stop: int) -> Callable[[int], int]:
+    return lambda at: block.find(needle, at, stop)
 
-    `block` is whole lines of type `kind`, each ending with a closing brace and a newline: no needle reaches from one
-    line into the next (none holds a brace), so searching the block finds what a search of each line would. Each
-    search runs on from its last hit, not from each line; a system's quoted URL, found faster than by the pattern,
-    is confirmed by it (the URL may be quoted elsewhere than in a system).
+
+def lines_maybe_kept(kind: str, block: bytes, stop: int, visits: bool) -> Iterator[tuple[int, int]]:
+    """(start, end) of each line of `block[:stop]` that `may_keep` keeps, for a type it filters.
+
+    `block[:stop]` is whole lines of type `kind`, each ending with a closing brace and a newline: no needle reaches
+    from one line into the next (none holds a brace), so searching the block finds what a search of each line
+    would. Each search runs on from its last hit, not from each line; a system's quoted URL, found faster than by
+    the pattern, is confirmed by it (the URL may be quoted elsewhere than in a system).
     """
     prefilter = _PREFILTERS[(kind, visits)]
-    searches: list[Callable[[int], int]] = [lambda at: block.find(b"\\", at)]  # an escape: may_keep keeps the line
+    searches = [_finder(block, b"\\", stop)]  # an escape: may_keep keeps the line
     if prefilter.codes is not None:
         codes = prefilter.codes
-        searches.append(lambda at: -1 if (match := codes.search(block, at)) is None else match.start())
+        searches.append(lambda at: -1 if (match := codes.search(block, at, stop)) is None else match.start())
     confirmed = len(searches)  # the searches before this one find only lines may_keep keeps
-    searches += [functools.partial(block.find, quoted) for quoted in prefilter.systems]
+    searches += [_finder(block, quoted, stop) for quoted in prefilter.systems]
     hits = [search(0) for search in searches]
     while True:
         hit, which = min(((h, i) for i, h in enumerate(hits) if h >= 0), default=(-1, 0))

@@ -141,7 +141,7 @@ def test_lines_maybe_kept_finds_the_lines_may_keep_keeps() -> None:
         b'{"resourceType":"Observation","code":{"coding":[{"code" : "1751-7"},{"code":"2160-0"}]}}',
     ]
     block = b"\n".join(lines) + b"\n"
-    found = [block[start:end] for start, end in lines_maybe_kept("Observation", block, False)]
+    found = [block[start:end] for start, end in lines_maybe_kept("Observation", block, len(block), False)]
     assert found == [line for line in lines if may_keep("Observation", line, False)]
     assert found == [lines[1], lines[3], lines[4], lines[5]]
 
