@@ -77,7 +77,7 @@ def _split_chunk(task: _Split) -> int:
     folder = Path(task.work) / "parts" / f"c{task.index:05d}"
     folder.mkdir(parents=True, exist_ok=True)
     handles: dict[int, IO[bytes]] = {}
-    partitions, index = task.partitions, task.index
+    partitions = task.partitions
     lines = 0  # the number of the last line read
 
     def write(patient: str, number: int, flag: bytes, raw: bytes) -> None:
@@ -85,7 +85,7 @@ def _split_chunk(task: _Split) -> int:
         handle = handles.get(part)
         if handle is None:
             handle = handles[part] = (folder / f"{part:04d}.tsv").open("wb")
-        handle.write(b"%s\t%d\t%d\t%s\t%s\n" % (patient.encode("utf-8"), index, number, flag, raw))
+        handle.write(b"%s\t%d\t%s\t%s\n" % (patient.encode("utf-8"), number, flag, raw))
 
     rules: dict[bytes, tuple[str, str]] = {}  # leading resourceType -> (type, leading_rule), decided once
     with (Path(task.work) / "bad" / f"c{task.index:05d}.tsv").open("wb") as bad:
@@ -154,16 +154,16 @@ def _evaluate_partition(task: _Group) -> int:
     work = Path(task.work)
     records: dict[bytes, list[tuple[int, int, bytes, bytes]]] = {}  # by patient id as written (decoded once)
     for chunk, (file_index, offset) in enumerate(task.chunks):
-        path = work / "parts" / f"c{chunk:05d}" / f"{task.partition:04d}.tsv"
-        if not path.exists():
-            continue
-        with path.open("rb") as handle:
-            for line in handle:
-                key, _, number, flag, raw = line[:-1].split(b"\t", 4)
-                group = records.get(key)
-                if group is None:
-                    group = records[key] = []
-                group.append((file_index, int(number) + offset, flag, raw))
+        try:
+            data = (work / "parts" / f"c{chunk:05d}" / f"{task.partition:04d}.tsv").read_bytes()
+        except FileNotFoundError:
+            continue  # the chunk had no line for this partition
+        for line in data.split(b"\n")[:-1]:
+            key, number, flag, raw = line.split(b"\t", 3)
+            group = records.get(key)
+            if group is None:
+                group = records[key] = []
+            group.append((file_index, int(number) + offset, flag, raw))
     seen = len(records)
     visits = task.plan.window is not None
     bad: list[BadLine] = []
