@@ -11,6 +11,7 @@ import gc
 import heapq
 import math
 import multiprocessing
+import os
 import resource
 import shutil
 import zlib
@@ -211,17 +212,20 @@ def _read_rows(path: Path) -> Iterator[Evaluation]:
             yield _decode(orjson.loads(line))
 
 
-def _map(workers: int, function: Any, tasks: Sequence[Any]) -> list[Any]:
-    """Run tasks on a pool of `workers` processes (in this process for one worker)."""
+def _map(workers: int, function: Any, tasks: Sequence[Any], meanwhile: Callable[[], None] = lambda: None) -> list[Any]:
+    """Run tasks on a pool of `workers` processes (in this process for one worker); `meanwhile` runs here."""
     # The pipeline and value sets are a large heap that lives as long as the process: keep the cyclic GC off it,
     # so collections do not walk it again and again (and forked children do not copy its pages by touching them).
     # No collection first: after the start-up it finds nothing to free (measured) and walks that heap, 40-50 ms.
     gc.freeze()
     if workers <= 1:
+        meanwhile()
         return [function(task) for task in tasks]
     context = multiprocessing.get_context("fork")
     with context.Pool(workers, maxtasksperchild=None) as pool:
-        return list(pool.imap(function, tasks, chunksize=1))
+        results = pool.imap(function, tasks, chunksize=1)
+        meanwhile()
+        return list(results)
 
 
 def run(
@@ -229,7 +233,7 @@ def run(
 ) -> tuple[Iterable[Evaluation], Iterable[BadLine]]:
     """Replay the export into `work`; returns the sorted streams of evaluations and bad lines (read lazily).
 
-    `meanwhile` is start-up work of the caller's (imports for the outputs) done while pass 1 runs.
+    `meanwhile` is start-up work of the caller's (imports for the outputs) done while the workers run.
     """
     try:
         return _run(plan, files, work, workers, meanwhile, exact=False)
@@ -249,15 +253,15 @@ def _run(
     splits = [_Split(i, c, partitions, str(work), exact, plan.window is not None) for i, c in enumerate(chunks)]
     if workers <= 1:
         preload(plan)
-        meanwhile()
         counts = _map(1, _split_chunk, splits)
     else:
         # Pass 1 needs neither the pipeline nor its value sets: its workers are forked before those are loaded, and
         # this process loads them meanwhile (for pass 2's workers to inherit) instead of before, alone on one core.
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        # Pass 2 waits for that load more than for pass 1 (shorter on a small export): pass 1's workers run at a
+        # lower priority, so that this process keeps a core, and the caller's `meanwhile` waits for pass 2.
+        with multiprocessing.get_context("fork").Pool(workers, initializer=os.nice, initargs=(10,)) as pool:
             pending = pool.map_async(_split_chunk, splits, chunksize=1)
             preload(plan)
-            meanwhile()
             counts = pending.get()
     offsets: list[tuple[int, int]] = []
     before: dict[int, int] = {}  # lines of each file in its chunks so far
@@ -265,7 +269,7 @@ def _run(
         offsets.append((chunk.file_index, before.get(chunk.file_index, 0)))
         before[chunk.file_index] = before.get(chunk.file_index, 0) + count
     groups = [_Group(p, tuple(offsets), str(work), plan) for p in range(partitions)]
-    _map(workers, _evaluate_partition, groups)
+    _map(workers, _evaluate_partition, groups, meanwhile)
     row_files = sorted((work / "rows").glob("*.jsonl"))
     chunk_bad = [_read_bad(work / "bad" / f"c{i:05d}.tsv", offsets[i][1]) for i in range(len(chunks))]
     part_bad = [_read_bad(p) for p in sorted((work / "bad").glob("p*.tsv"))]
