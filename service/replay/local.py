@@ -11,6 +11,7 @@ import gc
 import heapq
 import math
 import multiprocessing
+import os
 import resource
 import shutil
 import zlib
@@ -211,36 +212,6 @@ def _read_rows(path: Path) -> Iterator[Evaluation]:
             yield _decode(orjson.loads(line))
 
 
-@dataclass(frozen=True)
-class _Claims:
-    """Pass 1's chunks, each taken once by whichever process asks next (the next index is shared)."""
-
-    next: Any  # multiprocessing.Value("i"): the index of the next chunk to take
-    splits: Sequence[_Split]
-
-    def split(self) -> dict[int, int]:
-        """Take chunks and split them until none is left; returns their line counts by index."""
-        counts: dict[int, int] = {}
-        while True:
-            with self.next.get_lock():
-                index = self.next.value
-                self.next.value = index + 1
-            if index >= len(self.splits):
-                return counts
-            counts[index] = _split_chunk(self.splits[index])
-
-
-_SHARED: list[_Claims] = []  # a pass-1 worker's claims, inherited at its start
-
-
-def _share(claims: _Claims) -> None:
-    _SHARED.append(claims)
-
-
-def _split_claimed() -> dict[int, int]:
-    return _SHARED[0].split()
-
-
 def _map(workers: int, function: Any, tasks: Sequence[Any], meanwhile: Callable[[], None] = lambda: None) -> list[Any]:
     """Run tasks on a pool of `workers` processes (in this process for one worker); `meanwhile` runs here."""
     # The pipeline and value sets are a large heap that lives as long as the process: keep the cyclic GC off it,
@@ -284,19 +255,14 @@ def _run(
         preload(plan)
         counts = _map(1, _split_chunk, splits)
     else:
-        # Pass 1 needs neither the pipeline nor its value sets: workers - 1 processes are forked for it before those
-        # are loaded, and this process loads them meanwhile (for pass 2's workers to inherit) instead of before,
-        # alone on one core; then it takes chunks too. The chunks go to whoever asks next, so on a small export,
-        # where the load takes longer than pass 1, pass 1 does not compete with it for the cores.
-        context = multiprocessing.get_context("fork")
-        claims = _Claims(context.Value("i", 0), splits)
-        with context.Pool(workers - 1, initializer=_share, initargs=(claims,)) as pool:
-            pending = [pool.apply_async(_split_claimed) for _ in range(workers - 1)]
+        # Pass 1 needs neither the pipeline nor its value sets: its workers are forked before those are loaded, and
+        # this process loads them meanwhile (for pass 2's workers to inherit) instead of before, alone on one core.
+        # Pass 2 waits for that load more than for pass 1 (shorter on a small export): pass 1's workers run at a
+        # lower priority, so that this process keeps a core, and the caller's `meanwhile` waits for pass 2.
+        with multiprocessing.get_context("fork").Pool(workers, initializer=os.nice, initargs=(10,)) as pool:
+            pending = pool.map_async(_split_chunk, splits, chunksize=1)
             preload(plan)
-            done = claims.split()
-            for result in pending:
-                done.update(result.get())
-        counts = [done[i] for i in range(len(splits))]
+            counts = pending.get()
     offsets: list[tuple[int, int]] = []
     before: dict[int, int] = {}  # lines of each file in its chunks so far
     for chunk, count in zip(chunks, counts, strict=True):
