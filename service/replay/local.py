@@ -11,7 +11,6 @@ import gc
 import heapq
 import math
 import multiprocessing
-import os
 import resource
 import shutil
 import zlib
@@ -257,9 +256,9 @@ def _run(
     else:
         # Pass 1 needs neither the pipeline nor its value sets: its workers are forked before those are loaded, and
         # this process loads them meanwhile (for pass 2's workers to inherit) instead of before, alone on one core.
-        # Pass 2 waits for that load more than for pass 1 (shorter on a small export): pass 1's workers run at a
-        # lower priority, so that this process keeps a core, and the caller's `meanwhile` waits for pass 2.
-        with multiprocessing.get_context("fork").Pool(workers, initializer=os.nice, initargs=(10,)) as pool:
+        # On a small export that load takes longer than pass 1: the caller's `meanwhile` waits for pass 2, when
+        # this process only waits.
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
             pending = pool.map_async(_split_chunk, splits, chunksize=1)
             preload(plan)
             counts = pending.get()
