@@ -27,6 +27,7 @@ import orjson
 from bench.data import REPO
 from bench.population import ANCHOR
 from bench.population import write_population
+from bench.report import INFO
 from bench.report import Row
 from bench.report import machine
 from bench.report import table
@@ -149,7 +150,7 @@ def pipeline_floor(export: Path) -> tuple[float, int]:
     deps = _deps(plan, None)
     patients: dict[str, list[bytes]] = {}
     for chunk in plan_chunks(export_files(export)):
-        for item in read_chunk(chunk):
+        for item in read_chunk(chunk, False):
             if isinstance(item, Kept):
                 patients.setdefault(item.patient, []).append(item.raw)
     now = datetime.fromisoformat(f"{ANCHOR}T00:00:00+00:00").astimezone(UTC)
@@ -182,12 +183,17 @@ def measure(sizes: Sequence[int], memory_sizes: Sequence[int], spark: bool, work
     base = sizes[0]
     one = run_replay(export(base), workdir / "out", "--workers", "1")
     floor, patients = pipeline_floor(export(base))
-    rows.append(Row("5 replay", f"CPU per patient, 1 worker, {base:,} patients", f"{one.cpu / patients * 1000:.2f} ms",
-                    f"{floor / patients * 1000:.2f} ms (pipeline)", f"{one.cpu / floor:.2f}x", "<= 1.5x",
-                    verdict(one.cpu / floor <= 1.5),
-                    "CPU of the whole `bme-cds replay` process (start-up, reading every line, partitioning, "
-                    "outputs) over the CPU of json.loads + evaluate + json.dumps of each patient's prefetch "
-                    f"request; wall {one.wall:.1f} s"))
+    empty = workdir / "export-0"
+    empty.mkdir(exist_ok=True)
+    start_up = run_replay(empty, workdir / "out", "--workers", "1").cpu
+    whole = Row("5 replay", f"CPU per patient, 1 worker, {base:,} patients, whole process (start-up included)",
+                f"{one.cpu / patients * 1000:.2f} ms", f"{floor / patients * 1000:.2f} ms (pipeline)",
+                f"{one.cpu / floor:.2f}x", "", INFO,
+                f"not the target ({'the row above is' if len(sizes) > 1 else 'give two --sizes for it'}): CPU of "
+                "the whole `bme-cds replay` process over the floor's, "
+                f"with the start-up every run pays once, {start_up:.2f} s (CPU of a replay of an empty export: "
+                f"interpreter, the pipeline's imports and value sets, pyarrow), {start_up / patients * 1000:.2f} ms "
+                f"per patient at {base:,}; wall {one.wall:.1f} s")
     two = run_replay(export(base), workdir / "out", "--workers", "2")
     rows.append(Row("5 replay", f"2 workers vs 1, {base:,} patients (wall)", f"{two.wall:.1f} s", f"{one.wall:.1f} s",
                     f"{one.wall / two.wall:.2f}x faster", ">= 1.6x", verdict(one.wall / two.wall >= 1.6),
@@ -214,14 +220,16 @@ def measure(sizes: Sequence[int], memory_sizes: Sequence[int], spark: bool, work
         floor_n, patients_n = pipeline_floor(export(n))
         extra, extra_floor = single.cpu - one.cpu, floor_n - floor
         ratio = extra / extra_floor
-        rows.insert(1, Row("5 replay", f"CPU per patient, 1 worker, start-up excluded ({base:,} -> {n:,} patients)",
-                           f"{extra / (patients_n - patients) * 1000:.2f} ms",
-                           f"{extra_floor / (patients_n - patients) * 1000:.2f} ms (pipeline)", f"{ratio:.2f}x",
-                           "<= 1.5x", verdict(ratio <= 1.5),
-                           f"CPU the replay adds for the {patients_n - patients:,} extra patients ({single.cpu:.1f} s "
-                           f"- {one.cpu:.1f} s) over what the floor adds for them; the start-up both runs pay once "
-                           f"(interpreter, pipeline import, value sets, pyarrow) is about "
-                           f"{max(0.0, one.cpu - base * extra / (patients_n - patients)):.2f} s"))
+        rows[:0] = [Row("5 replay", f"CPU per patient, 1 worker ({base:,} -> {n:,} patients, start-up excluded)",
+                        f"{extra / (patients_n - patients) * 1000:.2f} ms",
+                        f"{extra_floor / (patients_n - patients) * 1000:.2f} ms (pipeline)", f"{ratio:.2f}x",
+                        "<= 1.5x", verdict(ratio <= 1.5),
+                        f"the per-patient target: CPU the replay adds for the {patients_n - patients:,} extra "
+                        f"patients ({single.cpu:.1f} s - {one.cpu:.1f} s: reading every line of their export, "
+                        "partitioning, the pipeline, outputs) over what the floor (json.loads + evaluate + json.dumps "
+                        "of each patient's prefetch request) adds for the same patients"), whole]
+    else:
+        rows.insert(0, whole)
     largest = max(runs)
     last = runs[largest]
     # The machine is shared: with every core already busy, a second worker gets little more CPU, and wall time
@@ -259,9 +267,13 @@ NOTES = (
     "Population: `python -m bench.population N` (Synthea records and patient-view scenario patients with fresh "
     "ids and shifted dates; every resource type of the Synthea records, as a full `$export` holds them).",
     "Each replay is a fresh `python -m service.cli replay EXPORT --as-of ANCHOR` process; its time includes "
-    "interpreter and value-set start-up. The floor of the per-patient row is the in-process pipeline "
+    "interpreter and value-set start-up. The floor of the per-patient rows is the in-process pipeline "
     "(`service.cds.pipeline.evaluate` through `service/replay/evaluation.run_patient_view`) on the very same "
     "patients' prefetch requests, built beforehand.",
+    "The per-patient target is judged on the CPU per additional patient (first row): what the replay adds per "
+    "patient from the smaller to the larger population, over what the floor adds for the same patients. The "
+    "whole-process row divides the start-up every run pays once (measured on an empty export) by the patients of "
+    "the smaller run as well; it is shown, not judged.",
     "The machine is shared by other jobs: the 2-worker speedup and Spark's overhead move with their load.",
 )
 

@@ -72,7 +72,7 @@ def plan_from(args: argparse.Namespace, settings: Settings) -> ReplayPlan:
 
 
 def _import_writers() -> None:
-    """Import what the output writers use (pyarrow is a tenth of a second), while the local engine's pass 1 runs."""
+    """Import what the output writers use (pyarrow is a tenth of a second), while the local engine's workers run."""
     import pyarrow.parquet  # noqa: F401
 
 

@@ -35,11 +35,12 @@ from service.replay.ndjson import PARSE
 from service.replay.ndjson import BadLine
 from service.replay.ndjson import Chunk
 from service.replay.ndjson import GzipDamage
-from service.replay.ndjson import chunk_lines
+from service.replay.ndjson import chunk_blocks
 from service.replay.ndjson import classify
 from service.replay.ndjson import cut_short
 from service.replay.ndjson import examine
 from service.replay.ndjson import leading_rule
+from service.replay.ndjson import lines_to_read
 from service.replay.ndjson import passed_over
 from service.replay.ndjson import plan_chunks
 from service.replay.ndjson import routing_key
@@ -61,6 +62,7 @@ class _Split:
     partitions: int
     work: str
     exact: bool  # parse every line here (the fallback when a routing hint proved wrong)
+    visits: bool  # every Encounter is read (--encounters), see selection
 
 
 def _split_chunk(task: _Split) -> int:
@@ -75,44 +77,46 @@ def _split_chunk(task: _Split) -> int:
     folder = Path(task.work) / "parts" / f"c{task.index:05d}"
     folder.mkdir(parents=True, exist_ok=True)
     handles: dict[int, IO[bytes]] = {}
-    partitions, index = task.partitions, task.index
-    lines = 0
+    partitions = task.partitions
+    lines = 0  # the number of the last line read
 
     def write(patient: str, number: int, flag: bytes, raw: bytes) -> None:
         part = zlib.crc32(patient.encode("utf-8")) % partitions  # partition_of, inlined: once per line
         handle = handles.get(part)
         if handle is None:
             handle = handles[part] = (folder / f"{part:04d}.tsv").open("wb")
-        handle.write(b"%s\t%d\t%d\t%s\t%s\n" % (patient.encode("utf-8"), index, number, flag, raw))
+        handle.write(b"%s\t%d\t%s\t%s\n" % (patient.encode("utf-8"), number, flag, raw))
 
     rules: dict[bytes, tuple[str, str]] = {}  # leading resourceType -> (type, leading_rule), decided once
     with (Path(task.work) / "bad" / f"c{task.index:05d}.tsv").open("wb") as bad:
         try:
-            for number, raw in chunk_lines(chunk):
-                lines = number
-                if raw.isspace() or not raw:  # (not raw.strip(): that copies every line)
-                    continue  # a blank line (a trailing newline, a CRLF export) carries nothing
-                leading = LEADING_TYPE.match(raw)
-                if leading is not None:
-                    rule = rules.get(leading.group(1))
-                    if rule is None:
-                        name = leading.group(1).decode("ascii")
-                        rule = rules[leading.group(1)] = (name, leading_rule(name))
-                    kind, action = rule
-                    if passed_over(kind, raw):  # the same test as classify(), without its parse
-                        short = cut_short(chunk.file_index, number, raw)
-                        if short is not None:
-                            bad.write(_bad_record(short))
-                        continue
-                    hint = None if task.exact or action is PARSE else routing_key(kind, raw)
+            for block in chunk_blocks(chunk):
+                lines = block.first + block.lines - 1
+                for number, raw, kind in lines_to_read(block, task.visits):
+                    if kind is None:  # a line judged by itself
+                        if raw.isspace() or not raw:  # (not raw.strip(): that copies every line)
+                            continue  # a blank line (a trailing newline, a CRLF export) carries nothing
+                        leading = LEADING_TYPE.match(raw)
+                        if leading is not None:
+                            rule = rules.get(leading.group(1))
+                            if rule is None:
+                                name = leading.group(1).decode("ascii")
+                                rule = rules[leading.group(1)] = (name, leading_rule(name, task.visits))
+                            if passed_over(rule[0], raw, task.visits):  # the test of classify(), without its parse
+                                short = cut_short(chunk.file_index, number, raw)
+                                if short is not None:
+                                    bad.write(_bad_record(short))
+                                continue
+                            kind = None if rule[1] == PARSE else rule[0]
+                    hint = None if task.exact or kind is None else routing_key(kind, raw)
                     if hint is not None:
                         write(hint[0], number, b"u", raw)
                         continue
-                item = classify(chunk.file_index, number, raw)
-                if isinstance(item, BadLine):
-                    bad.write(_bad_record(item))
-                elif item is not None:
-                    write(item.patient, number, b"p" if item.is_patient else b"k", raw)
+                    item = classify(chunk.file_index, number, raw, task.visits)
+                    if isinstance(item, BadLine):
+                        bad.write(_bad_record(item))
+                    elif item is not None:
+                        write(item.patient, number, b"p" if item.is_patient else b"k", raw)
         except GzipDamage as damage:
             bad.write(_bad_record(BadLine(chunk.file_index, damage.line, damage.reason)))
         finally:
@@ -150,17 +154,18 @@ def _evaluate_partition(task: _Group) -> int:
     work = Path(task.work)
     records: dict[bytes, list[tuple[int, int, bytes, bytes]]] = {}  # by patient id as written (decoded once)
     for chunk, (file_index, offset) in enumerate(task.chunks):
-        path = work / "parts" / f"c{chunk:05d}" / f"{task.partition:04d}.tsv"
-        if not path.exists():
-            continue
-        with path.open("rb") as handle:
-            for line in handle:
-                key, _, number, flag, raw = line[:-1].split(b"\t", 4)
-                group = records.get(key)
-                if group is None:
-                    group = records[key] = []
-                group.append((file_index, int(number) + offset, flag, raw))
+        try:
+            data = (work / "parts" / f"c{chunk:05d}" / f"{task.partition:04d}.tsv").read_bytes()
+        except FileNotFoundError:
+            continue  # the chunk had no line for this partition
+        for line in data.split(b"\n")[:-1]:
+            key, number, flag, raw = line.split(b"\t", 3)
+            group = records.get(key)
+            if group is None:
+                group = records[key] = []
+            group.append((file_index, int(number) + offset, flag, raw))
     seen = len(records)
+    visits = task.plan.window is not None
     bad: list[BadLine] = []
     with (work / "rows" / f"{task.partition:04d}.jsonl").open("wb") as out:
         for patient, key in sorted((k.decode("utf-8"), k) for k in records):
@@ -169,7 +174,7 @@ def _evaluate_partition(task: _Group) -> int:
                 if flag != b"u":
                     resources.append((file_index, line_number, orjson.loads(raw), flag == b"p"))
                     continue
-                found = examine(file_index, line_number, raw)
+                found = examine(file_index, line_number, raw, visits)
                 if isinstance(found, BadLine):
                     bad.append(found)
                 elif found is not None:
@@ -206,17 +211,20 @@ def _read_rows(path: Path) -> Iterator[Evaluation]:
             yield _decode(orjson.loads(line))
 
 
-def _map(workers: int, function: Any, tasks: Sequence[Any]) -> list[Any]:
-    """Run tasks on a pool of `workers` processes (in this process for one worker)."""
+def _map(workers: int, function: Any, tasks: Sequence[Any], meanwhile: Callable[[], None] = lambda: None) -> list[Any]:
+    """Run tasks on a pool of `workers` processes (in this process for one worker); `meanwhile` runs here."""
     # The pipeline and value sets are a large heap that lives as long as the process: keep the cyclic GC off it,
     # so collections do not walk it again and again (and forked children do not copy its pages by touching them).
-    gc.collect()
+    # No collection first: after the start-up it finds nothing to free (measured) and walks that heap, 40-50 ms.
     gc.freeze()
     if workers <= 1:
+        meanwhile()
         return [function(task) for task in tasks]
     context = multiprocessing.get_context("fork")
     with context.Pool(workers, maxtasksperchild=None) as pool:
-        return list(pool.imap(function, tasks, chunksize=1))
+        results = pool.imap(function, tasks, chunksize=1)
+        meanwhile()
+        return list(results)
 
 
 def run(
@@ -224,7 +232,7 @@ def run(
 ) -> tuple[Iterable[Evaluation], Iterable[BadLine]]:
     """Replay the export into `work`; returns the sorted streams of evaluations and bad lines (read lazily).
 
-    `meanwhile` is start-up work of the caller's (imports for the outputs) done while pass 1 runs.
+    `meanwhile` is start-up work of the caller's (imports for the outputs) done while the workers run.
     """
     try:
         return _run(plan, files, work, workers, meanwhile, exact=False)
@@ -241,18 +249,18 @@ def _run(
     chunks = plan_chunks(list(files), numbered=False)
     total = sum(p.stat().st_size for p in files)
     partitions = min(MAX_PARTITIONS, max(4 * workers, math.ceil(total / PARTITION_BYTES)))
-    splits = [_Split(i, c, partitions, str(work), exact) for i, c in enumerate(chunks)]
+    splits = [_Split(i, c, partitions, str(work), exact, plan.window is not None) for i, c in enumerate(chunks)]
     if workers <= 1:
         preload(plan)
-        meanwhile()
         counts = _map(1, _split_chunk, splits)
     else:
         # Pass 1 needs neither the pipeline nor its value sets: its workers are forked before those are loaded, and
         # this process loads them meanwhile (for pass 2's workers to inherit) instead of before, alone on one core.
+        # On a small export that load takes longer than pass 1: the caller's `meanwhile` waits for pass 2, when
+        # this process only waits.
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             pending = pool.map_async(_split_chunk, splits, chunksize=1)
             preload(plan)
-            meanwhile()
             counts = pending.get()
     offsets: list[tuple[int, int]] = []
     before: dict[int, int] = {}  # lines of each file in its chunks so far
@@ -260,7 +268,7 @@ def _run(
         offsets.append((chunk.file_index, before.get(chunk.file_index, 0)))
         before[chunk.file_index] = before.get(chunk.file_index, 0) + count
     groups = [_Group(p, tuple(offsets), str(work), plan) for p in range(partitions)]
-    _map(workers, _evaluate_partition, groups)
+    _map(workers, _evaluate_partition, groups, meanwhile)
     row_files = sorted((work / "rows").glob("*.jsonl"))
     chunk_bad = [_read_bad(work / "bad" / f"c{i:05d}.tsv", offsets[i][1]) for i in range(len(chunks))]
     part_bad = [_read_bad(p) for p in sorted((work / "bad").glob("p*.tsv"))]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import gzip
 import importlib.util
+import os
 import re
 import zlib
 from collections.abc import Iterator
@@ -105,38 +106,107 @@ def _count_newlines(handle: Any, start: int, end: int) -> int:
     return count
 
 
-def chunk_lines(chunk: Chunk) -> Iterator[tuple[int, bytes]]:
-    """(line number, line without its end) of the chunk; a gzip file's damage raises GzipDamage after the good part."""
-    number = chunk.first_line
-    if chunk.end == -1:
-        try:
-            with gzip.open(chunk.path, "rb") as handle:
-                for line in handle:
-                    yield number, line.rstrip(b"\r\n")
-                    number += 1
-        except EOFError as exc:
-            raise GzipDamage(number, f"gzip file truncated: {exc}; the rest of the file is lost") from exc
-        except (gzip.BadGzipFile, zlib.error, OSError) as exc:
-            raise GzipDamage(number, f"gzip file unreadable from here: {exc}; the rest of the file is lost") from exc
+@dataclass(frozen=True)
+class Block:
+    """Consecutive whole lines of a chunk, each ending with a newline (a file's last line without one gets one)."""
+
+    first: int  # number of its first line
+    lines: int
+    data: bytes  # the lines are data[:end]; what follows is the start of a line the next block holds whole
+    end: int
+
+
+def chunk_blocks(chunk: Chunk) -> Iterator[Block]:
+    """The chunk as blocks of whole lines, in order; a gzip file's damage raises GzipDamage after the good part."""
+    if chunk.end != -1:
+        yield from _file_blocks(chunk)
         return
-    with open(chunk.path, "rb") as handle:
-        handle.seek(chunk.start)
-        left, carry = chunk.end - chunk.start, b""
-        while left > 0:
-            # Blocks below malloc's largest mmap threshold (32 MB): each block reuses the last one's memory instead
-            # of mapping fresh pages (a page fault per 4 kB, a tenth of pass 1's CPU with whole-chunk reads).
-            block = handle.read(min(_READ_BLOCK, left))
-            if not block:
-                break
-            left -= len(block)
-            lines = block.split(b"\n")
-            lines[0] = carry + lines[0]
-            carry = lines.pop()  # the block's last line, maybe cut: it goes on in the next block
-            for line in lines:
-                yield number, line.rstrip(b"\r")
-                number += 1
-        if carry:  # a last line without its end
-            yield number, carry.rstrip(b"\r")
+    number, carry = chunk.first_line, b""
+    try:
+        with gzip.open(chunk.path, "rb") as handle:
+            # read1: what one read of the compressed file gives, so damage loses only the line it cuts.
+            while piece := handle.read1(_READ_BLOCK):
+                end = piece.rfind(b"\n") + 1
+                if not end:
+                    carry += piece
+                    continue
+                data = carry + piece[:end]
+                carry = piece[end:]
+                block = Block(number, data.count(b"\n"), data, len(data))
+                yield block
+                number += block.lines
+    except EOFError as exc:
+        raise GzipDamage(number, f"gzip file truncated: {exc}; the rest of the file is lost") from exc
+    except (gzip.BadGzipFile, zlib.error, OSError) as exc:
+        raise GzipDamage(number, f"gzip file unreadable from here: {exc}; the rest of the file is lost") from exc
+    if carry:  # a last line without its end
+        yield Block(number, 1, carry + b"\n", len(carry) + 1)
+
+
+def _file_blocks(chunk: Chunk) -> Iterator[Block]:
+    number, at, size = chunk.first_line, chunk.start, _READ_BLOCK
+    fd = os.open(chunk.path, os.O_RDONLY)
+    try:
+        while at < chunk.end:
+            # Pieces below malloc's largest mmap threshold (32 MB): each reuses the last one's memory instead of
+            # mapping fresh pages (a page fault per 4 kB, a tenth of pass 1's CPU with whole-chunk reads).
+            piece = os.pread(fd, min(size, chunk.end - at), at)
+            if not piece:
+                return
+            end = piece.rfind(b"\n") + 1
+            if at + len(piece) == chunk.end and end < len(piece):  # the file's last line, without its end
+                piece, end = piece + b"\n", len(piece) + 1
+            elif not end:  # a line longer than the piece: read it again, in a larger one
+                size *= 2
+                continue
+            at += end  # the line cut at the piece's end is read again with the next one (not copied out of it)
+            block = Block(number, piece.count(b"\n", 0, end), piece, end)
+            yield block
+            number += block.lines
+    finally:
+        os.close(fd)
+
+
+def lines_to_read(block: Block, visits: bool) -> Iterator[tuple[int, bytes, str | None]]:
+    """(number, line without its end, type or None) of each line of the block that must be looked at one by one.
+
+    A tidy block, whose every line starts with the same bytes naming its resourceType and ends with the brace
+    closing its object (as export servers write them), is judged whole: of a type the replay never reads, no line
+    needs a look; of a type it reads with some codes only, just the lines `selection.lines_maybe_kept` finds. Those
+    come with their type: they are of a type the replay reads and not passed over. That is most of an export,
+    passed over without a Python step per line. Any other line comes with None, to be judged by itself (`classify`).
+    """
+    data = block.data
+    kind = _tidy_type(block)
+    rule = PARSE if kind is None else leading_rule(kind, visits)
+    if rule == SKIP:
+        return
+    if kind is not None and rule == FILTER:
+        number, at = block.first, 0
+        for start, end in selection.lines_maybe_kept(kind, data, block.end, visits):
+            number += data.count(b"\n", at, start)
+            at = start
+            yield number, data[start:end], kind
+        return
+    known = kind if rule == KEEP else None
+    lines = (data if block.end == len(data) else data[: block.end]).split(b"\n")
+    for number, line in enumerate(lines[:-1], block.first):
+        yield number, line.rstrip(b"\r") if known is None else line, known
+
+
+_TIDY_LEADING = re.compile(rb'\{"resourceType": ?"([A-Za-z]+)"')  # (orjson's and json.dumps' separators)
+
+
+def _tidy_type(block: Block) -> str | None:
+    """The resourceType of a tidy block (see `lines_to_read`), None for any other block."""
+    data, end = block.data, block.end
+    leading = _TIDY_LEADING.match(data, 0, end)
+    if leading is None or not data.endswith(b"}\n", 0, end):
+        return None
+    # Every newline but the last one is between a closing brace and the same leading bytes.
+    if data.count(b"}\n" + leading.group(0), 0, end) != block.lines - 1:
+        return None
+    return leading.group(1).decode("ascii")
 
 
 class GzipDamage(Exception):
@@ -179,7 +249,7 @@ def is_fhir_resource_type(name: str) -> bool:
 LEADING_TYPE = re.compile(rb'\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]+)"')
 
 
-def classify(file_index: int, line: int, raw: bytes) -> Kept | BadLine | None:
+def classify(file_index: int, line: int, raw: bytes, visits: bool) -> Kept | BadLine | None:
     """A line as a kept resource, a bad line with its reason, or None (a resource the replay has no use for).
 
     A line that starts with the resourceType of a FHIR type the service never reads (Claim, Immunization, ...),
@@ -187,9 +257,9 @@ def classify(file_index: int, line: int, raw: bytes) -> Kept | BadLine | None:
     and none of it could change a card.
     """
     leading = LEADING_TYPE.match(raw)
-    if leading is not None and passed_over(leading.group(1).decode("ascii"), raw):
+    if leading is not None and passed_over(leading.group(1).decode("ascii"), raw, visits):
         return cut_short(file_index, line, raw)
-    result = examine(file_index, line, raw)
+    result = examine(file_index, line, raw, visits)
     if result is None or isinstance(result, BadLine):
         return result
     patient, is_patient, _ = result
@@ -200,19 +270,19 @@ SKIP, FILTER, KEEP, PARSE = "skip", "filter", "keep", "parse"
 
 
 @functools.cache
-def leading_rule(leading: str) -> str:
+def leading_rule(leading: str, visits: bool) -> str:
     """What a line whose leading resourceType is `leading` needs: SKIP (a type the service never reads), FILTER
     (a type it reads, only with some codes: `selection.may_keep`), KEEP (a type it reads), PARSE (not a FHIR type:
     the parser reports it)."""
     if leading in selection.KEPT_TYPES:
-        return FILTER if selection.filtered(leading) else KEEP
+        return FILTER if selection.filtered(leading, visits) else KEEP
     return SKIP if is_fhir_resource_type(leading) else PARSE
 
 
-def passed_over(leading: str, raw: bytes) -> bool:
+def passed_over(leading: str, raw: bytes, visits: bool) -> bool:
     """Skip the line unparsed: of a type the service never reads, or of one none of whose keys returns the line."""
-    rule = leading_rule(leading)
-    return rule == SKIP or (rule == FILTER and not selection.may_keep(leading, raw))
+    rule = leading_rule(leading, visits)
+    return rule == SKIP or (rule == FILTER and not selection.may_keep(leading, raw, visits))
 
 
 def cut_short(file_index: int, line: int, raw: bytes) -> BadLine | None:
@@ -226,7 +296,9 @@ def cut_short(file_index: int, line: int, raw: bytes) -> BadLine | None:
     return BadLine(file_index, line, "not valid JSON: the line ends before its object closes")
 
 
-def examine(file_index: int, line: int, raw: bytes) -> BadLine | tuple[str, bool, dict[str, Any]] | None:
+def examine(
+    file_index: int, line: int, raw: bytes, visits: bool
+) -> BadLine | tuple[str, bool, dict[str, Any]] | None:
     """Parse a line and check it: (patient, is Patient, resource), a bad line, or None (not used)."""
     try:
         resource = orjson.loads(raw)
@@ -239,7 +311,7 @@ def examine(file_index: int, line: int, raw: bytes) -> BadLine | tuple[str, bool
         return BadLine(file_index, line, "no resourceType")
     if not is_fhir_resource_type(kind):
         return BadLine(file_index, line, f"unknown resource type {kind[:60]!r}")
-    if kind not in selection.KEPT_TYPES or not selection.kept(resource):
+    if kind not in selection.KEPT_TYPES or not selection.kept(resource, visits):
         return None
     if kind == "Patient":
         patient = resource.get("id")
@@ -293,19 +365,15 @@ def _scan(kind: str, raw: bytes) -> tuple[str, bool] | None:
     return None if patient is None else (patient, False)
 
 
-def read_chunk(chunk: Chunk) -> Iterator[Kept | BadLine]:
+def read_chunk(chunk: Chunk, visits: bool) -> Iterator[Kept | BadLine]:
     """Every kept resource and bad line of a chunk, in line order; a damaged gzip file ends with its BadLine."""
-    lines = chunk_lines(chunk)
-    while True:
-        try:
-            number, raw = next(lines)
-        except StopIteration:
-            return
-        except GzipDamage as damage:
-            yield BadLine(chunk.file_index, damage.line, damage.reason)
-            return
-        if not raw.strip():
-            continue  # a blank line (a trailing newline, a CRLF export) carries nothing
-        result = classify(chunk.file_index, number, raw)
-        if result is not None:
-            yield result
+    try:
+        for block in chunk_blocks(chunk):
+            for number, raw, _ in lines_to_read(block, visits):
+                if raw.isspace() or not raw:
+                    continue  # a blank line (a trailing newline, a CRLF export) carries nothing
+                result = classify(chunk.file_index, number, raw, visits)
+                if result is not None:
+                    yield result
+    except GzipDamage as damage:
+        yield BadLine(chunk.file_index, damage.line, damage.reason)

@@ -7,7 +7,9 @@ service reads; this module applies them to exported resources as the EHR's FHIR 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -110,17 +112,19 @@ _BY_TYPE: Mapping[str, tuple[KeyQuery, ...]] = {
     kind: tuple(q for q in KEY_QUERIES if q.resource_type == kind) for kind in {q.resource_type for q in KEY_QUERIES}
 }
 PATIENT_KEY = next(q.key for q in KEY_QUERIES if q.resource_type == "Patient" and not q.tokens)
-# Types the replay keeps from the export: what any key returns, plus every Encounter (visit dates).
+# Types the replay keeps from the export: what any key returns, plus the Encounters (visit dates).
 KEPT_TYPES: frozenset[str] = frozenset({q.resource_type for q in KEY_QUERIES} | {"Encounter"})
+# Every function below taking `visits` answers for one of two reads of the export: with visits (--encounters) every
+# Encounter is kept, for its visit day; without (--as-of) only what some key returns, as for every other type.
 
 
-def _prefilter(kind: str) -> frozenset[tuple[bytes, bytes]] | None:
+def _prefilter(kind: str, visits: bool) -> frozenset[tuple[bytes, bytes]] | None:
     """("code" or "system", value) pairs of which a line of this type must hold one for some key to return it.
 
-    None when the type has no such filter (a key without tokens, a token matching any coding, the Encounters).
+    None when the type has no such filter (a key without tokens, a token matching any coding, the visits).
     """
     queries = _BY_TYPE.get(kind, ())
-    if kind == "Encounter" or not queries or any(not q.tokens for q in queries):
+    if (visits and kind == "Encounter") or not queries or any(not q.tokens for q in queries):
         return None
     needles: set[tuple[bytes, bytes]] = set()
     for query in queries:
@@ -135,43 +139,91 @@ def _prefilter(kind: str) -> frozenset[tuple[bytes, bytes]] | None:
     return frozenset(needles)
 
 
-def _needle_pattern(needles: frozenset[tuple[bytes, bytes]]) -> re.Pattern[bytes]:
-    """A pattern finding any of the needles as `"code": "value"` or `"system": "value"` (one search per line)."""
-    alternatives = []
-    for element in sorted({e for e, _ in needles}):
-        values = b"|".join(re.escape(v) for e, v in sorted(needles) if e == element)
-        alternatives.append(rb'"' + element + rb'"\s*:\s*"(?:' + values + rb')"')
-    return re.compile(b"|".join(alternatives))
+@dataclass(frozen=True)
+class _Prefilter:
+    """The needles of one type as byte patterns: one for a line, cheaper searches for a block of lines."""
+
+    line: re.Pattern[bytes]  # any needle, as `"code": "value"` or `"system": "value"`
+    codes: re.Pattern[bytes] | None  # the code needles alone: a pattern with a literal start searches faster
+    systems: tuple[bytes, ...]  # the system needles' values, quoted: bytes.find is faster still
+
+    @classmethod
+    def of(cls, needles: frozenset[tuple[bytes, bytes]]) -> _Prefilter:
+        """The patterns of a type's needles."""
+        patterns = {element: _needle_pattern(element, {v for e, v in needles if e == element})
+                    for element in sorted({e for e, _ in needles})}
+        line = re.compile(b"|".join(p.pattern for p in patterns.values()))
+        systems = tuple(b'"' + v + b'"' for e, v in sorted(needles) if e == b"system")
+        return cls(line, patterns.get(b"code"), systems)
+
+
+def _needle_pattern(element: bytes, values: set[bytes]) -> re.Pattern[bytes]:
+    """A pattern finding `"element": "value"` for any of the values."""
+    alternatives = b"|".join(re.escape(v) for v in sorted(values))
+    return re.compile(rb'"' + element + rb'"\s*:\s*"(?:' + alternatives + rb')"')
 
 
 # Without a backslash in the line no string is escaped, so a coding a key asks for shows in the bytes as written
 # here, and neither "code" nor "system" can be hidden inside another string.
-_PREFILTERS: Mapping[str, re.Pattern[bytes]] = {
-    kind: _needle_pattern(needles) for kind in KEPT_TYPES if (needles := _prefilter(kind)) is not None
+_PREFILTERS: Mapping[tuple[str, bool], _Prefilter] = {
+    (kind, visits): _Prefilter.of(needles)
+    for kind in KEPT_TYPES
+    for visits in (False, True)
+    if (needles := _prefilter(kind, visits)) is not None
 }
 
 
-def filtered(kind: str) -> bool:
+def filtered(kind: str, visits: bool) -> bool:
     """Does `may_keep` filter lines of this type (else it keeps them all)?"""
-    return kind in _PREFILTERS
+    return (kind, visits) in _PREFILTERS
 
 
-def may_keep(kind: str, raw: bytes) -> bool:
+def may_keep(kind: str, raw: bytes, visits: bool) -> bool:
     """False when no key could return this line of type `kind`, read from its bytes without parsing it.
 
     Most of an export's Observations carry none of the codes the template asks for: this passes them over
     without parsing (a line with an escape is always parsed).
     """
-    pattern = _PREFILTERS.get(kind)
-    if pattern is None or b"\\" in raw:
+    prefilter = _PREFILTERS.get((kind, visits))
+    if prefilter is None or b"\\" in raw:
         return True
-    return pattern.search(raw) is not None
+    return prefilter.line.search(raw) is not None
 
 
-def kept(resource: Mapping[str, Any]) -> bool:
-    """Keep the resource: some prefetch key returns it, or it is an Encounter (a visit to replay)."""
+def _finder(block: bytes, needle: bytes, stop: int) -> Callable[[int], int]:
+    return lambda at: block.find(needle, at, stop)
+
+
+def lines_maybe_kept(kind: str, block: bytes, stop: int, visits: bool) -> Iterator[tuple[int, int]]:
+    """(start, end) of each line of `block[:stop]` that `may_keep` keeps, for a type it filters.
+
+    `block[:stop]` is whole lines of type `kind`, each ending with a closing brace and a newline: no needle reaches
+    from one line into the next (none holds a brace), so searching the block finds what a search of each line
+    would. Each search runs on from its last hit, not from each line; a system's quoted URL, found faster than by
+    the pattern, is confirmed by it (the URL may be quoted elsewhere than in a system).
+    """
+    prefilter = _PREFILTERS[(kind, visits)]
+    searches = [_finder(block, b"\\", stop)]  # an escape: may_keep keeps the line
+    if prefilter.codes is not None:
+        codes = prefilter.codes
+        searches.append(lambda at: -1 if (match := codes.search(block, at, stop)) is None else match.start())
+    confirmed = len(searches)  # the searches before this one find only lines may_keep keeps
+    searches += [_finder(block, quoted, stop) for quoted in prefilter.systems]
+    hits = [search(0) for search in searches]
+    while True:
+        hit, which = min(((h, i) for i, h in enumerate(hits) if h >= 0), default=(-1, 0))
+        if hit < 0:
+            return
+        start, end = block.rfind(b"\n", 0, hit) + 1, block.index(b"\n", hit)
+        if which < confirmed or prefilter.line.search(block, start, end) is not None:
+            yield start, end
+        hits = [h if h < 0 or h > end else search(end + 1) for h, search in zip(hits, searches, strict=True)]
+
+
+def kept(resource: Mapping[str, Any], visits: bool) -> bool:
+    """Keep the resource: some prefetch key returns it, or it is an Encounter read for its visit day."""
     kind = resource.get("resourceType")
-    if kind == "Encounter":
+    if visits and kind == "Encounter":
         return True
     for query in _BY_TYPE.get(str(kind), ()):
         if query.matches(resource):

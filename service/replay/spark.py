@@ -27,9 +27,9 @@ from service.replay.ndjson import read_chunk
 APP_NAME = "bme-cds-replay"
 
 
-def _records(chunk: Chunk) -> Iterator[tuple[str, Any]]:
+def _records(chunk: Chunk, visits: bool) -> Iterator[tuple[str, Any]]:
     """A chunk as ("k", (patient, record)) for kept lines and ("b", BadLine) for bad ones."""
-    for item in read_chunk(chunk):
+    for item in read_chunk(chunk, visits):
         if isinstance(item, BadLine):
             yield "b", item
         else:
@@ -68,7 +68,9 @@ def run(plan: ReplayPlan, files: Sequence[Path]) -> tuple[Iterable[Evaluation], 
     context = spark.sparkContext
     chunks = plan_chunks(list(files))
     parallelism = max(context.defaultParallelism, 1)
-    records = context.parallelize(chunks, max(min(len(chunks), 10_000), 1)).flatMap(_records)
+    visits = plan.window is not None
+    slices = max(min(len(chunks), 10_000), 1)
+    records = context.parallelize(chunks, slices).flatMap(lambda chunk: _records(chunk, visits))
     records.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         results = (

@@ -18,7 +18,7 @@ from service.replay.ndjson import routing_key
 
 
 def _read(files: list[Path], chunk_bytes: int) -> list[Kept | BadLine]:
-    return [item for chunk in plan_chunks(files, chunk_bytes) for item in read_chunk(chunk)]
+    return [item for chunk in plan_chunks(files, chunk_bytes) for item in read_chunk(chunk, True)]
 
 
 def test_chunks_split_at_line_ends_and_keep_line_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,6 +83,73 @@ def test_observations_without_a_requested_code_are_passed_over_unparsed() -> Non
     wanted = b'{"resourceType":"Observation","code":{"coding":[{"system":"http://loinc.org","code":"1989-3"}]}}'
     other = b'{"resourceType":"Observation","code":{"coding":[{"system":"http://loinc.org","code":"8302-2"}]}}'
     escaped = b'{"resourceType":"Observation","code":{"coding":[{"system":"http://loinc.org","code":"1989\\u002d3"}]}}'
-    assert may_keep("Observation", wanted) and may_keep("Observation", escaped)
-    assert not may_keep("Observation", other)
-    assert may_keep("Condition", b"{}")  # no filter on a type whose key takes every resource
+    assert may_keep("Observation", wanted, False) and may_keep("Observation", escaped, False)
+    assert not may_keep("Observation", other, False)
+    assert may_keep("Condition", b"{}", False)  # no filter on a type whose key takes every resource
+
+
+def _line_by_line(files: list[Path], visits: bool) -> list[Kept | BadLine]:
+    """What `classify` makes of every line of every file on its own: what the block reader must give."""
+    out: list[Kept | BadLine] = []
+    for index, path in enumerate(files):
+        for number, raw in enumerate(path.read_bytes().split(b"\n"), 1):
+            raw = raw.rstrip(b"\r")
+            if raw.strip():
+                item = ndjson.classify(index, number, raw, visits)
+                if item is not None:
+                    out.append(item)
+    return out
+
+
+@pytest.mark.parametrize("visits", [False, True])
+def test_tidy_blocks_are_judged_whole_as_each_line_would_be(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, visits: bool
+) -> None:
+    write_population(8, tmp_path)
+    observations = tmp_path / "Observation.000.ndjson"
+    lines = observations.read_bytes().split(b"\n")
+    system = b'"https://bme-cds.example.org/fhir/CodeSystem/bme-cds"'
+    lines[3:3] = [
+        b'{"resourceType":"Observation","id":"cut","code":{"text":"x"',  # cut short: the block is not tidy
+        b'{"resourceType":"Observation","id":"n","note":[{"text":' + system + b'}]}',  # the URL, not as a system
+    ]
+    observations.write_bytes(b"\n".join(lines))
+    with (tmp_path / "Claim.000.ndjson").open("ab") as handle:  # a kept type inside a file of a skipped one
+        handle.write(next(p for p in (tmp_path / "Patient.000.ndjson").read_bytes().split(b"\n")) + b"\n")
+    files = export_files(tmp_path)
+    expected = _line_by_line(files, visits)
+    assert [item for chunk in plan_chunks(files) for item in read_chunk(chunk, visits)] == expected
+    monkeypatch.setattr(ndjson, "_READ_BLOCK", 4096)  # many blocks: tidy and untidy ones
+    chunks = plan_chunks(files, 50_000)
+    assert [item for chunk in chunks for item in read_chunk(chunk, visits)] == expected
+    tidy = [ndjson._tidy_type(block) for chunk in chunks for block in ndjson.chunk_blocks(chunk)]
+    assert {"Claim", "Observation", "Condition"} <= set(tidy) and None in tidy
+    assert any(isinstance(item, BadLine) and item.line == 4 for item in expected)
+
+
+def test_lines_maybe_kept_finds_the_lines_may_keep_keeps() -> None:
+    from service.replay.selection import lines_maybe_kept
+    from service.replay.selection import may_keep
+
+    system = b'"https://bme-cds.example.org/fhir/CodeSystem/bme-cds"'
+    lines = [
+        b'{"resourceType":"Observation","code":{"coding":[{"system":"http://loinc.org","code":"8302-2"}]}}',
+        b'{"resourceType":"Observation","code":{"coding":[{"system":"http://loinc.org","code":"1989-3"}]}}',
+        b'{"resourceType":"Observation","note":[{"text":' + system + b'}]}',
+        b'{"resourceType":"Observation","code":{"coding":[{"system":' + system + b',"code":"x"}]}}',
+        b'{"resourceType":"Observation","code":{"text":"a\\u0020b"}}',
+        b'{"resourceType":"Observation","code":{"coding":[{"code" : "1751-7"},{"code":"2160-0"}]}}',
+    ]
+    block = b"\n".join(lines) + b"\n"
+    found = [block[start:end] for start, end in lines_maybe_kept("Observation", block, len(block), False)]
+    assert found == [line for line in lines if may_keep("Observation", line, False)]
+    assert found == [lines[1], lines[3], lines[4], lines[5]]
+
+
+def test_encounters_of_other_classes_are_read_only_for_visits() -> None:
+    from service.replay.selection import may_keep
+
+    visit = b'{"resourceType":"Encounter","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode",'
+    ambulatory, inpatient = visit + b'"code":"AMB"}}', visit + b'"code":"IMP"}}'
+    assert not may_keep("Encounter", ambulatory, False) and may_keep("Encounter", inpatient, False)
+    assert may_keep("Encounter", ambulatory, True)  # --encounters: every visit day
