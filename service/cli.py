@@ -49,19 +49,17 @@ def gunicorn_settings(host: str, port: int, workers: int, threads: int | None = 
     """The gunicorn settings of `bme-cds serve` (the benchmark's echo floor is served with the same)."""
     from service.web.gunicorn_conf import serve_settings
 
-    settings = {
+    return {
         "bind": f"{host}:{port}",
         "workers": workers,
         "accesslog": None,  # the app writes its own structured access log
         "post_worker_init": _worker_started,
         "worker_exit": _worker_exiting,
         "child_exit": multiproc.child_exit,  # metrics: a dead worker's gauges go, its counters stay
-        **serve_settings(),  # gthread workers, JSON errors and log lines, no control socket
+        # gthread workers, JSON errors and log lines, no control socket; more threads hold more slow clients and
+        # FHIR waits at a longer latency tail (docs/operations.md)
+        **(serve_settings() if threads is None else serve_settings(threads)),
     }
-    if threads is not None:
-        settings["threads"] = threads  # fewer cost less CPU but hold fewer slow clients (docs/operations.md)
-        settings["worker_connections"] = threads
-    return settings
 
 
 def _positive(text: str) -> int:
@@ -231,6 +229,8 @@ def _monitor(args: argparse.Namespace, settings: Settings) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
+    from service.web.gunicorn_conf import THREADS
+
     parser = argparse.ArgumentParser(
         prog="bme-cds", description="CDS Hooks 2.0 service for bone marrow edema"
     )
@@ -241,8 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=default_workers())
     serve.add_argument(
         "--threads", type=_positive, default=None,
-        help="threads per worker (default: the shipped setting; fewer cost less CPU and are safe behind the "
-             "buffering proxy, docs/operations.md)",
+        help=f"threads per worker (default {THREADS}); more hold more slow clients and calls waiting on the FHIR "
+             "server, at a longer latency tail (docs/operations.md)",
     )
     evaluate = commands.add_parser(
         "evaluate", help="run one CDS Hooks request offline and print the response"

@@ -81,7 +81,7 @@ def _split_chunk(task: _Split) -> int:
     lines = 0  # the number of the last line read
 
     def write(patient: str, number: int, flag: bytes, raw: bytes) -> None:
-        part = zlib.crc32(patient.encode("utf-8")) % partitions  # partition_of, inlined: once per line
+        part = partition_of(patient, partitions)
         handle = handles.get(part)
         if handle is None:
             handle = handles[part] = (folder / f"{part:04d}.tsv").open("wb")

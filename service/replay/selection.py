@@ -44,14 +44,8 @@ class KeyQuery:
     resource_type: str
     tokens: tuple[tuple[str, frozenset[tuple[str | None, str | None]]], ...]  # (element, {(system, code)})
 
-    def returns(self, resource: Mapping[str, Any]) -> bool:
-        """Would the FHIR server return this resource for this key's query?"""
-        if resource.get("resourceType") != self.resource_type:
-            return False
-        return self.matches(resource)
-
     def matches(self, resource: Mapping[str, Any]) -> bool:
-        """The token constraints alone, for a resource already known to be of the key's type."""
+        """Would the FHIR server return this resource, known to be of the key's type, for this key's query?"""
         for element, wanted in self.tokens:  # (a loop, not all() over a generator: once per line of the export)
             if not _token_matches(resource.get(element), wanted):
                 return False

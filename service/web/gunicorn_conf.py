@@ -68,12 +68,12 @@ class JsonLogger(glogging.Logger):  # type: ignore[misc]
         self.error_log.propagate = True  # the root logger carries the JSON formatter and redaction
 
 
-def serve_settings() -> dict[str, Any]:
-    """The gunicorn settings this module stands for (merged into `bme-cds serve`'s)."""
+def serve_settings(threads: int = THREADS) -> dict[str, Any]:
+    """The gunicorn settings this module stands for (merged into `bme-cds serve`'s), with `threads` per worker."""
     return {
         "worker_class": "gthread",
-        "threads": THREADS,
-        "worker_connections": THREADS,  # accept only with a thread free (cli.gunicorn_settings keeps it in step)
+        "threads": threads,
+        "worker_connections": threads,  # accept a connection only with a thread free
         "keepalive": 0,  # a kept-alive connection would hold a thread's slot while idle
         "timeout": WORKER_TIMEOUT_SECONDS,
         "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
