@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime
+from sqlalchemy import Dialect
 from sqlalchemy import Engine
 from sqlalchemy import Index
 from sqlalchemy import String
@@ -182,18 +183,37 @@ def create_tables(engine: Engine, tables: Sequence[Table] | None = None) -> None
         LOG.error("database unreachable while starting (%s); tables not checked", type(exc).__name__)
 
 
+class BoundValues:
+    """A row's values as the driver takes them for `table` (what Core's bind processors make of them, such as a
+    datetime as SQLite's text), for statements that reach the driver without Core's execution layer."""
+
+    def __init__(self, table: Table, dialect: Dialect) -> None:
+        self._processors = {column.name: processor for column in table.columns
+                            if (processor := column.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
+
+    def __call__(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The row with each value converted for the driver."""
+        return {name: (self._processors[name](value) if name in self._processors else value)
+                for name, value in row.items()}
+
+
 class DriverInsert:
     """One INSERT into `table`, compiled by SQLAlchemy once for the engine's dialect and run on a pooled driver
-    connection: on SQLite, Core's execution layer around each call cost more than the insert (ReplayStore, bench)."""
+    connection: on SQLite, Core's execution layer around each call cost more than the insert (ReplayStore, bench).
+
+    On SQLite the INSERT is its own transaction (autocommit), so the file's write lock is held only while the
+    statement runs. With an open transaction the lock stayed held while the thread waited for the GIL between
+    the INSERT and the COMMIT, and the other workers' writers slept in SQLite's busy handler (1, 2, 5 ms ...):
+    p99 under load fell by a few ms without it (docs/operations.md).
+    """
 
     def __init__(self, engine: Engine, table: Table) -> None:
         compiled = insert(table).compile(dialect=engine.dialect)
         self._engine = engine
         self._sql = str(compiled)
         self._positions = compiled.positiontup if engine.dialect.positional else None
-        self._processors = {column.name: processor for column in table.columns
-                            if (processor := column.type.dialect_impl(engine.dialect).bind_processor(engine.dialect))
-                            is not None}
+        self._bound = BoundValues(table, engine.dialect)
+        self._autocommit = engine.dialect.name == "sqlite"
         dbapi = engine.dialect.loaded_dbapi
         self._integrity_error: type[Exception] = dbapi.IntegrityError
         self._driver_error: type[Exception] = dbapi.Error
@@ -203,20 +223,25 @@ class DriverInsert:
 
         :raises sqlalchemy.exc.DBAPIError: any other driver error, as Core would raise it (DbGuard reads it).
         """
-        values = {name: (self._processors[name](value) if name in self._processors else value)
-                  for name, value in row.items()}
+        values = self._bound(row)
         params: Any = [values[name] for name in self._positions] if self._positions is not None else values
         try:
             connection = self._engine.raw_connection()
         except self._driver_error as exc:  # the pool hands out driver errors unwrapped
             raise self._wrapped(exc, params) from exc
+        driver: Any = connection.driver_connection
+        isolation = driver.isolation_level if self._autocommit else None
         try:
             cursor = connection.cursor()
             try:
+                if self._autocommit:
+                    driver.isolation_level = None  # sqlite3: no implicit BEGIN, the statement commits itself
                 cursor.execute(self._sql, params)
                 connection.commit()
             finally:
                 cursor.close()
+                if self._autocommit:
+                    driver.isolation_level = isolation  # as it was, before the pool hands it out again
         except self._integrity_error:
             connection.rollback()
             return False

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy import event
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import text
@@ -55,3 +56,40 @@ def test_a_driver_error_is_raised_as_core_raises_it(tmp_path: Path) -> None:
         write({"issuer": "i", "jti": "secret-jti", "expires_at": WHEN})
     assert "secret-jti" not in str(raised.value)  # parameters stay out of messages and logs
     engine.dispose()
+
+
+def test_sqlite_insert_commits_by_itself_and_leaves_the_connection_as_it_was(tmp_path: Path) -> None:
+    """The INSERT is its own transaction (no BEGIN ... COMMIT around it: the write lock is held only while it runs),
+    and the pooled connection goes back with sqlite3's transaction handling as it was."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    traced: list[str] = []
+    event.listen(engine, "connect", lambda dbapi_connection, _: dbapi_connection.set_trace_callback(traced.append))
+    engine.dispose()  # every connection from here on is traced
+    write = DriverInsert(engine, TABLE)
+    row = {"issuer": "i", "jti": "j", "expires_at": WHEN}
+    with engine.connect() as connection:
+        before = connection.connection.driver_connection.isolation_level  # type: ignore[union-attr]
+    traced.clear()
+    assert write(row) is True
+    assert write(row) is False  # a replay, refused by the unique key
+    assert [t.split()[0].upper() for t in traced] == ["INSERT", "INSERT"]
+    raw = engine.raw_connection()
+    try:
+        assert raw.driver_connection.isolation_level == before  # type: ignore[union-attr]
+    finally:
+        raw.close()
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM seen_jwt")).scalar() == 1
+
+
+def test_a_write_lock_held_past_the_timeout_fails_the_insert_then_it_succeeds(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    engine = make_engine(f"sqlite:///{path}", timeout=0.1)
+    holder = make_engine(f"sqlite:///{path}")
+    write = DriverInsert(engine, TABLE)
+    with holder.connect() as connection:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")  # another worker holds the write lock past the timeout
+        with pytest.raises(OperationalError):
+            write({"issuer": "i", "jti": "j", "expires_at": WHEN})
+        connection.exec_driver_sql("ROLLBACK")
+    assert write({"issuer": "i", "jti": "j", "expires_at": WHEN}) is True
