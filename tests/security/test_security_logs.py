@@ -116,6 +116,27 @@ def test_a_worker_writes_lines_from_a_thread_formatted_and_redacted_as_before(ca
     assert _lines(captured)[-1]["msg"] == "after"  # written at once again
 
 
+class _CountingStream(io.StringIO):
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_the_writer_thread_writes_lines_in_order_a_batch_per_write(restore_logging: None) -> None:
+    stream = _CountingStream()
+    logs.configure_logging("DEBUG", stream=stream)
+    logs.write_in_background()
+    try:
+        for i in range(300):
+            logging.getLogger("bme.test").info("line %d", i)
+    finally:
+        logs.stop_background_writer()
+    assert [line["msg"] for line in _lines(stream)] == [f"line {i}" for i in range(300)]
+    assert stream.writes < 300  # lines queued during a pause went out together
+
+
 def test_exceptions_are_logged_by_type_and_frames_not_message(captured: io.StringIO) -> None:
     try:
         {}[f"Patient/{PATIENT_ID}"]
