@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 from typing import Any
 
 import orjson
@@ -35,24 +34,24 @@ from service.replay.ndjson import PARSE
 from service.replay.ndjson import BadLine
 from service.replay.ndjson import Chunk
 from service.replay.ndjson import GzipDamage
-from service.replay.ndjson import chunk_blocks
 from service.replay.ndjson import classify
 from service.replay.ndjson import cut_short
 from service.replay.ndjson import examine
 from service.replay.ndjson import leading_rule
-from service.replay.ndjson import lines_to_read
 from service.replay.ndjson import passed_over
 from service.replay.ndjson import plan_chunks
+from service.replay.ndjson import read_blocks
 from service.replay.ndjson import routing_key
 
 PARTITION_BYTES = 16 * 1024 * 1024  # input bytes per partition: what one task holds in memory at a time
-# Each pass-1 task keeps one file open per partition it writes: stay well inside the open-file limit.
+_HELD_BYTES = 8 * 1024 * 1024  # kept lines a pass-1 task gathers before writing them to their partitions
+# Each pass-1 task writes a file per partition: stay well inside the open-file limit (and the folder small).
 MAX_PARTITIONS = max(64, min(4096, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 2 - 64))
 
 
-def partition_of(patient: str, partitions: int) -> int:
-    """A patient's partition: stable across processes and runs (unlike hash())."""
-    return zlib.crc32(patient.encode("utf-8")) % partitions
+def partition_of(patient: bytes, partitions: int) -> int:
+    """A patient's partition, by its UTF-8 id: stable across processes and runs (unlike hash())."""
+    return zlib.crc32(patient) % partitions
 
 
 @dataclass(frozen=True)
@@ -76,23 +75,38 @@ def _split_chunk(task: _Split) -> int:
     chunk = task.chunk
     folder = Path(task.work) / "parts" / f"c{task.index:05d}"
     folder.mkdir(parents=True, exist_ok=True)
-    handles: dict[int, IO[bytes]] = {}
     partitions = task.partitions
+    # Records are gathered per partition and written in a few large writes: a write per line costs more than the
+    # line's routing.
+    pending: dict[int, list[bytes]] = {}
+    held = 0
     lines = 0  # the number of the last line read
 
+    def flush() -> None:
+        for part, records in pending.items():
+            with (folder / f"{part:04d}.tsv").open("ab") as handle:
+                handle.write(b"".join(records))
+        pending.clear()
+
     def write(patient: str, number: int, flag: bytes, raw: bytes) -> None:
-        part = partition_of(patient, partitions)
-        handle = handles.get(part)
-        if handle is None:
-            handle = handles[part] = (folder / f"{part:04d}.tsv").open("wb")
-        handle.write(b"%s\t%d\t%s\t%s\n" % (patient.encode("utf-8"), number, flag, raw))
+        nonlocal held
+        key = patient.encode("utf-8")
+        part = partition_of(key, partitions)
+        records = pending.get(part)
+        if records is None:
+            records = pending[part] = []
+        records.append(b"%s\t%d\t%s\t%s\n" % (key, number, flag, raw))
+        held += len(raw)
+        if held > _HELD_BYTES:
+            flush()
+            held = 0
 
     rules: dict[bytes, tuple[str, str]] = {}  # leading resourceType -> (type, leading_rule), decided once
     with (Path(task.work) / "bad" / f"c{task.index:05d}.tsv").open("wb") as bad:
         try:
-            for block in chunk_blocks(chunk):
-                lines = block.first + block.lines - 1
-                for number, raw, kind in lines_to_read(block, task.visits):
+            for block, count, look in read_blocks(chunk, task.visits):
+                lines = block.first + count - 1
+                for number, raw, kind in look:
                     if kind is None:  # a line judged by itself
                         if raw.isspace() or not raw:  # (not raw.strip(): that copies every line)
                             continue  # a blank line (a trailing newline, a CRLF export) carries nothing
@@ -120,8 +134,7 @@ def _split_chunk(task: _Split) -> int:
         except GzipDamage as damage:
             bad.write(_bad_record(BadLine(chunk.file_index, damage.line, damage.reason)))
         finally:
-            for handle in handles.values():
-                handle.close()
+            flush()
     return lines - chunk.first_line + 1 if lines else 0
 
 

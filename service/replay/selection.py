@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from collections.abc import Iterable
-from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -188,30 +187,33 @@ def _finder(block: bytes, needle: bytes, stop: int) -> Callable[[int], int]:
     return lambda at: block.find(needle, at, stop)
 
 
-def lines_maybe_kept(kind: str, block: bytes, stop: int, visits: bool) -> Iterator[tuple[int, int]]:
-    """(start, end) of each line of `block[:stop]` that `may_keep` keeps, for a type it filters.
+def lines_maybe_kept(kind: str, block: bytes, stop: int, visits: bool) -> list[tuple[int, int]]:
+    """(start, end) of each line of `block[:stop]` that `may_keep` keeps, for a type it filters, in order.
 
     `block[:stop]` is whole lines of type `kind`, each ending with a closing brace and a newline: no needle reaches
     from one line into the next (none holds a brace), so searching the block finds what a search of each line
-    would. Each search runs on from its last hit, not from each line; a system's quoted URL, found faster than by
-    the pattern, is confirmed by it (the URL may be quoted elsewhere than in a system).
+    would. Each search runs once through the block, on from the end of the line of its last hit; a system's quoted
+    URL, found faster than by the pattern, is confirmed by it (the URL may be quoted elsewhere than in a system).
     """
     prefilter = _PREFILTERS[(kind, visits)]
-    searches = [_finder(block, b"\\", stop)]  # an escape: may_keep keeps the line
+    found: dict[int, int] = {}  # start -> end of each line kept
+    line = prefilter.line
+
+    def lines_of(search: Callable[[int], int], confirm: bool) -> None:
+        at = search(0)
+        while at >= 0:
+            start, end = block.rfind(b"\n", 0, at) + 1, block.index(b"\n", at)
+            if not confirm or line.search(block, start, end) is not None:
+                found[start] = end
+            at = search(end + 1)
+
+    lines_of(_finder(block, b"\\", stop), False)  # an escape: may_keep keeps the line
     if prefilter.codes is not None:
         codes = prefilter.codes
-        searches.append(lambda at: -1 if (match := codes.search(block, at, stop)) is None else match.start())
-    confirmed = len(searches)  # the searches before this one find only lines may_keep keeps
-    searches += [_finder(block, quoted, stop) for quoted in prefilter.systems]
-    hits = [search(0) for search in searches]
-    while True:
-        hit, which = min(((h, i) for i, h in enumerate(hits) if h >= 0), default=(-1, 0))
-        if hit < 0:
-            return
-        start, end = block.rfind(b"\n", 0, hit) + 1, block.index(b"\n", hit)
-        if which < confirmed or prefilter.line.search(block, start, end) is not None:
-            yield start, end
-        hits = [h if h < 0 or h > end else search(end + 1) for h, search in zip(hits, searches, strict=True)]
+        lines_of(lambda at: -1 if (match := codes.search(block, at, stop)) is None else match.start(), False)
+    for quoted in prefilter.systems:
+        lines_of(_finder(block, quoted, stop), True)
+    return sorted(found.items())
 
 
 def kept(resource: Mapping[str, Any], visits: bool) -> bool:

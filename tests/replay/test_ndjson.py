@@ -122,8 +122,8 @@ def test_tidy_blocks_are_judged_whole_as_each_line_would_be(
     monkeypatch.setattr(ndjson, "_READ_BLOCK", 4096)  # many blocks: tidy and untidy ones
     chunks = plan_chunks(files, 50_000)
     assert [item for chunk in chunks for item in read_chunk(chunk, visits)] == expected
-    tidy = [ndjson._tidy_type(block) for chunk in chunks for block in ndjson.chunk_blocks(chunk)]
-    assert {"Claim", "Observation", "Condition"} <= set(tidy) and None in tidy
+    tidy = [ndjson._tidy(block) for chunk in chunks for block, _, _ in ndjson.read_blocks(chunk, visits)]
+    assert {"Claim", "Observation", "Condition"} <= {t[0] for t in tidy if t} and None in tidy
     assert any(isinstance(item, BadLine) and item.line == 4 for item in expected)
 
 
