@@ -11,7 +11,7 @@ import gc
 import heapq
 import math
 import multiprocessing
-import resource
+import os
 import shutil
 import zlib
 from collections.abc import Callable
@@ -45,8 +45,7 @@ from service.replay.ndjson import routing_key
 
 PARTITION_BYTES = 16 * 1024 * 1024  # input bytes per partition: what one task holds in memory at a time
 _HELD_BYTES = 8 * 1024 * 1024  # kept lines a pass-1 task gathers before writing them to their partitions
-# Each pass-1 task writes a file per partition: stay well inside the open-file limit (and the folder small).
-MAX_PARTITIONS = max(64, min(4096, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 2 - 64))
+MAX_PARTITIONS = 4096  # pass 2's tasks: past this many, partitions grow instead
 
 
 def partition_of(patient: bytes, partitions: int) -> int:
@@ -64,8 +63,19 @@ class _Split:
     visits: bool  # every Encounter is read (--encounters), see selection
 
 
-def _split_chunk(task: _Split) -> int:
-    """Pass 1: append the chunk's lines to per-partition files, its bad lines to one file; returns its line count.
+@dataclass(frozen=True)
+class _Segment:
+    """Records of one partition in one chunk's parts file: bytes [start, start + size)."""
+
+    partition: int
+    start: int
+    size: int
+
+
+def _split_chunk(task: _Split) -> tuple[int, list[_Segment]]:
+    """Pass 1: write the chunk's kept lines to its parts file, a segment per partition, its bad lines to another.
+
+    Returns the chunk's line count and the segments written.
 
     Line numbers are relative to the chunk (the planner does not count lines: that would read the export once
     more, serially); pass 2 and the merge add each chunk's offset. A line of a kept type goes to its patient's
@@ -73,19 +83,23 @@ def _split_chunk(task: _Split) -> int:
     route are parsed here.
     """
     chunk = task.chunk
-    folder = Path(task.work) / "parts" / f"c{task.index:05d}"
-    folder.mkdir(parents=True, exist_ok=True)
     partitions = task.partitions
-    # Records are gathered per partition and written in a few large writes: a write per line costs more than the
-    # line's routing.
+    # Records are gathered per partition and written in a few large writes to one file per chunk: a write per line
+    # costs more than the line's routing, and a file per chunk and partition costs an open (and in pass 2 a failed
+    # open) for each.
     pending: dict[int, list[bytes]] = {}
+    segments: list[_Segment] = []
     held = 0
     lines = 0  # the number of the last line read
+    parts = (Path(task.work) / "parts" / f"c{task.index:05d}.tsv").open("wb", buffering=0)
 
     def flush() -> None:
+        at = parts.tell()
         for part, records in pending.items():
-            with (folder / f"{part:04d}.tsv").open("ab") as handle:
-                handle.write(b"".join(records))
+            data = b"".join(records)
+            parts.write(data)
+            segments.append(_Segment(part, at, len(data)))
+            at += len(data)
         pending.clear()
 
     def write(patient: str, number: int, flag: bytes, raw: bytes) -> None:
@@ -135,7 +149,8 @@ def _split_chunk(task: _Split) -> int:
             bad.write(_bad_record(BadLine(chunk.file_index, damage.line, damage.reason)))
         finally:
             flush()
-    return lines - chunk.first_line + 1 if lines else 0
+            parts.close()
+    return (lines - chunk.first_line + 1 if lines else 0), segments
 
 
 class Misrouted(Exception):
@@ -157,7 +172,9 @@ def _read_bad(path: Path, offset: int = 0) -> Iterator[BadLine]:
 @dataclass(frozen=True)
 class _Group:
     partition: int
-    chunks: tuple[tuple[int, int], ...]  # per chunk: its file index, the line number before its first line
+    # Per segment of the partition: its chunk, the chunk's file index and line number before its first line, the
+    # segment's bytes in the chunk's parts file.
+    segments: tuple[tuple[int, int, int, int, int], ...]
     work: str
     plan: ReplayPlan
 
@@ -166,11 +183,12 @@ def _evaluate_partition(task: _Group) -> int:
     """Pass 2: parse one partition's lines (once each), group them by patient and evaluate; returns patients seen."""
     work = Path(task.work)
     records: dict[bytes, list[tuple[int, int, bytes, bytes]]] = {}  # by patient id as written (decoded once)
-    for chunk, (file_index, offset) in enumerate(task.chunks):
+    for chunk, file_index, offset, start, size in task.segments:
+        fd = os.open(work / "parts" / f"c{chunk:05d}.tsv", os.O_RDONLY)
         try:
-            data = (work / "parts" / f"c{chunk:05d}" / f"{task.partition:04d}.tsv").read_bytes()
-        except FileNotFoundError:
-            continue  # the chunk had no line for this partition
+            data = os.pread(fd, size, start)
+        finally:
+            os.close(fd)
         for line in data.split(b"\n")[:-1]:
             key, number, flag, raw = line.split(b"\t", 3)
             group = records.get(key)
@@ -277,10 +295,13 @@ def _run(
             counts = pending.get()
     offsets: list[tuple[int, int]] = []
     before: dict[int, int] = {}  # lines of each file in its chunks so far
-    for chunk, count in zip(chunks, counts, strict=True):
+    segments: list[list[tuple[int, int, int, int, int]]] = [[] for _ in range(partitions)]
+    for index, (chunk, (count, written)) in enumerate(zip(chunks, counts, strict=True)):
         offsets.append((chunk.file_index, before.get(chunk.file_index, 0)))
         before[chunk.file_index] = before.get(chunk.file_index, 0) + count
-    groups = [_Group(p, tuple(offsets), str(work), plan) for p in range(partitions)]
+        for segment in written:
+            segments[segment.partition].append((index, *offsets[index], segment.start, segment.size))
+    groups = [_Group(p, tuple(segments[p]), str(work), plan) for p in range(partitions)]
     _map(workers, _evaluate_partition, groups, meanwhile)
     row_files = sorted((work / "rows").glob("*.jsonl"))
     chunk_bad = [_read_bad(work / "bad" / f"c{i:05d}.tsv", offsets[i][1]) for i in range(len(chunks))]
