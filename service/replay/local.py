@@ -102,9 +102,8 @@ def _split_chunk(task: _Split) -> tuple[int, list[_Segment]]:
             at += len(data)
         pending.clear()
 
-    def write(patient: str, number: int, flag: bytes, raw: bytes) -> None:
+    def write(key: bytes, number: int, flag: bytes, raw: bytes) -> None:
         nonlocal held
-        key = patient.encode("utf-8")
         part = partition_of(key, partitions)
         records = pending.get(part)
         if records is None:
@@ -144,7 +143,7 @@ def _split_chunk(task: _Split) -> tuple[int, list[_Segment]]:
                     if isinstance(item, BadLine):
                         bad.write(_bad_record(item))
                     elif item is not None:
-                        write(item.patient, number, b"p" if item.is_patient else b"k", raw)
+                        write(item.patient.encode("utf-8"), number, b"p" if item.is_patient else b"k", raw)
         except GzipDamage as damage:
             bad.write(_bad_record(BadLine(chunk.file_index, damage.line, damage.reason)))
         finally:

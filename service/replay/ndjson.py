@@ -357,23 +357,27 @@ _REFERENCE = re.compile(rb'\s*:\s*\{\s*"reference"\s*:\s*"([^"\\\x00-\x1f]*)"')
 _SUBJECT, _PATIENT = b'"subject"', b'"patient"'
 
 
-def routing_key(kind: str, raw: bytes) -> tuple[str, bool] | None:
-    """(patient, is Patient) of a line of a kept type by a scan of its bytes, None when the scan cannot be sure.
+def routing_key(kind: str, raw: bytes) -> tuple[bytes, bool] | None:
+    """(patient id in UTF-8, is Patient) of a line of a kept type by a scan of its bytes, None when not sure.
 
     A routing hint only: the engine parses the line later with `examine` and checks the hint against it. Sure
     means the element occurs once in the whole line (so it is the top-level one or none at all) with an unescaped
     reference; anything else (an escape, a second subject, both elements) is left to the parser.
     """
+    found = _scan(kind, raw)
+    if found is None or found[0].isascii():
+        return found
     try:
-        return _scan(kind, raw)
+        found[0].decode("utf-8")
     except UnicodeDecodeError:  # not UTF-8: the parser reports the line
         return None
+    return found
 
 
-def _scan(kind: str, raw: bytes) -> tuple[str, bool] | None:
+def _scan(kind: str, raw: bytes) -> tuple[bytes, bool] | None:
     if kind == "Patient":
         match = _PATIENT_ID.match(raw)
-        return None if match is None else (match.group(1).decode("utf-8"), True)
+        return None if match is None else (match.group(1), True)
     at = raw.find(_SUBJECT)
     element, other = (_SUBJECT, _PATIENT) if at >= 0 else (_PATIENT, _SUBJECT)
     if at < 0:
@@ -385,8 +389,15 @@ def _scan(kind: str, raw: bytes) -> tuple[str, bool] | None:
     match = _REFERENCE.match(raw, at + len(element))
     if match is None:
         return None
-    patient = selection.reference_patient(match.group(1).decode("utf-8"))
-    return None if patient is None else (patient, False)
+    reference = match.group(1)
+    # The common form, `Patient/<id>`, read without decoding: what selection.reference_patient gives for it.
+    if reference.startswith(b"Patient/") and len(reference) > 8 and reference.find(b"/", 8) < 0:
+        return reference[8:], False
+    try:
+        patient = selection.reference_patient(reference.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None
+    return None if patient is None else (patient.encode("utf-8"), False)
 
 
 def read_chunk(chunk: Chunk, visits: bool) -> Iterator[Kept | BadLine]:

@@ -222,7 +222,7 @@ def kept(resource: Mapping[str, Any], visits: bool) -> bool:
     if visits and kind == "Encounter":
         return True
     for query in _BY_TYPE.get(str(kind), ()):
-        if query.matches(resource):
+        if not query.tokens or query.matches(resource):  # (most keys filter nothing: no call for them)
             return True
     return False
 
@@ -255,7 +255,7 @@ def prefetch(resources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for resource in resources:
         for query in _BY_TYPE.get(str(resource.get("resourceType")), ()):
-            if query.matches(resource):
+            if not query.tokens or query.matches(resource):
                 if query.key == PATIENT_KEY:
                     out[PATIENT_KEY] = resource
                 else:

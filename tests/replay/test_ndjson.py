@@ -43,11 +43,13 @@ def test_resource_types_are_fhir_resources_only() -> None:
 
 def test_routing_key_is_sure_or_silent() -> None:
     patient = b'{"resourceType":"Patient","id":"p1","name":[{"text":"x"}]}'
-    assert routing_key("Patient", patient) == ("p1", True)
+    assert routing_key("Patient", patient) == (b"p1", True)
     assert routing_key("Condition", b'{"resourceType": "Condition", "subject": {"reference": "Patient/p1"}}') == (
-        "p1", False)
+        b"p1", False)
     assert routing_key("Condition", b'{"subject":{"reference":"https://x.org/fhir/Patient/p1/_history/2"}}') == (
-        "p1", False)
+        b"p1", False)
+    assert routing_key("Condition", '{"subject":{"reference":"Patient/pé"}}'.encode()) == ("pé".encode(), False)
+    assert routing_key("Condition", b'{"subject":{"reference":"Patient/p\xff"}}') is None  # not UTF-8
     unsure = [
         b'{"subject":{"reference":"Patient/p\\u0031"}}',  # an escape: the parser decodes it
         b'{"subject":{"reference":"Patient/p1"},"contained":[{"subject":{"reference":"Patient/p2"}}]}',
@@ -69,7 +71,7 @@ def test_a_wrong_routing_hint_falls_back_to_parsing_every_line(tmp_path: Path) -
     line = len(conditions.read_bytes().splitlines()) + 1
     with conditions.open("ab") as handle:
         handle.write(b'{"resourceType":"Condition","subject":{"reference":"Patient/a","reference":"Patient/b"}}\n')
-    assert routing_key("Condition", conditions.read_bytes().splitlines()[-1]) == ("a", False)
+    assert routing_key("Condition", conditions.read_bytes().splitlines()[-1]) == (b"a", False)
     assert replay(tmp_path / "export", tmp_path / "out", "--as-of", AS_OF, "--workers", "1") == 0
     (error,) = read_csv(tmp_path / "out" / "errors.csv")
     assert (error["file"], int(error["line"]), error["reason"]) == (
