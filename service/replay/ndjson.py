@@ -365,9 +365,9 @@ def routing_key(kind: str, raw: bytes) -> tuple[bytes, bool] | None:
     reference; anything else (an escape, a second subject, both elements) is left to the parser.
     """
     found = _scan(kind, raw)
-    if found is None or found[0].isascii():
+    if found is None or not found[1] or found[0].isascii():
         return found
-    try:
+    try:  # a Patient's id, from its bytes
         found[0].decode("utf-8")
     except UnicodeDecodeError:  # not UTF-8: the parser reports the line
         return None
@@ -389,13 +389,9 @@ def _scan(kind: str, raw: bytes) -> tuple[bytes, bool] | None:
     match = _REFERENCE.match(raw, at + len(element))
     if match is None:
         return None
-    reference = match.group(1)
-    # The common form, `Patient/<id>`, read without decoding: what selection.reference_patient gives for it.
-    if reference.startswith(b"Patient/") and len(reference) > 8 and reference.find(b"/", 8) < 0:
-        return reference[8:], False
     try:
-        patient = selection.reference_patient(reference.decode("utf-8"))
-    except UnicodeDecodeError:
+        patient = selection.reference_patient(match.group(1).decode("utf-8"))
+    except UnicodeDecodeError:  # not UTF-8: the parser reports the line
         return None
     return None if patient is None else (patient.encode("utf-8"), False)
 

@@ -63,16 +63,18 @@ def _token_values(value: str) -> frozenset[tuple[str | None, str | None]]:
     return frozenset(out)
 
 
-def _codings(value: Any) -> Iterable[Mapping[str, Any]]:
+def _codings(value: Any) -> list[Mapping[str, Any]]:
     """Every Coding in a Coding, a CodeableConcept or a list of either."""
-    items = value if isinstance(value, list) else [value]
-    for item in items:
+    out: list[Mapping[str, Any]] = []  # (a list, not a generator: twice for each Observation kept)
+    for item in value if isinstance(value, list) else (value,):
         if not isinstance(item, dict):
             continue
-        if "coding" in item and isinstance(item["coding"], list):
-            yield from (c for c in item["coding"] if isinstance(c, dict))
+        codings = item.get("coding")
+        if isinstance(codings, list):
+            out += [c for c in codings if isinstance(c, dict)]
         elif "code" in item:
-            yield item
+            out.append(item)
+    return out
 
 
 def _token_matches(value: Any, wanted: frozenset[tuple[str | None, str | None]]) -> bool:
@@ -281,6 +283,8 @@ def patient_reference(resource: Mapping[str, Any]) -> str | None:
 
 def reference_patient(reference: str) -> str | None:
     """The Patient id a reference names (`Patient/x`, `https://.../Patient/x/_history/2`), None for any other."""
+    if reference.startswith("Patient/") and len(reference) > 8 and reference.find("/", 8) < 0:
+        return reference[8:]  # the common form, without splitting (once per kept line in each pass)
     parts = reference.split("/_history/")[0].rstrip("/").split("/")
     if len(parts) >= 2 and parts[-2] == "Patient" and parts[-1]:
         return parts[-1]
