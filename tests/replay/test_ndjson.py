@@ -53,11 +53,16 @@ def test_routing_key_is_sure_or_silent() -> None:
     unsure = [
         b'{"subject":{"reference":"Patient/p\\u0031"}}',  # an escape: the parser decodes it
         b'{"subject":{"reference":"Patient/p1"},"contained":[{"subject":{"reference":"Patient/p2"}}]}',
-        b'{"subject":{"reference":"Patient/p1"},"patient":{"reference":"Patient/p2"}}',
+        b'{"patient":{"reference":"Patient/p1"},"contained":[{"patient":{"reference":"Patient/p2"}}]}',
         b'{"subject":{"display":"x","reference":"Patient/p1"}}',  # not the first key of its object
         b'{"subject":{"reference":"Group/g1"}}',
     ]
     assert [routing_key("Condition", line) for line in unsure] == [None] * len(unsure)
+    # Not searched for a patient element besides the subject (no kept type has both): the subject, as parsed.
+    both = b'{"subject":{"reference":"Patient/p1"},"patient":{"reference":"Patient/p2"}}'
+    assert routing_key("Condition", both) == (b"p1", False)
+    parsed = ndjson.examine(0, 1, b'{"resourceType":"Condition",' + both[1:], False)
+    assert isinstance(parsed, tuple) and parsed[0] == "p1"
 
 
 def test_a_wrong_routing_hint_falls_back_to_parsing_every_line(tmp_path: Path) -> None:
@@ -71,11 +76,14 @@ def test_a_wrong_routing_hint_falls_back_to_parsing_every_line(tmp_path: Path) -
     line = len(conditions.read_bytes().splitlines()) + 1
     with conditions.open("ab") as handle:
         handle.write(b'{"resourceType":"Condition","subject":{"reference":"Patient/a","reference":"Patient/b"}}\n')
-    assert routing_key("Condition", conditions.read_bytes().splitlines()[-1]) == (b"a", False)
+        # A subject only inside a contained resource, and a patient element (no kept type has one) the parser reads.
+        handle.write(b'{"resourceType":"Condition","contained":[{"resourceType":"Observation","subject":'
+                     b'{"reference":"Patient/a"}}],"patient":{"reference":"Patient/c"}}\n')
+    assert [routing_key("Condition", raw) for raw in conditions.read_bytes().splitlines()[-2:]] == [(b"a", False)] * 2
     assert replay(tmp_path / "export", tmp_path / "out", "--as-of", AS_OF, "--workers", "1") == 0
-    (error,) = read_csv(tmp_path / "out" / "errors.csv")
-    assert (error["file"], int(error["line"]), error["reason"]) == (
-        "Condition.000.ndjson", line, "no Patient resource with id 'b' in the export")
+    errors = [(e["file"], int(e["line"]), e["reason"]) for e in read_csv(tmp_path / "out" / "errors.csv")]
+    assert errors == [("Condition.000.ndjson", line, "no Patient resource with id 'b' in the export"),
+                      ("Condition.000.ndjson", line + 1, "no Patient resource with id 'c' in the export")]
     assert len(read_csv(tmp_path / "out" / "patients.csv")) == 3
 
 
