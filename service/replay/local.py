@@ -91,7 +91,7 @@ def _split_chunk(task: _Split) -> tuple[int, list[_Segment]]:
     segments: list[_Segment] = []
     held = 0
     lines = 0  # the number of the last line read
-    parts = (Path(task.work) / "parts" / f"c{task.index:05d}.tsv").open("wb", buffering=0)
+    parts = (Path(task.work) / "parts" / f"c{task.index:05d}.tsv").open("wb")
 
     def flush() -> None:
         at = parts.tell()
@@ -108,7 +108,7 @@ def _split_chunk(task: _Split) -> tuple[int, list[_Segment]]:
         records = pending.get(part)
         if records is None:
             records = pending[part] = []
-        records.append(b"%s\t%d\t%s\t%s\n" % (key, number, flag, raw))
+        records += (b"%s\t%d\t%s\t" % (key, number, flag), raw, b"\n")
         held += len(raw)
         if held > _HELD_BYTES:
             flush()
