@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from datetime import date
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -190,7 +191,7 @@ def evaluate_resources(
     """
     from service.errors import CdsError
 
-    ordered = sorted(records, key=lambda r: (r[0], r[1]))
+    ordered = sorted(records, key=itemgetter(0, 1))
     bad: list[BadLine] = []
     patients = [r for r in ordered if r[3]]
     if not patients:
