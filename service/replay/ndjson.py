@@ -7,7 +7,6 @@ file; a gzip file is one chunk (it cannot be entered in the middle).
 
 from __future__ import annotations
 
-import bisect
 import functools
 import gzip
 import importlib.util
@@ -202,8 +201,8 @@ def lines_to_read(block: Block, visits: bool) -> tuple[int, list[tuple[int, byte
     if rule == SKIP:
         return len(ends), []
     if rule == FILTER:
-        return len(ends), [(first + bisect.bisect_left(ends, start), data[start:end], kind)
-                           for start, end in selection.lines_maybe_kept(kind, data, block.end, visits)]
+        kept = selection.lines_maybe_kept(kind, data, ends, visits)
+        return len(ends), [(first + i, data[ends[i - 1] + 1 if i else 0:ends[i]], kind) for i in kept]
     known = kind if rule == KEEP else None
     starts = [0, *(end + 1 for end in ends)]
     return len(ends), [(first + n, data[starts[n]:end], known) for n, end in enumerate(ends)]

@@ -6,10 +6,12 @@ service reads; this module applies them to exported resources as the EHR's FHIR 
 
 from __future__ import annotations
 
+import array
+import bisect
 import re
-from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -136,26 +138,31 @@ def _prefilter(kind: str, visits: bool) -> frozenset[tuple[bytes, bytes]] | None
 
 @dataclass(frozen=True)
 class _Prefilter:
-    """The needles of one type as byte patterns: one for a line, cheaper searches for a block of lines."""
+    """The needles of one type as one pattern, `"code": "value"` or `"system": "value"` for any of them."""
 
-    line: re.Pattern[bytes]  # any needle, as `"code": "value"` or `"system": "value"`
-    codes: re.Pattern[bytes] | None  # the code needles alone: a pattern with a literal start searches faster
-    systems: tuple[bytes, ...]  # the system needles' values, quoted: bytes.find is faster still
+    text: str  # in the syntax Python's re and RE2 read alike (RE2 reading bytes as Latin-1, as pyarrow runs it)
+    line: re.Pattern[bytes]
 
     @classmethod
     def of(cls, needles: frozenset[tuple[bytes, bytes]]) -> _Prefilter:
-        """The patterns of a type's needles."""
-        patterns = {element: _needle_pattern(element, {v for e, v in needles if e == element})
-                    for element in sorted({e for e, _ in needles})}
-        line = re.compile(b"|".join(p.pattern for p in patterns.values()))
-        systems = tuple(b'"' + v + b'"' for e, v in sorted(needles) if e == b"system")
-        return cls(line, patterns.get(b"code"), systems)
+        """The pattern of a type's needles."""
+        text = "|".join(_needle_pattern(element, {v for e, v in needles if e == element})
+                        for element in sorted({e for e, _ in needles}))
+        return cls(text, re.compile(text.encode("ascii")))
 
 
-def _needle_pattern(element: bytes, values: set[bytes]) -> re.Pattern[bytes]:
+_WHITE = r"[\t\n\x0b\x0c\r ]*"  # \s of a bytes pattern, spelled out: RE2's \s lacks \x0b
+
+
+def _literal(value: bytes) -> str:
+    """A pattern matching exactly these bytes: letters and digits as they are, every other byte as \\xHH."""
+    return "".join(chr(b) if chr(b).isascii() and chr(b).isalnum() else f"\\x{b:02x}" for b in value)
+
+
+def _needle_pattern(element: bytes, values: set[bytes]) -> str:
     """A pattern finding `"element": "value"` for any of the values."""
-    alternatives = b"|".join(re.escape(v) for v in sorted(values))
-    return re.compile(rb'"' + element + rb'"\s*:\s*"(?:' + alternatives + rb')"')
+    alternatives = "|".join(_literal(v) for v in sorted(values))
+    return f'"{_literal(element)}"{_WHITE}:{_WHITE}"(?:{alternatives})"'
 
 
 # Without a backslash in the line no string is escaped, so a coding a key asks for shows in the bytes as written
@@ -185,37 +192,31 @@ def may_keep(kind: str, raw: bytes, visits: bool) -> bool:
     return prefilter.line.search(raw) is not None
 
 
-def _finder(block: bytes, needle: bytes, stop: int) -> Callable[[int], int]:
-    return lambda at: block.find(needle, at, stop)
+def lines_maybe_kept(kind: str, block: bytes, ends: Sequence[int], visits: bool) -> list[int]:
+    """Which lines of a block `may_keep` keeps, by index, for a type it filters; line i ends at ends[i].
 
-
-def lines_maybe_kept(kind: str, block: bytes, stop: int, visits: bool) -> list[tuple[int, int]]:
-    """(start, end) of each line of `block[:stop]` that `may_keep` keeps, for a type it filters, in order.
-
-    `block[:stop]` is whole lines of type `kind`, each ending with a closing brace and a newline: no needle reaches
-    from one line into the next (none holds a brace), so searching the block finds what a search of each line
-    would. Each search runs once through the block, on from the end of the line of its last hit; a system's quoted
-    URL, found faster than by the pattern, is confirmed by it (the URL may be quoted elsewhere than in a system).
+    The block is whole lines from its start, each ending with a newline. Its lines are searched at once, as one
+    pyarrow array over the block's bytes (not copied), with RE2: 0.9 ns a byte against Python's re's 1.3 (hits
+    included), on the type that holds most of an export's bytes. (A line's newline is searched with it: no needle
+    can end there.) Backslashes are found by a byte search, faster than by either.
     """
-    prefilter = _PREFILTERS[(kind, visits)]
-    found: dict[int, int] = {}  # start -> end of each line kept
-    line = prefilter.line
+    import pyarrow as pa  # the replay extra (the output writers need it too); imported on the first filtered block
+    import pyarrow.compute as pc
 
-    def lines_of(search: Callable[[int], int], confirm: bool) -> None:
-        at = search(0)
-        while at >= 0:
-            start, end = block.rfind(b"\n", 0, at) + 1, block.index(b"\n", at)
-            if not confirm or line.search(block, start, end) is not None:
-                found[start] = end
-            at = search(end + 1)
-
-    lines_of(_finder(block, b"\\", stop), False)  # an escape: may_keep keeps the line
-    if prefilter.codes is not None:
-        codes = prefilter.codes
-        lines_of(lambda at: -1 if (match := codes.search(block, at, stop)) is None else match.start(), False)
-    for quoted in prefilter.systems:
-        lines_of(_finder(block, quoted, stop), True)
-    return sorted(found.items())
+    offsets = array.array("q", [0])
+    offsets.extend(end + 1 for end in ends)
+    lines = pa.Array.from_buffers(pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(block)])
+    found = pc.match_substring_regex(lines, pattern=_PREFILTERS[(kind, visits)].text)
+    kept: list[int] = pc.indices_nonzero(found).to_pylist()
+    at = block.find(b"\\", 0, ends[-1] if ends else 0)
+    if at < 0:
+        return kept
+    escaped = set(kept)  # a line with an escape (a backslash): may_keep keeps it
+    while at >= 0:
+        line = bisect.bisect_left(ends, at)
+        escaped.add(line)
+        at = block.find(b"\\", ends[line] + 1, ends[-1])
+    return sorted(escaped)
 
 
 def kept(resource: Mapping[str, Any], visits: bool) -> bool:

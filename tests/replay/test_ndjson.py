@@ -137,23 +137,53 @@ def test_tidy_blocks_are_judged_whole_as_each_line_would_be(
     assert any(isinstance(item, BadLine) and item.line == 4 for item in expected)
 
 
-def test_lines_maybe_kept_finds_the_lines_may_keep_keeps() -> None:
+def _kept_by_block(kind: str, lines: list[bytes], visits: bool) -> list[bytes]:
     from service.replay.selection import lines_maybe_kept
+
+    block = b"\n".join(lines) + b"\n"
+    ends = [i for i, byte in enumerate(block) if byte == 0x0A]
+    return [lines[i] for i in lines_maybe_kept(kind, block, ends, visits)]
+
+
+def test_lines_maybe_kept_finds_the_lines_may_keep_keeps() -> None:
     from service.replay.selection import may_keep
 
     system = b'"https://bme-cds.example.org/fhir/CodeSystem/bme-cds"'
+    head = b'{"resourceType":"Observation",'
     lines = [
-        b'{"resourceType":"Observation","code":{"coding":[{"system":"http://loinc.org","code":"8302-2"}]}}',
-        b'{"resourceType":"Observation","code":{"coding":[{"system":"http://loinc.org","code":"1989-3"}]}}',
-        b'{"resourceType":"Observation","note":[{"text":' + system + b'}]}',
-        b'{"resourceType":"Observation","code":{"coding":[{"system":' + system + b',"code":"x"}]}}',
-        b'{"resourceType":"Observation","code":{"text":"a\\u0020b"}}',
-        b'{"resourceType":"Observation","code":{"coding":[{"code" : "1751-7"},{"code":"2160-0"}]}}',
+        head + b'"code":{"coding":[{"system":"http://loinc.org","code":"8302-2"}]}}',
+        head + b'"code":{"coding":[{"system":"http://loinc.org","code":"1989-3"}]}}',
+        head + b'"note":[{"text":' + system + b'}]}',  # the URL, not as a system
+        head + b'"code":{"coding":[{"system":' + system + b',"code":"x"}]}}',
+        head + b'"code":{"text":"a\\u0020b"}}',  # an escape anywhere: kept
+        head + b'"code":{"coding":[{"code" : "1751-7"},{"code":"2160-0"}]}}',
+        # Whitespace as a bytes pattern's \s reads it (vertical tab and form feed too), none, or other bytes.
+        head + b'"code":{"coding":[{"code"\t:\x0b"1751-7"}]}}',
+        head + b'"code":{"coding":[{"code"\x0c:\r"2160-0"}]}}',
+        head + b'"code":{"coding":[{"code"\x1c:"2160-0"}]}}',
+        head + b'"code":{"coding":[{"code":"2160-0 "}]}}',
+        head + b'"code":{"coding":[{"code":"2160\xe2\x80\x910"}]}}',  # a non-breaking hyphen
+        head + b'"code":{"coding":[{"code":"2160-0"}]},"note":[{"text":"\xff\xfe"}]}',  # not UTF-8
+        head + b'"code":{"coding":[{"display":"code","code":"x"}],"text":"1751-7"}}',  # the code's bytes elsewhere
+        head + b'"value":"\\"}',  # an escape as the last byte of a string
+        head + b'"code":{"coding":[{"code":"2160-0"}]}}',  # the last line of the block
     ]
-    block = b"\n".join(lines) + b"\n"
-    found = [block[start:end] for start, end in lines_maybe_kept("Observation", block, len(block), False)]
-    assert found == [line for line in lines if may_keep("Observation", line, False)]
-    assert found == [lines[1], lines[3], lines[4], lines[5]]
+    expected = [line for line in lines if may_keep("Observation", line, False)]
+    assert _kept_by_block("Observation", lines, False) == expected
+    assert expected == [lines[i] for i in (1, 3, 4, 5, 6, 7, 11, 13, 14)]
+
+
+@pytest.mark.parametrize("kind", ["Observation", "Encounter"])
+def test_the_block_search_agrees_with_may_keep_on_every_generated_line(tmp_path: Path, kind: str) -> None:
+    from service.replay.selection import may_keep
+
+    write_population(40, tmp_path)
+    lines = (tmp_path / f"{kind}.000.ndjson").read_bytes().splitlines()
+    kept = [line for line in lines if may_keep(kind, line, False)]
+    assert 0 < len(kept) < len(lines)
+    assert _kept_by_block(kind, lines, False) == kept
+    shuffled = lines[1::2] + lines[::2]  # other neighbours, other positions in the block
+    assert _kept_by_block(kind, shuffled, False) == [line for line in shuffled if may_keep(kind, line, False)]
 
 
 def test_encounters_of_other_classes_are_read_only_for_visits() -> None:
