@@ -287,7 +287,9 @@ def _run(
         # Pass 1 needs neither the pipeline nor its value sets: its workers are forked before those are loaded, and
         # this process loads them meanwhile (for pass 2's workers to inherit) instead of before, alone on one core.
         # On a small export that load takes longer than pass 1: the caller's `meanwhile` waits for pass 2, when
-        # this process only waits.
+        # this process only waits. Pass 1's search (pyarrow) is imported first, once, not by each of its workers.
+        import pyarrow.compute  # noqa: F401
+
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             pending = pool.map_async(_split_chunk, splits, chunksize=1)
             preload(plan)
