@@ -12,6 +12,7 @@ import heapq
 import math
 import multiprocessing
 import os
+import re
 import shutil
 import zlib
 from collections.abc import Callable
@@ -46,6 +47,24 @@ from service.replay.ndjson import routing_key
 PARTITION_BYTES = 16 * 1024 * 1024  # input bytes per partition: what one task holds in memory at a time
 _HELD_BYTES = 8 * 1024 * 1024  # kept lines a pass-1 task gathers before writing them to their partitions
 MAX_PARTITIONS = 4096  # pass 2's tasks: past this many, partitions grow instead
+
+
+def record_key(patient: str) -> bytes:
+    """A patient id as a record's key: UTF-8, with backslash and the record's separators (tab, newline) escaped.
+
+    An id read from a line's bytes holds none of them (`routing_key`), so it is its own key; a parsed one may.
+    """
+    return patient.encode("utf-8").replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n")
+
+
+_UNESCAPE = {b"\\": b"\\", b"t": b"\t", b"n": b"\n"}
+
+
+def key_patient(key: bytes) -> str:
+    """The patient id of a record's key (`record_key` undone)."""
+    if b"\\" in key:
+        key = re.sub(rb"\\(.)", lambda match: _UNESCAPE[match.group(1)], key)
+    return key.decode("utf-8")
 
 
 def partition_of(patient: bytes, partitions: int) -> int:
@@ -143,7 +162,7 @@ def _split_chunk(task: _Split) -> tuple[int, list[_Segment]]:
                     if isinstance(item, BadLine):
                         bad.write(_bad_record(item))
                     elif item is not None:
-                        write(item.patient.encode("utf-8"), number, b"p" if item.is_patient else b"k", raw)
+                        write(record_key(item.patient), number, b"p" if item.is_patient else b"k", raw)
         except GzipDamage as damage:
             bad.write(_bad_record(BadLine(chunk.file_index, damage.line, damage.reason)))
         finally:
@@ -198,7 +217,7 @@ def _evaluate_partition(task: _Group) -> int:
     visits = task.plan.window is not None
     bad: list[BadLine] = []
     with (work / "rows" / f"{task.partition:04d}.jsonl").open("wb") as out:
-        for patient, key in sorted((k.decode("utf-8"), k) for k in records):
+        for patient, key in sorted((key_patient(k), k) for k in records):
             resources: list[tuple[int, int, dict[str, Any], bool]] = []
             for file_index, line_number, flag, raw in records.pop(key):
                 if flag != b"u":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 
 from bench.population import write_population
@@ -193,3 +194,28 @@ def test_encounters_of_other_classes_are_read_only_for_visits() -> None:
     ambulatory, inpatient = visit + b'"code":"AMB"}}', visit + b'"code":"IMP"}}'
     assert not may_keep("Encounter", ambulatory, False) and may_keep("Encounter", inpatient, False)
     assert may_keep("Encounter", ambulatory, True)  # --encounters: every visit day
+
+
+def test_patient_ids_with_the_records_separators_are_kept_apart(tmp_path: Path) -> None:
+    """Ids the parser reads (escaped in JSON) may hold a tab, a newline or a backslash: pass 1's records escape them."""
+    from service.replay.local import key_patient
+    from service.replay.local import record_key
+    from tests.replay.conftest import AS_OF
+    from tests.replay.conftest import read_csv
+    from tests.replay.conftest import replay
+
+    ids = ["a\tb", "c\nd", "e\\tf", "g\\", "plain"]
+    assert [key_patient(record_key(i)) for i in ids] == ids
+    assert record_key("plain") == b"plain"  # an id read from a line's bytes is its own key
+    export = tmp_path / "export"
+    export.mkdir()
+    with (export / "Patient.ndjson").open("wb") as handle:
+        for patient in ids:
+            handle.write(orjson.dumps({"resourceType": "Patient", "id": patient, "gender": "female"}) + b"\n")
+    with (export / "Condition.ndjson").open("wb") as handle:
+        for patient in ids:
+            handle.write(orjson.dumps({"resourceType": "Condition", "subject": {"reference": f"Patient/{patient}"},
+                                       "code": {"text": "knee pain"}}) + b"\n")
+    assert replay(export, tmp_path / "out", "--as-of", AS_OF, "--workers", "1") == 0
+    assert sorted(row["patient"] for row in read_csv(tmp_path / "out" / "patients.csv")) == sorted(ids)
+    assert read_csv(tmp_path / "out" / "errors.csv") == []
