@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from datetime import date
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -97,9 +98,13 @@ def run_patient_view(deps: Deps, request: Mapping[str, Any], now: datetime) -> M
 
 
 _DEPS: dict[str, Deps] = {}  # per process: value sets are loaded once, not once per patient
+_LAST: list[tuple[ReplayPlan, Mapping[str, Any] | None, Deps]] = []  # the last one asked for (no key to build)
 
 
 def _deps(plan: ReplayPlan, policy: Mapping[str, Any] | None) -> Deps:
+    for last_plan, last_policy, deps in _LAST:
+        if last_plan is plan and last_policy is policy:
+            return deps
     key = json.dumps([policy, plan.settings.valuesets_dir.as_posix(), plan.valuesets_packaged], sort_keys=True)
     if key not in _DEPS:
         settings = plan.settings
@@ -108,6 +113,7 @@ def _deps(plan: ReplayPlan, policy: Mapping[str, Any] | None) -> Deps:
 
             settings = replace(settings, valuesets_dir=PACKAGED_VALUESETS)
         _DEPS[key] = build_deps(settings, policy)
+    _LAST[:] = [*_LAST[-1:], (plan, policy, _DEPS[key])]  # the policy and the what-if one, alternately
     return _DEPS[key]
 
 
@@ -185,7 +191,7 @@ def evaluate_resources(
     """
     from service.errors import CdsError
 
-    ordered = sorted(records, key=lambda r: (r[0], r[1]))
+    ordered = sorted(records, key=itemgetter(0, 1))
     bad: list[BadLine] = []
     patients = [r for r in ordered if r[3]]
     if not patients:

@@ -11,7 +11,8 @@ import gc
 import heapq
 import math
 import multiprocessing
-import resource
+import os
+import re
 import shutil
 import zlib
 from collections.abc import Callable
@@ -20,7 +21,6 @@ from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 from typing import Any
 
 import orjson
@@ -35,24 +35,41 @@ from service.replay.ndjson import PARSE
 from service.replay.ndjson import BadLine
 from service.replay.ndjson import Chunk
 from service.replay.ndjson import GzipDamage
-from service.replay.ndjson import chunk_blocks
 from service.replay.ndjson import classify
 from service.replay.ndjson import cut_short
 from service.replay.ndjson import examine
 from service.replay.ndjson import leading_rule
-from service.replay.ndjson import lines_to_read
 from service.replay.ndjson import passed_over
 from service.replay.ndjson import plan_chunks
+from service.replay.ndjson import read_blocks
 from service.replay.ndjson import routing_key
 
 PARTITION_BYTES = 16 * 1024 * 1024  # input bytes per partition: what one task holds in memory at a time
-# Each pass-1 task keeps one file open per partition it writes: stay well inside the open-file limit.
-MAX_PARTITIONS = max(64, min(4096, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 2 - 64))
+_HELD_BYTES = 8 * 1024 * 1024  # kept lines a pass-1 task gathers before writing them to their partitions
+MAX_PARTITIONS = 4096  # pass 2's tasks: past this many, partitions grow instead
 
 
-def partition_of(patient: str, partitions: int) -> int:
-    """A patient's partition: stable across processes and runs (unlike hash())."""
-    return zlib.crc32(patient.encode("utf-8")) % partitions
+def record_key(patient: str) -> bytes:
+    """A patient id as a record's key: UTF-8, with backslash and the record's separators (tab, newline) escaped.
+
+    An id read from a line's bytes holds none of them (`routing_key`), so it is its own key; a parsed one may.
+    """
+    return patient.encode("utf-8").replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n")
+
+
+_UNESCAPE = {b"\\": b"\\", b"t": b"\t", b"n": b"\n"}
+
+
+def key_patient(key: bytes) -> str:
+    """The patient id of a record's key (`record_key` undone)."""
+    if b"\\" in key:
+        key = re.sub(rb"\\(.)", lambda match: _UNESCAPE[match.group(1)], key)
+    return key.decode("utf-8")
+
+
+def partition_of(patient: bytes, partitions: int) -> int:
+    """A patient's partition, by its UTF-8 id: stable across processes and runs (unlike hash())."""
+    return zlib.crc32(patient) % partitions
 
 
 @dataclass(frozen=True)
@@ -65,8 +82,19 @@ class _Split:
     visits: bool  # every Encounter is read (--encounters), see selection
 
 
-def _split_chunk(task: _Split) -> int:
-    """Pass 1: append the chunk's lines to per-partition files, its bad lines to one file; returns its line count.
+@dataclass(frozen=True)
+class _Segment:
+    """Records of one partition in one chunk's parts file: bytes [start, start + size)."""
+
+    partition: int
+    start: int
+    size: int
+
+
+def _split_chunk(task: _Split) -> tuple[int, list[_Segment]]:
+    """Pass 1: write the chunk's kept lines to its parts file, a segment per partition, its bad lines to another.
+
+    Returns the chunk's line count and the segments written.
 
     Line numbers are relative to the chunk (the planner does not count lines: that would read the export once
     more, serially); pass 2 and the merge add each chunk's offset. A line of a kept type goes to its patient's
@@ -74,25 +102,43 @@ def _split_chunk(task: _Split) -> int:
     route are parsed here.
     """
     chunk = task.chunk
-    folder = Path(task.work) / "parts" / f"c{task.index:05d}"
-    folder.mkdir(parents=True, exist_ok=True)
-    handles: dict[int, IO[bytes]] = {}
     partitions = task.partitions
+    # Records are gathered per partition and written in a few large writes to one file per chunk: a write per line
+    # costs more than the line's routing, and a file per chunk and partition costs an open (and in pass 2 a failed
+    # open) for each.
+    pending: dict[int, list[bytes]] = {}
+    segments: list[_Segment] = []
+    held = 0
     lines = 0  # the number of the last line read
+    parts = (Path(task.work) / "parts" / f"c{task.index:05d}.tsv").open("wb")
 
-    def write(patient: str, number: int, flag: bytes, raw: bytes) -> None:
-        part = partition_of(patient, partitions)
-        handle = handles.get(part)
-        if handle is None:
-            handle = handles[part] = (folder / f"{part:04d}.tsv").open("wb")
-        handle.write(b"%s\t%d\t%s\t%s\n" % (patient.encode("utf-8"), number, flag, raw))
+    def flush() -> None:
+        at = parts.tell()
+        for part, records in pending.items():
+            data = b"".join(records)
+            parts.write(data)
+            segments.append(_Segment(part, at, len(data)))
+            at += len(data)
+        pending.clear()
+
+    def write(key: bytes, number: int, flag: bytes, raw: bytes) -> None:
+        nonlocal held
+        part = partition_of(key, partitions)
+        records = pending.get(part)
+        if records is None:
+            records = pending[part] = []
+        records += (b"%s\t%d\t%s\t" % (key, number, flag), raw, b"\n")
+        held += len(raw)
+        if held > _HELD_BYTES:
+            flush()
+            held = 0
 
     rules: dict[bytes, tuple[str, str]] = {}  # leading resourceType -> (type, leading_rule), decided once
     with (Path(task.work) / "bad" / f"c{task.index:05d}.tsv").open("wb") as bad:
         try:
-            for block in chunk_blocks(chunk):
-                lines = block.first + block.lines - 1
-                for number, raw, kind in lines_to_read(block, task.visits):
+            for block, count, look in read_blocks(chunk, task.visits):
+                lines = block.first + count - 1
+                for number, raw, kind in look:
                     if kind is None:  # a line judged by itself
                         if raw.isspace() or not raw:  # (not raw.strip(): that copies every line)
                             continue  # a blank line (a trailing newline, a CRLF export) carries nothing
@@ -116,13 +162,13 @@ def _split_chunk(task: _Split) -> int:
                     if isinstance(item, BadLine):
                         bad.write(_bad_record(item))
                     elif item is not None:
-                        write(item.patient, number, b"p" if item.is_patient else b"k", raw)
+                        write(record_key(item.patient), number, b"p" if item.is_patient else b"k", raw)
         except GzipDamage as damage:
             bad.write(_bad_record(BadLine(chunk.file_index, damage.line, damage.reason)))
         finally:
-            for handle in handles.values():
-                handle.close()
-    return lines - chunk.first_line + 1 if lines else 0
+            flush()
+            parts.close()
+    return (lines - chunk.first_line + 1 if lines else 0), segments
 
 
 class Misrouted(Exception):
@@ -144,7 +190,9 @@ def _read_bad(path: Path, offset: int = 0) -> Iterator[BadLine]:
 @dataclass(frozen=True)
 class _Group:
     partition: int
-    chunks: tuple[tuple[int, int], ...]  # per chunk: its file index, the line number before its first line
+    # Per segment of the partition: its chunk, the chunk's file index and line number before its first line, the
+    # segment's bytes in the chunk's parts file.
+    segments: tuple[tuple[int, int, int, int, int], ...]
     work: str
     plan: ReplayPlan
 
@@ -153,11 +201,12 @@ def _evaluate_partition(task: _Group) -> int:
     """Pass 2: parse one partition's lines (once each), group them by patient and evaluate; returns patients seen."""
     work = Path(task.work)
     records: dict[bytes, list[tuple[int, int, bytes, bytes]]] = {}  # by patient id as written (decoded once)
-    for chunk, (file_index, offset) in enumerate(task.chunks):
+    for chunk, file_index, offset, start, size in task.segments:
+        fd = os.open(work / "parts" / f"c{chunk:05d}.tsv", os.O_RDONLY)
         try:
-            data = (work / "parts" / f"c{chunk:05d}" / f"{task.partition:04d}.tsv").read_bytes()
-        except FileNotFoundError:
-            continue  # the chunk had no line for this partition
+            data = os.pread(fd, size, start)
+        finally:
+            os.close(fd)
         for line in data.split(b"\n")[:-1]:
             key, number, flag, raw = line.split(b"\t", 3)
             group = records.get(key)
@@ -168,7 +217,7 @@ def _evaluate_partition(task: _Group) -> int:
     visits = task.plan.window is not None
     bad: list[BadLine] = []
     with (work / "rows" / f"{task.partition:04d}.jsonl").open("wb") as out:
-        for patient, key in sorted((k.decode("utf-8"), k) for k in records):
+        for patient, key in sorted((key_patient(k), k) for k in records):
             resources: list[tuple[int, int, dict[str, Any], bool]] = []
             for file_index, line_number, flag, raw in records.pop(key):
                 if flag != b"u":
@@ -257,17 +306,22 @@ def _run(
         # Pass 1 needs neither the pipeline nor its value sets: its workers are forked before those are loaded, and
         # this process loads them meanwhile (for pass 2's workers to inherit) instead of before, alone on one core.
         # On a small export that load takes longer than pass 1: the caller's `meanwhile` waits for pass 2, when
-        # this process only waits.
+        # this process only waits. Pass 1's search (pyarrow) is imported first, once, not by each of its workers.
+        import pyarrow.compute  # noqa: F401
+
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             pending = pool.map_async(_split_chunk, splits, chunksize=1)
             preload(plan)
             counts = pending.get()
     offsets: list[tuple[int, int]] = []
     before: dict[int, int] = {}  # lines of each file in its chunks so far
-    for chunk, count in zip(chunks, counts, strict=True):
+    segments: list[list[tuple[int, int, int, int, int]]] = [[] for _ in range(partitions)]
+    for index, (chunk, (count, written)) in enumerate(zip(chunks, counts, strict=True)):
         offsets.append((chunk.file_index, before.get(chunk.file_index, 0)))
         before[chunk.file_index] = before.get(chunk.file_index, 0) + count
-    groups = [_Group(p, tuple(offsets), str(work), plan) for p in range(partitions)]
+        for segment in written:
+            segments[segment.partition].append((index, *offsets[index], segment.start, segment.size))
+    groups = [_Group(p, tuple(segments[p]), str(work), plan) for p in range(partitions)]
     _map(workers, _evaluate_partition, groups, meanwhile)
     row_files = sorted((work / "rows").glob("*.jsonl"))
     chunk_bad = [_read_bad(work / "bad" / f"c{i:05d}.tsv", offsets[i][1]) for i in range(len(chunks))]

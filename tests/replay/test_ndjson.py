@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 
 from bench.population import write_population
@@ -43,19 +44,26 @@ def test_resource_types_are_fhir_resources_only() -> None:
 
 def test_routing_key_is_sure_or_silent() -> None:
     patient = b'{"resourceType":"Patient","id":"p1","name":[{"text":"x"}]}'
-    assert routing_key("Patient", patient) == ("p1", True)
+    assert routing_key("Patient", patient) == (b"p1", True)
     assert routing_key("Condition", b'{"resourceType": "Condition", "subject": {"reference": "Patient/p1"}}') == (
-        "p1", False)
+        b"p1", False)
     assert routing_key("Condition", b'{"subject":{"reference":"https://x.org/fhir/Patient/p1/_history/2"}}') == (
-        "p1", False)
+        b"p1", False)
+    assert routing_key("Condition", '{"subject":{"reference":"Patient/pé"}}'.encode()) == ("pé".encode(), False)
+    assert routing_key("Condition", b'{"subject":{"reference":"Patient/p\xff"}}') is None  # not UTF-8
     unsure = [
         b'{"subject":{"reference":"Patient/p\\u0031"}}',  # an escape: the parser decodes it
         b'{"subject":{"reference":"Patient/p1"},"contained":[{"subject":{"reference":"Patient/p2"}}]}',
-        b'{"subject":{"reference":"Patient/p1"},"patient":{"reference":"Patient/p2"}}',
+        b'{"patient":{"reference":"Patient/p1"},"contained":[{"patient":{"reference":"Patient/p2"}}]}',
         b'{"subject":{"display":"x","reference":"Patient/p1"}}',  # not the first key of its object
         b'{"subject":{"reference":"Group/g1"}}',
     ]
     assert [routing_key("Condition", line) for line in unsure] == [None] * len(unsure)
+    # Not searched for a patient element besides the subject (no kept type has both): the subject, as parsed.
+    both = b'{"subject":{"reference":"Patient/p1"},"patient":{"reference":"Patient/p2"}}'
+    assert routing_key("Condition", both) == (b"p1", False)
+    parsed = ndjson.examine(0, 1, b'{"resourceType":"Condition",' + both[1:], False)
+    assert isinstance(parsed, tuple) and parsed[0] == "p1"
 
 
 def test_a_wrong_routing_hint_falls_back_to_parsing_every_line(tmp_path: Path) -> None:
@@ -69,11 +77,14 @@ def test_a_wrong_routing_hint_falls_back_to_parsing_every_line(tmp_path: Path) -
     line = len(conditions.read_bytes().splitlines()) + 1
     with conditions.open("ab") as handle:
         handle.write(b'{"resourceType":"Condition","subject":{"reference":"Patient/a","reference":"Patient/b"}}\n')
-    assert routing_key("Condition", conditions.read_bytes().splitlines()[-1]) == ("a", False)
+        # A subject only inside a contained resource, and a patient element (no kept type has one) the parser reads.
+        handle.write(b'{"resourceType":"Condition","contained":[{"resourceType":"Observation","subject":'
+                     b'{"reference":"Patient/a"}}],"patient":{"reference":"Patient/c"}}\n')
+    assert [routing_key("Condition", raw) for raw in conditions.read_bytes().splitlines()[-2:]] == [(b"a", False)] * 2
     assert replay(tmp_path / "export", tmp_path / "out", "--as-of", AS_OF, "--workers", "1") == 0
-    (error,) = read_csv(tmp_path / "out" / "errors.csv")
-    assert (error["file"], int(error["line"]), error["reason"]) == (
-        "Condition.000.ndjson", line, "no Patient resource with id 'b' in the export")
+    errors = [(e["file"], int(e["line"]), e["reason"]) for e in read_csv(tmp_path / "out" / "errors.csv")]
+    assert errors == [("Condition.000.ndjson", line, "no Patient resource with id 'b' in the export"),
+                      ("Condition.000.ndjson", line + 1, "no Patient resource with id 'c' in the export")]
     assert len(read_csv(tmp_path / "out" / "patients.csv")) == 3
 
 
@@ -122,28 +133,58 @@ def test_tidy_blocks_are_judged_whole_as_each_line_would_be(
     monkeypatch.setattr(ndjson, "_READ_BLOCK", 4096)  # many blocks: tidy and untidy ones
     chunks = plan_chunks(files, 50_000)
     assert [item for chunk in chunks for item in read_chunk(chunk, visits)] == expected
-    tidy = [ndjson._tidy_type(block) for chunk in chunks for block in ndjson.chunk_blocks(chunk)]
-    assert {"Claim", "Observation", "Condition"} <= set(tidy) and None in tidy
+    tidy = [ndjson._tidy(block) for chunk in chunks for block, _, _ in ndjson.read_blocks(chunk, visits)]
+    assert {"Claim", "Observation", "Condition"} <= {t[0] for t in tidy if t} and None in tidy
     assert any(isinstance(item, BadLine) and item.line == 4 for item in expected)
 
 
-def test_lines_maybe_kept_finds_the_lines_may_keep_keeps() -> None:
+def _kept_by_block(kind: str, lines: list[bytes], visits: bool) -> list[bytes]:
     from service.replay.selection import lines_maybe_kept
+
+    block = b"\n".join(lines) + b"\n"
+    ends = [i for i, byte in enumerate(block) if byte == 0x0A]
+    return [lines[i] for i in lines_maybe_kept(kind, block, ends, visits)]
+
+
+def test_lines_maybe_kept_finds_the_lines_may_keep_keeps() -> None:
     from service.replay.selection import may_keep
 
     system = b'"https://bme-cds.example.org/fhir/CodeSystem/bme-cds"'
+    head = b'{"resourceType":"Observation",'
     lines = [
-        b'{"resourceType":"Observation","code":{"coding":[{"system":"http://loinc.org","code":"8302-2"}]}}',
-        b'{"resourceType":"Observation","code":{"coding":[{"system":"http://loinc.org","code":"1989-3"}]}}',
-        b'{"resourceType":"Observation","note":[{"text":' + system + b'}]}',
-        b'{"resourceType":"Observation","code":{"coding":[{"system":' + system + b',"code":"x"}]}}',
-        b'{"resourceType":"Observation","code":{"text":"a\\u0020b"}}',
-        b'{"resourceType":"Observation","code":{"coding":[{"code" : "1751-7"},{"code":"2160-0"}]}}',
+        head + b'"code":{"coding":[{"system":"http://loinc.org","code":"8302-2"}]}}',
+        head + b'"code":{"coding":[{"system":"http://loinc.org","code":"1989-3"}]}}',
+        head + b'"note":[{"text":' + system + b'}]}',  # the URL, not as a system
+        head + b'"code":{"coding":[{"system":' + system + b',"code":"x"}]}}',
+        head + b'"code":{"text":"a\\u0020b"}}',  # an escape anywhere: kept
+        head + b'"code":{"coding":[{"code" : "1751-7"},{"code":"2160-0"}]}}',
+        # Whitespace as a bytes pattern's \s reads it (vertical tab and form feed too), none, or other bytes.
+        head + b'"code":{"coding":[{"code"\t:\x0b"1751-7"}]}}',
+        head + b'"code":{"coding":[{"code"\x0c:\r"2160-0"}]}}',
+        head + b'"code":{"coding":[{"code"\x1c:"2160-0"}]}}',
+        head + b'"code":{"coding":[{"code":"2160-0 "}]}}',
+        head + b'"code":{"coding":[{"code":"2160\xe2\x80\x910"}]}}',  # a non-breaking hyphen
+        head + b'"code":{"coding":[{"code":"2160-0"}]},"note":[{"text":"\xff\xfe"}]}',  # not UTF-8
+        head + b'"code":{"coding":[{"display":"code","code":"x"}],"text":"1751-7"}}',  # the code's bytes elsewhere
+        head + b'"value":"\\"}',  # an escape as the last byte of a string
+        head + b'"code":{"coding":[{"code":"2160-0"}]}}',  # the last line of the block
     ]
-    block = b"\n".join(lines) + b"\n"
-    found = [block[start:end] for start, end in lines_maybe_kept("Observation", block, len(block), False)]
-    assert found == [line for line in lines if may_keep("Observation", line, False)]
-    assert found == [lines[1], lines[3], lines[4], lines[5]]
+    expected = [line for line in lines if may_keep("Observation", line, False)]
+    assert _kept_by_block("Observation", lines, False) == expected
+    assert expected == [lines[i] for i in (1, 3, 4, 5, 6, 7, 11, 13, 14)]
+
+
+@pytest.mark.parametrize("kind", ["Observation", "Encounter"])
+def test_the_block_search_agrees_with_may_keep_on_every_generated_line(tmp_path: Path, kind: str) -> None:
+    from service.replay.selection import may_keep
+
+    write_population(40, tmp_path)
+    lines = (tmp_path / f"{kind}.000.ndjson").read_bytes().splitlines()
+    kept = [line for line in lines if may_keep(kind, line, False)]
+    assert 0 < len(kept) < len(lines)
+    assert _kept_by_block(kind, lines, False) == kept
+    shuffled = lines[1::2] + lines[::2]  # other neighbours, other positions in the block
+    assert _kept_by_block(kind, shuffled, False) == [line for line in shuffled if may_keep(kind, line, False)]
 
 
 def test_encounters_of_other_classes_are_read_only_for_visits() -> None:
@@ -153,3 +194,28 @@ def test_encounters_of_other_classes_are_read_only_for_visits() -> None:
     ambulatory, inpatient = visit + b'"code":"AMB"}}', visit + b'"code":"IMP"}}'
     assert not may_keep("Encounter", ambulatory, False) and may_keep("Encounter", inpatient, False)
     assert may_keep("Encounter", ambulatory, True)  # --encounters: every visit day
+
+
+def test_patient_ids_with_the_records_separators_are_kept_apart(tmp_path: Path) -> None:
+    """Ids the parser reads (escaped in JSON) may hold a tab, a newline or a backslash: pass 1's records escape them."""
+    from service.replay.local import key_patient
+    from service.replay.local import record_key
+    from tests.replay.conftest import AS_OF
+    from tests.replay.conftest import read_csv
+    from tests.replay.conftest import replay
+
+    ids = ["a\tb", "c\nd", "e\\tf", "g\\", "plain"]
+    assert [key_patient(record_key(i)) for i in ids] == ids
+    assert record_key("plain") == b"plain"  # an id read from a line's bytes is its own key
+    export = tmp_path / "export"
+    export.mkdir()
+    with (export / "Patient.ndjson").open("wb") as handle:
+        for patient in ids:
+            handle.write(orjson.dumps({"resourceType": "Patient", "id": patient, "gender": "female"}) + b"\n")
+    with (export / "Condition.ndjson").open("wb") as handle:
+        for patient in ids:
+            handle.write(orjson.dumps({"resourceType": "Condition", "subject": {"reference": f"Patient/{patient}"},
+                                       "code": {"text": "knee pain"}}) + b"\n")
+    assert replay(export, tmp_path / "out", "--as-of", AS_OF, "--workers", "1") == 0
+    assert sorted(row["patient"] for row in read_csv(tmp_path / "out" / "patients.csv")) == sorted(ids)
+    assert read_csv(tmp_path / "out" / "errors.csv") == []
