@@ -98,13 +98,9 @@ def run_patient_view(deps: Deps, request: Mapping[str, Any], now: datetime) -> M
 
 
 _DEPS: dict[str, Deps] = {}  # per process: value sets are loaded once, not once per patient
-_LAST: list[tuple[ReplayPlan, Mapping[str, Any] | None, Deps]] = []  # the last one asked for (no key to build)
 
 
 def _deps(plan: ReplayPlan, policy: Mapping[str, Any] | None) -> Deps:
-    for last_plan, last_policy, deps in _LAST:
-        if last_plan is plan and last_policy is policy:
-            return deps
     key = json.dumps([policy, plan.settings.valuesets_dir.as_posix(), plan.valuesets_packaged], sort_keys=True)
     if key not in _DEPS:
         settings = plan.settings
@@ -113,7 +109,6 @@ def _deps(plan: ReplayPlan, policy: Mapping[str, Any] | None) -> Deps:
 
             settings = replace(settings, valuesets_dir=PACKAGED_VALUESETS)
         _DEPS[key] = build_deps(settings, policy)
-    _LAST[:] = [*_LAST[-1:], (plan, policy, _DEPS[key])]  # the policy and the what-if one, alternately
     return _DEPS[key]
 
 
