@@ -110,3 +110,16 @@ def test_a_locked_database_raises_for_the_buffer_to_keep_the_rows(tmp_path: Path
         connection.exec_driver_sql("ROLLBACK")
     sqlite_card_writer(engine)(BATCHES[0])
     assert len(_tables(engine)[0]) == 2
+
+
+def test_a_nul_character_is_stored_whole(tmp_path: Path) -> None:
+    """A hookInstance may hold U+0000 (JSON allows it escaped): SQLite's JSON functions end a string there."""
+    batch: list[Row] = [{"uuid": "c9", "service_id": "bme-patient-view", "rule_id": "R01",
+                         "hook_instance": "before\x00after", "issued_at": WHEN, CARRIED: ("R01", "R02")}]
+    stored = []
+    for name, writer in (("json.sqlite3", sqlite_card_writer), ("core.sqlite3", core_card_writer)):
+        engine = make_engine(f"sqlite:///{tmp_path / name}")
+        writer(engine)(batch)
+        stored.append(_tables(engine))
+    assert stored[0] == stored[1]
+    assert stored[0][0][0][3] == "before\x00after"
