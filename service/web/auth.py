@@ -421,7 +421,8 @@ class Authenticator:
             raise _fail("token rejected", f"{type(exc).__name__} from {client.issuer}") from None
         self._check_identity(client, payload)
         jti = payload["jti"]
-        if not isinstance(jti, str) or not jti or len(jti) > _MAX_JTI_CHARS:
+        if not isinstance(jti, str) or not jti or len(jti) > _MAX_JTI_CHARS or "\x00" in jti:
+            # (NUL: the jti is stored, and PostgreSQL text cannot hold one; its refusal would read as an outage)
             raise _fail("token jti invalid", f"jti not a short string from {client.issuer}")
         exp = payload["exp"]
         if not isinstance(exp, int | float):

@@ -31,6 +31,13 @@ REJECTED: list[tuple[str, str, str, Edit, str]] = [
         "hookInstance: must not be empty",
     ),
     (
+        "NUL in hookInstance (stored; PostgreSQL text cannot hold it)",
+        "spec-request-patient-view.json",
+        schemas.REQUEST,
+        lambda d: set_path(d, "hookInstance", "d1577c69\x00"),
+        'hookInstance: "d1577c69\\u0000" does not match ^[^\\u0000]*$',
+    ),
+    (
         "fhirAuthorization without fhirServer",
         "spec-request-patient-view.json",
         schemas.REQUEST,
@@ -343,6 +350,13 @@ REJECTED: list[tuple[str, str, str, Edit, str]] = [
         "services[1].prefetch.patient: expected string, got object",
     ),
     # --- feedback ---
+    (
+        "NUL in a stored feedback text",
+        "spec-feedback-accepted.json",
+        schemas.FEEDBACK,
+        lambda d: set_path(d, "feedback/0/card", "card\x00"),
+        'feedback[0].card: "card\\u0000" does not match ^[^\\u0000]*$',
+    ),
     (
         "accepted feedback without acceptedSuggestions",
         "spec-feedback-accepted.json",

@@ -461,3 +461,14 @@ def test_outcome_body_does_not_echo_the_token(ctx: Ctx, authenticator: Authentic
     body = json.dumps(refused.value.to_outcome())
     assert refused.value.to_outcome()["resourceType"] == "OperationOutcome"
     assert token.split(".")[1] not in body
+
+
+@pytest.mark.parametrize("jti", ["x" * 257, "before\x00after", ""])
+def test_a_jti_the_store_cannot_hold_is_refused_before_it_is_stored(
+    ctx: Ctx, authenticator: Authenticator, engine: Engine, jti: str
+) -> None:
+    """Too long for its column, or holding NUL (PostgreSQL text cannot), or empty: 401, and nothing written."""
+    with pytest.raises(AuthenticationError, match="jti invalid"):
+        authenticator.authenticate(_bearer(sign(ctx.es, claims(SERVICE_URL, jti=jti), jku=ctx.jku)), SERVICE_URL)
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(SeenJwt)).scalar() == 0
