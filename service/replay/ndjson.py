@@ -153,11 +153,14 @@ def _file_blocks(chunk: Chunk) -> Generator[Block, int | None, None]:
         while at < chunk.end:
             # Pieces below malloc's largest mmap threshold (32 MB): each reuses the last one's memory instead of
             # mapping fresh pages (a page fault per 4 kB, a tenth of pass 1's CPU with whole-chunk reads).
-            piece = os.pread(fd, min(size, chunk.end - at), at)
+            want = min(size, chunk.end - at)
+            piece = os.pread(fd, want, at)
             if not piece:
                 return
             end = piece.rfind(b"\n") + 1
-            if at + len(piece) == chunk.end and end < len(piece):  # the file's last line, without its end
+            # (A short read: the file ended before the chunk, having shrunk since it was planned; without this a
+            # last line without its end was read again, in ever larger pieces, forever.)
+            if (at + len(piece) == chunk.end or len(piece) < want) and end < len(piece):  # the last line, unended
                 piece, end = piece + b"\n", len(piece) + 1
             elif not end:  # a line longer than the piece: read it again, in a larger one
                 size *= 2

@@ -219,3 +219,19 @@ def test_patient_ids_with_the_records_separators_are_kept_apart(tmp_path: Path) 
     assert replay(export, tmp_path / "out", "--as-of", AS_OF, "--workers", "1") == 0
     assert sorted(row["patient"] for row in read_csv(tmp_path / "out" / "patients.csv")) == sorted(ids)
     assert read_csv(tmp_path / "out" / "errors.csv") == []
+
+
+def test_a_file_that_shrank_after_planning_is_read_to_its_end_and_no_further(tmp_path: Path) -> None:
+    """The export changed during the run: its last line, now without an end, is read once (it looped before)."""
+    import threading
+
+    path = tmp_path / "Patient.ndjson"
+    path.write_bytes(b'{"resourceType": "Patient", "id": "a"}\n{"resourceType": "Patient", "id": "b"}')
+    (chunk,) = plan_chunks([path], numbered=False)
+    shrunk = ndjson.Chunk(chunk.file_index, chunk.path, chunk.start, chunk.end + 4096, chunk.first_line)
+    items: list[object] = []
+    reader = threading.Thread(target=lambda: items.extend(read_chunk(shrunk, False)), daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    assert not reader.is_alive()
+    assert [item.patient for item in items if isinstance(item, Kept)] == ["a", "b"]
