@@ -5,11 +5,10 @@
   is free (worker_connections = THREADS, no keep-alive), so every worker takes new requests from the one kernel
   queue: a worker whose threads slow clients hold leaves them to the others, and requests are served in arrival
   order. With 2 workers x 2 threads, 3 slow uploads at once still leave health checks answered.
-- Why 2 threads and no keep-alive (docs/operations.md): every thread beyond the first interleaves CPU-bound
-  requests on the GIL, and kept-alive connections stay with the worker that accepted them. At 16 connections
-  the p99 was 70-120 ms with 8 threads and keep-alive; from the shared queue 53-61 ms with 4 threads, 51-53 ms
-  with 3 and 46-49 ms with 2, at the same requests/s. More threads hold more slow clients and FHIR waits
-  (`bme-cds serve --threads N`); behind the shipped nginx proxy slow clients never reach gunicorn.
+- Why 2 threads and no keep-alive (measured by thread count in docs/operations.md): every thread beyond the
+  first interleaves CPU-bound requests on the GIL, and kept-alive connections stay with the worker that accepted
+  them; both lengthened the latency tail at the same requests/s. More threads hold more slow clients and FHIR
+  waits (`bme-cds serve --threads N`); behind the shipped nginx proxy slow clients never reach gunicorn.
 - gunicorn answers some requests itself (a malformed or over-long request line or header block, an unknown
   transfer coding, an exception escaping the app): its HTML page is replaced by an OperationOutcome, the same
   as every other error of the service. A worker killed by the master (WORKER TIMEOUT) or the kernel writes
