@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -59,16 +60,25 @@ def load_keys(configured: Sequence[str], data_dir: Path) -> list[bytes]:
         return [key.strip().encode("ascii") for key in configured]
     path = data_dir / KEY_FILE_NAME
     data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        # O_EXCL: when several workers start at once, exactly one writes the key and the rest read it.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = path.read_bytes().strip()
-        if not key:
-            raise ConfigError(f"{path} is empty: delete it or set BME_SMART_TOKEN_KEYS") from None
-        return [key]
-    key = Fernet.generate_key()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key + b"\n")
-    log.info("smart: created the token key file %s (set BME_SMART_TOKEN_KEYS to manage keys yourself)", path)
+    if not path.exists():
+        # Workers start together: the key is written to a private temporary file and linked into place whole,
+        # so the one link that wins is the key every worker reads. An O_EXCL create left a moment in which the
+        # others read an empty file and failed to boot, and gunicorn then stopped the whole server.
+        fd, temporary = tempfile.mkstemp(dir=data_dir, prefix=".smart-token-", suffix=".tmp")  # mode 0600
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(Fernet.generate_key() + b"\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(temporary, path)
+            log.info("smart: created the token key file %s (set BME_SMART_TOKEN_KEYS to manage keys yourself)", path)
+        except FileExistsError:
+            pass  # another worker linked its key first: use that one
+        except OSError as exc:  # a file system without hard links
+            raise ConfigError(f"cannot create {path} ({exc.strerror}): set BME_SMART_TOKEN_KEYS") from exc
+        finally:
+            os.unlink(temporary)
+    key = path.read_bytes().strip()
+    if not key:
+        raise ConfigError(f"{path} is empty: delete it or set BME_SMART_TOKEN_KEYS")
     return [key]

@@ -95,6 +95,8 @@ def gunicorn(tmp_path: Path, jku: str) -> Iterator[tuple[str, Path]]:
         else:
             pytest.fail("gunicorn did not become ready")
         yield url, access_log
+        if process.poll() is not None:  # a worker that failed to boot stops gunicorn: say why, not just "reset"
+            pytest.fail(f"gunicorn exited during the test: {(tmp_path / 'gunicorn.err').read_text()[-2000:]}")
     finally:
         stop(process, timeout=10)
         errors.close()

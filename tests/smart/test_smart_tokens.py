@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import stat
 from pathlib import Path
@@ -88,6 +89,29 @@ def test_default_key_file_is_made_once_private_and_shared(tmp_path: Path) -> Non
     assert first == second and len(first) == 1
     mode = stat.S_IMODE(os.stat(tmp_path / KEY_FILE_NAME).st_mode)
     assert mode == 0o600
+
+
+def _load_into(folder: str, keys: multiprocessing.Queue[str]) -> None:
+    try:
+        keys.put(load_keys((), Path(folder))[0].decode())
+    except ConfigError as exc:
+        keys.put(f"failed: {exc}")
+
+
+def test_workers_starting_together_all_read_the_one_key(tmp_path: Path) -> None:
+    """gunicorn's workers boot at once: none may read a half-made key file (a failed boot stops the server)."""
+    fork = multiprocessing.get_context("fork")
+    for trial in range(60):  # the old O_EXCL-then-write failed about 1 trial in 12 of these
+        folder = tmp_path / str(trial)
+        keys = fork.Queue()
+        workers = [fork.Process(target=_load_into, args=(str(folder), keys)) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=30)
+        seen = {keys.get(timeout=5) for _ in workers}
+        assert seen == {(folder / KEY_FILE_NAME).read_text().strip()}, seen
+        assert [p.name for p in folder.iterdir()] == [KEY_FILE_NAME]  # no temporary file left behind
 
 
 def test_configured_keys_win_and_a_bad_key_stops_the_start(tmp_path: Path) -> None:
