@@ -16,7 +16,6 @@ import time
 import traceback
 from datetime import UTC
 from datetime import datetime
-from logging.handlers import QueueHandler
 from queue import SimpleQueue
 from typing import Any
 from typing import TextIO
@@ -112,7 +111,9 @@ def configure_logging(level: str, *, stream: TextIO | None = None) -> None:
     for handler in list(root.handlers):
         if handler.get_name() == _HANDLER_NAME:
             root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
+            if isinstance(handler, JsonLinesHandler):
+                handler.write_directly()
+    handler = JsonLinesHandler(stream or sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RedactingFilter())
@@ -129,14 +130,15 @@ class _LineWriter:
 
     PAUSE_SECONDS = 0.05
 
-    def __init__(self, lines: SimpleQueue[logging.LogRecord | None], stream: TextIO) -> None:
-        self._lines = lines
+    def __init__(self, stream: TextIO) -> None:
+        self._lines: SimpleQueue[str | None] = SimpleQueue()
         self._stream = stream
         self._thread = threading.Thread(target=self._run, name="bme-log-writer", daemon=True)
-
-    def start(self) -> None:
-        """Start the writer thread."""
         self._thread.start()
+
+    def put(self, line: str) -> None:
+        """Queue one formatted line."""
+        self._lines.put(line)
 
     def stop(self) -> None:
         """Write every line queued so far, then end the thread."""
@@ -148,57 +150,75 @@ class _LineWriter:
             batch = [self._lines.get()]
             while not self._lines.empty():  # this thread is the only reader
                 batch.append(self._lines.get_nowait())
-            text = "".join(f"{record.getMessage()}\n" for record in batch if record is not None)
+            text = "".join(line for line in batch if line is not None)  # None (last) ends the thread
             if text:
                 try:
                     self._stream.write(text)
                     self._stream.flush()
                 except (OSError, ValueError):  # stderr full or closed: there is nowhere left to say so
                     pass
-            if None in batch:
+            if batch[-1] is None:
                 return
             time.sleep(self.PAUSE_SECONDS)
 
 
-_writer: tuple[_LineWriter, QueueHandler, logging.StreamHandler[TextIO]] | None = None  # writer, queueing, replaced
+class JsonLinesHandler(logging.StreamHandler[TextIO]):
+    """The service's one log handler: writes each line at once, or (in a gunicorn worker) through a writer thread.
+
+    Formatting and redaction stay in the calling thread either way. Writing there meant each worker's threads
+    queued on the handler lock while one of them, holding it, waited for the GIL after its write to stderr: under
+    load the access line cost 0.22 ms of worker CPU per request, through a writer thread 0.08 ms
+    (docs/operations.md). The mode changes under the handler's lock, so every line goes out once and in order.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._writer: _LineWriter | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write or queue one record (Handler.handle holds the lock)."""
+        if self._writer is None:
+            super().emit(record)
+            return
+        try:
+            self._writer.put(self.format(record) + self.terminator)
+        except Exception:
+            self.handleError(record)
+
+    def write_in_background(self) -> None:
+        """From now on, queue lines for the writer thread (idempotent)."""
+        self.acquire()
+        try:
+            if self._writer is None:
+                self._writer = _LineWriter(self.stream)
+        finally:
+            self.release()
+
+    def write_directly(self) -> None:
+        """Write the queued lines, end the writer thread and write at once again (a line logged meanwhile waits)."""
+        self.acquire()
+        try:
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                writer.stop()
+        finally:
+            self.release()
+
+
+def _handler() -> JsonLinesHandler | None:
+    return next((h for h in logging.getLogger().handlers if isinstance(h, JsonLinesHandler)), None)
 
 
 def write_in_background() -> None:
-    """Move the JSON handler's writes to a writer thread (a gunicorn worker calls this after fork).
-
-    Formatting and redaction stay in the calling thread (QueueHandler formats each record as it queues it).
-    Writing there meant each worker's threads queued on the handler lock while one of them, holding it, waited
-    for the GIL after its write to stderr: under load the access line cost 0.22 ms of worker CPU per request,
-    through a writer thread 0.08 ms (docs/operations.md).
-    """
-    global _writer
-    root = logging.getLogger()
-    direct = next((h for h in root.handlers if h.get_name() == _HANDLER_NAME and isinstance(h, logging.StreamHandler)),
-                  None)
-    if direct is None or _writer is not None:
-        return
-    lines: SimpleQueue[logging.LogRecord | None] = SimpleQueue()
-    queued = QueueHandler(lines)
-    queued.set_name(_HANDLER_NAME)
-    queued.setFormatter(direct.formatter)
-    for each in direct.filters:
-        queued.addFilter(each)
-    root.addHandler(queued)
-    root.removeHandler(direct)
-    _writer = (_LineWriter(lines, direct.stream), queued, direct)
-    _writer[0].start()
+    """Move the JSON handler's writes to a writer thread (a gunicorn worker calls this after fork)."""
+    if (handler := _handler()) is not None:
+        handler.write_in_background()
 
 
 def stop_background_writer() -> None:
     """Write what is queued, stop the writer thread and log directly again (a gunicorn worker, as it exits)."""
-    global _writer
-    if _writer is not None:
-        line_writer, queued, direct = _writer
-        root = logging.getLogger()
-        root.addHandler(direct)
-        root.removeHandler(queued)
-        line_writer.stop()
-        _writer = None
+    if (handler := _handler()) is not None:
+        handler.write_directly()
 
 
 def _clean(value: Any) -> Any:

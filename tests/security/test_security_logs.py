@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import logging.handlers
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -101,8 +101,8 @@ def test_a_worker_writes_lines_from_a_thread_formatted_and_redacted_as_before(ca
     logs.write_in_background()  # a second call changes nothing
     root = logging.getLogger()
     try:
-        (queued,) = [h for h in root.handlers if h.get_name() == "bme-json"]
-        assert isinstance(queued, logging.handlers.QueueHandler)
+        (handler,) = [h for h in root.handlers if h.get_name() == "bme-json"]
+        assert threading.active_count() > 1 and "bme-log-writer" in {t.name for t in threading.enumerate()}
         logging.getLogger("bme.test").warning("hello %s", "world", extra={"bme": {"service": "s"}})
         logging.getLogger("bme.test").info("oops Bearer abc.def.ghi")
     finally:
@@ -110,8 +110,7 @@ def test_a_worker_writes_lines_from_a_thread_formatted_and_redacted_as_before(ca
     first, second = _lines(captured)
     assert first["msg"] == "hello world" and first["service"] == "s" and first["level"] == "WARNING"
     assert second["msg"] == "oops Bearer [redacted]"
-    (direct,) = [h for h in root.handlers if h.get_name() == "bme-json"]
-    assert not isinstance(direct, logging.handlers.QueueHandler)
+    assert "bme-log-writer" not in {t.name for t in threading.enumerate()}
     logging.getLogger("bme.test").warning("after")
     assert _lines(captured)[-1]["msg"] == "after"  # written at once again
 
@@ -135,6 +134,29 @@ def test_the_writer_thread_writes_lines_in_order_a_batch_per_write(restore_loggi
         logs.stop_background_writer()
     assert [line["msg"] for line in _lines(stream)] == [f"line {i}" for i in range(300)]
     assert stream.writes < 300  # lines queued during a pause went out together
+
+
+def test_switching_to_and_from_the_writer_thread_writes_each_line_once(restore_logging: None) -> None:
+    stream = io.StringIO()
+    logs.configure_logging("DEBUG", stream=stream)
+    done = threading.Event()
+    sent = [0]
+
+    def log_lines() -> None:
+        while not done.is_set():
+            logging.getLogger("bme.test").info("line %d", sent[0])
+            sent[0] += 1
+
+    writer = threading.Thread(target=log_lines)
+    writer.start()
+    try:
+        for _ in range(200):  # a worker switches once after fork and back once at exit; here, many times
+            logs.write_in_background()
+            logs.stop_background_writer()
+    finally:
+        done.set()
+        writer.join()
+    assert [line["msg"] for line in _lines(stream)] == [f"line {i}" for i in range(sent[0])]
 
 
 def test_exceptions_are_logged_by_type_and_frames_not_message(captured: io.StringIO) -> None:
