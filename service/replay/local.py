@@ -110,7 +110,6 @@ def _split_chunk(task: _Split) -> tuple[int, list[_Segment]]:
     segments: list[_Segment] = []
     held = 0
     lines = 0  # the number of the last line read
-    parts = (Path(task.work) / "parts" / f"c{task.index:05d}.tsv").open("wb")
 
     def flush() -> None:
         at = parts.tell()
@@ -135,6 +134,7 @@ def _split_chunk(task: _Split) -> tuple[int, list[_Segment]]:
 
     rules: dict[bytes, tuple[str, str]] = {}  # leading resourceType -> (type, leading_rule), decided once
     with (Path(task.work) / "bad" / f"c{task.index:05d}.tsv").open("wb") as bad:
+        parts = (Path(task.work) / "parts" / f"c{task.index:05d}.tsv").open("wb")  # opened second: never left open
         try:
             for block, count, look in read_blocks(chunk, task.visits):
                 lines = block.first + count - 1

@@ -12,6 +12,9 @@ import pytest
 
 from bench.population import Population
 from bench.population import write_population
+from service.replay.local import _Split
+from service.replay.local import _split_chunk
+from service.replay.ndjson import Chunk
 from tests.replay.conftest import AS_OF
 from tests.replay.conftest import read_csv
 from tests.replay.conftest import replay
@@ -116,3 +119,14 @@ def test_a_pipeline_failure_on_one_patient_is_reported_and_the_run_goes_on(
     assert error["reason"] == f"evaluation at {AS_OF} failed: KeyError: 'boom'"
     patient_line = (tmp_path / "export" / "Patient.000.ndjson").read_bytes().splitlines()[int(error["line"]) - 1]
     assert victim_id.encode() in patient_line
+
+
+def test_a_chunk_whose_bad_lines_file_cannot_be_opened_leaves_no_file_open(tmp_path: Path) -> None:
+    """Pass 1 opens its parts file only once its bad-lines file is open: a failure never leaves the first open."""
+    export = tmp_path / "Patient.ndjson"
+    export.write_text('{"resourceType": "Patient", "id": "p1"}\n', encoding="utf-8")
+    (tmp_path / "parts").mkdir()  # and no "bad" folder: its file cannot be opened
+    task = _Split(0, Chunk(0, str(export), 0, export.stat().st_size, 1), 4, str(tmp_path), exact=False, visits=False)
+    with pytest.raises(FileNotFoundError):
+        _split_chunk(task)
+    assert list((tmp_path / "parts").iterdir()) == []
