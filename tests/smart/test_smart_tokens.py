@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import multiprocessing
+import errno
 import os
 import stat
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from cryptography.fernet import Fernet
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.config import ConfigError
+from service.smart import tokens
 from service.smart.store import LaunchContext
 from service.smart.store import LaunchStore
 from service.smart.store import SmartLaunchRow
@@ -91,27 +93,55 @@ def test_default_key_file_is_made_once_private_and_shared(tmp_path: Path) -> Non
     assert mode == 0o600
 
 
-def _load_into(folder: str, keys: multiprocessing.Queue[str]) -> None:
-    try:
-        keys.put(load_keys((), Path(folder))[0].decode())
-    except ConfigError as exc:
-        keys.put(f"failed: {exc}")
+def _second_worker_boots_while_the_first_makes_its_key(folder: Path) -> tuple[list[bytes], list[bytes]]:
+    """Run load_keys, and inside its key generation run it again on the same folder (a second worker booting)."""
+    real = Fernet.generate_key
+    inner: list[list[bytes]] = []
+
+    def generate() -> bytes:
+        if not inner:
+            inner.append([])
+            inner[0] = load_keys((), folder)
+        return real()
+
+    with mock.patch.object(tokens.Fernet, "generate_key", side_effect=generate):
+        outer = load_keys((), folder)
+    return inner[0], outer
 
 
-def test_workers_starting_together_all_read_the_one_key(tmp_path: Path) -> None:
+def test_a_worker_booting_while_another_makes_the_key_reads_the_same_key(tmp_path: Path) -> None:
     """gunicorn's workers boot at once: none may read a half-made key file (a failed boot stops the server)."""
-    fork = multiprocessing.get_context("fork")
-    for trial in range(60):  # the old O_EXCL-then-write failed about 1 trial in 12 of these
-        folder = tmp_path / str(trial)
-        keys = fork.Queue()
-        workers = [fork.Process(target=_load_into, args=(str(folder), keys)) for _ in range(4)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join(timeout=30)
-        seen = {keys.get(timeout=5) for _ in workers}
-        assert seen == {(folder / KEY_FILE_NAME).read_text().strip()}, seen
-        assert [p.name for p in folder.iterdir()] == [KEY_FILE_NAME]  # no temporary file left behind
+    inner, outer = _second_worker_boots_while_the_first_makes_its_key(tmp_path)
+    assert inner == outer == [(tmp_path / KEY_FILE_NAME).read_bytes().strip()]
+    assert [p.name for p in tmp_path.iterdir()] == [KEY_FILE_NAME]  # no temporary file left behind
+
+
+def test_without_hard_links_the_key_is_written_in_place_and_shared(tmp_path: Path) -> None:
+    """vfat and some SMB mounts have no hard links: the key file is still made, once."""
+    no_links = OSError(errno.EPERM, "Operation not permitted")
+    with mock.patch.object(tokens.os, "link", side_effect=no_links):
+        inner, outer = _second_worker_boots_while_the_first_makes_its_key(tmp_path)
+    assert inner == outer == [(tmp_path / KEY_FILE_NAME).read_bytes().strip()]
+    assert stat.S_IMODE(os.stat(tmp_path / KEY_FILE_NAME).st_mode) == 0o600
+
+
+def test_an_unreadable_or_empty_key_file_stops_the_start_with_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / KEY_FILE_NAME).symlink_to(tmp_path / "gone")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_keys((), tmp_path)
+    (tmp_path / KEY_FILE_NAME).unlink()
+    (tmp_path / KEY_FILE_NAME).write_bytes(b"")
+    with mock.patch.object(tokens, "_WRITE_WAIT_SECONDS", 0.05), pytest.raises(ConfigError, match="is empty"):
+        load_keys((), tmp_path)
+
+
+def test_temporary_key_files_left_by_a_crash_are_removed(tmp_path: Path) -> None:
+    stale, fresh = tmp_path / ".smart-token-old.tmp", tmp_path / ".smart-token-new.tmp"
+    for leftover in (stale, fresh):
+        leftover.write_bytes(Fernet.generate_key())
+    os.utime(stale, (1, 1))  # long ago; `fresh` may be another worker's, being written now
+    load_keys((), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([KEY_FILE_NAME, fresh.name])
 
 
 def test_configured_keys_win_and_a_bad_key_stops_the_start(tmp_path: Path) -> None:
