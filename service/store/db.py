@@ -166,9 +166,10 @@ def create_tables(engine: Engine, tables: Sequence[Table] | None = None) -> None
 
     A worker respawned during an outage must still boot (and answer 503) rather than crash-loop until gunicorn
     gives up, so an unreachable database is logged and skipped: the master created the tables when it started.
-    create_all checks, then creates: workers starting together on a fresh PostgreSQL can both see a table
-    missing, and the second CREATE fails (duplicate table or type). The table is there then, so checking again
-    is enough; each lost race is one table another process made, so there are at most as many as tables.
+    create_all checks, then creates: workers starting together on a fresh database can both see a table missing,
+    and the second CREATE fails (PostgreSQL: duplicate table or type; SQLite: an OperationalError, "already
+    exists"). The table is there then, so checking again is enough; each lost race is one table another process
+    made, so there are at most as many as tables.
     """
     chosen = list(tables) if tables is not None else list(Base.metadata.sorted_tables)
     try:
@@ -178,6 +179,9 @@ def create_tables(engine: Engine, tables: Sequence[Table] | None = None) -> None
                 return
             except (IntegrityError, ProgrammingError):
                 continue
+            except OperationalError as exc:
+                if "already exists" not in str(exc.orig):  # SQLite's word for the lost race; else unreachable
+                    raise
         Base.metadata.create_all(engine, tables=chosen)
     except OperationalError as exc:
         LOG.error("database unreachable while starting (%s); tables not checked", type(exc).__name__)
