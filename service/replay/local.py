@@ -166,8 +166,10 @@ def _split_chunk(task: _Split) -> tuple[int, list[_Segment]]:
         except GzipDamage as damage:
             bad.write(_bad_record(BadLine(chunk.file_index, damage.line, damage.reason)))
         finally:
-            flush()
-            parts.close()
+            try:
+                flush()
+            finally:
+                parts.close()
     return (lines - chunk.first_line + 1 if lines else 0), segments
 
 

@@ -136,6 +136,11 @@ class _LineWriter:
         self._thread = threading.Thread(target=self._run, name="bme-log-writer", daemon=True)
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        """Whether the thread still writes."""
+        return self._thread.is_alive()
+
     def put(self, line: str) -> None:
         """Queue one formatted line."""
         self._lines.put(line)
@@ -177,13 +182,19 @@ class JsonLinesHandler(logging.StreamHandler[TextIO]):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Write or queue one record (Handler.handle holds the lock)."""
-        if self._writer is None:
+        writer = self._writer
+        if writer is None or not writer.alive:  # a dead writer thread would leave lines queued forever
             super().emit(record)
             return
         try:
-            self._writer.put(self.format(record) + self.terminator)
+            writer.put(self.format(record) + self.terminator)
         except Exception:
             self.handleError(record)
+
+    def close(self) -> None:
+        """Write what is queued before closing (logging.shutdown at exit closes handlers)."""
+        self.write_directly()
+        super().close()
 
     def write_in_background(self) -> None:
         """From now on, queue lines for the writer thread (idempotent)."""

@@ -159,6 +159,23 @@ def test_switching_to_and_from_the_writer_thread_writes_each_line_once(restore_l
     assert [line["msg"] for line in _lines(stream)] == [f"line {i}" for i in range(sent[0])]
 
 
+def test_lines_are_not_lost_when_the_writer_thread_is_gone_or_logging_shuts_down(restore_logging: None) -> None:
+    stream = io.StringIO()
+    logs.configure_logging("DEBUG", stream=stream)
+    (handler,) = [h for h in logging.getLogger().handlers if isinstance(h, logs.JsonLinesHandler)]
+    handler.write_in_background()
+    logging.getLogger("bme.test").info("queued")
+    handler.close()  # as logging.shutdown does at exit: the queued line goes out first
+    assert [line["msg"] for line in _lines(stream)] == ["queued"]
+    handler.write_in_background()
+    writer = handler._writer
+    assert writer is not None
+    writer.stop()  # the thread ends (as if it had died): lines are written directly, not queued for nobody
+    logging.getLogger("bme.test").info("after")
+    assert [line["msg"] for line in _lines(stream)] == ["queued", "after"]
+    handler.write_directly()
+
+
 def test_exceptions_are_logged_by_type_and_frames_not_message(captured: io.StringIO) -> None:
     try:
         {}[f"Patient/{PATIENT_ID}"]
