@@ -145,6 +145,7 @@ def pipeline_floor(export: Path) -> tuple[float, int]:
     from service.replay.ndjson import export_files
     from service.replay.ndjson import plan_chunks
     from service.replay.ndjson import read_chunk
+    from service.replay.selection import select
 
     settings = load_settings()
     plan = ReplayPlan(settings, None, None, ANCHOR, None, True)
@@ -155,7 +156,7 @@ def pipeline_floor(export: Path) -> tuple[float, int]:
             if isinstance(item, Kept):
                 patients.setdefault(item.patient, []).append(item.raw)
     now = datetime.fromisoformat(f"{ANCHOR}T00:00:00+00:00").astimezone(UTC)
-    texts = [orjson.dumps(request_for(p, ANCHOR, [orjson.loads(r) for r in raws], None))
+    texts = [orjson.dumps(request_for(p, ANCHOR, select(orjson.loads(r) for r in raws), None))
              for p, raws in patients.items()]
     del patients
     import json

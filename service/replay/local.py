@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from service.replay.evaluation import Evaluation
+from service.replay.evaluation import Record
 from service.replay.evaluation import ReplayPlan
 from service.replay.evaluation import Result
 from service.replay.evaluation import evaluate_resources
@@ -43,6 +44,7 @@ from service.replay.ndjson import passed_over
 from service.replay.ndjson import plan_chunks
 from service.replay.ndjson import read_blocks
 from service.replay.ndjson import routing_key
+from service.replay.selection import prefetch_keys
 
 PARTITION_BYTES = 16 * 1024 * 1024  # input bytes per partition: what one task holds in memory at a time
 _HELD_BYTES = 8 * 1024 * 1024  # kept lines a pass-1 task gathers before writing them to their partitions
@@ -220,10 +222,11 @@ def _evaluate_partition(task: _Group) -> int:
     bad: list[BadLine] = []
     with (work / "rows" / f"{task.partition:04d}.jsonl").open("wb") as out:
         for patient, key in sorted((key_patient(k), k) for k in records):
-            resources: list[tuple[int, int, dict[str, Any], bool]] = []
+            resources: list[Record] = []
             for file_index, line_number, flag, raw in records.pop(key):
                 if flag != b"u":
-                    resources.append((file_index, line_number, orjson.loads(raw), flag == b"p"))
+                    resource = orjson.loads(raw)
+                    resources.append((file_index, line_number, resource, flag == b"p", prefetch_keys(resource)))
                     continue
                 found = examine(file_index, line_number, raw, visits)
                 if isinstance(found, BadLine):
@@ -231,7 +234,7 @@ def _evaluate_partition(task: _Group) -> int:
                 elif found is not None:
                     if found[0] != patient:
                         raise Misrouted(f"line {line_number} of file {file_index}: {found[0]!r}, routed as {patient!r}")
-                    resources.append((file_index, line_number, found[2], found[1]))
+                    resources.append((file_index, line_number, found[2], found[1], found[3]))
             if not resources:
                 continue  # every line of the key was one the replay does not use
             rows, problems = evaluate_resources(task.plan, patient, resources)

@@ -288,7 +288,7 @@ def classify(file_index: int, line: int, raw: bytes, visits: bool) -> Kept | Bad
     result = examine(file_index, line, raw, visits)
     if result is None or isinstance(result, BadLine):
         return result
-    patient, is_patient, _ = result
+    patient, is_patient, _, _ = result
     return Kept(patient, file_index, line, raw, is_patient)
 
 
@@ -324,8 +324,8 @@ def cut_short(file_index: int, line: int, raw: bytes) -> BadLine | None:
 
 def examine(
     file_index: int, line: int, raw: bytes, visits: bool
-) -> BadLine | tuple[str, bool, dict[str, Any]] | None:
-    """Parse a line and check it: (patient, is Patient, resource), a bad line, or None (not used)."""
+) -> BadLine | tuple[str, bool, dict[str, Any], tuple[str, ...]] | None:
+    """Parse a line and check it: (patient, is Patient, resource, its prefetch keys), a bad line, or None (not used)."""
     try:
         resource = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -337,17 +337,20 @@ def examine(
         return BadLine(file_index, line, "no resourceType")
     if not is_fhir_resource_type(kind):
         return BadLine(file_index, line, f"unknown resource type {kind[:60]!r}")
-    if kind not in selection.KEPT_TYPES or not selection.kept(resource, visits):
+    if kind not in selection.KEPT_TYPES:
+        return None
+    keys = selection.prefetch_keys(resource)
+    if not selection.kept(kind, keys, visits):
         return None
     if kind == "Patient":
         patient = resource.get("id")
         if not isinstance(patient, str) or not patient:
             return BadLine(file_index, line, "Patient without an id")
-        return patient, True, resource
+        return patient, True, resource, keys
     patient = selection.patient_reference(resource)
     if patient is None:
         return BadLine(file_index, line, f"{kind} without a subject naming a Patient")
-    return patient, False, resource
+    return patient, False, resource, keys
 
 
 # What a scan of the bytes can tell without parsing: a Patient's id when it is the key after resourceType, and

@@ -219,15 +219,30 @@ def lines_maybe_kept(kind: str, block: bytes, ends: Sequence[int], visits: bool)
     return sorted(escaped)
 
 
-def kept(resource: Mapping[str, Any], visits: bool) -> bool:
-    """Keep the resource: some prefetch key returns it, or it is an Encounter read for its visit day."""
-    kind = resource.get("resourceType")
-    if visits and kind == "Encounter":
-        return True
-    for query in _BY_TYPE.get(str(kind), ()):
-        if not query.tokens or query.matches(resource):  # (most keys filter nothing: no call for them)
-            return True
-    return False
+# Per type, the keys returning every resource of it, and the keys filtering it by tokens.
+_UNFILTERED_KEYS: Mapping[str, tuple[str, ...]] = {
+    kind: tuple(q.key for q in queries if not q.tokens) for kind, queries in _BY_TYPE.items()
+}
+_FILTERING: Mapping[str, tuple[KeyQuery, ...]] = {
+    kind: filtering for kind, queries in _BY_TYPE.items() if (filtering := tuple(q for q in queries if q.tokens))
+}
+
+
+def prefetch_keys(resource: Mapping[str, Any]) -> tuple[str, ...]:
+    """The prefetch keys whose search returns the resource, in template order; () when none does.
+
+    Matched once per resource, where the replay decides to keep it (`kept`): the prefetch reuses the answer.
+    """
+    kind = str(resource.get("resourceType"))
+    if kind not in _FILTERING:  # most types: no key filters them (a constant, no matching)
+        return _UNFILTERED_KEYS.get(kind, ())
+    return tuple(q.key for q in _BY_TYPE[kind] if not q.tokens or q.matches(resource))
+
+
+def kept(kind: str, keys: tuple[str, ...], visits: bool) -> bool:
+    """Keep a resource of this type that these prefetch keys return: some key does, or it is an Encounter read for
+    its visit day."""
+    return bool(keys) or (visits and kind == "Encounter")
 
 
 _DATE_PATHS: Mapping[str, tuple[tuple[str, ...], ...]] = {
@@ -246,23 +261,31 @@ def known_date(resource: Mapping[str, Any]) -> str | None:
     return None
 
 
-def known_on(resource: Mapping[str, Any], day: str) -> bool:
-    """Was the resource known on `day` (YYYY-MM-DD)? A partial date (YYYY, YYYY-MM) counts from its start."""
-    dated = known_date(resource)
-    return dated is None or dated <= day
+# A kept resource with what the replay reads of it once, not at every evaluation: its prefetch keys and known date.
+Selected = tuple[Mapping[str, Any], tuple[str, ...], str | None]
 
 
-def prefetch(resources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """The patient-view prefetch: the Patient under its key, every other key a searchset Bundle (maybe empty)."""
+def select(resources: Iterable[Mapping[str, Any]]) -> list[Selected]:
+    """Kept resources as `prefetch` reads them (the benchmark's floor builds its requests so)."""
+    return [(r, prefetch_keys(r), known_date(r)) for r in resources]
+
+
+def prefetch(selected: Iterable[Selected], day: str) -> dict[str, Any]:
+    """The patient-view prefetch on `day` (YYYY-MM-DD): each resource known by then under each of its keys.
+
+    Known by `day`: undated, or dated on or before it; a partial date (YYYY, YYYY-MM) counts from its start. The
+    Patient is under its key, every other key a searchset Bundle (maybe empty).
+    """
     bundles: dict[str, list[Mapping[str, Any]]] = {q.key: [] for q in KEY_QUERIES if q.key != PATIENT_KEY}
     out: dict[str, Any] = {}
-    for resource in resources:
-        for query in _BY_TYPE.get(str(resource.get("resourceType")), ()):
-            if not query.tokens or query.matches(resource):
-                if query.key == PATIENT_KEY:
-                    out[PATIENT_KEY] = resource
-                else:
-                    bundles[query.key].append(resource)
+    for resource, keys, dated in selected:
+        if dated is not None and dated > day:
+            continue
+        for key in keys:
+            if key == PATIENT_KEY:
+                out[PATIENT_KEY] = resource
+            else:
+                bundles[key].append(resource)
     for key, items in bundles.items():
         out[key] = {
             "resourceType": "Bundle",
