@@ -196,6 +196,34 @@ def test_encounters_of_other_classes_are_read_only_for_visits() -> None:
     assert may_keep("Encounter", ambulatory, True)  # --encounters: every visit day
 
 
+def test_each_kept_line_carries_its_prefetch_keys_and_the_prefetch_takes_what_was_known_by_the_day() -> None:
+    """examine matches a line against the keys once; the prefetch of any day reuses that answer and the known date."""
+    from service.replay.selection import KEY_QUERIES
+    from service.replay.selection import prefetch
+    from service.replay.selection import select
+
+    observations = next(q for q in KEY_QUERIES if q.key == "observations")
+    system, code = next((s, c) for s, c in observations.tokens[0][1] if c is not None)
+    coding = {"coding": [{"system": system, "code": code}] if system else [{"code": code}]}
+    lab = {"resourceType": "Observation", "code": coding, "subject": {"reference": "Patient/p1"}, "issued": "2024-03"}
+    other = {"resourceType": "Observation", "code": {"coding": [{"code": "no-such-code"}]},
+             "subject": {"reference": "Patient/p1"}}
+    visit = {"resourceType": "Encounter", "class": {"code": "AMB"}, "subject": {"reference": "Patient/p1"},
+             "period": {"start": "2024-05-01"}}
+    patient = {"resourceType": "Patient", "id": "p1"}
+    found = [ndjson.examine(0, n, orjson.dumps(r), True) for n, r in enumerate([lab, other, visit, patient], 1)]
+    assert found[0] == ("p1", False, lab, ("observations",))
+    assert found[1] is None  # no key returns it
+    assert found[2] == ("p1", False, visit, ())  # read for its visit day only (--encounters)
+    assert ndjson.examine(0, 3, orjson.dumps(visit), False) is None
+    assert found[3] == ("p1", True, patient, ("patient",))
+    selected = select([patient, lab, visit])
+    early, late = prefetch(selected, "2024-02-29"), prefetch(selected, "2024-03-01")  # a partial date: from its start
+    assert early["patient"] == late["patient"] == patient
+    assert early["observations"]["total"] == 0 and late["observations"]["entry"] == [{"resource": lab}]
+    assert late["encounters"]["total"] == 0  # not of a class the template asks for
+
+
 def test_patient_ids_with_the_records_separators_are_kept_apart(tmp_path: Path) -> None:
     """Ids the parser reads (escaped in JSON) may hold a tab, a newline or a backslash: pass 1's records escape them."""
     from service.replay.local import key_patient
