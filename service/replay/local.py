@@ -49,6 +49,7 @@ from service.replay.selection import prefetch_keys
 PARTITION_BYTES = 16 * 1024 * 1024  # input bytes per partition: what one task holds in memory at a time
 _HELD_BYTES = 8 * 1024 * 1024  # kept lines a pass-1 task gathers before writing them to their partitions
 MAX_PARTITIONS = 4096  # pass 2's tasks: past this many, partitions grow instead
+_YOUNG_OBJECTS = 10_000  # allocations between two collections of the youngest generation, see `run`
 
 
 def record_key(patient: str) -> bytes:
@@ -288,10 +289,18 @@ def run(
 
     `meanwhile` is start-up work of the caller's (imports for the outputs) done while the workers run.
     """
+    # Every parsed line and request is freed by its reference count, as soon as its patient is done: a collection
+    # every 700 allocations (Python's default) finds nothing to free. At 10,000, collections in both passes cost
+    # next to nothing instead of 0.14 s of CPU over 5,000 patients (0.03 ms per patient, 1 worker); forked
+    # workers inherit the setting.
+    threshold = gc.get_threshold()
+    gc.set_threshold(_YOUNG_OBJECTS, *threshold[1:])
     try:
         return _run(plan, files, work, workers, meanwhile, exact=False)
     except Misrouted:  # never seen on a real export; correctness over speed
         return _run(plan, files, work, workers, lambda: None, exact=True)
+    finally:
+        gc.set_threshold(*threshold)
 
 
 def _run(
