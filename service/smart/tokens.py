@@ -79,8 +79,11 @@ def _create_key_file(path: Path) -> None:
     moment in which the others read an empty file and failed to boot, and gunicorn then stopped the whole server.
     """
     for stale in path.parent.glob(".smart-token-*.tmp"):  # left by a crash: each holds a key nobody uses
-        if time.time() - stale.stat().st_mtime > 60:
-            stale.unlink(missing_ok=True)
+        try:
+            if time.time() - stale.stat().st_mtime > 60:
+                stale.unlink()
+        except FileNotFoundError:
+            pass  # another worker starting now removed it first
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".smart-token-", suffix=".tmp")  # mode 0600
     try:
         key = Fernet.generate_key() + b"\n"

@@ -144,6 +144,12 @@ def test_temporary_key_files_left_by_a_crash_are_removed(tmp_path: Path) -> None
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([KEY_FILE_NAME, fresh.name])
 
 
+def test_a_leftover_another_worker_removes_first_does_not_stop_the_start(tmp_path: Path) -> None:
+    gone = tmp_path / ".smart-token-gone.tmp"  # listed, then removed by a worker starting at the same time
+    with mock.patch.object(Path, "glob", return_value=iter([gone])):
+        assert load_keys((), tmp_path) == [(tmp_path / KEY_FILE_NAME).read_bytes().strip()]
+
+
 def test_configured_keys_win_and_a_bad_key_stops_the_start(tmp_path: Path) -> None:
     key = Fernet.generate_key().decode()
     assert load_keys((key,), tmp_path) == [key.encode()]
