@@ -124,8 +124,8 @@ def sqlite_card_writer(engine: Engine) -> Callable[[Sequence[Row]], None]:
         card_json = _json([card_values(row) for row in card_rows])
         rule_json = _json([rule_values({"card_uuid": u, "rule_id": r}) for u, r in carried]) if carried else ""
         if _NUL in card_json or _NUL in rule_json:
-            # SQLite's JSON functions (3.40, as here) end a string at an escaped U+0000, which a client's
-            # hookInstance may hold: such a batch, never seen in practice, is bound as parameters instead.
+            # SQLite's JSON functions (3.40, as here) end a string at an escaped U+0000. The request schema
+            # refuses a NUL in a hookInstance, but rows spooled before it did may hold one: bound as parameters.
             core(rows)
             return
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:

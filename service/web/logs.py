@@ -111,8 +111,7 @@ def configure_logging(level: str, *, stream: TextIO | None = None) -> None:
     for handler in list(root.handlers):
         if handler.get_name() == _HANDLER_NAME:
             root.removeHandler(handler)
-            if isinstance(handler, JsonLinesHandler):
-                handler.write_directly()
+            handler.close()  # (ours writes what it has queued first)
     handler = JsonLinesHandler(stream or sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter())
